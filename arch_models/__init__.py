@@ -1,0 +1,1 @@
+"""Hardware descriptions (spatial arrays, GPUs): YAML presets validated into frozen dataclasses."""

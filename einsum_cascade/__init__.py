@@ -1,0 +1,1 @@
+"""Attention algorithms as cascades of extended Einsums: language, validation, reference executor, analysis."""

@@ -1,0 +1,104 @@
+"""Mask expressions: which points of an iteration space are present (causal, sliding window, block-sparse).
+
+A mask is a boolean expression over rank variables and shape symbols, e.g. `m <= p`,
+`|m - p| <= W`, or `m // B == p // B or m // B == 0`. Parsed with Python's `ast`; only the
+node kinds below are accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from einsum_cascade.expr import ExprSyntaxError, parse_python
+
+_COMPARE = {
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
+_ARITH = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.FloorDiv: np.floor_divide,
+    ast.Mod: np.mod,
+}
+_ABS_BARS = re.compile(r"\|([^|]+)\|")
+
+
+@dataclass(frozen=True, slots=True)
+class Mask:
+    """A named restriction of the iteration space; applies to every Einsum whose space covers its ranks."""
+
+    name: str
+    text: str
+    tree: ast.Expression
+    names: frozenset[str]
+    density: str | None = None
+
+    def ranks(self, rank_names: set[str]) -> frozenset[str]:
+        return frozenset(n for n in self.names if n in rank_names)
+
+    def evaluate(self, values: dict[str, np.ndarray | int]) -> np.ndarray:
+        """The mask as a boolean array, given arrays (or scalars) for its rank variables and symbols."""
+        return np.asarray(_eval(self.tree.body, values), dtype=bool)
+
+
+def parse_mask(name: str, text: str, density: str | None = None) -> Mask:
+    """Parse a mask expression; `|x|` is accepted as `abs(x)`."""
+    python_text = _ABS_BARS.sub(r"abs(\1)", str(text))
+    tree = parse_python(python_text)
+    names: set[str] = set()
+    for node in ast.walk(tree.body):
+        _check_node(node, text)
+        if isinstance(node, ast.Name) and node.id != "abs":
+            names.add(node.id)
+    return Mask(name, str(text), tree, frozenset(names), density)
+
+
+def _check_node(node: ast.AST, text: str) -> None:
+    allowed = (
+        ast.Compare, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp,
+        ast.Call, ast.Name, ast.Load, ast.Constant, *_COMPARE, *_ARITH,
+    )
+    if not isinstance(node, allowed):
+        raise ExprSyntaxError(f"mask {text!r}: {type(node).__name__} is not allowed (use comparisons, and/or, "
+                              "+ - * // %, abs)")
+    if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "abs"):
+        raise ExprSyntaxError(f"mask {text!r}: only abs() may be called")
+    if isinstance(node, ast.Constant) and not isinstance(node.value, int):
+        raise ExprSyntaxError(f"mask {text!r}: constants must be integers")
+
+
+def _eval(node: ast.AST, values: dict):
+    if isinstance(node, ast.Name):
+        return values[node.id]
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Call):
+        return np.abs(_eval(node.args[0], values))
+    if isinstance(node, ast.UnaryOp):
+        operand = _eval(node.operand, values)
+        return np.logical_not(operand) if isinstance(node.op, ast.Not) else np.negative(operand)
+    if isinstance(node, ast.BinOp):
+        return _ARITH[type(node.op)](_eval(node.left, values), _eval(node.right, values))
+    if isinstance(node, ast.BoolOp):
+        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        result = _eval(node.values[0], values)
+        for value in node.values[1:]:
+            result = combine(result, _eval(value, values))
+        return result
+    # Compare, possibly chained: a <= b <= c
+    result, left = True, _eval(node.left, values)
+    for op, comparator in zip(node.ops, node.comparators, strict=True):
+        right = _eval(comparator, values)
+        result = np.logical_and(result, _COMPARE[type(op)](left, right))
+        left = right
+    return result

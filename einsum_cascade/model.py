@@ -1,0 +1,174 @@
+"""Immutable domain objects of the language: Partition, Einsum, Cascade.
+
+Built only by `einsum_cascade.parse` after validation, so every object here is consistent:
+ranks are known, tensors are defined before use, iterative Einsums have initial values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+from einsum_cascade.expr import Expr, FinalIndex, RankIndex, TensorRef, tensor_refs
+from einsum_cascade.masks import Mask
+from einsum_cascade.ops import Op
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """`m -> m1, m0`: rank `parent` split into an outer rank (ceil(M/M0) tiles) and an inner rank of M0."""
+
+    parent: str
+    outer: str
+    inner: str
+    tile_symbol: str
+
+    @property
+    def parts(self) -> tuple[str, str]:
+        return (self.outer, self.inner)
+
+
+@dataclass(frozen=True, slots=True)
+class Einsum:
+    """One line of a cascade: `output = expr` reduced over the ranks missing from the output."""
+
+    output: TensorRef
+    expr: Expr
+    reduce_op: Op
+    iteration_ranks: tuple[str, ...]  # output ranks first, then the reduced ranks
+    reduced_ranks: tuple[str, ...]
+    recurrence_rank: str | None  # `m1` for `RM[m1+1,p] = ...`
+    text: str
+    line: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.output.name
+
+    @property
+    def output_ranks(self) -> tuple[str, ...]:
+        return tuple(i.rank for i in self.output.indices if isinstance(i, RankIndex))
+
+    @property
+    def input_refs(self) -> list[TensorRef]:
+        return tensor_refs(self.expr)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(dict.fromkeys(ref.name for ref in self.input_refs))
+
+
+@dataclass(frozen=True, slots=True)
+class Alignment:
+    """How one index group of a reference lines up with the stored (canonical) ranks of a tensor.
+
+    kind `same`: one stored rank, one index; `split`: a stored parent rank read as its parts
+    (`K[e,m1,m0]` for `K[e,m]`); `merge`: stored parts read as the parent.
+    """
+
+    kind: str
+    stored: tuple[str, ...]
+    indices: tuple[RankIndex | FinalIndex, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Cascade:
+    name: str
+    version: str
+    description: str
+    shapes: dict[str, str]  # rank -> shape symbol, parts of partitions included
+    params: dict[str, float]  # symbol -> default value (tile sizes, window widths, ...)
+    partitions: tuple[Partition, ...]
+    inputs: tuple[TensorRef, ...]
+    outputs: tuple[TensorRef, ...]
+    initial: dict[str, float]
+    masks: tuple[Mask, ...]
+    einsums: tuple[Einsum, ...]
+    tensor_ranks: dict[str, tuple[str, ...]]  # stored rank order of every tensor
+    query_ranks: tuple[str, ...]
+    instances: str  # how many independent copies run, e.g. "B*H"
+    reference: str | None
+    source: str
+    text: str = field(repr=False, default="")
+
+    def content_hash(self) -> str:
+        """Stable key for caches: a hash of the cascade's source text."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def __hash__(self) -> int:
+        return hash(self.content_hash())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cascade) and self.text == other.text
+
+    # ---- rank helpers -------------------------------------------------------------------------
+    def partition_of_parent(self, rank: str) -> Partition | None:
+        return next((p for p in self.partitions if p.parent == rank), None)
+
+    def partition_of_part(self, rank: str) -> Partition | None:
+        return next((p for p in self.partitions if rank in p.parts), None)
+
+    def family(self, rank: str) -> set[str]:
+        """A rank together with its parts (or its parent and sibling) in a partition."""
+        partition = self.partition_of_parent(rank) or self.partition_of_part(rank)
+        return {rank} if partition is None else {partition.parent, *partition.parts}
+
+    def einsum(self, name: str) -> Einsum:
+        return next(e for e in self.einsums if e.name == name)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [ref.name for ref in self.inputs]
+
+    @property
+    def iterative_tensors(self) -> dict[str, str]:
+        """Tensor name -> the rank it iterates over."""
+        return {e.name: e.recurrence_rank for e in self.einsums if e.recurrence_rank}
+
+    def sizes(self, values: dict[str, int]) -> dict[str, int]:
+        """Complete a shape assignment: params default, outer partition sizes = ceil(parent / tile)."""
+        sizes = {k: int(v) for k, v in self.params.items()}
+        sizes.update({k: int(v) for k, v in values.items()})
+        for part in self.partitions:
+            outer_symbol = self.shapes[part.outer]
+            if outer_symbol not in values:
+                sizes[outer_symbol] = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
+        return sizes
+
+    def align(self, ref: TensorRef) -> list[Alignment]:
+        """Line the indices of `ref` up with the stored ranks of its tensor (see Alignment)."""
+        return align_indices(ref, self.tensor_ranks[ref.name], self.partitions)
+
+
+def align_indices(ref: TensorRef, stored: tuple[str, ...], partitions: tuple[Partition, ...]) -> list[Alignment]:
+    """Match reference indices to stored ranks; raises ValueError with the reason if they do not line up."""
+    groups, position = [], 0
+    indices = ref.indices
+    by_parent = {p.parent: p for p in partitions}
+    by_outer = {p.outer: p for p in partitions}
+    stored_index = 0
+    while stored_index < len(stored):
+        rank = stored[stored_index]
+        if position >= len(indices):
+            raise ValueError(f"{ref} has too few indices for {ref.name}[{','.join(stored)}]")
+        index = indices[position]
+        index_rank = index.rank if isinstance(index, RankIndex) else None
+        part = by_parent.get(rank)
+        if part and index_rank == part.outer:
+            groups.append(Alignment("split", (rank,), tuple(indices[position : position + 2])))
+            position += 2
+            stored_index += 1
+            continue
+        part = by_outer.get(rank)
+        if part and index_rank == part.parent and stored_index + 1 < len(stored) and stored[stored_index + 1] == part.inner:
+            groups.append(Alignment("merge", part.parts, (index,)))
+            position += 1
+            stored_index += 2
+            continue
+        groups.append(Alignment("same", (rank,), (index,)))
+        position += 1
+        stored_index += 1
+    if position != len(indices):
+        raise ValueError(f"{ref} has too many indices for {ref.name}[{','.join(stored)}]")
+    return groups

@@ -1,0 +1,394 @@
+"""Read a cascade file (YAML + Einsum lines), validate it, and build a frozen `Cascade`.
+
+Validation collects every problem it can find and reports them together, each naming the
+file, the line and what is wrong; only a fully valid file becomes a Cascade.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.expr import ExprSyntaxError, FinalIndex, RankIndex, Symbol, TensorRef, parse_expr, \
+    parse_tensor_ref, walk
+from einsum_cascade.masks import Mask, parse_mask
+from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
+from einsum_cascade.ops import REDUCE_BY_NAME, Op
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+
+TOP_LEVEL_KEYS = {
+    "name": "the cascade's name",
+    "version": "format version of the file",
+    "description": "one line on what the cascade computes",
+    "ranks": "rank -> shape symbol, e.g. {m: M, p: P}",
+    "params": "numeric symbols such as tile sizes, e.g. {M0: 256}",
+    "partitions": "list of 'm -> m1, m0'",
+    "inputs": "list of input tensors, e.g. ['Q[e,p]']",
+    "outputs": "list of output tensors",
+    "initial": "initial values of iterative tensors, e.g. {RM: -inf}",
+    "masks": "name -> mask expression (or {where:, density:})",
+    "einsums": "list of Einsum lines",
+    "query_ranks": "ranks that index one query (default [p])",
+    "instances": "independent copies, e.g. B*H (default)",
+    "reference": "name of the direct numpy formula the output is checked against",
+}
+REQUIRED_KEYS = ("name", "version", "ranks", "inputs", "outputs", "einsums")
+_RANK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SYMBOL_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
+_PARTITION = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*,\s*([a-z][a-z0-9_]*)\s*$")
+
+
+def load_cascade(path: str | Path) -> Cascade:
+    return parse_cascade(read_text(path), source=str(path))
+
+
+def parse_cascade(text: str, source: str = "<string>") -> Cascade:
+    document = load_yaml(text, source)
+    return _CascadeBuilder(document, text).build()
+
+
+class _CascadeBuilder:
+    """Validates one document step by step, collecting errors instead of stopping at the first."""
+
+    def __init__(self, document: YamlDocument, text: str):
+        self.doc = document
+        self.text = text
+        self.errors: list[SpecError] = []
+        self.shapes: dict[str, str] = {}
+        self.params: dict[str, float] = {}
+        self.partitions: list[Partition] = []
+        self.tensor_ranks: dict[str, tuple[str, ...]] = {}
+        self.recurrence: dict[str, str | None] = {}  # tensors defined by Einsums -> rank they iterate over
+        self.deferred: list[tuple[TensorRef, str, object]] = []  # previous-iterate refs checked at the end
+
+    def fail(self, message: str, *path, line: int | None = None) -> None:
+        error = self.doc.error(message, *path)
+        if line is not None:
+            error = SpecError(message, error.source, line, error.key)
+        self.errors.append(error)
+
+    def build(self) -> Cascade:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise self.doc.error("a cascade file must be a YAML mapping with keys " + ", ".join(REQUIRED_KEYS))
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self.fail(f"unknown key {key!r}; known keys: {', '.join(TOP_LEVEL_KEYS)}", key)
+        for key in REQUIRED_KEYS:
+            if key not in data:
+                self.fail(f"missing required key {key!r} ({TOP_LEVEL_KEYS[key]})")
+        if self.errors:
+            raise SpecErrors(self.errors)
+        self._ranks(data.get("ranks"))
+        self._params(data.get("params") or {})
+        self._partitions(data.get("partitions") or [])
+        inputs = self._tensor_list(data.get("inputs"), "inputs")
+        for ref in inputs:
+            self._declare(ref, "inputs")
+        initial = self._initial(data.get("initial") or {})
+        masks = self._masks(data.get("masks") or {})
+        einsums = self._einsums(data.get("einsums"), initial)
+        outputs = self._outputs(data.get("outputs"))
+        query_ranks = self._query_ranks(data.get("query_ranks"))
+        if self.errors:
+            raise SpecErrors(self.errors)
+        return Cascade(
+            name=str(data["name"]), version=str(data["version"]), description=str(data.get("description", "")),
+            shapes=dict(self.shapes), params=dict(self.params), partitions=tuple(self.partitions),
+            inputs=tuple(inputs), outputs=tuple(outputs), initial=initial, masks=tuple(masks),
+            einsums=tuple(einsums), tensor_ranks=dict(self.tensor_ranks), query_ranks=query_ranks,
+            instances=str(data.get("instances", "B*H")), reference=data.get("reference"),
+            source=self.doc.source, text=self.text,
+        )
+
+    # ---- declarations -------------------------------------------------------------------------
+    def _ranks(self, ranks) -> None:
+        if not isinstance(ranks, dict) or not ranks:
+            self.fail("must map each rank to its shape symbol, e.g. {m: M, p: P}", "ranks")
+            return
+        for rank, symbol in ranks.items():
+            if not _RANK_NAME.match(str(rank)):
+                self.fail(f"rank name {rank!r} must be lower case (its shape symbol is upper case)", "ranks", rank)
+            elif symbol is None or not _SYMBOL_NAME.match(str(symbol)):
+                self.fail(f"rank {rank!r} is missing a shape symbol (an upper-case name such as "
+                          f"{str(rank).upper()!r})", "ranks", rank)
+            else:
+                self.shapes[str(rank)] = str(symbol)
+
+    def _params(self, params) -> None:
+        if not isinstance(params, dict):
+            self.fail("must map symbols to numbers, e.g. {M0: 256}", "params")
+            return
+        for symbol, value in params.items():
+            if not _SYMBOL_NAME.match(str(symbol)):
+                self.fail(f"parameter {symbol!r} must be an upper-case symbol", "params", symbol)
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                self.fail(f"parameter {symbol} = {value!r} must be a positive number", "params", symbol)
+            else:
+                self.params[str(symbol)] = value
+
+    def _partitions(self, partitions) -> None:
+        if not isinstance(partitions, list):
+            self.fail("must be a list of 'm -> m1, m0'", "partitions")
+            return
+        for position, text in enumerate(partitions):
+            match = _PARTITION.match(str(text))
+            if not match:
+                self.fail(f"{text!r} is not of the form 'm -> m1, m0'", "partitions", position)
+                continue
+            parent, outer, inner = match.groups()
+            tile = inner.upper()
+            if parent not in self.shapes:
+                self.fail(f"unknown rank {parent!r} (declared ranks: {', '.join(self.shapes)})", "partitions", position)
+            elif tile not in self.params:
+                self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
+                          position)
+            elif outer in self.shapes or inner in self.shapes:
+                self.fail(f"partition ranks {outer!r}, {inner!r} clash with declared ranks", "partitions", position)
+            else:
+                self.partitions.append(Partition(parent, outer, inner, tile))
+                self.shapes[outer] = outer.upper()
+                self.shapes[inner] = tile
+
+    def _tensor_list(self, items, key: str) -> list[TensorRef]:
+        if not isinstance(items, list) or not items:
+            self.fail(f"must be a non-empty list of tensors such as 'Q[e,p]'", key)
+            return []
+        refs = []
+        for position, text in enumerate(items):
+            try:
+                ref = parse_tensor_ref(str(text))
+            except ExprSyntaxError as exc:
+                self.fail(str(exc), key, position)
+                continue
+            if self._check_plain_indices(ref, key, position):
+                refs.append(ref)
+        return refs
+
+    def _check_plain_indices(self, ref: TensorRef, *path) -> bool:
+        ok = True
+        for index in ref.indices:
+            if not isinstance(index, RankIndex) or index.offset:
+                self.fail(f"{ref}: declared tensors are indexed by plain ranks, not {index}", *path)
+                ok = False
+            elif index.rank not in self.shapes:
+                self.fail(f"{ref}: unknown rank {index.rank!r} (declared ranks: {', '.join(self.shapes)})", *path)
+                ok = False
+        return ok
+
+    def _declare(self, ref: TensorRef, *path) -> None:
+        if ref.name in self.tensor_ranks:
+            self.fail(f"tensor {ref.name} is defined twice", *path)
+        self.tensor_ranks[ref.name] = tuple(i.rank for i in ref.indices)
+
+    def _initial(self, initial) -> dict[str, float]:
+        values = {}
+        if not isinstance(initial, dict):
+            self.fail("must map iterative tensors to their initial value, e.g. {RM: -inf}", "initial")
+            return values
+        for name, value in initial.items():
+            try:
+                values[str(name)] = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"initial value {value!r} of {name} is not a number (-inf and inf are allowed)",
+                          "initial", name)
+        return values
+
+    def _masks(self, masks) -> list[Mask]:
+        result = []
+        if not isinstance(masks, dict):
+            self.fail("must map mask names to expressions such as 'm <= p'", "masks")
+            return result
+        for name, spec in masks.items():
+            where, density = (spec.get("where"), spec.get("density")) if isinstance(spec, dict) else (spec, None)
+            try:
+                mask = parse_mask(str(name), str(where), None if density is None else str(density))
+            except ExprSyntaxError as exc:
+                self.fail(str(exc), "masks", name)
+                continue
+            parents = {r for r in self.shapes if not any(r in p.parts for p in self.partitions)}
+            unknown = [n for n in mask.names if n not in parents and n not in self._symbols()]
+            if unknown:
+                self.fail(f"mask {where!r}: unknown rank or symbol {', '.join(sorted(unknown))}", "masks", name)
+            else:
+                result.append(mask)
+        return result
+
+    def _symbols(self) -> set[str]:
+        return set(self.shapes.values()) | set(self.params)
+
+    def _outputs(self, items) -> list[TensorRef]:
+        refs = []
+        for position, ref in enumerate(self._tensor_list(items, "outputs")):
+            if ref.name not in self.recurrence:
+                self.fail(f"output {ref.name} is never defined by an Einsum", "outputs", position)
+            elif self.tensor_ranks[ref.name] != tuple(i.rank for i in ref.indices):
+                self.fail(f"output {ref} does not match its definition {ref.name}[{','.join(self.tensor_ranks[ref.name])}]",
+                          "outputs", position)
+            else:
+                refs.append(ref)
+        return refs
+
+    def _query_ranks(self, ranks) -> tuple[str, ...]:
+        ranks = ranks if ranks is not None else (["p"] if "p" in self.shapes else [])
+        unknown = [r for r in ranks if r not in self.shapes]
+        if unknown:
+            self.fail(f"unknown rank(s) {', '.join(map(str, unknown))}", "query_ranks")
+        return tuple(map(str, ranks))
+
+    # ---- Einsum lines -------------------------------------------------------------------------
+    def _einsum_lines(self, einsums) -> list[tuple[str, int | None]]:
+        if isinstance(einsums, str):
+            start = self.doc.line("einsums") or 0
+            offset = 1 if ("einsums",) in self.doc.block_scalar_paths else 0
+            return [(text, start + offset + n) for n, text in enumerate(einsums.splitlines())
+                    if text.strip() and not text.strip().startswith("#")]
+        if isinstance(einsums, list) and einsums:
+            return [(str(text), self.doc.line("einsums", n)) for n, text in enumerate(einsums)]
+        self.fail("must be a non-empty list of Einsum lines such as 'QK[m,p] = Q[e,p] * K[e,m]'", "einsums")
+        return []
+
+    def _einsums(self, einsums, initial: dict[str, float]) -> list[Einsum]:
+        lines = self._einsum_lines(einsums)
+        defined_later = {}
+        for text, line in lines:
+            head = text.split("=", 1)[0]
+            try:
+                defined_later.setdefault(parse_tensor_ref(head).name, line)
+            except ExprSyntaxError:
+                pass
+        result = []
+        for text, line in lines:
+            before = len(self.errors)
+            einsum = self._einsum(text, line, initial, defined_later)
+            if einsum is not None and len(self.errors) == before:
+                result.append(einsum)
+        for ref, defining, fail in self.deferred:
+            if self.recurrence.get(ref.name) is None:
+                fail(f"{ref} reads a previous iterate but {ref.name} is not an iterative Einsum (no rank+1 index)")
+            else:
+                self._check_ref_shape(ref, defining, fail)
+        unused = sorted(set(initial) - {name for name, rank in self.recurrence.items() if rank})
+        for name in unused:
+            self.fail(f"initial value given for {name}, which is not an iterative Einsum", "initial", name)
+        return result
+
+    def _einsum(self, text: str, line: int | None, initial, defined_later) -> Einsum | None:
+        fail = lambda message: self.fail(message, "einsums", line=line)  # noqa: E731
+        body, _, reduce_text = text.partition("::")
+        if "=" not in body:
+            fail(f"{text.strip()!r} is not an Einsum of the form OUT[i,j] = expression [:: max]")
+            return None
+        head, expr_text = body.split("=", 1)
+        reduce_name = reduce_text.strip() or "+"
+        if reduce_name not in REDUCE_BY_NAME:
+            fail(f"reduce operator {reduce_name!r} is not in the vocabulary (+, max, min)")
+            return None
+        try:
+            output = parse_tensor_ref(head)
+            expr = parse_expr(expr_text)
+        except ExprSyntaxError as exc:
+            fail(str(exc))
+            return None
+        return self._validated_einsum(output, expr, REDUCE_BY_NAME[reduce_name], text.strip(), line, initial,
+                                      defined_later, fail)
+
+    def _validated_einsum(self, output, expr, reduce_op: Op, text, line, initial, defined_later, fail):
+        name = output.name
+        recurrence = [i for i in output.indices if isinstance(i, RankIndex) and i.offset]
+        for index in output.indices:
+            if isinstance(index, FinalIndex) or (isinstance(index, RankIndex) and index.offset not in (0, 1)):
+                fail(f"output {output}: index {index} must be a rank or rank+1")
+                return None
+            if index.rank not in self.shapes:
+                fail(f"unknown rank {index.rank!r} in {output} (declared ranks: {', '.join(self.shapes)})")
+                return None
+        if len(recurrence) > 1:
+            fail(f"output {output} advances more than one rank")
+            return None
+        recurrence_rank = recurrence[0].rank if recurrence else None
+        if recurrence_rank and name not in initial:
+            fail(f"iterative Einsum {name} has no initial value: add `{name}: <value>` under `initial:`")
+            return None
+        if name in self.tensor_ranks:
+            fail(f"tensor {name} is defined twice")
+            return None
+        out_ranks = tuple(i.rank for i in output.indices)
+        if len(set(out_ranks)) != len(out_ranks):
+            fail(f"output {output} repeats a rank")
+            return None
+        self.tensor_ranks[name] = out_ranks
+        self.recurrence[name] = recurrence_rank
+        ranks_used: list[str] = list(out_ranks)
+        for node in walk(expr):
+            if isinstance(node, Symbol) and node.name not in self._symbols():
+                fail(f"unknown symbol {node.name!r} (shape symbols and params: {', '.join(sorted(self._symbols()))})")
+            elif isinstance(node, TensorRef):
+                if not self._check_ref(node, name, recurrence_rank, initial, defined_later, fail):
+                    continue
+                ranks_used += [i.rank for i in node.indices if isinstance(i, RankIndex)]
+        iteration = tuple(dict.fromkeys(ranks_used))
+        mixed = [p.parent for p in self.partitions if p.parent in iteration and set(p.parts) & set(iteration)]
+        if mixed:
+            fail(f"rank {mixed[0]} and its parts are mixed in one Einsum: use either the parent or its parts")
+        reduced = tuple(r for r in iteration if r not in out_ranks)
+        if reduce_op is not Op.ADD and not reduced:
+            fail(f"reduce operator {reduce_op.value} given but no rank is reduced")
+        return Einsum(output, expr, reduce_op, iteration, reduced, recurrence_rank, text, line)
+
+    def _check_ref(self, ref: TensorRef, defining: str, recurrence_rank, initial, defined_later, fail) -> bool:
+        for index in ref.indices:
+            if isinstance(index, RankIndex) and index.rank not in self.shapes:
+                fail(f"unknown rank {index.rank!r} in {ref} (declared ranks: {', '.join(self.shapes)})")
+                return False
+            if isinstance(index, FinalIndex) and index.symbol not in self.shapes.values():
+                fail(f"final index {index.symbol} in {ref} is not the shape symbol of any rank")
+                return False
+        ranks = [i.rank for i in ref.indices if isinstance(i, RankIndex)]
+        if len(set(ranks)) != len(ranks):
+            fail(f"{ref} repeats a rank")
+            return False
+        is_previous_iterate = ref.name in initial and ref.name in defined_later and all(
+            not isinstance(i, RankIndex) or i.offset == 0 for i in ref.indices)
+        if ref.name not in self.tensor_ranks:
+            if ref.name in defined_later and is_previous_iterate:
+                self.deferred.append((ref, defining, fail))  # previous iterate of a recurrence
+                return True
+            where = "defined later" if ref.name in defined_later else "never defined"
+            fail(f"tensor {ref.name} is used before it is defined ({where})")
+            return False
+        return self._check_ref_shape(ref, defining, fail)
+
+    def _check_ref_shape(self, ref: TensorRef, defining: str, fail) -> bool:
+        stored = self.tensor_ranks[ref.name]
+        declared = f"{ref.name}[{','.join(stored)}]"
+        try:
+            groups = align_indices(ref, stored, tuple(self.partitions))
+        except ValueError as exc:
+            fail(f"shape mismatch: {exc}")
+            return False
+        for group in groups:
+            used = [self.shapes[i.rank] if isinstance(i, RankIndex) else None for i in group.indices]
+            if group.kind == "same":
+                index = group.indices[0]
+                if isinstance(index, FinalIndex):
+                    if self.shapes[stored[stored.index(group.stored[0])]] != index.symbol:
+                        fail(f"final index {index.symbol} of {ref} does not belong to rank {group.stored[0]}")
+                        return False
+                    continue
+                if used[0] != self.shapes[group.stored[0]]:
+                    fail(f"shape mismatch: {ref} uses {index.rank} ({used[0]}) where {declared} has "
+                         f"{group.stored[0]} ({self.shapes[group.stored[0]]})")
+                    return False
+                if index.offset and ref.name == defining:
+                    fail(f"{ref}: an iterative Einsum reads the previous iterate, index {index.rank} not {index}")
+                    return False
+                if index.offset and (index.offset != 1 or self.recurrence.get(ref.name) != index.rank):
+                    fail(f"{ref}: a shifted index {index} is only allowed as rank+1 on the rank an iterative "
+                         "tensor advances")
+                    return False
+            elif any(not isinstance(i, RankIndex) or i.offset for i in group.indices):
+                fail(f"{ref}: partition parts must be plain ranks")
+                return False
+        return True

@@ -1,0 +1,75 @@
+"""Load YAML keeping the line of every key, so errors can name `file:line: key`.
+
+Shared by every package that reads user YAML (cascades, architectures, mappings, sweeps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from einsum_cascade.errors import SpecError
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    data: object
+    source: str
+    lines: dict[tuple, int]  # key path -> 1-based line of its value
+    block_scalar_paths: frozenset[tuple]  # values written as `|` blocks (content starts a line later)
+
+    def line(self, *path) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    def error(self, message: str, *path) -> SpecError:
+        key = ".".join(str(p) for p in path) if path else None
+        return SpecError(message, source=self.source, line=self.line(*path), key=key)
+
+
+def read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise SpecError("file not found", source=str(path)) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read file: {exc.__class__.__name__}", source=str(path)) from None
+
+
+def load_yaml(text: str, source: str) -> YamlDocument:
+    """Parse YAML text; malformed YAML becomes a one-line SpecError with the line."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"malformed YAML: {problem}", source=source,
+                        line=mark.line + 1 if mark else None) from None
+    lines: dict[tuple, int] = {}
+    blocks: set[tuple] = set()
+    if root is not None:
+        _record_lines(root, (), lines, blocks)
+    return YamlDocument(data, source, lines, frozenset(blocks))
+
+
+def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        blocks.add(path)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = path + (key_node.value,)
+            _record_lines(value_node, child, lines, blocks)
+            lines[child] = value_node.start_mark.line + 1 if not isinstance(value_node, yaml.ScalarNode) \
+                else key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _record_lines(item, path + (position,), lines, blocks)

@@ -1,0 +1,1 @@
+"""The engine users drive: cost models, the `cascade` CLI, sweeps and plots."""

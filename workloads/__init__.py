@@ -1,0 +1,1 @@
+"""Model zoo (attention shapes of published models) and sweep specs; depends only on einsum_cascade."""
