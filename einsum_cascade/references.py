@@ -1,0 +1,113 @@
+"""Direct numpy formulas of the attention variants, written independently of the Einsum language.
+
+`cascade check` runs a cascade and compares its output with the formula its file names under
+`reference:`. Layout convention of the library: Q[e,p], K[e,m], V[f,m] -> output [f,p]; masks are
+built here with plain numpy, not from the cascade's mask expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Inputs = dict[str, np.ndarray]
+Sizes = dict[str, int]
+
+
+def _softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Row softmax that tolerates fully masked rows of -inf (they give zeros)."""
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    weights = np.exp(scores - top)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def _attend(weights: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """weights [p, m] times V [f, m] -> output [f, p]."""
+    return (weights @ value.T).T
+
+
+def _scores(inputs: Inputs) -> np.ndarray:
+    return inputs["Q"].T @ inputs["K"]  # [p, m]
+
+
+def _masked_softmax(inputs: Inputs, keep: np.ndarray) -> np.ndarray:
+    scores = np.where(keep, _scores(inputs), -np.inf)
+    return _attend(_softmax_rows(scores), inputs["V"])
+
+
+def _positions(inputs: Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """Query positions as a column, key positions as a row."""
+    return np.arange(inputs["Q"].shape[-1])[:, None], np.arange(inputs["K"].shape[-1])[None, :]
+
+
+def softmax(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    return _attend(_softmax_rows(_scores(inputs)), inputs["V"])
+
+
+def softmax_causal(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    query, key = _positions(inputs)
+    return _masked_softmax(inputs, key <= query)
+
+
+def softmax_window(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    query, key = _positions(inputs)
+    return _masked_softmax(inputs, np.abs(key - query) <= sizes["W"])
+
+
+def softmax_block_sparse(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Local blocks on the diagonal plus the first key block (global tokens), block size BS."""
+    block = sizes["BS"]
+    query, key = _positions(inputs)
+    layout = np.zeros((query.size // block + 1, key.size // block + 1), dtype=bool)
+    np.fill_diagonal(layout, True)
+    layout[:, 0] = True
+    keep = np.repeat(np.repeat(layout, block, axis=0), block, axis=1)[: query.size, : key.size]
+    return _masked_softmax(inputs, keep)
+
+
+def softmax_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    return _attend(_softmax_rows(_scores(inputs) + inputs["BIAS"].T), inputs["V"])
+
+
+def sigmoid_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Sigmoid attention with bias b = -log(M) (Ramapuram et al. 2024, "Theory, Analysis, and Best
+    Practices for Sigmoid Self-Attention", Sec. 3)."""
+    weights = 1.0 / (1.0 + np.exp(-(_scores(inputs) - np.log(sizes["M"]))))
+    return _attend(weights, inputs["V"])
+
+
+def softplus_l1(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    weights = np.log1p(np.exp(_scores(inputs)))
+    return _attend(weights / weights.sum(axis=-1, keepdims=True), inputs["V"])
+
+
+def linear_elu(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Linear attention with feature map elu(x)+1 (Katharopoulos et al., ICML 2020, Eq. 7)."""
+
+    def feature(x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x + 1.0, np.exp(x))
+
+    weights = feature(inputs["Q"]).T @ feature(inputs["K"])
+    return _attend(weights / weights.sum(axis=-1, keepdims=True), inputs["V"])
+
+
+def softmax_grouped(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Grouped-query attention: Q[e,g,p] for G query heads share one K[e,m], V[f,m]; output [f,g,p]."""
+    heads = [softmax({"Q": inputs["Q"][:, g, :], "K": inputs["K"], "V": inputs["V"]}, sizes)
+             for g in range(inputs["Q"].shape[1])]
+    return np.stack(heads, axis=1)
+
+
+REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
+    "softmax": softmax,
+    "softmax_causal": softmax_causal,
+    "softmax_window": softmax_window,
+    "softmax_block_sparse": softmax_block_sparse,
+    "softmax_bias": softmax_bias,
+    "sigmoid_bias": sigmoid_bias,
+    "softplus_l1": softplus_l1,
+    "linear_elu": linear_elu,
+    "softmax_grouped": softmax_grouped,
+}
