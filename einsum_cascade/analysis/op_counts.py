@@ -1,0 +1,70 @@
+"""Symbolic operation counts per Einsum and per operator kind (sympy expressions in the rank shapes).
+
+Every map operator counts once per point of the Einsum's iteration space (operators applied only to
+constants, such as `log(M)`, are computed once and not counted); a reduction counts one operation of
+its kind per point (an accumulate, as a MAC array does). A mask multiplies the count of every Einsum
+it restricts by its declared `density`; without one the count is that of the dense space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from einsum_cascade.analysis.symbols import parse_sympy, rank_size, symbol, tiles_as_ratio
+from einsum_cascade.expr import Binary, Expr, TensorRef, Unary, walk
+from einsum_cascade.model import Cascade, Einsum
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    per_einsum: dict[str, dict[str, sympy.Expr]]  # per instance: Einsum -> kind -> count
+    by_kind: dict[str, sympy.Expr]  # per instance
+    instances: sympy.Expr  # e.g. B*H
+    unmasked: tuple[str, ...]  # masks without a density: counts are for the dense space
+
+    def total(self, kind: str) -> sympy.Expr:
+        return self.instances * self.by_kind.get(kind, sympy.Integer(0))
+
+    def per_query_key_pair(self, cascade: Cascade, query_rank: str = "P", key_rank: str = "M") -> dict[str, sympy.Expr]:
+        pairs = symbol(query_rank) * symbol(key_rank)
+        fixed = {symbol(k): v for k, v in cascade.params.items() if k in (query_rank, key_rank)}
+        return {kind: sympy.expand((count / pairs.subs(fixed)).subs(tiles_as_ratio(cascade)))
+                for kind, count in self.by_kind.items()}
+
+
+def _counted_operators(expr: Expr) -> list[str]:
+    """Operator kinds applied per point: nodes with at least one tensor below them."""
+    return [node.op.value for node in walk(expr)
+            if isinstance(node, Unary | Binary) and any(isinstance(n, TensorRef) for n in walk(node))]
+
+
+def _points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
+    points = sympy.Integer(1)
+    for rank in einsum.iteration_ranks:
+        points *= rank_size(cascade, rank)
+    touched = set(einsum.iteration_ranks)
+    for mask in cascade.masks:
+        ranks = mask.ranks(set(cascade.shapes))
+        if mask.density and all(cascade.family(r) & touched for r in ranks):
+            points *= parse_sympy(mask.density)
+    return points
+
+
+def operation_counts(cascade: Cascade) -> OpCounts:
+    per_einsum: dict[str, dict[str, sympy.Expr]] = {}
+    by_kind: dict[str, sympy.Expr] = {}
+    for einsum in cascade.einsums:
+        points = _points(cascade, einsum)
+        kinds = _counted_operators(einsum.expr)
+        if einsum.reduced_ranks:
+            kinds.append(einsum.reduce_op.value)
+        counts: dict[str, sympy.Expr] = {}
+        for kind in kinds:
+            counts[kind] = counts.get(kind, sympy.Integer(0)) + points
+        per_einsum[einsum.name] = counts
+        for kind, count in counts.items():
+            by_kind[kind] = by_kind.get(kind, sympy.Integer(0)) + count
+    unmasked = tuple(m.name for m in cascade.masks if not m.density)
+    return OpCounts(per_einsum, by_kind, parse_sympy(cascade.instances), unmasked)

@@ -1,0 +1,46 @@
+"""Sympy views of a cascade's shapes: rank sizes, mask densities, and typical evaluation shapes."""
+
+from __future__ import annotations
+
+import sympy
+
+from einsum_cascade.model import Cascade
+
+# Shapes used when a table needs numbers and the user gave none: a 64K-token sequence with
+# head dimension 64 (the FuseMax paper's BERT point, REFERENCE.md §1), 4 query heads per KV head.
+TYPICAL_SHAPES = {"M": 65536, "P": 65536, "E": 64, "F": 64, "G": 4, "B": 64, "H": 12, "HKV": 12}
+
+
+def symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, positive=True)
+
+
+def fixed_rank_values(cascade: Cascade) -> dict[sympy.Symbol, int]:
+    """Params that pin a rank's shape (e.g. P = 1 for decode) are substituted everywhere."""
+    rank_symbols = set(cascade.shapes.values())
+    return {symbol(k): v for k, v in cascade.params.items() if k in rank_symbols
+            and not any(p.tile_symbol == k for p in cascade.partitions)}
+
+
+def rank_size(cascade: Cascade, rank: str) -> sympy.Expr:
+    return symbol(cascade.shapes[rank]).subs(fixed_rank_values(cascade))
+
+
+def tiles_as_ratio(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
+    """M1 -> M/M0: exact when the tile divides the rank, the form a paper's table uses."""
+    return {symbol(cascade.shapes[p.outer]): symbol(cascade.shapes[p.parent]) / symbol(p.tile_symbol)
+            for p in cascade.partitions}
+
+
+def parse_sympy(text: str) -> sympy.Expr:
+    names = {name: symbol(name) for name in __import__("re").findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    return sympy.sympify(text, locals=names)
+
+
+def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> float:
+    """Numeric value for concrete shapes (outer tile counts use the ceiling, as the executor does)."""
+    known = {k: v for k, v in TYPICAL_SHAPES.items()}
+    known.update(values)
+    sizes = cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in values})
+    substitutions = {symbol(k): v for k, v in {**known, **sizes}.items()}
+    return float(sympy.sympify(expr).subs(substitutions))
