@@ -14,12 +14,12 @@ class SpecError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        where = self.source or "<input>"
+        where = self.source or ""
         if self.line is not None:
             where += f":{self.line}"
         if self.key:
-            where += f": {self.key}"
-        return f"{where}: {self.message}"
+            where += f": {self.key}" if where else self.key
+        return f"{where}: {self.message}" if where else self.message
 
 
 class SpecErrors(SpecError):

@@ -119,6 +119,8 @@ def parse_python(text: str, mode: str = "eval") -> ast.AST:
         return ast.parse(text.strip(), mode=mode)
     except SyntaxError as exc:
         raise ExprSyntaxError(f"cannot parse {text.strip()!r}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. a null character, which Python 3.11 reports as ValueError
+        raise ExprSyntaxError(f"cannot parse {text.strip()!r}: {exc}") from None
 
 
 def parse_tensor_ref(text: str) -> TensorRef:

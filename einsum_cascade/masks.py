@@ -56,10 +56,11 @@ def parse_mask(name: str, text: str, density: str | None = None) -> Mask:
     python_text = _ABS_BARS.sub(r"abs(\1)", str(text))
     tree = parse_python(python_text)
     names: set[str] = set()
+    called = {id(node.func) for node in ast.walk(tree.body) if isinstance(node, ast.Call)}
     for node in ast.walk(tree.body):
         _check_node(node, text)
-        if isinstance(node, ast.Name) and node.id != "abs":
-            names.add(node.id)
+        if isinstance(node, ast.Name) and id(node) not in called:
+            names.add(node.id)  # a bare `abs` is an (unknown) name, not the function
     return Mask(name, str(text), tree, frozenset(names), density)
 
 
@@ -73,6 +74,8 @@ def _check_node(node: ast.AST, text: str) -> None:
                               "+ - * // %, abs)")
     if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "abs"):
         raise ExprSyntaxError(f"mask {text!r}: only abs() may be called")
+    if isinstance(node, ast.Call) and len(node.args) != 1:
+        raise ExprSyntaxError(f"mask {text!r}: abs() takes one operand, got {len(node.args)}")
     if isinstance(node, ast.Constant) and not isinstance(node.value, int):
         raise ExprSyntaxError(f"mask {text!r}: constants must be integers")
 

@@ -6,8 +6,11 @@ file, the line and what is wrong; only a fully valid file becomes a Cascade.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
+
+import networkx as nx
 
 from einsum_cascade.errors import SpecError, SpecErrors
 from einsum_cascade.expr import ExprSyntaxError, FinalIndex, RankIndex, Symbol, TensorRef, parse_expr, \
@@ -36,6 +39,7 @@ TOP_LEVEL_KEYS = {
 REQUIRED_KEYS = ("name", "version", "ranks", "inputs", "outputs", "einsums")
 _RANK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SYMBOL_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]*$")
+_TENSOR_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\[")
 _PARTITION = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*,\s*([a-z][a-z0-9_]*)\s*$")
 
 
@@ -61,6 +65,7 @@ class _CascadeBuilder:
         self.tensor_ranks: dict[str, tuple[str, ...]] = {}
         self.recurrence: dict[str, str | None] = {}  # tensors defined by Einsums -> rank they iterate over
         self.deferred: list[tuple[TensorRef, str, object]] = []  # previous-iterate refs checked at the end
+        self.broken: set[str] = set()  # tensors whose defining line has an error (already reported)
 
     def fail(self, message: str, *path, line: int | None = None) -> None:
         error = self.doc.error(message, *path)
@@ -123,7 +128,7 @@ class _CascadeBuilder:
         for symbol, value in params.items():
             if not _SYMBOL_NAME.match(str(symbol)):
                 self.fail(f"parameter {symbol!r} must be an upper-case symbol", "params", symbol)
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
                 self.fail(f"parameter {symbol} = {value!r} must be a positive number", "params", symbol)
             else:
                 self.params[str(symbol)] = value
@@ -221,6 +226,8 @@ class _CascadeBuilder:
     def _outputs(self, items) -> list[TensorRef]:
         refs = []
         for position, ref in enumerate(self._tensor_list(items, "outputs")):
+            if ref.name in self.broken:
+                continue  # its Einsum line has an error, reported there
             if ref.name not in self.recurrence:
                 self.fail(f"output {ref.name} is never defined by an Einsum", "outputs", position)
             elif self.tensor_ranks[ref.name] != tuple(i.rank for i in ref.indices):
@@ -232,6 +239,9 @@ class _CascadeBuilder:
 
     def _query_ranks(self, ranks) -> tuple[str, ...]:
         ranks = ranks if ranks is not None else (["p"] if "p" in self.shapes else [])
+        if not isinstance(ranks, list):
+            self.fail("must be a list of ranks, e.g. [p]", "query_ranks")
+            return ()
         unknown = [r for r in ranks if r not in self.shapes]
         if unknown:
             self.fail(f"unknown rank(s) {', '.join(map(str, unknown))}", "query_ranks")
@@ -245,9 +255,24 @@ class _CascadeBuilder:
             return [(text, start + offset + n) for n, text in enumerate(einsums.splitlines())
                     if text.strip() and not text.strip().startswith("#")]
         if isinstance(einsums, list) and einsums:
-            return [(str(text), self.doc.line("einsums", n)) for n, text in enumerate(einsums)]
+            return [self._einsum_item(item, n) for n, item in enumerate(einsums)]
         self.fail("must be a non-empty list of Einsum lines such as 'QK[m,p] = Q[e,p] * K[e,m]'", "einsums")
         return []
+
+    def _einsum_item(self, item, position: int) -> tuple[str, int | None]:
+        """One list-form Einsum line; YAML reads an unquoted `- A[p] = B[m,p] :: max` as a mapping."""
+        line = self.doc.line("einsums", position)
+        if isinstance(item, dict) and len(item) == 1:
+            ((key, value),) = item.items()
+            text = f"{key}:" if value is None else f"{key}: {value}"
+            self.fail(f"YAML read this list item as a mapping because of the ': ' in {text!r}; quote the line "
+                      f"(- \"{text}\") or use the block form `einsums: |`", "einsums", line=line)
+            return text, line  # still validated, so later lines do not report its tensor as undefined
+        if not isinstance(item, str):
+            self.fail(f"list item {item!r} is not an Einsum line such as 'QK[m,p] = Q[e,p] * K[e,m]'; quote it "
+                      "or use the block form `einsums: |`", "einsums", line=line)
+            return "", line
+        return item, line
 
     def _einsums(self, einsums, initial: dict[str, float]) -> list[Einsum]:
         lines = self._einsum_lines(einsums)
@@ -260,19 +285,55 @@ class _CascadeBuilder:
                 pass
         result = []
         for text, line in lines:
+            if not text.strip():
+                continue  # an item that is not a string (reported in _einsum_item)
             before = len(self.errors)
             einsum = self._einsum(text, line, initial, defined_later)
             if einsum is not None and len(self.errors) == before:
                 result.append(einsum)
+            elif len(self.errors) > before:
+                self._mark_broken(text)
         for ref, defining, fail in self.deferred:
+            if ref.name in self.broken:
+                continue
             if self.recurrence.get(ref.name) is None:
                 fail(f"{ref} reads a previous iterate but {ref.name} is not an iterative Einsum (no rank+1 index)")
             else:
                 self._check_ref_shape(ref, defining, fail)
-        unused = sorted(set(initial) - {name for name, rank in self.recurrence.items() if rank})
+        unused = sorted(set(initial) - {name for name, rank in self.recurrence.items() if rank} - self.broken)
         for name in unused:
             self.fail(f"initial value given for {name}, which is not an iterative Einsum", "initial", name)
+        self._check_recurrences(result)
         return result
+
+    def _mark_broken(self, text: str) -> None:
+        """Remember a tensor whose defining line failed, so its uses do not report it as undefined."""
+        match = _TENSOR_NAME.match(text)
+        if match and match.group(1) not in self.tensor_ranks:
+            self.broken.add(match.group(1))
+
+    def _check_recurrences(self, einsums: list[Einsum]) -> None:
+        """Tensors that depend on each other form a recurrence, stepped over one rank: every Einsum in it
+        must advance or keep that rank (one value per step), not reduce it away or step another rank."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(e.name for e in einsums)
+        graph.add_edges_from((src, e.name) for e in einsums for src in e.input_names if src in graph)
+        by_name = {e.name: e for e in einsums}
+        for component in nx.strongly_connected_components(graph):
+            members = sorted((by_name[n] for n in component), key=lambda e: (e.line or 0, e.name))
+            if len(members) == 1 and not graph.has_edge(members[0].name, members[0].name):
+                continue
+            names = ", ".join(e.name for e in members)
+            ranks = sorted({e.recurrence_rank for e in members if e.recurrence_rank})
+            if len(ranks) != 1:
+                self.fail(f"tensors {names} depend on each other but step over {' and '.join(ranks) or 'no rank'}: "
+                          "a recurrence advances exactly one rank", "einsums", line=members[0].line)
+                continue
+            for einsum in members:
+                if ranks[0] not in einsum.output_ranks:
+                    self.fail(f"{einsum.name} is part of the recurrence over {ranks[0]} ({names}) but its output "
+                              f"{einsum.output} has no {ranks[0]}: a recurrence step cannot reduce the rank it "
+                              "advances", "einsums", line=einsum.line)
 
     def _einsum(self, text: str, line: int | None, initial, defined_later) -> Einsum | None:
         fail = lambda message: self.fail(message, "einsums", line=line)  # noqa: E731
@@ -350,7 +411,13 @@ class _CascadeBuilder:
             fail(f"{ref} repeats a rank")
             return False
         is_previous_iterate = ref.name in initial and ref.name in defined_later and all(
-            not isinstance(i, RankIndex) or i.offset == 0 for i in ref.indices)
+            isinstance(i, RankIndex) and i.offset == 0 for i in ref.indices)
+        if ref.name == defining and recurrence_rank is None:
+            fail(f"tensor {ref.name} is used in its own definition, which only an iterative Einsum may do "
+                 f"({ref.name}[m+1,...] = ... {ref.name}[m,...])")
+            return False
+        if ref.name not in self.tensor_ranks and ref.name in self.broken:
+            return False  # its defining line has an error, reported there
         if ref.name not in self.tensor_ranks:
             if ref.name in defined_later and is_previous_iterate:
                 self.deferred.append((ref, defining, fail))  # previous iterate of a recurrence
@@ -373,8 +440,15 @@ class _CascadeBuilder:
             if group.kind == "same":
                 index = group.indices[0]
                 if isinstance(index, FinalIndex):
-                    if self.shapes[stored[stored.index(group.stored[0])]] != index.symbol:
+                    if self.shapes[group.stored[0]] != index.symbol:
                         fail(f"final index {index.symbol} of {ref} does not belong to rank {group.stored[0]}")
+                        return False
+                    if self.recurrence.get(ref.name) != group.stored[0]:
+                        fail(f"final index {index.symbol} in {ref}: {ref.name} is not an iterative tensor over "
+                             f"{group.stored[0]}, so it has no final iterate (write {group.stored[0]} instead)")
+                        return False
+                    if ref.name == defining:
+                        fail(f"{ref}: an iterative Einsum cannot read its own final iterate")
                         return False
                     continue
                 if used[0] != self.shapes[group.stored[0]]:

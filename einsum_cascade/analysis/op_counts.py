@@ -27,10 +27,12 @@ class OpCounts:
     def total(self, kind: str) -> sympy.Expr:
         return self.instances * self.by_kind.get(kind, sympy.Integer(0))
 
-    def per_query_key_pair(self, cascade: Cascade, query_rank: str = "P", key_rank: str = "M") -> dict[str, sympy.Expr]:
-        pairs = symbol(query_rank) * symbol(key_rank)
-        fixed = {symbol(k): v for k, v in cascade.params.items() if k in (query_rank, key_rank)}
-        return {kind: sympy.expand((count / pairs.subs(fixed)).subs(tiles_as_ratio(cascade)))
+    def per_query_key_pair(self, cascade: Cascade, key_symbol: str = "M") -> dict[str, sympy.Expr]:
+        """Counts divided by (queries x keys): queries are all query ranks (e.g. G*P for grouped heads)."""
+        pairs = symbol(key_symbol)
+        for rank in cascade.query_ranks:
+            pairs *= rank_size(cascade, rank)
+        return {kind: sympy.expand((count / pairs).subs(tiles_as_ratio(cascade)))
                 for kind, count in self.by_kind.items()}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sympy
 
 from einsum_cascade.model import Cascade
@@ -33,14 +35,15 @@ def tiles_as_ratio(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
 
 
 def parse_sympy(text: str) -> sympy.Expr:
-    names = {name: symbol(name) for name in __import__("re").findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
     return sympy.sympify(text, locals=names)
 
 
-def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> float:
+def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> int | float:
     """Numeric value for concrete shapes (outer tile counts use the ceiling, as the executor does)."""
     known = {k: v for k, v in TYPICAL_SHAPES.items()}
     known.update(values)
     sizes = cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in values})
     substitutions = {symbol(k): v for k, v in {**known, **sizes}.items()}
-    return float(sympy.sympify(expr).subs(substitutions))
+    value = float(sympy.sympify(expr).subs(substitutions))
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value

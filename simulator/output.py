@@ -1,0 +1,31 @@
+"""Shared output helpers for CLI commands: JSON for scripts, aligned text tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def format_number(value) -> str:
+    """Compact numbers for tables: integers grouped, large or small values in scientific notation."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}" if abs(value) < 1e7 else f"{value:.3g}"
+    return f"{value:.3g}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence], title: str | None = None) -> str:
+    cells = [[str(h) for h in headers]] + [[format_number(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [title] if title else []
+    lines.append("  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells[1:]]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Paper-ready figures (matplotlib, vector PDF plus PNG, two-column width)."""
