@@ -154,7 +154,8 @@ def _index(node: ast.AST) -> Index:
     ):
         sign = 1 if isinstance(node.op, ast.Add) else -1
         return RankIndex(node.left.id, sign * node.right.value)
-    raise ExprSyntaxError(f"index {ast.unparse(node)!r} must be a rank (m), a shifted rank (m1+1) or a final index (M1)")
+    raise ExprSyntaxError(
+        f"index {ast.unparse(node)!r} must be a rank (m), a shifted rank (m1+1) or a final index (M1)")
 
 
 def _expr(node: ast.AST) -> Expr:

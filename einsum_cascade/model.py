@@ -161,7 +161,8 @@ def align_indices(ref: TensorRef, stored: tuple[str, ...], partitions: tuple[Par
             stored_index += 1
             continue
         part = by_outer.get(rank)
-        if part and index_rank == part.parent and stored_index + 1 < len(stored) and stored[stored_index + 1] == part.inner:
+        next_stored = stored[stored_index + 1] if stored_index + 1 < len(stored) else None
+        if part and index_rank == part.parent and next_stored == part.inner:
             groups.append(Alignment("merge", part.parts, (index,)))
             position += 1
             stored_index += 2

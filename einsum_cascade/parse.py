@@ -6,6 +6,7 @@ file, the line and what is wrong; only a fully valid file becomes a Cascade.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
@@ -13,8 +14,16 @@ from pathlib import Path
 import networkx as nx
 
 from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.expr import ExprSyntaxError, FinalIndex, RankIndex, Symbol, TensorRef, parse_expr, \
-    parse_tensor_ref, walk
+from einsum_cascade.expr import (
+    ExprSyntaxError,
+    FinalIndex,
+    RankIndex,
+    Symbol,
+    TensorRef,
+    parse_expr,
+    parse_tensor_ref,
+    walk,
+)
 from einsum_cascade.masks import Mask, parse_mask
 from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
 from einsum_cascade.ops import REDUCE_BY_NAME, Op
@@ -158,7 +167,7 @@ class _CascadeBuilder:
 
     def _tensor_list(self, items, key: str) -> list[TensorRef]:
         if not isinstance(items, list) or not items:
-            self.fail(f"must be a non-empty list of tensors such as 'Q[e,p]'", key)
+            self.fail("must be a non-empty list of tensors such as 'Q[e,p]'", key)
             return []
         refs = []
         for position, text in enumerate(items):
@@ -166,9 +175,11 @@ class _CascadeBuilder:
                 ref = parse_tensor_ref(str(text))
             except ExprSyntaxError as exc:
                 self.fail(str(exc), key, position)
-                continue
-            if self._check_plain_indices(ref, key, position):
+                ref = None
+            if ref is not None and self._check_plain_indices(ref, key, position):
                 refs.append(ref)
+            elif key == "inputs":
+                self._mark_broken(str(text))  # reported here; its uses are not reported as undefined
         return refs
 
     def _check_plain_indices(self, ref: TensorRef, *path) -> bool:
@@ -198,6 +209,7 @@ class _CascadeBuilder:
             except (TypeError, ValueError):
                 self.fail(f"initial value {value!r} of {name} is not a number (-inf and inf are allowed)",
                           "initial", name)
+                values[str(name)] = math.nan  # given (badly, reported): its Einsum has an initial value
         return values
 
     def _masks(self, masks) -> list[Mask]:
@@ -231,8 +243,8 @@ class _CascadeBuilder:
             if ref.name not in self.recurrence:
                 self.fail(f"output {ref.name} is never defined by an Einsum", "outputs", position)
             elif self.tensor_ranks[ref.name] != tuple(i.rank for i in ref.indices):
-                self.fail(f"output {ref} does not match its definition {ref.name}[{','.join(self.tensor_ranks[ref.name])}]",
-                          "outputs", position)
+                defined = f"{ref.name}[{','.join(self.tensor_ranks[ref.name])}]"
+                self.fail(f"output {ref} does not match its definition {defined}", "outputs", position)
             else:
                 refs.append(ref)
         return refs
@@ -252,9 +264,11 @@ class _CascadeBuilder:
         if isinstance(einsums, str):
             start = self.doc.line("einsums") or 0
             offset = 1 if ("einsums",) in self.doc.block_scalar_paths else 0
-            return [(text, start + offset + n) for n, text in enumerate(einsums.splitlines())
-                    if text.strip() and not text.strip().startswith("#")]
-        if isinstance(einsums, list) and einsums:
+            lines = [(text, start + offset + n) for n, text in enumerate(einsums.splitlines())
+                     if text.strip() and not text.strip().startswith("#")]
+            if lines:
+                return lines
+        elif isinstance(einsums, list) and einsums:
             return [self._einsum_item(item, n) for n, item in enumerate(einsums)]
         self.fail("must be a non-empty list of Einsum lines such as 'QK[m,p] = Q[e,p] * K[e,m]'", "einsums")
         return []
@@ -279,10 +293,8 @@ class _CascadeBuilder:
         defined_later = {}
         for text, line in lines:
             head = text.split("=", 1)[0]
-            try:
+            with contextlib.suppress(ExprSyntaxError):
                 defined_later.setdefault(parse_tensor_ref(head).name, line)
-            except ExprSyntaxError:
-                pass
         result = []
         for text, line in lines:
             if not text.strip():

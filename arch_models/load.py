@@ -1,0 +1,234 @@
+"""Read a spatial-architecture YAML file, validate it, and build a frozen `SpatialArch`.
+
+Validation walks the whole file first and collects every problem (unknown or missing keys, bad
+values, unknown operators), each naming `file:line: key.path`; only a fully valid file is built.
+Presets live in `arch_models/presets/` and are loaded by name (`fusemax`, `flat`, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from arch_models.spatial import OPERATOR_NAMES, Buffer, ComputeArray, Dram, OperatorCost, SpatialArch
+from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+SUPPORTED_VERSIONS = (1,)
+
+# Value kinds of leaf keys.
+POSITIVE_INT, POSITIVE, NON_NEGATIVE, TEXT, VERSION = "positive integer", "positive number", \
+    "non-negative number", "text", "version"
+SECTION = "section"
+
+# Each section: key -> (kind or nested section, required, what it is).
+REGISTER_FILE = {
+    "entries": (POSITIVE_INT, True, "register-file depth per PE/lane (words)"),
+    "read_pj": (NON_NEGATIVE, True, "energy per register read"),
+    "write_pj": (NON_NEGATIVE, True, "energy per register write"),
+}
+OPERATOR = {
+    "cycles": (POSITIVE, True, "issue cycles one operation occupies the PE/lane"),
+    "energy_pj": (NON_NEGATIVE, True, "energy per operation"),
+}
+ARRAY_2D = {
+    "rows": (POSITIVE_INT, True, "PE rows"),
+    "cols": (POSITIVE_INT, True, "PE columns"),
+    "pe_area_um2": (POSITIVE, True, "area of one PE"),
+    "register_file": (REGISTER_FILE, True, "per-PE register file"),
+    "operators": ("operators", True, "operator -> {cycles, energy_pj}"),
+}
+ARRAY_1D = {
+    "lanes": (POSITIVE_INT, True, "number of lanes"),
+    "lane_area_um2": (POSITIVE, True, "area of one lane"),
+    "register_file": (REGISTER_FILE, True, "per-lane register file"),
+    "operators": ("operators", True, "operator -> {cycles, energy_pj}"),
+}
+BUFFER = {
+    "capacity_bytes": (POSITIVE_INT, True, "capacity"),
+    "access_bytes": (POSITIVE_INT, True, "bytes moved by one read or write"),
+    "read_pj": (NON_NEGATIVE, True, "energy per read access"),
+    "write_pj": (NON_NEGATIVE, True, "energy per write access"),
+    "area_mm2": (NON_NEGATIVE, True, "area"),
+}
+DRAM = {
+    "bandwidth_bytes_per_s": (POSITIVE, True, "bandwidth"),
+    "energy_pj_per_byte": (NON_NEGATIVE, True, "energy per byte transferred"),
+}
+TOP_LEVEL = {
+    "version": (VERSION, True, "format version of the file (1)"),
+    "name": (TEXT, True, "the architecture's name"),
+    "description": (TEXT, False, "one line on what it is"),
+    "clock_hz": (POSITIVE, True, "clock frequency"),
+    "word_bytes": (POSITIVE_INT, True, "bytes per data word"),
+    "array_2d": (ARRAY_2D, True, "the 2D PE array"),
+    "array_1d": (ARRAY_1D, True, "the 1D vector array"),
+    "global_buffer": (BUFFER, True, "the global buffer"),
+    "staging_buffer": (BUFFER, False, "optional buffer between the global buffer and the 2D array"),
+    "dram": (DRAM, True, "off-chip memory"),
+}
+# Operators each array must offer (the 2D array runs the matrix products; every array reduces with add).
+REQUIRED_OPERATORS = {"array_2d": ("mac", "add"), "array_1d": ("add",)}
+
+
+def arch_names() -> list[str]:
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_arch(name_or_path: str, overrides: dict | None = None) -> SpatialArch:
+    """A preset name (`fusemax`) or a path to an architecture file, optionally with sweep overrides."""
+    looks_like_path = str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path)
+    if looks_like_path:
+        arch = load_arch_file(name_or_path)
+    else:
+        path = PRESETS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise SpecError(f"no architecture named {name_or_path!r}; presets: {', '.join(arch_names())}")
+        arch = load_arch_file(path)
+    if overrides is None:
+        return arch
+    if not isinstance(overrides, dict):
+        raise SpecError(f"overrides must be a mapping such as {{pe_dim: 128}}, not {overrides!r}")
+    return arch.with_overrides(**overrides)
+
+
+def load_arch_file(path: str | Path) -> SpatialArch:
+    return parse_arch(read_text(path), source=str(path))
+
+
+def parse_arch(text: str, source: str = "<string>") -> SpatialArch:
+    document = load_yaml(text, source)
+    if not isinstance(document.data, dict):
+        raise document.error("an architecture file must be a YAML mapping with keys " + ", ".join(TOP_LEVEL))
+    errors: list[SpecError] = []
+    _check_section(document, document.data, TOP_LEVEL, (), errors)
+    if errors:
+        raise SpecErrors(errors)
+    return _build(document.data, document.source)
+
+
+# ---- validation -------------------------------------------------------------------------------
+def _check_section(doc: YamlDocument, data, schema: dict, path: tuple, errors: list[SpecError]) -> None:
+    if not isinstance(data, dict):
+        errors.append(doc.error(f"must be a mapping with keys {', '.join(schema)}", *path))
+        return
+    for key in data:
+        if key not in schema:
+            errors.append(doc.error(f"unknown key {key!r}; allowed keys here: {', '.join(schema)}", *path, key))
+    for key, (kind, required, meaning) in schema.items():
+        if key not in data:
+            if required:
+                line = doc.line(*path) if path else doc.lines.get(())
+                errors.append(SpecError(f"missing required key {key!r} ({meaning})", doc.source, line,
+                                        ".".join(map(str, path + (key,)))))
+            continue
+        value, where = data[key], path + (key,)
+        if isinstance(kind, dict):
+            _check_section(doc, value, kind, where, errors)
+        elif kind == "operators":
+            _check_operators(doc, value, where, errors)
+        else:
+            problem = _leaf_problem(value, kind)
+            if problem:
+                errors.append(doc.error(f"{key} = {value!r} {problem}", *where))
+    for operator in REQUIRED_OPERATORS.get(path[-1] if path else "", ()):
+        operators = data.get("operators")
+        if isinstance(operators, dict) and operator not in operators:
+            errors.append(doc.error(f"the {path[-1]} needs a {operator!r} operator (it runs the cascade's "
+                                    f"{'matrix products' if operator == 'mac' else 'sums'}); "
+                                    f"it lists: {', '.join(map(str, operators)) or 'nothing'}",
+                                    *path, "operators"))
+
+
+def _check_operators(doc: YamlDocument, operators, path: tuple, errors: list[SpecError]) -> None:
+    if not isinstance(operators, dict) or not operators:
+        errors.append(doc.error("must map operator names to {cycles, energy_pj}, e.g. "
+                                "{mac: {cycles: 1, energy_pj: 17.16}}", *path))
+        return
+    for name, cost in operators.items():
+        if name not in OPERATOR_NAMES:
+            errors.append(doc.error(f"unknown operator {name!r}; known operators: {', '.join(OPERATOR_NAMES)}",
+                                    *path, name))
+        else:
+            _check_section(doc, cost, OPERATOR, path + (name,), errors)
+
+
+def _leaf_problem(value, kind: str) -> str | None:
+    """What is wrong with a leaf value, or None."""
+    if kind == TEXT:
+        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+    if kind == VERSION:
+        return None if value in SUPPORTED_VERSIONS and not isinstance(value, bool) else \
+            f"is not a supported version (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})"
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return f"must be a {kind}"
+    if kind == POSITIVE_INT and (not isinstance(value, int) or value <= 0):
+        return "must be a positive integer"
+    if kind == POSITIVE and not 0 < value < math.inf:
+        return "must be a positive number"
+    if kind == NON_NEGATIVE and not 0 <= value < math.inf:
+        return "must be a non-negative number"
+    return None
+
+
+# ---- building (input already validated) -----------------------------------------------------
+def _build(data: dict, source: str) -> SpatialArch:
+    staging = data.get("staging_buffer")
+    return SpatialArch(
+        name=str(data["name"]), description=str(data.get("description", "")),
+        clock_hz=float(data["clock_hz"]), word_bytes=int(data["word_bytes"]),
+        array_2d=_array(data["array_2d"], rows=data["array_2d"]["rows"], cols=data["array_2d"]["cols"],
+                        area=data["array_2d"]["pe_area_um2"]),
+        array_1d=_array(data["array_1d"], rows=1, cols=data["array_1d"]["lanes"],
+                        area=data["array_1d"]["lane_area_um2"]),
+        global_buffer=_buffer(data["global_buffer"]),
+        staging_buffer=_buffer(staging) if staging is not None else None,
+        dram=Dram(bandwidth_bytes_per_s=float(data["dram"]["bandwidth_bytes_per_s"]),
+                  energy_pj_per_byte=float(data["dram"]["energy_pj_per_byte"])),
+        source=source,
+    )
+
+
+def _array(spec: dict, rows: int, cols: int, area: float) -> ComputeArray:
+    registers = spec["register_file"]
+    operators = {str(name): OperatorCost(cycles=float(cost["cycles"]), energy_pj=float(cost["energy_pj"]))
+                 for name, cost in spec["operators"].items()}
+    return ComputeArray(rows=int(rows), cols=int(cols), register_entries=int(registers["entries"]),
+                        register_read_pj=float(registers["read_pj"]),
+                        register_write_pj=float(registers["write_pj"]),
+                        operators=operators, pe_area_um2=float(area))
+
+
+def _buffer(spec: dict) -> Buffer:
+    return Buffer(capacity_bytes=int(spec["capacity_bytes"]), access_bytes=int(spec["access_bytes"]),
+                  read_pj=float(spec["read_pj"]), write_pj=float(spec["write_pj"]),
+                  area_mm2=float(spec["area_mm2"]))
+
+
+def arch_to_spec(arch: SpatialArch) -> dict:
+    """The resolved architecture in the file format (to write next to results); parses back to `arch`."""
+    def array(compute: ComputeArray) -> dict:
+        return {"register_file": {"entries": compute.register_entries, "read_pj": compute.register_read_pj,
+                                  "write_pj": compute.register_write_pj},
+                "operators": {name: {"cycles": cost.cycles, "energy_pj": cost.energy_pj}
+                              for name, cost in compute.operators.items()}}
+
+    def buffer(spec: Buffer) -> dict:
+        return {"capacity_bytes": spec.capacity_bytes, "access_bytes": spec.access_bytes,
+                "read_pj": spec.read_pj, "write_pj": spec.write_pj, "area_mm2": spec.area_mm2}
+
+    spec = {
+        "version": SUPPORTED_VERSIONS[-1], "name": arch.name, "description": arch.description or arch.name,
+        "clock_hz": arch.clock_hz, "word_bytes": arch.word_bytes,
+        "array_2d": {"rows": arch.array_2d.rows, "cols": arch.array_2d.cols,
+                     "pe_area_um2": arch.array_2d.pe_area_um2, **array(arch.array_2d)},
+        "array_1d": {"lanes": arch.array_1d.cols, "lane_area_um2": arch.array_1d.pe_area_um2,
+                     **array(arch.array_1d)},
+        "global_buffer": buffer(arch.global_buffer),
+        "dram": {"bandwidth_bytes_per_s": arch.dram.bandwidth_bytes_per_s,
+                 "energy_pj_per_byte": arch.dram.energy_pj_per_byte},
+    }
+    if arch.staging_buffer is not None:
+        spec["staging_buffer"] = buffer(arch.staging_buffer)
+    return spec

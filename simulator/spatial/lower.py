@@ -1,0 +1,335 @@
+"""Lower one fused group of a mapping to plain arrays the cost kernels take.
+
+Everything design-specific lives in the mapping and the arch; this module only resolves names
+(parts of ranks, tensors, Einsums) to indices and checks legality, rejecting a mapping with the
+reason (unsupported operator, tile that does not divide, a pass boundary inside a group, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from arch_models import SpatialArch
+from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.errors import SpecError
+from einsum_cascade.expr import Binary, RankIndex, TensorRef, Unary, walk
+from einsum_cascade.model import Cascade, Einsum
+from einsum_cascade.ops import Op
+from mappers.mapping import Group, Mapping
+
+HOME_CODES = {"reg": 0, "staging": 1, "buffer": 2, "dram": 3}
+ARRAY_CODES = {"2d": 0, "1d": 1}
+
+
+class MappingRejected(SpecError):
+    """The mapping is illegal for this cascade, arch and shape; the message says why."""
+
+
+def reject(condition: bool, message: str, mapping: Mapping) -> None:
+    if not condition:
+        raise MappingRejected(message, source=mapping.source or mapping.name)
+
+
+@dataclass
+class LoweredGroup:
+    """One group as arrays. Parts are the loop ranks after splitting (p2, p1, p0, m1, m0, e, ...)."""
+
+    name: str
+    parts: list[str]
+    extents: np.ndarray  # [parts] float64
+    dram_position: np.ndarray  # [parts] int: order among DRAM loops, -1 if not one
+    buffer_loop: np.ndarray  # [parts] bool
+    buffer_position: np.ndarray  # [parts] int: order among buffer loops, -1 if not one
+    spatial_part: np.ndarray  # [2 arrays, 2 dims] int part index or -1
+    spatial_size: np.ndarray  # [2, 2] float
+    einsums: list[Einsum]
+    einsum_parts: np.ndarray  # [einsums, parts] bool
+    einsum_reduced: np.ndarray  # [einsums, parts] bool: parts the Einsum reduces
+    einsum_array: np.ndarray  # [einsums] int
+    cycles_per_point: np.ndarray
+    energy_per_point: np.ndarray
+    density: np.ndarray
+    stages: np.ndarray
+    operand_einsum: np.ndarray  # [operands] int
+    operand_tensor: np.ndarray  # [operands] int
+    tensors: list[str]
+    tensor_parts: np.ndarray  # [tensors, parts] bool
+    tensor_home: np.ndarray  # [tensors] int (HOME_CODES)
+    tensor_from_dram: np.ndarray  # [tensors] bool: read from DRAM (input of the cascade or of an earlier group)
+    tensor_to_dram: np.ndarray  # [tensors] bool: written to DRAM (output, read by a later group, or home dram)
+    tensor_spill: np.ndarray  # [tensors] bool
+    tensor_copies: np.ndarray  # [tensors] float: buffer copies (pipeline stages it stays live, double buffering)
+    tensor_storage: np.ndarray  # [tensors] bool: owns storage (False when written in place of an operand)
+    deps: np.ndarray  # [tasks, tasks] bool (tasks = einsums + 1 DRAM task)
+    recurrence: np.ndarray  # [tasks, tasks] bool
+    recurrence_part: int  # part index of the loop a recurrence advances over, -1 if none
+    tiles_in_flight: int
+    overlap_previous: bool
+    auto_parts: list[str]  # parts sized "max_fit"
+
+
+def instance_ranks(cascade: Cascade) -> dict[str, str]:
+    """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H}."""
+    symbols = [s.strip() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
+    return {s.lower(): s for s in symbols}
+
+
+def _operators(einsum: Einsum) -> list[str]:
+    """Operator kinds per point, with the reduce; constant-only subtrees are not counted."""
+    kinds = [n.op.value for n in walk(einsum.expr)
+             if isinstance(n, Unary | Binary) and any(isinstance(x, TensorRef) for x in walk(n))]
+    if einsum.reduced_ranks:
+        kinds.append(einsum.reduce_op.value)
+    return kinds
+
+
+def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
+    """Apply the fused units an array offers: `mac` (multiply then add-reduce) and `sub_exp` (exp of a difference)."""
+    kinds = _operators(einsum)
+    expr = einsum.expr
+    if "mac" in supported and isinstance(expr, Binary) and expr.op is Op.MUL and einsum.reduced_ranks \
+            and einsum.reduce_op is Op.ADD:
+        kinds.remove("mul")
+        kinds.remove("add")
+        kinds.append("mac")
+    if "sub_exp" in supported:
+        for node in walk(expr):
+            if isinstance(node, Unary) and node.op is Op.EXP and isinstance(node.operand, Binary) \
+                    and node.operand.op is Op.SUB and "sub" in kinds and "exp" in kinds:
+                kinds.remove("sub")
+                kinds.remove("exp")
+                kinds.append("sub_exp")
+    return kinds
+
+
+def rank_parts(cascade: Cascade, group: Group) -> dict[str, tuple[str, ...]]:
+    """Cascade rank (or cascade partition part, or instance rank) -> the loop parts it expands to."""
+    expansion: dict[str, tuple[str, ...]] = {}
+    for rank in list(cascade.shapes) + list(instance_ranks(cascade)):
+        if cascade.partition_of_parent(rank):
+            expansion[rank] = cascade.partition_of_parent(rank).parts
+        else:
+            expansion[rank] = group.splits.get(rank, (rank,))
+    return expansion
+
+
+def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[str, int],
+                 auto_values: dict[str, int]) -> dict[str, int]:
+    """Size of every loop part; fixed sizes must divide the rank they split."""
+    sizes = dict(shapes)
+    extents: dict[str, int] = {}
+    instances = instance_ranks(cascade)
+    for rank, symbol in instances.items():
+        reject(symbol in sizes, f"no size for {symbol} (instances {cascade.instances})", mapping)
+        extents[rank] = sizes[symbol]
+    for partition in cascade.partitions:  # the cascade's own tile, possibly sized by the mapping
+        tile = group.sizes.get(partition.inner, sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol]))
+        sizes[partition.tile_symbol] = int(tile)
+    for rank, symbol in cascade.shapes.items():
+        if cascade.partition_of_part(rank):
+            continue
+        total = sizes.get(symbol, cascade.params.get(symbol))
+        reject(total is not None, f"no size for rank {rank} ({symbol})", mapping)
+        partition = cascade.partition_of_parent(rank)
+        if partition:
+            tile = sizes[partition.tile_symbol]
+            reject(total % tile == 0, f"tile {partition.inner} = {tile} does not divide {symbol} = {total}", mapping)
+            extents[partition.inner], extents[partition.outer] = tile, total // tile
+            continue
+        parts = group.splits.get(rank, (rank,))
+        inner = 1
+        for part in reversed(parts[1:]):
+            size = group.sizes.get(part, 1)
+            size = auto_values.get(part, 1) if size == "max_fit" else int(size)
+            extents[part] = size
+            inner *= size
+        reject(total % inner == 0, f"tiles {'*'.join(parts[1:])} = {inner} do not divide {symbol} = {total} "
+               f"in group {group.name}", mapping)
+        extents[parts[0]] = total // inner
+    return extents
+
+
+def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int, shapes: dict[str, int],
+                auto_values: dict[str, int] | None = None) -> LoweredGroup:
+    group = mapping.groups[position]
+    names = [e.name for e in cascade.einsums]
+    members = names if group.einsums == ("all",) else list(group.einsums)
+    for name in members:
+        reject(name in names, f"group {group.name}: {name} is not an Einsum of cascade {cascade.name}", mapping)
+    einsums = [cascade.einsum(n) for n in names if n in members]
+    expansion = rank_parts(cascade, group)
+    extents = part_extents(cascade, mapping, group, shapes, auto_values or {})
+    parts = list(extents)
+    index = {p: n for n, p in enumerate(parts)}
+    for loop in group.loops:
+        reject(loop in index, f"group {group.name}: loop {loop} is not a part of any rank ({', '.join(parts)})", mapping)
+
+    def parts_of(ranks) -> np.ndarray:
+        row = np.zeros(len(parts), dtype=np.bool_)
+        for rank in list(ranks) + list(instance_ranks(cascade)):
+            for part in expansion.get(rank, (rank,)):
+                row[index[part]] = True
+        return row
+
+    spatial_part = -np.ones((2, 2), dtype=np.int64)
+    spatial_size = np.ones((2, 2))
+    arrays = {"2d": arch.array_2d, "1d": arch.array_1d}
+    for array, dims in group.spatial.items():
+        unit = arrays[array]
+        for dim, part in dims.items():
+            reject(part in index, f"group {group.name}: spatial part {part} is not a part of any rank", mapping)
+            reject(part not in group.loops, f"group {group.name}: {part} is both a loop and spatial", mapping)
+            d = {"rows": 0, "cols": 1, "lanes": 0}[dim]
+            spatial_part[ARRAY_CODES[array], d] = index[part]
+            spatial_size[ARRAY_CODES[array], d] = unit.rows if dim == "rows" else unit.cols
+    einsum_array, cpp, epp, density, stages = [], [], [], [], []
+    for einsum in einsums:
+        array = group.arrays.get(einsum.name, group.arrays.get("default"))
+        reject(array in ARRAY_CODES, f"group {group.name}: no array for Einsum {einsum.name} (add it under arrays)",
+               mapping)
+        unit = arrays[array]
+        kinds = fused_operators(einsum, set(unit.operators))
+        for kind in kinds:
+            reject(unit.supports(kind), f"Einsum {einsum.name} needs operator {kind}, which the {array} array of "
+                   f"{arch.name} does not support (it has {', '.join(unit.operators)})", mapping)
+        einsum_array.append(ARRAY_CODES[array])
+        cpp.append(sum(unit.cost(k).cycles for k in kinds))
+        epp.append(sum(unit.cost(k).energy_pj for k in kinds))
+        density.append(_density(cascade, einsum, shapes))
+        stages.append(group.stages.get(einsum.name, 0))
+    tensors = list(dict.fromkeys([r for e in einsums for r in e.input_names] + [e.name for e in einsums]))
+    produced = {e.name: n for n, e in enumerate(einsums)}
+    later = {r for g in range(position + 1, len(mapping.groups)) for e in _members(cascade, mapping, g)
+             for r in cascade.einsum(e).input_names}
+    outputs = {ref.name for ref in cascade.outputs}
+    homes, from_dram, to_dram = [], [], []
+    for tensor in tensors:
+        default = "buffer" if tensor in produced or tensor in cascade.input_names else "dram"
+        home = group.homes.get(tensor, default)
+        homes.append(HOME_CODES[home])
+        read_here = any(tensor in e.input_names for e in einsums)
+        from_dram.append(tensor not in produced or (home == "dram" and read_here))
+        to_dram.append(tensor in produced and (tensor in outputs or tensor in later or home == "dram"))
+    operand_einsum, operand_tensor = [], []
+    for n, einsum in enumerate(einsums):
+        for name in einsum.input_names:
+            operand_einsum.append(n)
+            operand_tensor.append(tensors.index(name))
+    lowered = LoweredGroup(
+        name=group.name, parts=parts, extents=np.array([float(extents[p]) for p in parts]),
+        dram_position=np.array([group.dram_loops.index(p) if p in group.dram_loops else -1 for p in parts]),
+        buffer_loop=np.array([p in group.buffer_loops for p in parts]),
+        buffer_position=np.array([group.buffer_loops.index(p) if p in group.buffer_loops else -1 for p in parts]),
+        spatial_part=spatial_part, spatial_size=spatial_size, einsums=einsums,
+        einsum_parts=np.array([parts_of(e.iteration_ranks) for e in einsums]),
+        einsum_reduced=np.array([parts_of(e.reduced_ranks) & ~parts_of(()) for e in einsums]),
+        einsum_array=np.array(einsum_array), cycles_per_point=np.array(cpp, dtype=float),
+        energy_per_point=np.array(epp, dtype=float), density=np.array(density), stages=np.array(stages),
+        operand_einsum=np.array(operand_einsum), operand_tensor=np.array(operand_tensor), tensors=tensors,
+        tensor_parts=np.array([parts_of(cascade.tensor_ranks[t]) for t in tensors]),
+        tensor_home=np.array(homes), tensor_from_dram=np.array(from_dram), tensor_to_dram=np.array(to_dram),
+        tensor_spill=np.array([t in group.spill for t in tensors]),
+        tensor_copies=np.ones(len(tensors)), tensor_storage=np.ones(len(tensors), dtype=bool),
+        deps=np.zeros((len(einsums) + 1, len(einsums) + 1), dtype=bool),
+        recurrence=np.zeros((len(einsums) + 1, len(einsums) + 1), dtype=bool), recurrence_part=-1,
+        tiles_in_flight=group.tiles_in_flight or (max(stages, default=0) + 1),
+        overlap_previous=group.overlap_previous,
+        auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
+    )
+    _dependencies(cascade, mapping, group, lowered, produced, index, expansion)
+    _storage(lowered, produced)
+    return lowered
+
+
+def _members(cascade: Cascade, mapping: Mapping, position: int) -> list[str]:
+    group = mapping.groups[position]
+    return [e.name for e in cascade.einsums] if group.einsums == ("all",) else list(group.einsums)
+
+
+def _density(cascade: Cascade, einsum: Einsum, shapes: dict[str, int]) -> float:
+    from einsum_cascade.analysis.symbols import evaluate, parse_sympy
+
+    touched = set(einsum.iteration_ranks)
+    value = 1.0
+    for mask in cascade.masks:
+        if mask.density and all(cascade.family(r) & touched for r in mask.ranks(set(cascade.shapes))):
+            value *= float(evaluate(parse_sympy(mask.density), cascade, shapes))
+    return min(1.0, value)
+
+
+def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, index, expansion) -> None:
+    """Same-tile producer edges, recurrence edges across tiles, and the DRAM task (last task) feeding readers."""
+    dram_task = len(lowered.einsums)
+    loops = list(group.loops)
+    passes = analyze_passes(cascade, _first_rank(cascade))
+    for n, einsum in enumerate(lowered.einsums):
+        for ref in einsum.input_refs:
+            t = lowered.tensors.index(ref.name)
+            if lowered.tensor_from_dram[t]:
+                lowered.deps[n, dram_task] = True
+            if ref.name not in produced:
+                continue
+            producer = lowered.einsums[produced[ref.name]]
+            previous = producer.recurrence_rank and any(
+                isinstance(i, RankIndex) and i.rank == producer.recurrence_rank and i.offset == 0 for i in ref.indices)
+            if previous:
+                if producer.recurrence_rank in loops:
+                    lowered.recurrence[n, produced[ref.name]] = True
+                    lowered.recurrence_part = index[producer.recurrence_rank]
+                continue
+            lowered.deps[n, produced[ref.name]] = True
+            reduced_loops = [p for r in producer.reduced_ranks for p in expansion.get(r, (r,)) if p in loops]
+            consumer_parts = {p for r in einsum.iteration_ranks for p in expansion.get(r, (r,))}
+            blocking = [p for p in reduced_loops if p in consumer_parts]
+            reject(not blocking, f"group {group.name}: {einsum.name} needs {ref.name} complete over loop "
+                   f"{blocking[0] if blocking else ''}, a pass boundary (pass {passes.pass_of.get(einsum.name)}): "
+                   "put it in a later group or do not loop over that part", mapping)
+
+
+def _first_rank(cascade: Cascade) -> str:
+    return "M" if "M" in cascade.shapes.values() else next(iter(cascade.shapes.values()))
+
+
+def _storage(lowered: LoweredGroup, produced: dict[str, int]) -> None:
+    """Buffer copies per tensor: pipeline stages it stays live, double buffering of refetched inputs,
+    and in-place updates (an element-wise Einsum overwriting an operand it is the last reader of)."""
+    stages = lowered.stages
+    readers: dict[int, list[int]] = {}
+    for e, t in zip(lowered.operand_einsum, lowered.operand_tensor, strict=True):
+        readers.setdefault(int(t), []).append(int(e))
+    owner = list(range(len(lowered.tensors)))
+    for n, einsum in enumerate(lowered.einsums):
+        if einsum.reduced_ranks or einsum.recurrence_rank:
+            continue
+        out = lowered.tensors.index(einsum.name)
+        for name in einsum.input_names:
+            t = lowered.tensors.index(name)
+            same_shape = np.array_equal(lowered.tensor_parts[t], lowered.tensor_parts[out])
+            if name in produced and same_shape and max(readers[t]) == n and lowered.tensor_home[t] == \
+                    lowered.tensor_home[out]:
+                owner[out] = owner[t]
+                lowered.tensor_storage[out] = False
+                break
+    first_stage: dict[int, int] = {}
+    last_stage: dict[int, int] = {}
+    for t, name in enumerate(lowered.tensors):
+        root = owner[t]
+        born = stages[produced[name]] if name in produced else 0
+        read = max((stages[e] for e in readers.get(t, [])), default=born)
+        first_stage[root] = min(first_stage.get(root, born), born)
+        last_stage[root] = max(last_stage.get(root, read), read)
+    innermost = int(np.argmax(lowered.dram_position)) if lowered.dram_position.max() >= 0 else -1
+    for t in range(len(lowered.tensors)):
+        if owner[t] == t:
+            lowered.tensor_copies[t] = last_stage[t] - first_stage[t] + 1
+            streamed = innermost >= 0 and lowered.tensor_parts[t, innermost]
+            if lowered.tensor_from_dram[t] and lowered.tensors[t] not in produced and streamed:
+                lowered.tensor_copies[t] = max(lowered.tensor_copies[t], 2.0)  # double-buffered stream
+
+
+def divisors_up_to(value: int) -> list[int]:
+    return [d for d in range(1, value + 1) if value % d == 0] if value < 1 << 20 else \
+        [1 << k for k in range(int(math.log2(value)) + 1) if value % (1 << k) == 0]

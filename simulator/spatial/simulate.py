@@ -1,0 +1,91 @@
+"""`simulate`: the spatial-array entry point. Combines the groups of a mapping (or picks the best
+variant of a mapping family) into one report for a cascade, an arch and a shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arch_models import SpatialArch
+from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.model import Cascade
+from mappers.mapping import Mapping
+from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
+from simulator.spatial.lower import MappingRejected, instance_ranks
+
+
+def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
+             design: str | None = None) -> SpatialReport:
+    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point)."""
+    reports, reasons = [], []
+    for variant in mapping.family():
+        try:
+            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name))
+        except MappingRejected as rejected:
+            reasons.append(f"{variant.name}: {rejected.message}")
+    if not reports:
+        raise MappingRejected("; ".join(reasons), source=mapping.source or mapping.name)
+    return min(reports, key=lambda r: r.latency_s)
+
+
+def _chains(groups: list[GroupResult]) -> list[list[GroupResult]]:
+    chains: list[list[GroupResult]] = []
+    for group in groups:
+        if group.overlap_previous and chains:
+            chains[-1].append(group)
+        else:
+            chains.append([group])
+    return chains
+
+
+def _chain_cycles(chain: list[GroupResult]) -> float:
+    """Groups streaming into each other overlap: the busiest resource bounds them, plus one group's run."""
+    if len(chain) == 1:
+        return chain[0].cycles
+    busy = np.sum([g.busy for g in chain], axis=0)
+    return float(max(busy.max(), max(g.cycles for g in chain)))
+
+
+def _simulate_one(cascade, arch, mapping, shapes, design) -> SpatialReport:
+    groups = [evaluate_group(cascade, arch, mapping, n, shapes) for n in range(len(mapping.groups))]
+    cycles = sum(_chain_cycles(chain) for chain in _chains(groups))
+    useful = np.sum([g.useful for g in groups], axis=0)
+    busy = np.sum([g.busy for g in groups], axis=0)
+    energy: dict[str, float] = {}
+    einsum_energy: dict[str, float] = {}
+    for group in groups:
+        for key, value in group.energy.items():
+            energy[key] = energy.get(key, 0.0) + value
+        einsum_energy.update(group.einsum_energy)
+    einsum_cycles = {name: c for g in groups for name, c in g.einsum_cycles.items()}
+    bound_index = int(np.argmax(busy))
+    bound = ("compute-2d", "compute-1d", "memory")[bound_index]
+    return SpatialReport(
+        design=design, cascade=cascade.name, arch=arch.name, mapping=mapping.name,
+        latency_s=cycles / arch.clock_hz, cycles=cycles, energy_pj=float(sum(energy.values())),
+        energy_breakdown=energy, einsum_energy_pj=einsum_energy,
+        einsum_share={name: c / cycles for name, c in einsum_cycles.items()},
+        dram_bytes=float(sum(g.dram_bytes for g in groups)),
+        util_2d=float(min(1.0, useful[0] / (cycles * arch.array_2d.pes))),
+        util_1d=float(min(1.0, useful[1] / (cycles * arch.array_1d.pes))),
+        area_mm2=arch.area_mm2, bound=bound,
+        occupancy_bytes={level: max(g.occupancy_bytes[level] for g in groups) for level in groups[0].occupancy_bytes},
+        measured_passes=_measured_passes(cascade, groups, shapes),
+        pass_lower_bound=analyze_passes(cascade).passes, groups=groups)
+
+
+def _measured_passes(cascade: Cascade, groups: list[GroupResult], shapes: dict[str, int]) -> dict:
+    """How often each input element carrying the key rank crosses DRAM -> buffer and buffer -> array."""
+    sizes = cascade.sizes({k: v for k, v in shapes.items()})
+    family = cascade.family(analyze_passes(cascade).rank)
+    result = {}
+    for ref in cascade.inputs:
+        ranks = cascade.tensor_ranks[ref.name]
+        if not set(ranks) & family:
+            continue
+        size = float(np.prod([sizes[cascade.shapes[r]] for r in ranks]))
+        size *= float(np.prod([sizes[s] for s in instance_ranks(cascade).values()]))
+        result[ref.name] = {
+            "dram_reads_per_element": sum(g.tensor_dram_reads.get(ref.name, 0.0) for g in groups) / size,
+            "buffer_reads_per_element": sum(g.tensor_buffer_reads.get(ref.name, 0.0) for g in groups) / size,
+        }
+    return result

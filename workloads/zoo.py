@@ -1,0 +1,212 @@
+"""The model zoo: attention and linear-layer shapes of published models, from `workloads/models.yaml`.
+
+`load_model("bert")` gives an `AttentionModel`; `attention_shapes` turns it into the rank sizes a
+cascade needs (B, H, HKV, M, P, E, F, G) and `layer_gemms` into the linear layers of one transformer
+layer (QKV and output projections, FFN), which end-to-end comparisons add to attention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+
+MODELS_FILE = Path(__file__).parent / "models.yaml"
+_SEQ_LEN = re.compile(r"^\s*(\d+)\s*([KkMm]?)\s*$")
+_SUFFIX = {"": 1, "k": 1024, "m": 1024**2}
+
+MODEL_KEYS = {
+    "name": "display name, e.g. BERT-Base",
+    "aliases": "other names accepted by load_model",
+    "heads": "query heads H",
+    "kv_heads": "key/value heads (H for multi-head, fewer for grouped-query attention)",
+    "head_dim_qk": "E, head dimension of Q and K",
+    "head_dim_v": "F, head dimension of V",
+    "d_model": "model (hidden) width",
+    "ffn": "FFN inner width",
+    "ffn_matrices": "2 for a plain MLP, 3 for SwiGLU (gate, up, down)",
+    "batch": "default batch",
+    "seq_lens": "default sequence lengths, e.g. [1K, 4K]",
+    "source": "where the numbers come from",
+}
+_OPTIONAL = ("aliases",)
+_POSITIVE_INTS = ("heads", "kv_heads", "head_dim_qk", "head_dim_v", "d_model", "ffn", "batch")
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionModel:
+    key: str  # the short name in models.yaml, e.g. "bert"
+    name: str  # display name, e.g. "BERT-Base"
+    heads: int
+    kv_heads: int
+    head_dim_qk: int
+    head_dim_v: int
+    d_model: int
+    ffn: int
+    ffn_matrices: int
+    batch: int
+    seq_lens: tuple[int, ...]
+    source: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def group_size(self) -> int:
+        """Query heads sharing one K/V head (1 without grouped-query attention)."""
+        return self.heads // self.kv_heads
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm:
+    """`rows x reduction` times `reduction x cols`."""
+
+    name: str
+    rows: int
+    reduction: int
+    cols: int
+
+    @property
+    def macs(self) -> int:
+        return self.rows * self.reduction * self.cols
+
+
+def parse_seq_len(value: int | str) -> int:
+    """`65536`, `"64K"` (K = 1024) or `"1M"` (M = 1024^2) -> number of tokens."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SEQ_LEN.match(value) if isinstance(value, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise SpecError(f"sequence length {value!r} must be a positive integer, optionally with K (1024) "
+                        f"or M (1024^2), e.g. 64K")
+    return int(match.group(1)) * _SUFFIX[match.group(2).lower()]
+
+
+def model_names() -> list[str]:
+    return list(_zoo())
+
+
+def load_model(name: str) -> AttentionModel:
+    """A model by key (`bert`), display name (`BERT-Base`) or alias, case-insensitively."""
+    wanted = str(name).strip().lower()
+    for model in _zoo().values():
+        if wanted in {model.key.lower(), model.name.lower(), *(alias.lower() for alias in model.aliases)}:
+            return model
+    raise SpecError(f"no model named {name!r}; known models: {', '.join(model_names())}")
+
+
+def attention_shapes(model: AttentionModel, seq_len: int | str, batch: int | None = None) -> dict[str, int]:
+    """Rank sizes for a self-attention cascade: M = P = seq_len, G = query heads per K/V head."""
+    tokens = parse_seq_len(seq_len)
+    return {"B": _batch(model, batch), "H": model.heads, "HKV": model.kv_heads, "M": tokens, "P": tokens,
+            "E": model.head_dim_qk, "F": model.head_dim_v, "G": model.group_size}
+
+
+def layer_gemms(model: AttentionModel, seq_len: int | str, batch: int | None = None) -> list[Gemm]:
+    """The linear layers of one transformer layer, each with batch*seq_len rows.
+
+    QKV projections (K and V project to kv_heads heads under grouped-query attention), the output
+    projection, and the FFN: up (FFN1) and down (FFN2), plus gate for SwiGLU.
+    """
+    rows = _batch(model, batch) * parse_seq_len(seq_len)
+    gemms = [
+        Gemm("q_proj", rows, model.d_model, model.heads * model.head_dim_qk),
+        Gemm("k_proj", rows, model.d_model, model.kv_heads * model.head_dim_qk),
+        Gemm("v_proj", rows, model.d_model, model.kv_heads * model.head_dim_v),
+        Gemm("out_proj", rows, model.heads * model.head_dim_v, model.d_model),
+    ]
+    if model.ffn_matrices == 3:
+        gemms.append(Gemm("ffn_gate", rows, model.d_model, model.ffn))
+    gemms += [Gemm("ffn_up", rows, model.d_model, model.ffn), Gemm("ffn_down", rows, model.ffn, model.d_model)]
+    return gemms
+
+
+def _batch(model: AttentionModel, batch: int | None) -> int:
+    if batch is None:
+        return model.batch
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise SpecError(f"batch {batch!r} must be a positive integer")
+    return batch
+
+
+# ---- models.yaml --------------------------------------------------------------------------------
+@cache
+def _zoo() -> dict[str, AttentionModel]:
+    return parse_models(read_text(MODELS_FILE), str(MODELS_FILE))
+
+
+def parse_models(text: str, source: str = "<string>") -> dict[str, AttentionModel]:
+    """Validate a models file (collecting every problem) and build the models, keyed by short name."""
+    document = load_yaml(text, source)
+    data = document.data
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise document.error("a models file must be a mapping with `version: 1` and `models: {key: {...}}`")
+    errors = [document.error(f"unknown key {key!r}; allowed keys: version, models", key)
+              for key in data if key not in ("version", "models")]
+    if data.get("version") != 1:
+        errors.append(document.error(f"version = {data.get('version')!r} is not supported (supported: 1)", "version"))
+    models, taken = {}, {}
+    for key, entry in data["models"].items():
+        model = _model(document, str(key), entry, errors)
+        if model is None:
+            continue
+        for label in {model.key.lower(), model.name.lower(), *(alias.lower() for alias in model.aliases)}:
+            if label in taken:
+                message = f"name {label!r} is already used by model {taken[label]!r}"
+                errors.append(document.error(message, "models", key))
+            taken[label] = model.key
+        models[model.key] = model
+    if errors:
+        raise SpecErrors(errors)
+    return models
+
+
+def _model(doc: YamlDocument, key: str, entry, errors: list[SpecError]) -> AttentionModel | None:
+    path = ("models", key)
+    if not isinstance(entry, dict):
+        errors.append(doc.error(f"must be a mapping with keys {', '.join(MODEL_KEYS)}", *path))
+        return None
+    before = len(errors)
+    errors += [doc.error(f"unknown key {name!r}; allowed keys: {', '.join(MODEL_KEYS)}", *path, name)
+               for name in entry if name not in MODEL_KEYS]
+    errors += [SpecError(f"missing required key {name!r} ({meaning})", doc.source, doc.line(*path),
+                         ".".join(path + (name,)))
+               for name, meaning in MODEL_KEYS.items() if name not in entry and name not in _OPTIONAL]
+    for name in _POSITIVE_INTS:
+        value = entry.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            errors.append(doc.error(f"{name} = {value!r} must be a positive integer", *path, name))
+    if entry.get("ffn_matrices", 2) not in (2, 3):
+        errors.append(doc.error(f"ffn_matrices = {entry['ffn_matrices']!r} must be 2 (MLP) or 3 (SwiGLU)",
+                                *path, "ffn_matrices"))
+    heads, kv_heads = entry.get("heads"), entry.get("kv_heads")
+    if len(errors) == before and heads % kv_heads:
+        errors.append(doc.error(f"heads = {heads} must be a multiple of kv_heads = {kv_heads}", *path, "kv_heads"))
+    seq_lens = _seq_lens(doc, entry["seq_lens"], path + ("seq_lens",), errors) if "seq_lens" in entry else ()
+    aliases = entry.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
+        errors.append(doc.error("must be a list of names", *path, "aliases"))
+    for name in ("name", "source"):
+        if name in entry and not (isinstance(entry[name], str) and entry[name].strip()):
+            errors.append(doc.error(f"{name} must be non-empty text", *path, name))
+    if len(errors) > before:
+        return None
+    return AttentionModel(key=key, name=entry["name"], heads=heads, kv_heads=kv_heads,
+                          head_dim_qk=entry["head_dim_qk"], head_dim_v=entry["head_dim_v"],
+                          d_model=entry["d_model"], ffn=entry["ffn"], ffn_matrices=entry["ffn_matrices"],
+                          batch=entry["batch"], seq_lens=seq_lens, source=entry["source"], aliases=tuple(aliases))
+
+
+def _seq_lens(doc: YamlDocument, values, path: tuple, errors: list[SpecError]) -> tuple[int, ...]:
+    if not isinstance(values, list) or not values:
+        errors.append(doc.error("must be a non-empty list of sequence lengths, e.g. [1K, 4K]", *path))
+        return ()
+    lengths = []
+    for position, value in enumerate(values):
+        try:
+            lengths.append(parse_seq_len(value))
+        except SpecError as exc:
+            errors.append(doc.error(exc.message, *path, position))
+    return tuple(lengths)
