@@ -100,6 +100,11 @@ def softmax_grouped(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return np.stack(heads, axis=1)
 
 
+def matmul(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Z[m,n] = sum_k A[k,m] B[k,n]."""
+    return inputs["A"].T @ inputs["B"]
+
+
 REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax": softmax,
     "softmax_causal": softmax_causal,
@@ -110,4 +115,5 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softplus_l1": softplus_l1,
     "linear_elu": linear_elu,
     "softmax_grouped": softmax_grouped,
+    "matmul": matmul,
 }

@@ -188,7 +188,9 @@ def _energy(arch, lowered, points, buffer_read, buffer_write, staging, dram_byte
         unit = arrays[array]
         label = ("2d", "1d")[array]
         compute = points[n] * lowered.energy_per_point[n]
-        registers = points[n] * lowered.cycles_per_point[n] * (2 * unit.register_read_pj + unit.register_write_pj)
+        # one register read and one write per busy PE cycle: the accumulator (or the temporary of a
+        # multi-cycle operation) is read-modified-written; operands arrive from the buffer or a neighbour
+        registers = points[n] * lowered.cycles_per_point[n] * (unit.register_read_pj + unit.register_write_pj)
         energy[f"compute_{label}"] += compute
         energy[f"registers_{label}"] += registers
         einsum_energy[einsum.name] = float(compute + registers)

@@ -37,6 +37,7 @@ EXPECTED_PASSES = {
     "sigmoid-bias": 1,
     "softplus-l1": 1,
     "linear-attention": 1,
+    "gemm": 1,
 }
 
 

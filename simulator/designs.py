@@ -1,0 +1,85 @@
+"""Designs (arch + mapping) and the evaluation of one design point: attention, optionally the whole layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from arch_models import SpatialArch, load_arch
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import resolve_cascade
+from einsum_cascade.yaml_source import load_yaml, read_text
+from mappers.load import load_mapping
+from simulator.spatial.simulate import simulate
+from workloads.zoo import attention_shapes, layer_gemms, load_model
+
+DESIGNS_FILE = Path(__file__).with_name("designs.yaml")
+
+
+@dataclass(frozen=True)
+class Design:
+    name: str
+    arch: str
+    mapping: str
+    label: str
+
+
+@cache
+def _designs_document():
+    return load_yaml(read_text(DESIGNS_FILE), str(DESIGNS_FILE))
+
+
+def design_names() -> list[str]:
+    return list(_designs_document().data["designs"])
+
+
+def load_design(name: str) -> Design:
+    designs = _designs_document().data["designs"]
+    if name not in designs:
+        raise SpecError(f"no design named {name!r}; designs: {', '.join(designs)}", key="--designs")
+    entry = designs[name]
+    return Design(name, entry["arch"], entry["mapping"], entry.get("label", name))
+
+
+def gemm_mapping_name() -> str:
+    return _designs_document().data["gemm_mapping"]
+
+
+def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len: int, design: str,
+                   end_to_end: bool = False, batch: int | None = None) -> dict:
+    """One row of results with the keys scripts rely on (see README: simulate --json)."""
+    model = load_model(workload)
+    mapping = load_mapping(mapping_name)
+    cascade = resolve_cascade(mapping.cascade)
+    report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design)
+    row = {"design": design, "workload": model.key, "seq_len": int(seq_len), **_metrics(report), "scope": "attention"}
+    row.update({"einsum_share": report.einsum_share, "occupancy_bytes": report.occupancy_bytes,
+                "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
+                "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
+                "energy_breakdown": report.energy_breakdown})
+    if end_to_end:
+        gemm_mapping = load_mapping(gemm_mapping_name())
+        gemm_cascade = resolve_cascade(gemm_mapping.cascade)
+        layers = [simulate(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols})
+                  for g in layer_gemms(model, seq_len, batch)]
+        row["attention_latency_s"] = row["latency_s"]
+        row["attention_energy_pj"] = row["energy_pj"]
+        busy_2d = row["util_2d"] * report.cycles + sum(r.util_2d * r.cycles for r in layers)
+        busy_1d = row["util_1d"] * report.cycles
+        cycles = report.cycles + sum(r.cycles for r in layers)
+        row.update({"scope": "end-to-end", "latency_s": cycles / arch.clock_hz,
+                    "energy_pj": row["energy_pj"] + sum(r.energy_pj for r in layers),
+                    "dram_bytes": row["dram_bytes"] + sum(r.dram_bytes for r in layers),
+                    "util_2d": busy_2d / cycles, "util_1d": busy_1d / cycles})
+    return row
+
+
+def _metrics(report) -> dict:
+    return {"latency_s": report.latency_s, "energy_pj": report.energy_pj, "dram_bytes": report.dram_bytes,
+            "util_2d": report.util_2d, "util_1d": report.util_1d, "area_mm2": report.area_mm2}
+
+
+def simulate_design(design_name: str, workload: str, seq_len: int, end_to_end: bool = False) -> dict:
+    design = load_design(design_name)
+    return simulate_point(load_arch(design.arch), design.mapping, workload, seq_len, design.name, end_to_end)
