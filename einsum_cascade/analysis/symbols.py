@@ -9,8 +9,10 @@ import sympy
 from einsum_cascade.model import Cascade
 
 # Shapes used when a table needs numbers and the user gave none: a 64K-token sequence with
-# head dimension 64 (the FuseMax paper's BERT point, REFERENCE.md §1), 4 query heads per KV head.
-TYPICAL_SHAPES = {"M": 65536, "P": 65536, "E": 64, "F": 64, "G": 4, "B": 64, "H": 12, "HKV": 12}
+# head dimension 64 (the FuseMax paper's BERT point, REFERENCE.md §1), 4 query heads per KV head, and
+# for a lone GEMM the BERT FFN1 product (K = d_model = 768, N = FFN = 3072).
+
+TYPICAL_SHAPES = {"M": 65536, "P": 65536, "E": 64, "F": 64, "G": 4, "B": 64, "H": 12, "HKV": 12, "K": 768, "N": 3072}
 
 
 def symbol(name: str) -> sympy.Symbol:

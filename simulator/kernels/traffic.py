@@ -157,7 +157,8 @@ def _array_accesses(b, e, ext, dram_position, buffer_position, spatial_part, spa
 def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     """Evaluate a batch of tilings (rows of `extents`) of one group.
 
-    loops = (dram_position[P], buffer_loop[P], buffer_position[P]); spatial = (spatial_part[2,2], spatial_size[2,2]);
+    loops = (dram_position[P], buffer_loop[P], buffer_position[P]);
+    spatial = (spatial_part[2,2], spatial_size[2,2]);
     einsum_info = (einsum_parts[E,P], einsum_reduced[E,P], einsum_array[E], cycles_per_point[E], density[E]);
     operands = (operand_einsum[O], operand_tensor[O]);
     tensor_info = (tensor_parts[T,P], home[T], from_dram[T], to_dram[T], copies[T], owns_storage[T], producer[T],

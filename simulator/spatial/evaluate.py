@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arch_models import SpatialArch
-from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from simulator.kernels.schedule import schedule_latency
@@ -145,7 +144,6 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     latency = schedule_latency(durations, resources, stages, order, lowered.deps, lowered.recurrence, stride,
                                lowered.tiles_in_flight, n_tiles, SCHEDULE_WINDOW)
     latency = max(latency, dram_cycles)
-    arrays = (arch.array_2d, arch.array_1d)
     busy = np.array([cycles[lowered.einsum_array == a].sum() for a in (0, 1)] + [dram_cycles])
     useful = np.array([(points * lowered.cycles_per_point)[lowered.einsum_array == a].sum() for a in (0, 1)])
     energy, einsum_energy = _energy(arch, lowered, points, buffer_read, buffer_write, staging, dram_bytes)

@@ -126,7 +126,8 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         reject(symbol in sizes, f"no size for {symbol} (instances {cascade.instances})", mapping)
         extents[rank] = sizes[symbol]
     for partition in cascade.partitions:  # the cascade's own tile, possibly sized by the mapping
-        tile = group.sizes.get(partition.inner, sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol]))
+        default_tile = sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
+        tile = group.sizes.get(partition.inner, default_tile)
         sizes[partition.tile_symbol] = int(tile)
     for rank, symbol in cascade.shapes.items():
         if cascade.partition_of_part(rank):
