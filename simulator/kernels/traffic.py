@@ -236,8 +236,9 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                 pes = spatial_size[array, 0] * spatial_size[array, 1]
                 occupancy[b, 3] += _tile_words(ext, tensor_parts[t], dram_position, buffer_loop) / pes
         for e in range(n_einsums):
-            reduced_innermost[b, e] = _array_accesses(b, e, ext, dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
-                            einsum_reduced, einsum_array, density, operand_einsum, operand_tensor, tensor_parts,
-                            home, producer, buffer_read, buffer_write, staging)
+            reduced_innermost[b, e] = _array_accesses(
+                b, e, ext, dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
+                einsum_reduced, einsum_array, density, operand_einsum, operand_tensor, tensor_parts,
+                home, producer, buffer_read, buffer_write, staging)
     return (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
             reduced_innermost)

@@ -166,7 +166,8 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     parts = list(extents)
     index = {p: n for n, p in enumerate(parts)}
     for loop in group.loops:
-        reject(loop in index, f"group {group.name}: loop {loop} is not a part of any rank ({', '.join(parts)})", mapping)
+        reject(loop in index, f"group {group.name}: loop {loop} is not a part of any rank ({', '.join(parts)})",
+               mapping)
 
     def parts_of(ranks) -> np.ndarray:
         row = np.zeros(len(parts), dtype=np.bool_)
