@@ -11,11 +11,13 @@ from einsum_cascade.check import check_cascade
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.library import library_cascade, library_names
 from einsum_cascade.parse import load_cascade
+from simulator.bench import run_bench
 from simulator.output import print_json, table
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="time the main jobs")
+    parser.add_argument("--batch", type=int, default=100_000, help="candidate mappings per kernel batch")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -40,9 +42,10 @@ def run(args) -> int:
     inputs = {"Q": rng.standard_normal((64, 64)), "K": rng.standard_normal((64, 4096)),
               "V": rng.standard_normal((64, 4096))}
     results["execute_fusemax_M4096_P64_s"] = _timed(lambda: run_cascade(fusemax, inputs, sizes))
+    results.update(run_bench(args.batch))
     results["library_cascades"] = len(names)
     if args.json:
         print_json(results)
     else:
-        print(table(("job", "value"), [(k, f"{v:.3f}" if isinstance(v, float) else v) for k, v in results.items()]))
+        print(table(("job", "value"), [(k, f"{v:,.3f}" if isinstance(v, float) else v) for k, v in results.items()]))
     return 0

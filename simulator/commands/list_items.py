@@ -1,25 +1,39 @@
-"""`cascade list cascades`: what the library ships."""
+"""`cascade list KIND`: what the project ships (cascades, archs, mappings, designs, workloads)."""
 
 from __future__ import annotations
 
+from arch_models import arch_names, load_arch
 from einsum_cascade.library import library_cascade, library_names
+from mappers.load import load_mapping, mapping_names
+from simulator.designs import design_names, load_design
 from simulator.output import print_json, table
+from workloads.zoo import load_model, model_names
 
-KINDS = ("cascades",)
+DESCRIBE = {
+    "cascades": (library_names, lambda n: library_cascade(n).description),
+    "archs": (arch_names, lambda n: load_arch(n).description),
+    "mappings": (mapping_names, lambda n: f"{load_mapping(n).cascade}: {load_mapping(n).description}"),
+    "designs": (design_names, lambda n: f"arch {load_design(n).arch}, mapping {load_design(n).mapping}"),
+    "workloads": (model_names, lambda n: _model_line(load_model(n))),
+}
+
+
+def _model_line(model) -> str:
+    return (f"{model.name}: {model.heads} heads ({model.kv_heads} KV), E={model.head_dim_qk}, d_model={model.d_model}, "
+            f"FFN={model.ffn}, batch {model.batch}")
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("list", help="list library items (cascades)")
-    parser.add_argument("kind", choices=KINDS, help="what to list")
+    parser = subparsers.add_parser("list", help="list what the project ships")
+    parser.add_argument("kind", choices=tuple(DESCRIBE), help="what to list")
     parser.add_argument("--json", action="store_true", help="print the names as a JSON list")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    names = library_names()
+    names, describe = DESCRIBE[args.kind]
     if args.json:
-        print_json(names)
+        print_json(names())
     else:
-        rows = [(name, library_cascade(name).description) for name in names]
-        print(table(("cascade", "description"), rows))
+        print(table((args.kind[:-1], "description"), [(name, describe(name)) for name in names()]))
     return 0

@@ -40,117 +40,123 @@ def _fetches(extents, parts, dram_position):
 
 
 @njit(cache=True)
-def _loop_sequence(e, ext, dram_position, buffer_position, spatial_part, spatial_size, einsum_parts, einsum_reduced,
-                   einsum_array, reduced_innermost):
-    """Loops from outermost to innermost as (part, trip count): DRAM loops, buffer loops, then the
-    temporal loops inside a tile (spatial folds first, then non-reduced and reduced parts, or the reverse)."""
-    n_parts = ext.shape[0]
-    parts = np.empty(3 * n_parts, dtype=np.int64)
-    trips = np.empty(3 * n_parts)
-    count = 0
-    for position in range(n_parts):
-        for p in range(n_parts):
-            if dram_position[p] == position and einsum_parts[e, p]:
-                parts[count], trips[count] = p, ext[p]
-                count += 1
-    for position in range(n_parts):
-        for p in range(n_parts):
-            if buffer_position[p] == position and einsum_parts[e, p]:
-                parts[count], trips[count] = p, ext[p]
-                count += 1
-    array = einsum_array[e]
-    for p in range(n_parts):
-        for d in range(2):
-            if spatial_part[array, d] == p and einsum_parts[e, p] and ext[p] > spatial_size[array, d]:
-                parts[count], trips[count] = p, np.ceil(ext[p] / spatial_size[array, d])
-                count += 1
-    for phase in range(2):
-        want_reduced = (phase == 1) == reduced_innermost
-        for p in range(n_parts):
-            inside = dram_position[p] < 0 and buffer_position[p] < 0 and einsum_parts[e, p]
-            spatial = spatial_part[array, 0] == p or spatial_part[array, 1] == p
-            if inside and not spatial and einsum_reduced[e, p] == want_reduced:
-                parts[count], trips[count] = p, ext[p]
-                count += 1
-    return parts[:count], trips[:count]
+def _loop_sequences(dram_position, buffer_position, spatial_part, spatial_size, einsum_parts, einsum_reduced,
+                    einsum_array):
+    """Per Einsum and per order (0: reduced parts innermost = output stationary, 1: reduced outermost),
+    its loops from outermost to innermost: DRAM loops, buffer loops, spatial folds, then the temporal
+    loops inside a tile. Entries are part indices; `fold` marks a spatial fold (trip = ceil(ext/dim)).
+    The structure depends only on the loop order, so it is built once per batch."""
+    n_einsums, n_parts = einsum_parts.shape
+    length = 3 * n_parts
+    parts = -np.ones((n_einsums, 2, length), dtype=np.int64)
+    fold = np.zeros((n_einsums, 2, length))  # 0: plain loop, else the array dimension size of the fold
+    counts = np.zeros((n_einsums, 2), dtype=np.int64)
+    for e in range(n_einsums):
+        array = einsum_array[e]
+        for order in range(2):
+            count = 0
+            for levels in range(2):
+                positions = dram_position if levels == 0 else buffer_position
+                for position in range(n_parts):
+                    for p in range(n_parts):
+                        if positions[p] == position and einsum_parts[e, p]:
+                            parts[e, order, count] = p
+                            count += 1
+            for p in range(n_parts):
+                for d in range(2):
+                    if spatial_part[array, d] == p and einsum_parts[e, p]:
+                        parts[e, order, count] = p
+                        fold[e, order, count] = spatial_size[array, d]
+                        count += 1
+            for phase in range(2):
+                want_reduced = (phase == 1) == (order == 0)
+                for p in range(n_parts):
+                    inside = dram_position[p] < 0 and buffer_position[p] < 0 and einsum_parts[e, p]
+                    spatial = spatial_part[array, 0] == p or spatial_part[array, 1] == p
+                    if inside and not spatial and einsum_reduced[e, p] == want_reduced:
+                        parts[e, order, count] = p
+                        count += 1
+            counts[e, order] = count
+    return parts, fold, counts
 
 
 @njit(cache=True)
-def _accesses(relevant, parts, trips, spatial_words):
-    """Reads of a tensor with relevance `relevant` over the loop sequence (Timeloop-style reuse)."""
+def _innermost(parts, counts, tensor_parts, e, order, t):
+    """Index in the sequence of the innermost loop that indexes tensor t (-1: none)."""
     innermost = -1
-    for k in range(parts.shape[0]):
-        if relevant[parts[k]]:
+    for k in range(counts[e, order]):
+        if tensor_parts[t, parts[e, order, k]]:
             innermost = k
-    total = spatial_words
-    for k in range(innermost + 1):
-        total *= trips[k]
-    return total
+    return innermost
 
 
 @njit(cache=True)
-def _spatial_words(e, t, ext, spatial_part, spatial_size, einsum_parts, einsum_array, tensor_parts):
-    words = 1.0
+def _spatial_dims(e, t, spatial_part, einsum_parts, einsum_array, tensor_parts):
+    """The (part, dim) pairs of Einsum e's array that tensor t spreads over: 0, 1 or 2 of them."""
+    dims = -np.ones(2, dtype=np.int64)
     array = einsum_array[e]
     for d in range(2):
         p = spatial_part[array, d]
         if p >= 0 and einsum_parts[e, p] and tensor_parts[t, p]:
-            words *= min(ext[p], spatial_size[array, d])
+            dims[d] = p
+    return dims
+
+
+@njit(cache=True)
+def _words(ext, dims, sizes):
+    """Words of a tensor one array step touches: the spatial extents it spreads over."""
+    words = 1.0
+    for d in range(2):
+        if dims[d] >= 0:
+            words *= min(ext[dims[d]], sizes[d])
     return words
 
 
 @njit(cache=True)
-def _array_accesses(b, e, ext, dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
-                    einsum_reduced, einsum_array, density, operand_einsum, operand_tensor, tensor_parts, home,
-                    producer, buffer_read, buffer_write, staging):
-    """Buffer and staging accesses of one Einsum under the better of output- and input-stationary orders."""
+def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
+                    output, prefix, buffer_read, buffer_write, staging):
+    """Buffer and staging accesses of one Einsum under the better of output- and input-stationary orders;
+    returns 1 when the output-stationary order (reduced parts innermost) was chosen."""
+    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims = structure
+    sizes = spatial_size[einsum_array[e]]
     best = np.inf
-    best_order = 1
-    best_reads = np.zeros(operand_einsum.shape[0])
-    best_updates = 0.0
-    output = -1
-    for t in range(producer.shape[0]):
-        if producer[t] == e:
-            output = t
+    best_order = 0
     for order in range(2):
-        parts, trips = _loop_sequence(e, ext, dram_position, buffer_position, spatial_part, spatial_size,
-                                      einsum_parts, einsum_reduced, einsum_array, order == 0)
-        reads = np.zeros(operand_einsum.shape[0])
+        prefix[order, 0] = 1.0
+        for k in range(counts[e, order]):
+            p = parts[e, order, k]
+            trip = np.ceil(ext[p] / fold[e, order, k]) if fold[e, order, k] > 0 else ext[p]
+            prefix[order, k + 1] = prefix[order, k] * trip
         total = 0.0
-        for o in range(operand_einsum.shape[0]):
-            if operand_einsum[o] != e or home[operand_tensor[o]] == HOME_REG:
-                continue
-            t = operand_tensor[o]
-            words = _spatial_words(e, t, ext, spatial_part, spatial_size, einsum_parts, einsum_array, tensor_parts)
-            reads[o] = _accesses(tensor_parts[t], parts, trips, words) * density[e]
-            total += reads[o]
-        updates = 0.0
+        for o in range(first_operand[e], first_operand[e + 1]):
+            if home[operand_tensor[o]] != HOME_REG:
+                total += _words(ext, operand_dims[o], sizes) * prefix[order, operand_innermost[o, order] + 1]
         if output >= 0 and home[output] != HOME_REG:
-            words = _spatial_words(e, output, ext, spatial_part, spatial_size, einsum_parts, einsum_array,
-                                   tensor_parts)
-            updates = _accesses(tensor_parts[output], parts, trips, words) * density[e]
-            total += 2.0 * updates
+            total += 2.0 * _words(ext, output_dims[e], sizes) * prefix[order, output_innermost[e, order] + 1]
         if total < best:
-            best, best_reads, best_updates, best_order = total, reads, updates, 1 - order
-    for o in range(operand_einsum.shape[0]):
-        if operand_einsum[o] == e:
-            t = operand_tensor[o]
-            if home[t] == HOME_STAGING:
-                staging[b, t] += best_reads[o]
-            elif home[t] != HOME_REG:
-                buffer_read[b, t] += best_reads[o]
+            best, best_order = total, order
+    for o in range(first_operand[e], first_operand[e + 1]):
+        t = operand_tensor[o]
+        if home[t] == HOME_REG:
+            continue
+        reads = _words(ext, operand_dims[o], sizes) * prefix[best_order, operand_innermost[o, best_order] + 1]
+        if home[t] == HOME_STAGING:
+            staging[b, t] += reads * density[e]
+        else:
+            buffer_read[b, t] += reads * density[e]
     if output >= 0:
-        size = density[e]
+        updates = _words(ext, output_dims[e], sizes) * prefix[best_order, output_innermost[e, best_order] + 1]
+        size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
                 size *= ext[p]
-        partial = max(0.0, best_updates - size)  # partial sums written back and read again
+        partial = max(0.0, updates - size) * density[e]  # partial sums written back and read again
         if home[output] == HOME_BUFFER:
             buffer_read[b, output] += partial
             buffer_write[b, output] += partial
         elif home[output] == HOME_STAGING:
             staging[b, output] += 2.0 * partial
-    return best_order
+    return 1 - best_order
 
 
 @njit(cache=True)
@@ -186,24 +192,55 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     tiles = np.ones(batch)
     reduced_innermost = np.zeros((batch, n_einsums), dtype=np.int64)
     no_parts = np.zeros(n_parts, dtype=np.bool_)
+    parts, fold, counts = _loop_sequences(dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
+                                          einsum_reduced, einsum_array)
+    output_of = -np.ones(n_einsums, dtype=np.int64)
+    for t in range(n_tensors):
+        if producer[t] >= 0:
+            output_of[producer[t]] = t
+    operand_innermost = np.empty((operand_einsum.shape[0], 2), dtype=np.int64)
+    output_innermost = -np.ones((n_einsums, 2), dtype=np.int64)
+    for order in range(2):
+        for o in range(operand_einsum.shape[0]):
+            operand_innermost[o, order] = _innermost(parts, counts, tensor_parts, operand_einsum[o], order,
+                                                     operand_tensor[o])
+        for e in range(n_einsums):
+            if output_of[e] >= 0:
+                output_innermost[e, order] = _innermost(parts, counts, tensor_parts, e, order, output_of[e])
+    first_operand = np.zeros(n_einsums + 1, dtype=np.int64)  # operands are grouped by Einsum
+    for o in range(operand_einsum.shape[0]):
+        first_operand[operand_einsum[o] + 1] = o + 1
+    for e in range(n_einsums):
+        first_operand[e + 1] = max(first_operand[e + 1], first_operand[e])
+    operand_dims = np.empty((operand_einsum.shape[0], 2), dtype=np.int64)
+    for o in range(operand_einsum.shape[0]):
+        operand_dims[o] = _spatial_dims(operand_einsum[o], operand_tensor[o], spatial_part, einsum_parts,
+                                        einsum_array, tensor_parts)
+    output_dims = -np.ones((n_einsums, 2), dtype=np.int64)
+    for e in range(n_einsums):
+        if output_of[e] >= 0:
+            output_dims[e] = _spatial_dims(e, output_of[e], spatial_part, einsum_parts, einsum_array, tensor_parts)
+    structure = (parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims,
+                 output_dims)
+    einsum_fold = np.zeros((n_einsums, n_parts))  # array dimension a part is spread over (0: temporal)
+    for e in range(n_einsums):
+        for d in range(2):
+            p = spatial_part[einsum_array[e], d]
+            if p >= 0:
+                einsum_fold[e, p] = spatial_size[einsum_array[e], d]
+    prefix = np.empty((2, 3 * n_parts + 1))
     for b in range(batch):
         ext = extents[b]
         for p in range(n_parts):
             if dram_position[p] >= 0 or buffer_loop[p]:
                 tiles[b] *= ext[p]
         for e in range(n_einsums):
-            array = einsum_array[e]
             count = density[e]
             folds = density[e]
             for p in range(n_parts):
-                if not einsum_parts[e, p]:
-                    continue
-                count *= ext[p]
-                spatial_dim = -1
-                for d in range(2):
-                    if spatial_part[array, d] == p:
-                        spatial_dim = d
-                folds *= np.ceil(ext[p] / spatial_size[array, spatial_dim]) if spatial_dim >= 0 else ext[p]
+                if einsum_parts[e, p]:
+                    count *= ext[p]
+                    folds *= np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
             points[b, e] = count
             cycles[b, e] = folds * cycles_per_point[e]
         for t in range(n_tensors):
@@ -237,8 +274,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                 occupancy[b, 3] += _tile_words(ext, tensor_parts[t], dram_position, buffer_loop) / pes
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
-                b, e, ext, dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
-                einsum_reduced, einsum_array, density, operand_einsum, operand_tensor, tensor_parts,
-                home, producer, buffer_read, buffer_write, staging)
+                b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
+                output_of[e], prefix, buffer_read, buffer_write, staging)
     return (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
             reduced_innermost)

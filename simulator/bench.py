@@ -1,0 +1,70 @@
+"""Speed of the cost model: candidate mappings evaluated per second by the Numba kernels (traffic
+and tile schedule for a batch of tilings), and the wall time of the main comparison."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from arch_models import load_arch
+from einsum_cascade.library import library_cascade
+from mappers.load import load_mapping
+from simulator.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
+from simulator.kernels.schedule import schedule_latency_batch
+from simulator.spatial.evaluate import SCHEDULE_WINDOW, _traffic
+from simulator.spatial.lower import lower_group
+
+BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
+
+
+def random_fusemax_tilings(count: int, seed: int = 0):
+    """`count` tilings of the FuseMax group at BERT 64K: random P0, P1 (powers of two) and M0."""
+    cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax")
+    lowered = lower_group(cascade, arch, mapping, 0, BERT_64K, {"p1": 1})
+    rng = np.random.default_rng(seed)
+    extents = np.repeat(lowered.extents[None, :], count, axis=0)
+    column = {p: n for n, p in enumerate(lowered.parts)}
+    p0 = 2 ** rng.integers(4, 9, count)
+    p1 = 2 ** rng.integers(0, 7, count)
+    m0 = 2 ** rng.integers(6, 9, count)
+    extents[:, column["p0"]], extents[:, column["p1"]] = p0, p1
+    extents[:, column["p2"]] = BERT_64K["P"] / (p0 * p1)
+    extents[:, column["m0"]], extents[:, column["m1"]] = m0, BERT_64K["M"] / m0
+    return lowered, extents
+
+
+def evaluate_batch(lowered, extents, arch) -> np.ndarray:
+    """Latency in cycles of every tiling in the batch (traffic kernel, then schedule kernel)."""
+    cycles, _, dram_read, dram_write, *_, tiles, _ = _traffic(lowered, extents)
+    dram_cycles = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes / arch.dram_bytes_per_cycle
+    durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
+    resources = np.append(lowered.einsum_array, 2)
+    stages = np.append(lowered.stages, 0)
+    order = np.array(sorted(range(len(resources)), key=lambda t: (-stages[t], t)))
+    batch = len(extents)
+    return schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
+                                  np.ones(batch, dtype=np.int64) * 64, np.full(batch, lowered.tiles_in_flight),
+                                  tiles, SCHEDULE_WINDOW // 6)
+
+
+def run_bench(batch: int = 100_000) -> dict:
+    arch = load_arch("fusemax")
+    lowered, extents = random_fusemax_tilings(batch)
+    evaluate_batch(lowered, extents[:10], arch)  # JIT warm-up (cached on disk after the first run)
+    start = time.perf_counter()
+    _traffic(lowered, extents)
+    traffic_s = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluate_batch(lowered, extents, arch)
+    full_s = time.perf_counter() - start
+    compare(["unfused", "flat", "fusemax"], ["bert"], [1024], "flat", progress=False)  # warm-up
+    start = time.perf_counter()
+    compare(["unfused", "flat", "fusemax"], DEFAULT_WORKLOADS, DEFAULT_SEQ_LENS, "flat", progress=False)
+    comparison_s = time.perf_counter() - start
+    return {
+        "batch": batch,
+        "traffic_kernel_mappings_per_s": batch / traffic_s,
+        "traffic_and_schedule_mappings_per_s": batch / full_s,
+        "comparison_4x6x3_wall_s": comparison_s,
+    }

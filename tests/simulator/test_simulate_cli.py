@@ -1,0 +1,83 @@
+"""`cascade simulate` / `compare` / `list`: JSON keys scripts rely on, and exit-2 errors for bad input."""
+
+import json
+
+from simulator.cli import main
+
+POINT_KEYS = {"design", "workload", "seq_len", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
+              "area_mm2"}
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_simulate_json_keys(capsys):
+    status, out, _ = run_cli(capsys, "simulate", "--arch", "fusemax", "--mapping", "fusemax", "--workload", "bert",
+                             "--seq", "64K", "--json")
+    row = json.loads(out)
+    assert status == 0
+    assert POINT_KEYS <= set(row)
+    assert row["seq_len"] == 65536 and isinstance(row["seq_len"], int)
+    assert {"einsum_share", "occupancy_bytes", "measured_passes", "bound"} <= set(row)
+    # K and V cross DRAM once per query block of P1*256 queries: 64K / (P1*256) times.
+    p1 = 65536 // 256 // row["measured_passes"]["K"]["dram_reads_per_element"]
+    assert p1 >= 1
+
+
+def test_compare_json_has_points_and_summary(capsys):
+    status, out, _ = run_cli(capsys, "compare", "--workloads", "bert", "--seq", "1K,4K", "--designs", "flat,fusemax",
+                             "--baseline", "flat", "--json")
+    result = json.loads(out)
+    assert status == 0
+    assert len(result["points"]) == 4
+    for point in result["points"]:
+        assert POINT_KEYS <= set(point)
+    assert set(result["summary"]["fusemax"]) >= {"mean_speedup", "mean_energy_ratio"}
+    assert result["summary"]["flat"]["mean_speedup"] == 1.0
+
+
+def test_list_kinds(capsys):
+    for kind, expected in [("archs", "fusemax"), ("mappings", "flat"), ("designs", "unfused"), ("workloads", "xlm")]:
+        status, out, _ = run_cli(capsys, "list", kind, "--json")
+        assert status == 0 and expected in json.loads(out)
+
+
+def test_unknown_workload_exits_2(capsys):
+    status, _, err = run_cli(capsys, "simulate", "--arch", "fusemax", "--mapping", "fusemax", "--workload", "gpt9",
+                             "--seq", "1K")
+    assert status == 2 and "gpt9" in err and "Traceback" not in err
+
+
+def test_unsupported_operator_is_rejected_with_the_reason(capsys):
+    # FuseMax runs max and exp on its 2D PEs; FLAT's 2D PEs have only MAC and add units.
+    status, _, err = run_cli(capsys, "simulate", "--arch", "flat", "--mapping", "fusemax", "--workload", "bert",
+                             "--seq", "1K")
+    assert status == 2 and "needs operator max" in err and "does not support" in err
+
+
+def test_tile_that_does_not_divide_is_rejected(capsys):
+    status, _, err = run_cli(capsys, "simulate", "--arch", "fusemax", "--mapping", "fusemax", "--workload", "bert",
+                             "--seq", "1000")
+    assert status == 2 and "does not divide" in err
+
+
+def test_buffer_overflow_is_rejected(tmp_path, capsys):
+    from mappers.load import load_mapping
+
+    text = open(load_mapping("fusemax").source).read().replace("p1: max_fit", "p1: 1024")
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    status, _, err = run_cli(capsys, "simulate", "--arch", "fusemax", "--mapping", str(path), "--workload", "bert",
+                             "--seq", "1M")
+    assert status == 2 and "does not fit" in err and "MB" in err
+
+
+def test_bad_arch_file_exits_2(tmp_path, capsys):
+    path = tmp_path / "arch.yaml"
+    path.write_text("version: 1\nname: x\nclock_hz: -5\n")
+    status, _, err = run_cli(capsys, "simulate", "--arch", str(path), "--mapping", "fusemax", "--workload", "bert",
+                             "--seq", "1K")
+    assert status == 2 and str(path) in err
