@@ -47,12 +47,12 @@ def gemm_mapping_name() -> str:
 
 
 def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len: int, design: str,
-                   end_to_end: bool = False, batch: int | None = None) -> dict:
+                   end_to_end: bool = False, batch: int | None = None, timing: str = "ideal") -> dict:
     """One row of results with the keys scripts rely on (see README: simulate --json)."""
     model = load_model(workload)
     mapping = load_mapping(mapping_name)
     cascade = resolve_cascade(mapping.cascade)
-    report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design)
+    report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design, timing)
     row = {"design": design, "workload": model.key, "seq_len": int(seq_len), **_metrics(report), "scope": "attention"}
     row.update({"einsum_share": report.einsum_share, "occupancy_bytes": report.occupancy_bytes,
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
@@ -61,7 +61,8 @@ def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len:
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
-        layers = [simulate(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols})
+        layers = [simulate(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols},
+                           timing=timing)
                   for g in layer_gemms(model, seq_len, batch)]
         row["attention_latency_s"] = row["latency_s"]
         row["attention_energy_pj"] = row["energy_pj"]

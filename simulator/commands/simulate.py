@@ -16,13 +16,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seq", required=True, help="sequence length, e.g. 4096, 64K, 1M")
     parser.add_argument("--batch", type=int, help="batch size (default: the model's)")
     parser.add_argument("--end-to-end", action="store_true", help="add the layer's projections and FFN GEMMs")
+    parser.add_argument("--timing", choices=("ideal", "systolic"), default="ideal",
+                        help="ideal (as the FuseMax paper) or systolic (per-fold fill and drain of 2D MACs)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     row = simulate_point(load_arch(args.arch), args.mapping, args.workload, parse_seq_len(args.seq),
-                         design=args.mapping, end_to_end=args.end_to_end, batch=args.batch)
+                         design=args.mapping, end_to_end=args.end_to_end, batch=args.batch, timing=args.timing)
     if args.json:
         print_json(row)
         return 0

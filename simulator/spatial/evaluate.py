@@ -16,8 +16,9 @@ from arch_models import SpatialArch
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from simulator.kernels.schedule import schedule_latency
+from simulator.kernels.systolic import OUTPUT_STATIONARY, systolic_gemm_cycles
 from simulator.kernels.traffic import group_traffic
-from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
+from simulator.spatial.lower import LoweredGroup, MappingRejected, fused_operators, lower_group, reject
 
 SCHEDULE_WINDOW = 96  # tiles simulated before the steady-state period is extrapolated
 LEVELS = ("reg", "staging", "buffer", "dram")
@@ -115,12 +116,14 @@ def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, in
 
 
 def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
-                   shapes: dict[str, int]) -> GroupResult:
+                   shapes: dict[str, int], timing: str = "ideal") -> GroupResult:
     auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
     lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = _traffic(
         lowered, lowered.extents[None, :])
     cycles, points, staging, occupancy = cycles[0], points[0], staging[0], occupancy[0]
+    if timing == "systolic":
+        cycles = systolic_cycles(lowered, arch, cycles)
     dram_read, dram_write, buffer_read, buffer_write = dram_read[0], dram_write[0], buffer_read[0], buffer_write[0]
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
@@ -157,6 +160,32 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
         tensor_dram_reads={t: float(r) for t, r in zip(lowered.tensors, dram_read, strict=True)},
         tensor_buffer_reads={t: float(r) for t, r in zip(lowered.tensors, buffer_read, strict=True)},
         spilled_fraction=spilled, overlap_previous=lowered.overlap_previous)
+
+
+def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray) -> np.ndarray:
+    """Systolic timing of the 2D array's multiply-accumulate Einsums: output stationary, each fold paying
+    its fill and drain (SCALE-Sim's model, simulator/kernels/systolic.py). Sr is the part on the rows, Sc
+    the part on the columns, T the reduced parts walked in time; every other part repeats the GEMM."""
+    cycles = ideal.copy()
+    array = arch.array_2d
+    rows_part, cols_part = lowered.spatial_part[0]
+    for n, einsum in enumerate(lowered.einsums):
+        if lowered.einsum_array[n] != 0 or "mac" not in fused_operators(einsum, set(array.operators)):
+            continue
+        parts = lowered.einsum_parts[n]
+        extent = lowered.extents
+        sr = extent[rows_part] if rows_part >= 0 and parts[rows_part] else 1
+        sc = extent[cols_part] if cols_part >= 0 and parts[cols_part] else 1
+        temporal = parts.copy()
+        for p in (rows_part, cols_part):
+            if p >= 0:
+                temporal[p] = False
+        reduced = temporal & lowered.einsum_reduced[n]
+        repeats = float(np.prod(extent[temporal & ~reduced]))
+        steps = int(np.prod(extent[reduced]))
+        cycles[n] = repeats * lowered.density[n] * systolic_gemm_cycles(
+            int(sr), int(sc), steps, array.rows, array.cols, OUTPUT_STATIONARY)
+    return cycles
 
 
 def _overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.ndarray) -> str:

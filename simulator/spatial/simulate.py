@@ -14,12 +14,15 @@ from simulator.spatial.lower import MappingRejected, instance_ranks
 
 
 def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
-             design: str | None = None) -> SpatialReport:
-    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point)."""
+             design: str | None = None, timing: str = "ideal") -> SpatialReport:
+    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point).
+
+    `timing`: "ideal" (no array fill or drain, as the FuseMax paper models) or "systolic" (per-fold fill
+    and drain of the 2D array's multiply-accumulate Einsums)."""
     reports, reasons = [], []
     for variant in mapping.family():
         try:
-            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name))
+            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name, timing))
         except MappingRejected as rejected:
             reasons.append(f"{variant.name}: {rejected.message}")
     if not reports:
@@ -45,8 +48,8 @@ def _chain_cycles(chain: list[GroupResult]) -> float:
     return float(max(busy.max(), max(g.cycles for g in chain)))
 
 
-def _simulate_one(cascade, arch, mapping, shapes, design) -> SpatialReport:
-    groups = [evaluate_group(cascade, arch, mapping, n, shapes) for n in range(len(mapping.groups))]
+def _simulate_one(cascade, arch, mapping, shapes, design, timing) -> SpatialReport:
+    groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing) for n in range(len(mapping.groups))]
     cycles = sum(_chain_cycles(chain) for chain in _chains(groups))
     useful = np.sum([g.useful for g in groups], axis=0)
     busy = np.sum([g.busy for g in groups], axis=0)

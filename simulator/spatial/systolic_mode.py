@@ -4,8 +4,9 @@ The cost model (`evaluate.py`) times every Einsum in the "ideal" mode: temporal 
 ceil(spatial extent / array side) x cycles per point, with no pipeline fill or drain. The FuseMax
 reproduction uses that mode, as the FuseMax paper does. This module is the alternative for one GEMM
 on a systolic 2D array, where each fold also pays the fill and drain of the array; the exact cycle
-convention is in `simulator/kernels/systolic.py`. It assumes one MAC per PE per cycle and is not
-wired into `evaluate`.
+convention is in `simulator/kernels/systolic.py`. It assumes one MAC per PE per cycle. Inside the cost
+model the same timing is selected with `simulate(..., timing="systolic")` (`cascade simulate --timing
+systolic`), which applies it to every multiply-accumulate Einsum on the 2D array.
 """
 
 from __future__ import annotations

@@ -268,3 +268,26 @@ def test_systolic_cycles_for_gemm_reads_the_2d_array():
             systolic_cycles_for_gemm(4, 4, 4, arch, bad)
     with pytest.raises(ValueError):
         systolic_cycles_for_gemm(-1, 4, 4, arch, "os")
+
+
+def test_systolic_timing_mode_of_the_cost_model_matches_the_gemm_formula():
+    """The general cost model in systolic mode, on the GEMM mapping, equals the per-fold count derived above
+    (outputs on a 4x4 array: n on rows, m on columns, k walked in time)."""
+    from arch_models import load_arch
+    from einsum_cascade.library import library_cascade
+    from mappers.load import load_mapping
+    from simulator.kernels.systolic import systolic_gemm_cycles
+    from simulator.spatial.simulate import simulate
+
+    arch = load_arch("fusemax").with_overrides(pe_dim=4)
+    text = open(load_mapping("gemm").source).read().replace("m0: 256, n0: 256", "m0: 4, n0: 4")
+    from mappers.load import parse_mapping
+
+    mapping = parse_mapping(text)
+    m, n, k = 16, 8, 5
+    report = simulate(library_cascade("gemm"), arch, mapping, {"M": m, "K": k, "N": n}, timing="systolic")
+    expected = systolic_gemm_cycles(n, m, k, 4, 4, 0)  # Sr = N (rows), Sc = M (columns), T = K
+    assert expected == (n // 4) * (m // 4) * (2 * 4 + 4 + k - 2)
+    assert report.groups[0].einsum_cycles["Z"] == expected
+    ideal = simulate(library_cascade("gemm"), arch, mapping, {"M": m, "K": k, "N": n})
+    assert ideal.groups[0].einsum_cycles["Z"] == (n // 4) * (m // 4) * k

@@ -1,0 +1,161 @@
+"""The tile schedule kernel (`simulator.kernels.schedule`) against a brute-force longest-path schedule,
+its steady-state extrapolation against a full simulation, and two pipelines worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.kernels.schedule import schedule_latency
+
+TWO_D, ONE_D, DRAM = 0, 1, 2
+
+
+def issue_order(stages: np.ndarray) -> np.ndarray:
+    """Deeper stages first within a step, then task index (what `evaluate_group` passes)."""
+    return np.array(sorted(range(len(stages)), key=lambda t: (-stages[t], t)))
+
+
+def brute_force(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles) -> float:
+    """Makespan as the longest path through every (tile, task) instance, built from the rules alone:
+    tasks run one at a time on their resource, in issue order (step s issues tile s - stage, tasks in
+    `order`); a task waits for its producers in the same tile, for its recurrence producers `stride`
+    tiles back, and for every task of the tile `tiles_in_flight` back. Finish times are relaxed to a
+    fixpoint over that graph (no issue-order sweep)."""
+    n = len(durations)
+    rank = {int(task): k for k, task in enumerate(order)}
+    nodes = [(tile, task) for tile in range(tiles) for task in range(n)]
+    preds: dict[tuple[int, int], list[tuple[int, int]]] = {node: [] for node in nodes}
+    for resource in set(int(r) for r in resources):
+        sequence = sorted((node for node in nodes if resources[node[1]] == resource),
+                          key=lambda node: (node[0] + stages[node[1]], rank[node[1]]))
+        for before, after in zip(sequence, sequence[1:], strict=False):
+            preds[after].append(before)
+    for tile, task in nodes:
+        for other in range(n):
+            if deps[task, other]:
+                preds[(tile, task)].append((tile, other))
+            if recurrence[task, other] and tile - stride >= 0:
+                preds[(tile, task)].append((tile - stride, other))
+        if tile - tiles_in_flight >= 0:
+            preds[(tile, task)] += [(tile - tiles_in_flight, other) for other in range(n)]
+    finish = dict.fromkeys(nodes, 0.0)
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for node in nodes:
+            start = max((finish[p] for p in preds[node]), default=0.0)
+            value = start + durations[node[1]]
+            if value != finish[node]:
+                finish[node], changed = value, True
+        if not changed:
+            return max(finish.values())
+    raise AssertionError("dependency cycle")
+
+
+@st.composite
+def pipelines(draw, max_tiles=12):
+    """Random task sets whose binding is consistent with in-order issue: producers in the same or an
+    earlier stage (and earlier in the issue order), recurrence producers issued before their readers,
+    and at least one tile in flight per stage."""
+    n = draw(st.integers(1, 5))
+    durations = np.array(draw(st.lists(st.floats(0.0, 100.0, allow_nan=False), min_size=n, max_size=n)))
+    resources = np.array(draw(st.lists(st.sampled_from([TWO_D, ONE_D, DRAM]), min_size=n, max_size=n)))
+    stages = np.array(sorted(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))))
+    deps = np.zeros((n, n), dtype=bool)
+    recurrence = np.zeros((n, n), dtype=bool)
+    stride = draw(st.integers(1, 3))
+    for task in range(n):
+        for other in range(task):
+            deps[task, other] = draw(st.booleans())
+        for other in range(n):
+            if stages[other] <= stages[task] + stride - 1:
+                recurrence[task, other] = draw(st.booleans())
+    max_stage = int(stages.max())
+    tiles_in_flight = draw(st.integers(max(1, max_stage), max_stage + 2))
+    tiles = draw(st.integers(1, max_tiles))
+    return durations, resources, stages, issue_order(stages), deps, recurrence, stride, tiles_in_flight, tiles
+
+
+@settings(max_examples=150, deadline=None)
+@given(pipelines())
+def test_small_schedules_equal_brute_force(case):
+    durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles = case
+    kernel = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
+                              float(tiles), 64)
+    expected = brute_force(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles)
+    assert kernel == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def fusemax_like():
+    """The FuseMax binding's shape: QK, LM on the 2D array (stage 0); RM, PRM on the 1D array and SLN on
+    the 2D array one tile behind; RM reads its own previous value; a DRAM task feeding QK."""
+    durations = np.array([40.0, 3.0, 2.0, 30.0, 5.0, 17.0])
+    resources = np.array([TWO_D, TWO_D, ONE_D, TWO_D, ONE_D, DRAM])
+    stages = np.array([0, 0, 1, 1, 1, 0])
+    deps = np.zeros((6, 6), dtype=bool)
+    deps[0, 5] = deps[1, 0] = deps[2, 1] = deps[3, 2] = deps[4, 2] = True
+    recurrence = np.zeros((6, 6), dtype=bool)
+    recurrence[2, 2] = recurrence[4, 2] = True
+    return durations, resources, stages, issue_order(stages), deps, recurrence
+
+
+@pytest.mark.parametrize(("stride", "tiles_in_flight"), [(1, 2), (4, 2), (1, 3), (3, 1)])
+@pytest.mark.parametrize("scale_dram", [0.1, 1.0, 5.0])
+def test_extrapolation_equals_full_simulation(stride, tiles_in_flight, scale_dram):
+    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    durations = durations.copy()
+    durations[-1] *= scale_dram
+    if tiles_in_flight < stages.max():
+        stages = np.zeros_like(stages)
+        order = issue_order(stages)
+    tiles = 500
+    full = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
+                            float(tiles), tiles)
+    extrapolated = schedule_latency(durations, resources, stages, order, deps, recurrence, stride,
+                                    tiles_in_flight, float(tiles), 64)
+    assert extrapolated == pytest.approx(full, rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pipelines(max_tiles=1))
+def test_extrapolation_equals_full_simulation_random(case):
+    durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, _ = case
+    durations = np.round(durations)  # integral durations: the periodic regime is reached exactly
+    tiles = 500
+    full = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
+                            float(tiles), tiles)
+    extrapolated = schedule_latency(durations, resources, stages, order, deps, recurrence, stride,
+                                    tiles_in_flight, float(tiles), 64)
+    assert extrapolated == pytest.approx(full, rel=1e-9)
+
+
+def two_tasks(a: float, b: float, pipelined: bool, tiles: int, window: int) -> float:
+    """Task A on the 2D array (a cycles per tile), then task B on the 1D array reading A's result
+    (b cycles); pipelined: B is stage 1 and two tiles are in flight, serial: both stage 0, one tile."""
+    durations = np.array([a, b])
+    resources = np.array([TWO_D, ONE_D])
+    stages = np.array([0, 1] if pipelined else [0, 0])
+    deps = np.array([[False, False], [True, False]])
+    recurrence = np.zeros((2, 2), dtype=bool)
+    return schedule_latency(durations, resources, stages, issue_order(stages), deps, recurrence, 1,
+                            2 if pipelined else 1, float(tiles), window)
+
+
+@pytest.mark.parametrize(("a", "b"), [(10.0, 4.0), (4.0, 10.0), (7.0, 7.0), (1.0, 0.0)])
+@pytest.mark.parametrize("tiles", [1, 2, 3, 10, 1000])
+def test_two_stage_pipeline_by_hand(a, b, tiles):
+    # Pipelined, a >= b: A runs back to back and finishes tile t at (t+1)a, B follows it by b; the slot
+    # of tile t - 2 frees at (t-1)a + b <= t a, so A never waits: makespan n a + b. For b > a the 1D
+    # array is the bottleneck: B runs back to back from a, makespan a + n b. Period max(a, b).
+    assert two_tasks(a, b, True, tiles, 64) == pytest.approx(tiles * max(a, b) + min(a, b), rel=1e-12)
+    # Serial: one tile in flight, so A of tile t waits for B of tile t - 1: period a + b.
+    assert two_tasks(a, b, False, tiles, 64) == pytest.approx(tiles * (a + b), rel=1e-12)
+
+
+def test_two_stage_pipeline_steady_period():
+    a, b = 9.0, 5.0
+    for pipelined, period in ((True, max(a, b)), (False, a + b)):
+        many, more = (two_tasks(a, b, pipelined, n, 64) for n in (400, 401))
+        assert more - many == pytest.approx(period, rel=1e-12)
