@@ -163,9 +163,9 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
 
 
 def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray) -> np.ndarray:
-    """Systolic timing of the 2D array's multiply-accumulate Einsums: output stationary, each fold paying
-    its fill and drain (SCALE-Sim's model, simulator/kernels/systolic.py). Sr is the part on the rows, Sc
-    the part on the columns, T the reduced parts walked in time; every other part repeats the GEMM."""
+    """Systolic timing of the 2D array's multiply-accumulate Einsums, each fold paying its fill and drain
+    (SCALE-Sim's model, simulator/kernels/systolic.py): Sr is the part on the rows, Sc the part on the
+    columns, T the parts walked in time inside a tile; every tile (loop iteration) is a new GEMM."""
     cycles = ideal.copy()
     array = arch.array_2d
     rows_part, cols_part = lowered.spatial_part[0]
@@ -176,13 +176,13 @@ def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray)
         extent = lowered.extents
         sr = extent[rows_part] if rows_part >= 0 and parts[rows_part] else 1
         sc = extent[cols_part] if cols_part >= 0 and parts[cols_part] else 1
-        temporal = parts.copy()
+        looped = parts & ((lowered.dram_position >= 0) | (lowered.buffer_position >= 0))
+        inside = parts & ~looped
         for p in (rows_part, cols_part):
             if p >= 0:
-                temporal[p] = False
-        reduced = temporal & lowered.einsum_reduced[n]
-        repeats = float(np.prod(extent[temporal & ~reduced]))
-        steps = int(np.prod(extent[reduced]))
+                inside[p] = False
+        repeats = float(np.prod(extent[looped]))
+        steps = int(np.prod(extent[inside]))
         cycles[n] = repeats * lowered.density[n] * systolic_gemm_cycles(
             int(sr), int(sc), steps, array.rows, array.cols, OUTPUT_STATIONARY)
     return cycles

@@ -10,6 +10,8 @@ operands and partial sum belong to the same step, so a wrong skew fails loudly i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -280,7 +282,7 @@ def test_systolic_timing_mode_of_the_cost_model_matches_the_gemm_formula():
     from simulator.spatial.simulate import simulate
 
     arch = load_arch("fusemax").with_overrides(pe_dim=4)
-    text = open(load_mapping("gemm").source).read().replace("m0: 256, n0: 256", "m0: 4, n0: 4")
+    text = Path(load_mapping("gemm").source).read_text().replace("m0: 256, n0: 256", "m0: 4, n0: 4")
     from mappers.load import parse_mapping
 
     mapping = parse_mapping(text)
