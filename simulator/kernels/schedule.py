@@ -60,8 +60,14 @@ def schedule_latency(durations, resources, stages, order, deps, recurrence, recu
         return makespan
     makespan, done = _simulate(durations, resources, stages, order, deps, recurrence, recurrence_stride,
                                tiles_in_flight, window)
-    half = window // 2
-    period = (makespan - done[half - 1]) / (window - half)
+    # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
+    # window drain without later tiles competing for the resources, so their finish times are early.
+    max_stage = 0
+    for t in range(stages.shape[0]):
+        max_stage = max(max_stage, stages[t])
+    span = window - window // 2
+    last = min(window - 1, max(window - 1 - max_stage, span))
+    period = (done[last] - done[last - span]) / span
     return makespan + (tiles - window) * period
 
 

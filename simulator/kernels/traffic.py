@@ -16,30 +16,6 @@ HOME_REG, HOME_STAGING, HOME_BUFFER, HOME_DRAM = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def _tile_words(extents, parts, dram_position, below_buffer_only):
-    """Words of a tensor's tile below the DRAM loops (or below all loops when below_buffer_only)."""
-    words = 1.0
-    for p in range(extents.shape[0]):
-        if parts[p] and dram_position[p] < 0 and not below_buffer_only[p]:
-            words *= extents[p]
-    return words
-
-
-@njit(cache=True)
-def _fetches(extents, parts, dram_position):
-    """Iterations of the DRAM loops down to the innermost one that indexes the tensor."""
-    innermost = -1
-    for p in range(extents.shape[0]):
-        if parts[p] and dram_position[p] > innermost:
-            innermost = dram_position[p]
-    count = 1.0
-    for p in range(extents.shape[0]):
-        if 0 <= dram_position[p] <= innermost:
-            count *= extents[p]
-    return count
-
-
-@njit(cache=True)
 def _loop_sequences(dram_position, buffer_position, spatial_part, spatial_size, einsum_parts, einsum_reduced,
                     einsum_array):
     """Per Einsum and per order (0: reduced parts innermost = output stationary, 1: reduced outermost),
@@ -102,26 +78,28 @@ def _spatial_dims(e, t, spatial_part, einsum_parts, einsum_array, tensor_parts):
     return dims
 
 
-@njit(cache=True)
-def _words(ext, dims, sizes):
-    """Words of a tensor one array step touches: the spatial extents it spreads over."""
+@njit(cache=True, inline="always")
+def _words(ext, dims, row, spatial_size, array):
+    """Words of a tensor one array step touches: the spatial extents it spreads over (row `row` of `dims`)."""
     words = 1.0
     for d in range(2):
-        if dims[d] >= 0:
-            words *= min(ext[dims[d]], sizes[d])
+        p = dims[row, d]
+        if p >= 0:
+            words *= min(ext[p], spatial_size[array, d])
     return words
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
                     output, prefix, buffer_read, buffer_write, staging):
     """Buffer and staging accesses of one Einsum under the better of output- and input-stationary orders;
     returns 1 when the output-stationary order (reduced parts innermost) was chosen."""
-    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims = structure
-    sizes = spatial_size[einsum_array[e]]
+    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims, orders = (
+        structure)
+    array = einsum_array[e]
     best = np.inf
     best_order = 0
-    for order in range(2):
+    for order in range(orders[e]):
         prefix[order, 0] = 1.0
         for k in range(counts[e, order]):
             p = parts[e, order, k]
@@ -130,22 +108,26 @@ def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, o
         total = 0.0
         for o in range(first_operand[e], first_operand[e + 1]):
             if home[operand_tensor[o]] != HOME_REG:
-                total += _words(ext, operand_dims[o], sizes) * prefix[order, operand_innermost[o, order] + 1]
+                words = _words(ext, operand_dims, o, spatial_size, array)
+                total += words * prefix[order, operand_innermost[o, order] + 1]
         if output >= 0 and home[output] != HOME_REG:
-            total += 2.0 * _words(ext, output_dims[e], sizes) * prefix[order, output_innermost[e, order] + 1]
+            words = _words(ext, output_dims, e, spatial_size, array)
+            total += 2.0 * words * prefix[order, output_innermost[e, order] + 1]
         if total < best:
             best, best_order = total, order
     for o in range(first_operand[e], first_operand[e + 1]):
         t = operand_tensor[o]
         if home[t] == HOME_REG:
             continue
-        reads = _words(ext, operand_dims[o], sizes) * prefix[best_order, operand_innermost[o, best_order] + 1]
+        reads = _words(ext, operand_dims, o, spatial_size, array) * prefix[best_order,
+                                                                         operand_innermost[o, best_order] + 1]
         if home[t] == HOME_STAGING:
             staging[b, t] += reads * density[e]
         else:
             buffer_read[b, t] += reads * density[e]
     if output >= 0:
-        updates = _words(ext, output_dims[e], sizes) * prefix[best_order, output_innermost[e, best_order] + 1]
+        updates = _words(ext, output_dims, e, spatial_size, array) * prefix[best_order,
+                                                                           output_innermost[e, best_order] + 1]
         size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
@@ -191,7 +173,6 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     occupancy = np.zeros((batch, 4))
     tiles = np.ones(batch)
     reduced_innermost = np.zeros((batch, n_einsums), dtype=np.int64)
-    no_parts = np.zeros(n_parts, dtype=np.bool_)
     parts, fold, counts = _loop_sequences(dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
                                           einsum_reduced, einsum_array)
     output_of = -np.ones(n_einsums, dtype=np.int64)
@@ -220,8 +201,14 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     for e in range(n_einsums):
         if output_of[e] >= 0:
             output_dims[e] = _spatial_dims(e, output_of[e], spatial_part, einsum_parts, einsum_array, tensor_parts)
+    orders = np.ones(n_einsums, dtype=np.int64)  # both orders only matter when a reduced part is walked in time
+    for e in range(n_einsums):
+        for k in range(counts[e, 0]):
+            p = parts[e, 0, k]
+            if einsum_reduced[e, p] and fold[e, 0, k] == 0 and dram_position[p] < 0 and buffer_position[p] < 0:
+                orders[e] = 2
     structure = (parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims,
-                 output_dims)
+                 output_dims, orders)
     einsum_fold = np.zeros((n_einsums, n_parts))  # array dimension a part is spread over (0: temporal)
     for e in range(n_einsums):
         for d in range(2):
@@ -229,6 +216,19 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
             if p >= 0:
                 einsum_fold[e, p] = spatial_size[einsum_array[e], d]
     prefix = np.empty((2, 3 * n_parts + 1))
+    n_dram = 0
+    for p in range(n_parts):
+        n_dram += dram_position[p] >= 0
+    dram_order = np.empty(n_dram, dtype=np.int64)
+    for p in range(n_parts):
+        if dram_position[p] >= 0:
+            dram_order[dram_position[p]] = p
+    tensor_innermost_dram = -np.ones(n_tensors, dtype=np.int64)
+    for t in range(n_tensors):
+        for p in range(n_parts):
+            if tensor_parts[t, p]:
+                tensor_innermost_dram[t] = max(tensor_innermost_dram[t], dram_position[p])
+    dram_prefix = np.empty(n_dram + 1)
     for b in range(batch):
         ext = extents[b]
         for p in range(n_parts):
@@ -243,14 +243,22 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                     folds *= np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
             points[b, e] = count
             cycles[b, e] = folds * cycles_per_point[e]
+        dram_prefix[0] = 1.0
+        for k in range(n_dram):
+            dram_prefix[k + 1] = dram_prefix[k] * ext[dram_order[k]]
         for t in range(n_tensors):
-            size = 1.0
+            size = 1.0  # all of the tensor
+            below_dram = 1.0  # its tile in the buffer: parts not looped at the DRAM level
+            inside_tile = 1.0  # its part of one tile: parts not looped at all
             for p in range(n_parts):
                 if tensor_parts[t, p]:
                     size *= ext[p]
+                    if dram_position[p] < 0:
+                        below_dram *= ext[p]
+                        if not buffer_loop[p]:
+                            inside_tile *= ext[p]
             if from_dram[t]:
-                fetched = _fetches(ext, tensor_parts[t], dram_position) * _tile_words(
-                    ext, tensor_parts[t], dram_position, no_parts)
+                fetched = dram_prefix[tensor_innermost_dram[t] + 1] * below_dram
                 dram_read[b, t] = fetched
                 buffer_write[b, t] += fetched
             if producer[t] >= 0:
@@ -261,17 +269,17 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                     buffer_write[b, t] += written
                 elif home[t] == HOME_STAGING:
                     staging[b, t] += written
-            if owns_storage[t] and (home[t] == HOME_BUFFER or (from_dram[t] and home[t] != HOME_REG)):
-                words = _tile_words(ext, tensor_parts[t], dram_position, no_parts) * copies[t]
-                occupancy[b, 0] += words
+            if not owns_storage[t]:
+                continue
+            if home[t] == HOME_BUFFER or (from_dram[t] and home[t] != HOME_REG):
+                occupancy[b, 0] += below_dram * copies[t]
                 if spillable[t]:
-                    occupancy[b, 1] += words
-            if owns_storage[t] and home[t] == HOME_STAGING:
-                occupancy[b, 2] += _tile_words(ext, tensor_parts[t], dram_position, buffer_loop) * copies[t]
-            if owns_storage[t] and home[t] == HOME_REG and producer[t] >= 0:
+                    occupancy[b, 1] += below_dram * copies[t]
+            elif home[t] == HOME_STAGING:
+                occupancy[b, 2] += inside_tile * copies[t]
+            elif home[t] == HOME_REG and producer[t] >= 0:
                 array = einsum_array[producer[t]]
-                pes = spatial_size[array, 0] * spatial_size[array, 1]
-                occupancy[b, 3] += _tile_words(ext, tensor_parts[t], dram_position, buffer_loop) / pes
+                occupancy[b, 3] += inside_tile / (spatial_size[array, 0] * spatial_size[array, 1])
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
                 b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
