@@ -12,7 +12,8 @@ from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
 from simulator.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 from simulator.kernels.schedule import schedule_latency_batch
-from simulator.spatial.evaluate import SCHEDULE_WINDOW, _traffic
+from simulator.spatial.batch import SCHEDULE_WINDOW
+from simulator.spatial.batch import traffic as _traffic
 from simulator.spatial.lower import lower_group
 
 BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}

@@ -66,6 +66,17 @@ def _innermost(parts, counts, tensor_parts, e, order, t):
     return innermost
 
 
+@njit(cache=True, inline="always")
+def _reuse(prefix, order, innermost, parts, e, tensor_parts, t):
+    """Iterations of the loops down to the innermost one that indexes tensor t and runs more than once
+    (from the structural `innermost` back): a loop of one iteration never changes the tensor's tile, so
+    it does not end the reuse."""
+    k = innermost
+    while k >= 0 and (prefix[order, k + 1] == prefix[order, k] or not tensor_parts[t, parts[e, order, k]]):
+        k -= 1
+    return prefix[order, k + 1]
+
+
 @njit(cache=True)
 def _spatial_dims(e, t, spatial_part, einsum_parts, einsum_array, tensor_parts):
     """The (part, dim) pairs of Einsum e's array that tensor t spreads over: 0, 1 or 2 of them."""
@@ -109,25 +120,27 @@ def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, o
         for o in range(first_operand[e], first_operand[e + 1]):
             if home[operand_tensor[o]] != HOME_REG:
                 words = _words(ext, operand_dims, o, spatial_size, array)
-                total += words * prefix[order, operand_innermost[o, order] + 1]
+                total += words * _reuse(prefix, order, operand_innermost[o, order], parts, e, tensor_parts,
+                                        operand_tensor[o])
         if output >= 0 and home[output] != HOME_REG:
             words = _words(ext, output_dims, e, spatial_size, array)
-            total += 2.0 * words * prefix[order, output_innermost[e, order] + 1]
+            total += 2.0 * words * _reuse(prefix, order, output_innermost[e, order], parts, e, tensor_parts,
+                                          output)
         if total < best:
             best, best_order = total, order
     for o in range(first_operand[e], first_operand[e + 1]):
         t = operand_tensor[o]
         if home[t] == HOME_REG:
             continue
-        reads = _words(ext, operand_dims, o, spatial_size, array) * prefix[best_order,
-                                                                         operand_innermost[o, best_order] + 1]
+        reads = _words(ext, operand_dims, o, spatial_size, array) * _reuse(
+            prefix, best_order, operand_innermost[o, best_order], parts, e, tensor_parts, t)
         if home[t] == HOME_STAGING:
             staging[b, t] += reads * density[e]
         else:
             buffer_read[b, t] += reads * density[e]
     if output >= 0:
-        updates = _words(ext, output_dims, e, spatial_size, array) * prefix[best_order,
-                                                                           output_innermost[e, best_order] + 1]
+        updates = _words(ext, output_dims, e, spatial_size, array) * _reuse(
+            prefix, best_order, output_innermost[e, best_order], parts, e, tensor_parts, output)
         size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
@@ -258,7 +271,10 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                         if not buffer_loop[p]:
                             inside_tile *= ext[p]
             if from_dram[t]:
-                fetched = dram_prefix[tensor_innermost_dram[t] + 1] * below_dram
+                k = tensor_innermost_dram[t]  # DRAM loops of one iteration do not end the reuse
+                while k >= 0 and (ext[dram_order[k]] == 1 or not tensor_parts[t, dram_order[k]]):
+                    k -= 1
+                fetched = dram_prefix[k + 1] * below_dram
                 dram_read[b, t] = fetched
                 buffer_write[b, t] += fetched
             if producer[t] >= 0:

@@ -15,12 +15,10 @@ import numpy as np
 from arch_models import SpatialArch
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.kernels.schedule import schedule_latency
 from simulator.kernels.systolic import OUTPUT_STATIONARY, systolic_gemm_cycles
-from simulator.kernels.traffic import group_traffic
+from simulator.spatial.batch import energy_pj, evaluate_group_batch, fits, traffic
 from simulator.spatial.lower import LoweredGroup, MappingRejected, fused_operators, lower_group, reject
 
-SCHEDULE_WINDOW = 96  # tiles simulated before the steady-state period is extrapolated
 LEVELS = ("reg", "staging", "buffer", "dram")
 
 
@@ -74,28 +72,6 @@ class SpatialReport:
         return data
 
 
-def _traffic(lowered: LoweredGroup, extents: np.ndarray):
-    producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
-    for n, einsum in enumerate(lowered.einsums):
-        producer[lowered.tensors.index(einsum.name)] = n
-    return group_traffic(
-        extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
-        (lowered.spatial_part, lowered.spatial_size),
-        (lowered.einsum_parts, lowered.einsum_reduced, lowered.einsum_array, lowered.cycles_per_point,
-         lowered.density),
-        (lowered.operand_einsum, lowered.operand_tensor),
-        (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
-         lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill))
-
-
-def _fits(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.ndarray) -> np.ndarray:
-    """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer)."""
-    words = arch.global_buffer.capacity_bytes / arch.word_bytes
-    staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
-    registers = min(arch.array_2d.register_entries, arch.array_1d.register_entries)
-    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= registers)
-
-
 def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, int]:
     """Largest power-of-two size of a `max_fit` part whose buffer needs fit (candidates run as one batch)."""
     probe = lower_group(cascade, arch, mapping, position, shapes)
@@ -108,8 +84,8 @@ def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, in
     candidates = [1 << k for k in range(room.bit_length()) if room % (1 << k) == 0]
     rows = np.array([lower_group(cascade, arch, mapping, position, shapes, {part: size}).extents
                      for size in candidates])
-    occupancy = _traffic(probe, rows)[7]
-    fitting = [size for size, ok in zip(candidates, _fits(arch, probe, occupancy), strict=True) if ok]
+    occupancy = traffic(probe, rows)[7]
+    fitting = [size for size, ok in zip(candidates, fits(arch, occupancy), strict=True) if ok]
     reject(bool(fitting), f"group {probe.name}: no size of {part} fits the buffers: "
            + _overflow_reason(arch, probe, occupancy[0]), mapping)
     return {part: max(fitting)}
@@ -117,49 +93,46 @@ def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, in
 
 def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
                    shapes: dict[str, int], timing: str = "ideal") -> GroupResult:
+    """One group of a mapping in detail (the batch path with one row, plus per-Einsum breakdowns)."""
     auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
     lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
-    cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = _traffic(
-        lowered, lowered.extents[None, :])
-    cycles, points, staging, occupancy = cycles[0], points[0], staging[0], occupancy[0]
+    extents = lowered.extents[None, :]
+    override = None
     if timing == "systolic":
-        cycles = systolic_cycles(lowered, arch, cycles)
-    dram_read, dram_write, buffer_read, buffer_write = dram_read[0], dram_write[0], buffer_read[0], buffer_write[0]
+        override = systolic_cycles(lowered, arch, traffic(lowered, extents)[0][0])[None, :]
+    batch = evaluate_group_batch(lowered, arch, extents, override)
+    cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, _, _ = (
+        a[0] for a in batch.traffic)
+    if arch.staging_buffer is None and staging.sum() > 0:
+        raise MappingRejected(f"group {lowered.name} keeps tensors in a staging buffer, but {arch.name} has none",
+                              source=mapping.source or mapping.name)
+    reject(bool(batch.feasible[0]), _overflow_reason(arch, lowered, occupancy), mapping)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
-    reject(bool(_fits(arch, lowered, occupancy[None, :])[0]), _overflow_reason(arch, lowered, occupancy), mapping)
-    spilled = 0.0
-    if occupancy[0] > capacity and occupancy[1] > 0:
-        spilled = min(1.0, (occupancy[0] - capacity) / occupancy[1])
-        for t in np.flatnonzero(lowered.tensor_spill):
-            dram_read[t] += spilled * buffer_read[t]
-            dram_write[t] += spilled * buffer_write[t]
-            buffer_read[t] *= 1 - spilled
-            buffer_write[t] *= 1 - spilled
-    dram_bytes = float((dram_read.sum() + dram_write.sum()) * word)
-    dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
-    n_tiles = float(tiles[0])
-    durations = np.append(cycles / n_tiles, dram_cycles / n_tiles)
-    resources = np.append(lowered.einsum_array, 2)
-    stages = np.append(lowered.stages, 0)
-    order = np.array(sorted(range(len(durations)), key=lambda t: (-stages[t], t)))
-    stride = _recurrence_stride(lowered)
-    latency = schedule_latency(durations, resources, stages, order, lowered.deps, lowered.recurrence, stride,
-                               lowered.tiles_in_flight, n_tiles, SCHEDULE_WINDOW)
-    latency = max(latency, dram_cycles)
-    busy = np.array([cycles[lowered.einsum_array == a].sum() for a in (0, 1)] + [dram_cycles])
-    useful = np.array([(points * lowered.cycles_per_point)[lowered.einsum_array == a].sum() for a in (0, 1)])
-    energy, einsum_energy = _energy(arch, lowered, points, buffer_read, buffer_write, staging, dram_bytes)
+    parts = energy_pj(lowered, arch, points[None], buffer_read[None], buffer_write[None], staging[None],
+                      batch.dram_bytes)
     return GroupResult(
-        name=lowered.name, cycles=float(latency), busy=busy, useful=useful, energy=energy,
+        name=lowered.name, cycles=float(batch.cycles[0]), busy=batch.busy[0], useful=batch.useful[0],
+        energy={k: float(v[0]) for k, v in parts.items()},
         einsum_cycles={e.name: float(c) for e, c in zip(lowered.einsums, cycles, strict=True)},
-        einsum_energy=einsum_energy, dram_bytes=dram_bytes,
+        einsum_energy=_einsum_energy(arch, lowered, points), dram_bytes=float(batch.dram_bytes[0]),
         occupancy_bytes={"buffer": float(min(occupancy[0], capacity) * word), "staging": float(occupancy[2] * word),
                          "register_per_pe": float(occupancy[3] * word)},
         extents={p: int(x) for p, x in zip(lowered.parts, lowered.extents, strict=True)},
         tensor_dram_reads={t: float(r) for t, r in zip(lowered.tensors, dram_read, strict=True)},
         tensor_buffer_reads={t: float(r) for t, r in zip(lowered.tensors, buffer_read, strict=True)},
-        spilled_fraction=spilled, overlap_previous=lowered.overlap_previous)
+        spilled_fraction=float(batch.spilled[0]), overlap_previous=lowered.overlap_previous)
+
+
+def _einsum_energy(arch: SpatialArch, lowered: LoweredGroup, points: np.ndarray) -> dict[str, float]:
+    """Compute and register energy of each Einsum (buffer and DRAM energy belong to tensors, not Einsums)."""
+    result = {}
+    for n, einsum in enumerate(lowered.einsums):
+        unit = (arch.array_2d, arch.array_1d)[int(lowered.einsum_array[n])]
+        work = points[n] * lowered.cycles_per_point[n]
+        result[einsum.name] = float(points[n] * lowered.energy_per_point[n]
+                                    + work * (unit.register_read_pj + unit.register_write_pj))
+    return result
 
 
 def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray) -> np.ndarray:
@@ -196,41 +169,6 @@ def _overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.nda
             f"registers {occupancy[3]:.1f} words per PE")
 
 
-def _recurrence_stride(lowered: LoweredGroup) -> int:
-    if lowered.recurrence_part < 0:
-        return 1
-    loops = sorted([p for p in range(len(lowered.parts)) if lowered.dram_position[p] >= 0],
-                   key=lambda p: lowered.dram_position[p]) + [p for p in range(len(lowered.parts))
-                                                              if lowered.buffer_loop[p]]
-    inner = loops[loops.index(lowered.recurrence_part) + 1:]
-    return int(np.prod([lowered.extents[p] for p in inner])) if inner else 1
 
 
-def _energy(arch, lowered, points, buffer_read, buffer_write, staging, dram_bytes):
-    arrays = (arch.array_2d, arch.array_1d)
-    energy = {"compute_2d": 0.0, "compute_1d": 0.0, "registers_2d": 0.0, "registers_1d": 0.0}
-    einsum_energy = {}
-    for n, einsum in enumerate(lowered.einsums):
-        array = int(lowered.einsum_array[n])
-        unit = arrays[array]
-        label = ("2d", "1d")[array]
-        compute = points[n] * lowered.energy_per_point[n]
-        # one register read and one write per busy PE cycle: the accumulator (or the temporary of a
-        # multi-cycle operation) is read-modified-written; operands arrive from the buffer or a neighbour
-        registers = points[n] * lowered.cycles_per_point[n] * (unit.register_read_pj + unit.register_write_pj)
-        energy[f"compute_{label}"] += compute
-        energy[f"registers_{label}"] += registers
-        einsum_energy[einsum.name] = float(compute + registers)
-    words_per_access = arch.global_buffer.access_bytes / arch.word_bytes
-    energy["buffer"] = float((buffer_read.sum() * arch.global_buffer.read_pj
-                              + buffer_write.sum() * arch.global_buffer.write_pj) / words_per_access)
-    if arch.staging_buffer is not None:
-        per_access = arch.staging_buffer.access_bytes / arch.word_bytes
-        energy["staging"] = float(staging.sum() * (arch.staging_buffer.read_pj + arch.staging_buffer.write_pj) / 2
-                                  / per_access)
-    else:
-        reject_staging = staging.sum() == 0
-        if not reject_staging:
-            raise MappingRejected(f"group {lowered.name} keeps tensors in a staging buffer, but {arch.name} has none")
-    energy["dram"] = float(dram_bytes * arch.dram.energy_pj_per_byte)
-    return {k: float(v) for k, v in energy.items()}, einsum_energy
+_traffic = traffic  # the name the loop-nest reference tests use

@@ -9,6 +9,7 @@ from arch_models import SpatialArch
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
+from simulator.spatial.batch import combine_groups
 from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
 from simulator.spatial.lower import MappingRejected, instance_ranks
 
@@ -30,27 +31,10 @@ def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict
     return min(reports, key=lambda r: r.latency_s)
 
 
-def _chains(groups: list[GroupResult]) -> list[list[GroupResult]]:
-    chains: list[list[GroupResult]] = []
-    for group in groups:
-        if group.overlap_previous and chains:
-            chains[-1].append(group)
-        else:
-            chains.append([group])
-    return chains
-
-
-def _chain_cycles(chain: list[GroupResult]) -> float:
-    """Groups streaming into each other overlap: the busiest resource bounds them, plus one group's run."""
-    if len(chain) == 1:
-        return chain[0].cycles
-    busy = np.sum([g.busy for g in chain], axis=0)
-    return float(max(busy.max(), max(g.cycles for g in chain)))
-
-
 def _simulate_one(cascade, arch, mapping, shapes, design, timing) -> SpatialReport:
     groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing) for n in range(len(mapping.groups))]
-    cycles = sum(_chain_cycles(chain) for chain in _chains(groups))
+    cycles = float(combine_groups([np.array([g.cycles]) for g in groups], [g.busy[None] for g in groups],
+                                  [g.overlap_previous for g in groups])[0])
     useful = np.sum([g.useful for g in groups], axis=0)
     busy = np.sum([g.busy for g in groups], axis=0)
     energy: dict[str, float] = {}

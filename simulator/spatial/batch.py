@@ -1,0 +1,152 @@
+"""Batch evaluation of one lowered group over many tilings (rows of extents): the mapper's hot path.
+
+Same method as `evaluate_group` (which reports one tiling in detail): traffic kernel, capacity check,
+spill of what may overflow, tile schedule, energy per action; all of it vectorized over the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from arch_models import SpatialArch
+from simulator.kernels.schedule import schedule_latency_batch
+from simulator.kernels.traffic import group_traffic
+from simulator.spatial.lower import LoweredGroup
+
+SCHEDULE_WINDOW = 96  # tiles simulated before the steady-state period is extrapolated
+
+
+@dataclass
+class GroupBatch:
+    feasible: np.ndarray  # [B] bool: fits every level
+    cycles: np.ndarray  # [B] latency in cycles (inf where infeasible)
+    busy: np.ndarray  # [B, 3] busy cycles of the 2D array, the 1D array and DRAM
+    useful: np.ndarray  # [B, 2] useful PE-cycles of the 2D and 1D arrays
+    energy_pj: np.ndarray  # [B]
+    dram_bytes: np.ndarray  # [B]
+    spilled: np.ndarray  # [B] fraction of the spillable tensors that went to DRAM
+    traffic: tuple  # raw kernel outputs after spilling (cycles, points, dram_read, dram_write, buffer_read,
+    #                 buffer_write, staging, occupancy, tiles, reduced_innermost)
+
+
+def traffic(lowered: LoweredGroup, extents: np.ndarray) -> tuple:
+    producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
+    for n, einsum in enumerate(lowered.einsums):
+        producer[lowered.tensors.index(einsum.name)] = n
+    return group_traffic(
+        extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
+        (lowered.spatial_part, lowered.spatial_size),
+        (lowered.einsum_parts, lowered.einsum_reduced, lowered.einsum_array, lowered.cycles_per_point,
+         lowered.density),
+        (lowered.operand_einsum, lowered.operand_tensor),
+        (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
+         lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill))
+
+
+def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
+    """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer)."""
+    words = arch.global_buffer.capacity_bytes / arch.word_bytes
+    staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
+    registers = min(arch.array_2d.register_entries, arch.array_1d.register_entries)
+    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= registers)
+
+
+def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
+    """Tiles between two steps of a recurrence: the product of the loops inside the one it advances."""
+    if lowered.recurrence_part < 0:
+        return np.ones(len(extents), dtype=np.int64)
+    loops = sorted(np.flatnonzero(lowered.dram_position >= 0), key=lambda p: lowered.dram_position[p])
+    loops += sorted(np.flatnonzero(lowered.buffer_position >= 0), key=lambda p: lowered.buffer_position[p])
+    inner = loops[loops.index(lowered.recurrence_part) + 1:]
+    return np.prod(extents[:, inner], axis=1).astype(np.int64) if inner else np.ones(len(extents), dtype=np.int64)
+
+
+def spill(lowered: LoweredGroup, arch: SpatialArch, raw: tuple) -> np.ndarray:
+    """Move the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place); returns it."""
+    _, _, dram_read, dram_write, buffer_read, buffer_write, _, occupancy, _, _ = raw
+    capacity = arch.global_buffer.capacity_bytes / arch.word_bytes
+    spillable = np.maximum(occupancy[:, 1], 1e-30)
+    fraction = np.where((occupancy[:, 0] > capacity) & (occupancy[:, 1] > 0),
+                        np.minimum(1.0, (occupancy[:, 0] - capacity) / spillable), 0.0)
+    columns = np.flatnonzero(lowered.tensor_spill)
+    if len(columns):
+        moved_read = buffer_read[:, columns] * fraction[:, None]
+        moved_write = buffer_write[:, columns] * fraction[:, None]
+        dram_read[:, columns] += moved_read
+        dram_write[:, columns] += moved_write
+        buffer_read[:, columns] -= moved_read
+        buffer_write[:, columns] -= moved_write
+    return fraction
+
+
+def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, buffer_read, buffer_write, staging, dram_bytes):
+    """Energy per row and the per-component parts: compute and registers per array, buffer, staging, DRAM."""
+    parts = {}
+    for code, label, unit in ((0, "2d", arch.array_2d), (1, "1d", arch.array_1d)):
+        on = lowered.einsum_array == code
+        parts[f"compute_{label}"] = points[:, on] @ lowered.energy_per_point[on]
+        # one register read and one write per busy PE cycle: the accumulator (or the temporary of a
+        # multi-cycle operation) is read-modified-written; operands arrive from the buffer or a neighbour
+        parts[f"registers_{label}"] = (points[:, on] @ lowered.cycles_per_point[on]) * (
+            unit.register_read_pj + unit.register_write_pj)
+    words_per_access = arch.global_buffer.access_bytes / arch.word_bytes
+    parts["buffer"] = (buffer_read.sum(axis=1) * arch.global_buffer.read_pj
+                       + buffer_write.sum(axis=1) * arch.global_buffer.write_pj) / words_per_access
+    if arch.staging_buffer is not None:
+        per_access = arch.staging_buffer.access_bytes / arch.word_bytes
+        parts["staging"] = staging.sum(axis=1) * (arch.staging_buffer.read_pj + arch.staging_buffer.write_pj) / 2 \
+            / per_access
+    parts["dram"] = dram_bytes * arch.dram.energy_pj_per_byte
+    return parts
+
+
+def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
+                         cycles_override: np.ndarray | None = None) -> GroupBatch:
+    raw = traffic(lowered, extents)
+    cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
+    if cycles_override is not None:
+        cycles = cycles_override
+    feasible = fits(arch, occupancy)
+    if arch.staging_buffer is None:
+        feasible &= staging.sum(axis=1) == 0
+    spilled = spill(lowered, arch, raw)
+    dram_bytes = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes
+    dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
+    durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
+    resources = np.append(lowered.einsum_array, 2)
+    stages = np.append(lowered.stages, 0)
+    order = np.array(sorted(range(len(resources)), key=lambda t: (-stages[t], t)))
+    latency = schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
+                                     recurrence_stride(lowered, extents),
+                                     np.full(len(extents), lowered.tiles_in_flight, dtype=np.int64), tiles,
+                                     SCHEDULE_WINDOW)
+    latency = np.maximum(latency, dram_cycles)
+    busy = np.stack([cycles[:, lowered.einsum_array == 0].sum(axis=1), cycles[:, lowered.einsum_array == 1].sum(axis=1),
+                     dram_cycles], axis=1)
+    work = points * lowered.cycles_per_point
+    useful = np.stack([work[:, lowered.einsum_array == a].sum(axis=1) for a in (0, 1)], axis=1)
+    energy = sum(energy_pj(lowered, arch, points, buffer_read, buffer_write, staging, dram_bytes).values())
+    return GroupBatch(feasible, np.where(feasible, latency, np.inf), busy, useful, energy, dram_bytes, spilled,
+                      (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+                       raw[9]))
+
+
+def combine_groups(cycles: list[np.ndarray], busy: list[np.ndarray], overlap_previous: list[bool]) -> np.ndarray:
+    """Latency per row of a multi-group mapping: groups run in order; a group that overlaps the previous
+    one streams with it, the chain bounded by its busiest resource and by its slowest group."""
+    chains: list[list[int]] = []
+    for n, overlaps in enumerate(overlap_previous):
+        if overlaps and chains:
+            chains[-1].append(n)
+        else:
+            chains.append([n])
+    total = np.zeros_like(cycles[0])
+    for chain in chains:
+        if len(chain) == 1:
+            total = total + cycles[chain[0]]
+        else:
+            resource = np.sum([busy[n] for n in chain], axis=0).max(axis=-1)
+            total = total + np.maximum(resource, np.max([cycles[n] for n in chain], axis=0))
+    return total
