@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from einsum_cascade.errors import SpecError
-from simulator.commands import analyze, bench, check, compare, demo, list_items, simulate
+from simulator.commands import analyze, bench, check, compare, demo, list_items, map, simulate
 
-COMMANDS = (list_items, analyze, check, simulate, compare, demo, bench)
+COMMANDS = (list_items, analyze, check, simulate, compare, map, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

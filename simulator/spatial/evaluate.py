@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arch_models import SpatialArch
+from arch_models.operators import fused_operators
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from simulator.kernels.systolic import OUTPUT_STATIONARY, systolic_gemm_cycles
 from simulator.spatial.batch import energy_pj, evaluate_group_batch, fits, traffic
-from simulator.spatial.lower import LoweredGroup, MappingRejected, fused_operators, lower_group, reject
+from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
 
 LEVELS = ("reg", "staging", "buffer", "dram")
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch_models import SpatialArch
+from arch_models.operators import fused_operators
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.errors import SpecError
-from einsum_cascade.expr import Binary, RankIndex, TensorRef, Unary, walk
+from einsum_cascade.expr import RankIndex
 from einsum_cascade.model import Cascade, Einsum
-from einsum_cascade.ops import Op
 from mappers.mapping import Group, Mapping
 
 HOME_CODES = {"reg": 0, "staging": 1, "buffer": 2, "dram": 3}
@@ -75,34 +75,6 @@ def instance_ranks(cascade: Cascade) -> dict[str, str]:
     """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H}."""
     symbols = [s.strip() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
     return {s.lower(): s for s in symbols}
-
-
-def _operators(einsum: Einsum) -> list[str]:
-    """Operator kinds per point, with the reduce; constant-only subtrees are not counted."""
-    kinds = [n.op.value for n in walk(einsum.expr)
-             if isinstance(n, Unary | Binary) and any(isinstance(x, TensorRef) for x in walk(n))]
-    if einsum.reduced_ranks:
-        kinds.append(einsum.reduce_op.value)
-    return kinds
-
-
-def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
-    """Apply the fused units an array offers: `mac` (multiply then add-reduce) and `sub_exp` (exp of a difference)."""
-    kinds = _operators(einsum)
-    expr = einsum.expr
-    if "mac" in supported and isinstance(expr, Binary) and expr.op is Op.MUL and einsum.reduced_ranks \
-            and einsum.reduce_op is Op.ADD:
-        kinds.remove("mul")
-        kinds.remove("add")
-        kinds.append("mac")
-    if "sub_exp" in supported:
-        for node in walk(expr):
-            if isinstance(node, Unary) and node.op is Op.EXP and isinstance(node.operand, Binary) \
-                    and node.operand.op is Op.SUB and "sub" in kinds and "exp" in kinds:
-                kinds.remove("sub")
-                kinds.remove("exp")
-                kinds.append("sub_exp")
-    return kinds
 
 
 def rank_parts(cascade: Cascade, group: Group) -> dict[str, tuple[str, ...]]:
@@ -205,7 +177,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     tensors = list(dict.fromkeys([r for e in einsums for r in e.input_names] + [e.name for e in einsums]))
     produced = {e.name: n for n, e in enumerate(einsums)}
     later = {r for g in range(position + 1, len(mapping.groups)) for e in _members(cascade, mapping, g)
-             for r in cascade.einsum(e).input_names}
+             if e in names for r in cascade.einsum(e).input_names}  # unknown names: rejected in their group
     outputs = {ref.name for ref in cascade.outputs}
     homes, from_dram, to_dram = [], [], []
     for tensor in tensors:

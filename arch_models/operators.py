@@ -1,0 +1,44 @@
+"""Which operator units an Einsum occupies on an array: the cascade's operators per point, with the
+fused units an array may offer (`mac`: a multiply feeding an add-reduction; `sub_exp`: exp of a
+difference). Shared by the mapper (operator support) and the cost model (cycles and energy)."""
+
+from __future__ import annotations
+
+from einsum_cascade.expr import Binary, TensorRef, Unary, walk
+from einsum_cascade.model import Einsum
+from einsum_cascade.ops import Op
+
+
+def operators_per_point(einsum: Einsum) -> list[str]:
+    """Operator kinds per point, with the reduce; subtrees of constants only (e.g. `log(M)`) are not counted."""
+    kinds = [n.op.value for n in walk(einsum.expr)
+             if isinstance(n, Unary | Binary) and any(isinstance(x, TensorRef) for x in walk(n))]
+    if einsum.reduced_ranks:
+        kinds.append(einsum.reduce_op.value)
+    return kinds
+
+
+def is_multiply_accumulate(einsum: Einsum) -> bool:
+    return isinstance(einsum.expr, Binary) and einsum.expr.op is Op.MUL and bool(einsum.reduced_ranks) \
+        and einsum.reduce_op is Op.ADD
+
+
+def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
+    """Operator kinds per point after applying the fused units in `supported`."""
+    kinds = operators_per_point(einsum)
+    if "mac" in supported and is_multiply_accumulate(einsum):
+        kinds.remove("mul")
+        kinds.remove("add")
+        kinds.append("mac")
+    if "sub_exp" in supported:
+        for node in walk(einsum.expr):
+            if isinstance(node, Unary) and node.op is Op.EXP and isinstance(node.operand, Binary) \
+                    and node.operand.op is Op.SUB and "sub" in kinds and "exp" in kinds:
+                kinds.remove("sub")
+                kinds.remove("exp")
+                kinds.append("sub_exp")
+    return kinds
+
+
+def supports(einsum: Einsum, operators: set[str]) -> bool:
+    return all(kind in operators for kind in fused_operators(einsum, operators))

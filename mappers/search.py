@@ -1,0 +1,125 @@
+"""Search loops over a mapping space: exhaustive, random sampling and an evolutionary local search.
+
+The cost function is handed in (`cost(genomes) -> (values, reasons)`, inf for illegal candidates with
+the reason), so one loop serves every cost model; this module never imports the simulator. All
+strategies are seeded, stop at a budget of evaluations or seconds, show a progress bar and keep the
+best-so-far history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+STRATEGIES = ("auto", "exhaustive", "random", "evolution")
+EXHAUSTIVE_LIMIT = 2_000_000  # candidates; at ~5e4-1e6 candidates/s this stays within a 30 s budget
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    strategy: str = "auto"
+    evaluations: int | None = None  # budget in candidates
+    seconds: float | None = 30.0  # budget in wall time
+    seed: int = 0
+    batch: int = 2048
+    population: int = 256
+
+
+@dataclass
+class SearchResult:
+    best: np.ndarray | None
+    best_value: float
+    evaluated: int
+    legal: int
+    seconds: float
+    strategy: str
+    history: list[dict] = field(default_factory=list)
+    rejections: Counter = field(default_factory=Counter)
+
+    @property
+    def candidates_per_s(self) -> float:
+        return self.evaluated / max(self.seconds, 1e-9)
+
+    def binding_constraint(self) -> str:
+        """The most frequent reason candidates were rejected (what to relax when nothing is legal)."""
+        return self.rejections.most_common(1)[0][0] if self.rejections else "no candidates"
+
+
+class _Budget:
+    def __init__(self, settings: SearchSettings, space_size: int):
+        self.limit = min(settings.evaluations or space_size, space_size) if settings.strategy == "exhaustive" \
+            else (settings.evaluations or np.iinfo(np.int64).max)
+        self.deadline = time.perf_counter() + settings.seconds if settings.seconds else float("inf")
+
+    def left(self, evaluated: int) -> int:
+        return 0 if time.perf_counter() > self.deadline else max(0, self.limit - evaluated)
+
+
+def search(space, cost, settings: SearchSettings, progress: bool = True) -> SearchResult:
+    """Find the genome with the lowest cost in `space` within the budget."""
+    strategy = settings.strategy
+    if strategy == "auto":  # exhaustive where the pruned space is small enough to finish in the budget
+        small = space.size <= (settings.evaluations or EXHAUSTIVE_LIMIT)
+        strategy = "exhaustive" if small else "evolution"
+    rng = np.random.default_rng(settings.seed)
+    result = SearchResult(None, float("inf"), 0, 0, 0.0, strategy)
+    budget = _Budget(SearchSettings(strategy, settings.evaluations, settings.seconds), space.size)
+    start = time.perf_counter()
+    total = min(budget.limit, space.size) if strategy == "exhaustive" else settings.evaluations
+    bar = tqdm(total=total, desc=f"mapper ({strategy})", unit="cand", disable=not progress, leave=False)
+
+    def evaluate(genomes: np.ndarray) -> np.ndarray:
+        genomes = genomes[: budget.left(result.evaluated)]
+        if not len(genomes):
+            return np.empty(0)
+        values, reasons = cost(genomes)
+        result.evaluated += len(genomes)
+        result.legal += int(np.isfinite(values).sum())
+        result.rejections.update(r for r in reasons if r)
+        best = int(np.argmin(values))
+        if values[best] < result.best_value:
+            result.best_value, result.best = float(values[best]), genomes[best].copy()
+            result.history.append({"evaluated": result.evaluated, "seconds": time.perf_counter() - start,
+                                   "best": result.best_value})
+        bar.update(len(genomes))
+        return values
+
+    if strategy == "exhaustive":
+        for genomes in space.enumerate(settings.batch):
+            if not budget.left(result.evaluated):
+                break
+            evaluate(genomes)
+    elif strategy == "random":
+        while budget.left(result.evaluated):
+            evaluate(space.random(rng, settings.batch))
+    else:
+        _evolve(space, evaluate, budget, result, rng, settings)
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _evolve(space, evaluate, budget, result, rng, settings: SearchSettings) -> None:
+    """Keep the best `population` genomes; each generation mutates tournament winners, plus fresh randoms."""
+    population = space.random(rng, settings.population)
+    scores = evaluate(population)
+    population = population[: len(scores)]
+    while budget.left(result.evaluated) and len(population):
+        parents = population[_tournament(scores, rng, settings.batch)]
+        children = np.concatenate([space.mutate(parents, rng), space.random(rng, settings.batch // 8)])
+        child_scores = evaluate(children)
+        children = children[: len(child_scores)]
+        merged = np.concatenate([population, children])
+        merged_scores = np.concatenate([scores, child_scores])
+        keep = np.argsort(merged_scores, kind="stable")[: settings.population]
+        population, scores = merged[keep], merged_scores[keep]
+
+
+def _tournament(scores: np.ndarray, rng, count: int) -> np.ndarray:
+    first = rng.integers(0, len(scores), count)
+    second = rng.integers(0, len(scores), count)
+    return np.where(scores[first] <= scores[second], first, second)

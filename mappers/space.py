@@ -1,0 +1,281 @@
+"""The mapping space of a cascade on a spatial array, enumerated lazily and encoded as integer genomes.
+
+A genome is [structure, size choices...]. A structure fixes everything but tile sizes: how Einsums are
+grouped (one fused group, or split where the work changes arrays, the groups streaming into each
+other), which array each Einsum runs on (placement policy, only where the operators are supported),
+the binding (pipeline stages), the spatial binding of the key and query tiles to the 2D rows/columns
+and the 1D lanes, whether key tiles stream through a DRAM loop, and the DRAM loop order. Sizes are
+powers of two: the query tile on the array (p0), query tiles kept in the buffer (p1) and the key tile
+(m0). Illegal combinations that are cheap to see are pruned here (operator support, sizes that do not
+divide); capacity is checked by the cost function, which gets whole batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from arch_models import SpatialArch
+from arch_models.operators import is_multiply_accumulate, supports
+from einsum_cascade.model import Cascade, Einsum
+from mappers.mapping import Group, Mapping
+
+PLACEMENTS = ("work", "matmul-2d", "prefer-2d")
+BINDINGS = ("none", "return", "every")
+GROUPINGS = ("fused", "split")
+SIZED_PARTS = ("p0", "p1", "m0")
+
+
+@dataclass(frozen=True)
+class Structure:
+    grouping: str
+    placement: str
+    binding: str
+    key_on_rows: bool  # 2D rows take key tiles (else query tiles)
+    key_on_lanes: bool  # 1D lanes take key tiles (else query tiles)
+    stream_keys: bool  # key tiles walk through a DRAM loop
+    keys_outer: bool  # DRAM order: key loop outside the query-tile loop
+
+
+class SpatialMappingSpace:
+    """Legal-looking mappings of `cascade` on `arch` for concrete `shapes`."""
+
+    def __init__(self, cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], name: str = "searched"):
+        self.cascade, self.arch, self.shapes, self.name = cascade, arch, shapes, name
+        self.query = cascade.query_ranks[-1]
+        self.key = _key_rank(cascade, self.query)
+        partition = cascade.partition_of_parent(self.key)
+        self.key_parts = partition.parts if partition else (f"{self.key}1", f"{self.key}0")
+        self.query_parts = tuple(f"{self.query}{n}" for n in (2, 1, 0))
+        self.instances = [s.lower() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
+        queries, keys = shapes[cascade.shapes[self.query]], shapes[cascade.shapes[self.key]]
+        side = max(arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.cols)
+        self.choices = {
+            "p0": _powers(min(queries, side)),
+            "p1": _powers(queries),
+            "m0": _powers(min(keys, side)),
+        }
+        self.structures = [s for s in self._structures() if self._placement(s) is not None]
+
+    # ---- sizes of the space --------------------------------------------------------------------------
+    @property
+    def dimensions(self) -> list[int]:
+        return [len(self.structures)] + [len(self.choices[p]) for p in SIZED_PARTS]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.dimensions))
+
+    def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
+
+    def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Change one gene of every genome: a neighbouring size, or another structure."""
+        children = genomes.copy()
+        gene = rng.integers(0, len(self.dimensions), len(children))
+        for n, g in enumerate(gene):
+            if g == 0:
+                children[n, 0] = rng.integers(0, self.dimensions[0])
+            else:
+                step = rng.choice((-1, 1))
+                children[n, g] = int(np.clip(children[n, g] + step, 0, self.dimensions[g] - 1))
+        return children
+
+    def enumerate(self, batch: int):
+        """Every genome, in batches (exhaustive search over the pruned space)."""
+        ranges = [range(d) for d in self.dimensions]
+        chunk = []
+        for genome in product(*ranges):
+            chunk.append(genome)
+            if len(chunk) == batch:
+                yield np.array(chunk)
+                chunk = []
+        if chunk:
+            yield np.array(chunk)
+
+    def sizes(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
+        return {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
+
+    def legal_sizes(self, genomes: np.ndarray) -> np.ndarray:
+        """Divisibility: the query tiles must divide the query rank and the key tile the key rank."""
+        sizes = self.sizes(genomes)
+        queries = self.shapes[self.cascade.shapes[self.query]]
+        keys = self.shapes[self.cascade.shapes[self.key]]
+        return (queries % (sizes["p0"] * sizes["p1"]) == 0) & (keys % sizes["m0"] == 0)
+
+    def extents(self, parts: list[str], base: np.ndarray, genomes: np.ndarray) -> np.ndarray:
+        """Rows of loop extents over `parts` for each genome (other parts keep their `base` extent)."""
+        sizes = self.sizes(genomes)
+        queries = self.shapes[self.cascade.shapes[self.query]]
+        keys = self.shapes[self.cascade.shapes[self.key]]
+        p2, p1, p0 = self.query_parts
+        m1, m0 = self.key_parts
+        values = {p0: sizes["p0"], p1: sizes["p1"], p2: queries // (sizes["p0"] * sizes["p1"]),
+                  m0: sizes["m0"], m1: keys // sizes["m0"]}
+        rows = np.repeat(base[None, :], len(genomes), axis=0)
+        for column, part in enumerate(parts):
+            if part in values:
+                rows[:, column] = values[part]
+        return rows
+
+    # ---- structures -----------------------------------------------------------------------------
+    def _structures(self):
+        for grouping, placement, binding, rows, lanes, stream, outer in product(
+                GROUPINGS, PLACEMENTS, BINDINGS, (True, False), (True, False), (True, False), (True, False)):
+            if not stream and outer:
+                continue  # one DRAM order when keys do not stream
+            yield Structure(grouping, placement, binding, rows, lanes, stream, outer)
+
+    def _placement(self, structure: Structure) -> dict[str, str] | None:
+        """Array of every Einsum under the placement policy, or None if an operator is unsupported."""
+        arrays = {}
+        for einsum in self.cascade.einsums:
+            wanted = _preferred_array(einsum, structure.placement, self.key_parts[1], self.key)
+            options = [wanted, "1d" if wanted == "2d" else "2d"]
+            supported = [a for a in options if self._supports(einsum, a)]
+            if not supported:
+                return None
+            arrays[einsum.name] = supported[0]
+        return arrays
+
+    def _supports(self, einsum: Einsum, array: str) -> bool:
+        unit = self.arch.array_2d if array == "2d" else self.arch.array_1d
+        return supports(einsum, set(unit.operators))
+
+    # ---- decoding ---------------------------------------------------------------------------------
+    def decode(self, genome) -> Mapping:
+        structure = self.structures[int(genome[0])]
+        sizes = {part: int(self.choices[part][int(genome[n + 1])]) for n, part in enumerate(SIZED_PARTS)}
+        arrays = self._placement(structure)
+        groups = self._groups(structure, arrays, sizes)
+        return Mapping(self.name, self.cascade.name, _describe(structure, sizes), tuple(groups))
+
+    def _groups(self, structure: Structure, arrays: dict[str, str], sizes: dict[str, int]) -> list[Group]:
+        names = [e.name for e in self.cascade.einsums]
+        if structure.grouping == "fused":
+            runs = [names]
+        else:
+            runs = []  # maximal runs of consecutive Einsums on one array
+            for name in names:
+                if runs and arrays[name] == arrays[runs[-1][-1]]:
+                    runs[-1].append(name)
+                else:
+                    runs.append([name])
+        outputs = {ref.name for ref in self.cascade.outputs}
+        groups = []
+        for position, run in enumerate(runs):
+            crossing = {n for r in runs if r is not run for e in r for n in self.cascade.einsum(e).input_names}
+            groups.append(self._group(structure, arrays, sizes, run, position, crossing, outputs))
+        return groups
+
+    def _group(self, structure, arrays, sizes, run, position, crossing, outputs) -> Group:
+        p2, p1, p0 = self.query_parts
+        m1, m0 = self.key_parts
+        einsums = [self.cascade.einsum(n) for n in run]
+        on_1d_only = all(arrays[n] == "1d" for n in run)
+        reduces_keys = any(set(e.reduced_ranks) & self.cascade.family(self.key) for e in einsums)
+        rows_streaming = structure.grouping == "split" and on_1d_only and reduces_keys
+        splits = {self.query: self.query_parts}
+        if self.cascade.partition_of_parent(self.key) is None:
+            splits[self.key] = self.key_parts
+        group_sizes = {p0: sizes["p0"], p1: sizes["p1"], m0: sizes["m0"]}
+        if rows_streaming:  # one query row per tile, keys across the lanes (a row of scores fits the buffer)
+            dram_loops = [*self.instances, p2, p1, p0]
+            buffer_loops: list[str] = []
+            spatial = {"1d": {"lanes": m0}}
+        else:
+            query_loop, key_loop = [p2], ([m1] if structure.stream_keys else [])
+            dram_loops = [*self.instances, *(key_loop + query_loop if structure.keys_outer else query_loop + key_loop)]
+            buffer_loops = [p1]
+            rows, cols = (m0, p0) if structure.key_on_rows else (p0, m0)
+            spatial = {"2d": {"rows": rows, "cols": cols}, "1d": {"lanes": m0 if structure.key_on_lanes else p0}}
+        stages = _stages(self.cascade, run, arrays, structure.binding)
+        homes = self._homes(run, arrays, spatial, crossing, outputs)
+        spill = tuple(t for t in homes if homes[t] == "buffer" and set(self.cascade.tensor_ranks[t])
+                      & self.cascade.family(self.key) and not self.cascade.iterative_tensors.get(t))
+        return Group(
+            name=f"group{position}", einsums=tuple(run), splits=splits, sizes=group_sizes,
+            dram_loops=tuple(dram_loops), buffer_loops=tuple(buffer_loops), spatial=spatial,
+            arrays={n: arrays[n] for n in run}, stages=stages, homes=homes, spill=spill,
+            tiles_in_flight=1 if structure.binding == "none" else None, overlap_previous=position > 0)
+
+    def _homes(self, run, arrays, spatial, crossing, outputs) -> dict[str, str]:
+        """Registers for values that stay in one PE, the staging buffer for small per-tile values passed
+        between arrays, the global buffer for the rest; DRAM for outputs and values other groups read."""
+        homes = {}
+        staging_words = self.arch.staging_buffer.capacity_bytes // self.arch.word_bytes if \
+            self.arch.staging_buffer else 0
+        for name in run:
+            if name in outputs or name in crossing:
+                homes[name] = "dram"
+                continue
+            consumers = [e for e in self.cascade.einsums if name in e.input_names]
+            array = arrays[name]
+            bound = set(spatial.get(array, {}).values())
+            inside = self._parts_inside_tile(name)
+            same_array = all(arrays.get(c.name) == array for c in consumers)
+            if same_array and inside <= bound and not self.cascade.iterative_tensors.get(name):
+                homes[name] = "reg"
+            elif staging_words and not self.cascade.iterative_tensors.get(name) and not (
+                    set(self.cascade.tensor_ranks[name]) - {self.key_parts[0], self.query, *self.instances}):
+                homes[name] = "staging"
+            else:
+                homes[name] = "buffer"
+        return homes
+
+    def _parts_inside_tile(self, tensor: str) -> set[str]:
+        parts = set()
+        for rank in self.cascade.tensor_ranks[tensor]:
+            if rank == self.query:
+                parts.add(self.query_parts[2])
+            elif rank == self.key:
+                parts.add(self.key_parts[1])
+            elif rank != self.key_parts[0]:
+                parts.add(rank)
+        return parts
+
+
+def _key_rank(cascade: Cascade, query: str) -> str:
+    """The second tiled rank: the key sequence (shape M) of attention, else an output rank other than the
+    query rank (the N of a GEMM)."""
+    whole = [r for r in cascade.shapes if cascade.partition_of_part(r) is None]
+    keys = [r for r in whole if cascade.shapes[r] == "M" and r not in cascade.query_ranks]
+    output = cascade.tensor_ranks[cascade.outputs[0].name]
+    return (keys or [r for r in output if r not in cascade.query_ranks] or [r for r in whole if r != query])[0]
+
+
+def _powers(limit: int) -> list[int]:
+    return [1 << k for k in range(int(limit).bit_length()) if (1 << k) <= limit and limit % (1 << k) == 0]
+
+
+def _preferred_array(einsum: Einsum, placement: str, inner_key: str, key: str) -> str:
+    if placement == "prefer-2d":
+        return "2d"
+    if placement == "matmul-2d":
+        return "2d" if is_multiply_accumulate(einsum) else "1d"
+    # "work": Einsums that touch every key (the full key fiber) do M0x more work: the 2D array
+    return "2d" if inner_key in einsum.iteration_ranks or key in einsum.iteration_ranks else "1d"
+
+
+def _stages(cascade: Cascade, run: list[str], arrays: dict[str, str], binding: str) -> dict[str, int]:
+    """Pipeline stage of each Einsum: a consumer runs one tile behind a producer on the other array
+    (`every`), or only when the 2D array consumes a 1D result (`return`); `none` keeps all at stage 0."""
+    stages: dict[str, int] = {}
+    for name in run:
+        einsum = cascade.einsum(name)
+        stage = 0
+        for source in einsum.input_names:
+            if source in stages and source != name:
+                crossing = arrays[source] != arrays[name]
+                step = binding == "every" and crossing or binding == "return" and crossing and arrays[name] == "2d"
+                stage = max(stage, stages[source] + int(step))
+        stages[name] = stage
+    return stages
+
+
+def _describe(structure: Structure, sizes: dict[str, int]) -> str:
+    return (f"searched: {structure.grouping} groups, placement {structure.placement}, binding {structure.binding}, "
+            f"keys on {'rows' if structure.key_on_rows else 'cols'}/{'lanes' if structure.key_on_lanes else 'time'}"
+            f", keys {'streamed' if structure.stream_keys else 'whole'}, sizes {sizes}")

@@ -1,0 +1,76 @@
+"""The spatial cost model as the batch cost function the mapper takes: genomes -> objective values."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from arch_models import SpatialArch
+from einsum_cascade.errors import SpecError
+from mappers.space import SpatialMappingSpace
+from simulator.spatial.batch import combine_groups, evaluate_group_batch
+from simulator.spatial.lower import lower_group
+
+OBJECTIVES = ("latency", "energy", "edp", "weighted")
+
+
+class SpatialCost:
+    """Evaluates batches of genomes of a SpatialMappingSpace; illegal ones cost inf, with the reason.
+
+    The structure of each genome is lowered once (cached); its tilings then run as one kernel batch.
+    """
+
+    def __init__(self, space: SpatialMappingSpace, objective: str = "latency", weights=(1.0, 1.0)):
+        self.space, self.objective, self.weights = space, objective, weights
+        self._lowered: dict[int, object] = {}
+        self.arch: SpatialArch = space.arch
+
+    def _structure(self, structure: int, genome: np.ndarray):
+        if structure not in self._lowered:
+            mapping = self.space.decode(genome)
+            try:
+                self._lowered[structure] = [lower_group(self.space.cascade, self.arch, mapping, n, self.space.shapes)
+                                            for n in range(len(mapping.groups))]
+            except SpecError as rejected:
+                self._lowered[structure] = rejected.message
+        return self._lowered[structure]
+
+    def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Latency (s), energy (pJ) and rejection reason ('' when legal) of every genome."""
+        latency = np.full(len(genomes), np.inf)
+        energy = np.full(len(genomes), np.inf)
+        reasons = [""] * len(genomes)
+        legal = self.space.legal_sizes(genomes)
+        for n in np.flatnonzero(~legal):
+            reasons[n] = "tile sizes do not divide the rank"
+        rows_by_structure = defaultdict(list)
+        for n in np.flatnonzero(legal):
+            rows_by_structure[int(genomes[n, 0])].append(n)
+        for structure, rows in rows_by_structure.items():
+            rows = np.array(rows)
+            lowered = self._structure(structure, genomes[rows[0]])
+            if isinstance(lowered, str):
+                for n in rows:
+                    reasons[n] = lowered
+                continue
+            batches = [evaluate_group_batch(g, self.arch, self.space.extents(g.parts, g.extents, genomes[rows]))
+                       for g in lowered]
+            cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
+                                    [g.overlap_previous for g in lowered])
+            feasible = np.logical_and.reduce([b.feasible for b in batches])
+            latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
+            energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
+            for n in rows[~feasible]:
+                reasons[n] = "buffers overflow (global, staging or registers)"
+        return latency, energy, reasons
+
+    def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        latency, energy, reasons = self.metrics(genomes)
+        if self.objective == "latency":
+            return latency, reasons
+        if self.objective == "energy":
+            return energy, reasons
+        if self.objective == "edp":
+            return latency * energy, reasons
+        return self.weights[0] * latency * self.arch.clock_hz + self.weights[1] * energy / 1e3, reasons
