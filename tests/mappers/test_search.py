@@ -1,0 +1,81 @@
+"""The mapper: exhaustive search finds the brute-forced optimum, seeds repeat, and an over-constrained
+space says which constraint binds."""
+
+import numpy as np
+import pytest
+
+from arch_models import load_arch
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import library_cascade
+from mappers.search import SearchSettings, search
+from mappers.space import SpatialMappingSpace
+from simulator.mapper_cost import SpatialCost
+from simulator.mapping_search import search_mapping
+from simulator.spatial.lower import MappingRejected
+from simulator.spatial.simulate import simulate
+
+SMALL_GEMM = {"M": 64, "K": 16, "N": 32}
+
+
+@pytest.fixture(scope="module")
+def small_space():
+    arch = load_arch("fusemax").with_overrides(pe_dim=8)
+    return SpatialMappingSpace(library_cascade("gemm"), arch, SMALL_GEMM)
+
+
+def brute_force(space) -> float:
+    """Decode and simulate every genome on its own (the slow, obviously correct way)."""
+    best = np.inf
+    for genomes in space.enumerate(10_000):
+        for genome in genomes[space.legal_sizes(genomes)]:
+            try:
+                report = simulate(space.cascade, space.arch, space.decode(genome), space.shapes)
+            except MappingRejected:
+                continue
+            best = min(best, report.latency_s)
+    return best
+
+
+def test_exhaustive_search_finds_the_brute_forced_optimum(small_space):
+    result = search(small_space, SpatialCost(small_space), SearchSettings(strategy="exhaustive", seconds=None),
+                    progress=False)
+    assert result.evaluated == small_space.size
+    assert result.best_value == pytest.approx(brute_force(small_space), rel=1e-12)
+
+
+def test_gemm_optimum_is_the_compute_bound_when_tiles_fit(small_space):
+    result = search(small_space, SpatialCost(small_space), SearchSettings(strategy="exhaustive", seconds=None),
+                    progress=False)
+    macs = SMALL_GEMM["M"] * SMALL_GEMM["K"] * SMALL_GEMM["N"]
+    assert result.best_value == pytest.approx(macs / 64 / small_space.arch.clock_hz)  # 8x8 PEs, 1 MAC/cycle
+
+
+def test_same_seed_same_result():
+    arch = load_arch("fusemax")
+    shapes = {"B": 64, "H": 12, "M": 4096, "P": 4096, "E": 64, "F": 64}
+    space = SpatialMappingSpace(library_cascade("fusemax"), arch, shapes)
+    settings = SearchSettings(strategy="evolution", evaluations=6000, seconds=None, seed=7, batch=512,
+                              population=64)
+    first = search(space, SpatialCost(space), settings, progress=False)
+    second = search(space, SpatialCost(space), settings, progress=False)
+    assert first.best_value == second.best_value
+    assert np.array_equal(first.best, second.best)
+    assert [h["best"] for h in first.history] == [h["best"] for h in second.history]
+
+
+def test_random_strategy_respects_the_evaluation_budget():
+    arch = load_arch("fusemax")
+    shapes = {"B": 1, "H": 1, "M": 1024, "P": 1024, "E": 64, "F": 64}
+    space = SpatialMappingSpace(library_cascade("fusemax"), arch, shapes)
+    result = search(space, SpatialCost(space), SearchSettings(strategy="random", evaluations=3000, seconds=None,
+                                                              batch=1000), progress=False)
+    assert result.evaluated == 3000
+    assert all(a["best"] >= b["best"] for a, b in zip(result.history, result.history[1:]))
+
+
+def test_over_constrained_space_reports_no_legal_mapping_and_why(tmp_path):
+    arch = load_arch("fusemax").with_overrides(global_buffer_bytes=64)  # 64 B cannot hold one 64-word K column
+    shapes = {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64}
+    with pytest.raises(SpecError, match="no legal mapping.*binding constraint: buffers overflow"):
+        search_mapping(library_cascade("fusemax"), arch, shapes, "latency",
+                       SearchSettings(seconds=20), progress=False, use_cache=False)
