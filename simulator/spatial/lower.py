@@ -213,6 +213,10 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
         overlap_previous=group.overlap_previous,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
     )
+    deepest = max(stages, default=0)
+    reject(lowered.tiles_in_flight >= deepest, f"group {group.name}: tiles_in_flight = {lowered.tiles_in_flight} "
+           f"but stage {deepest} works on the tile {deepest} behind stage 0, so at least {deepest} tiles must be "
+           "in flight", mapping)
     _dependencies(cascade, mapping, group, lowered, produced, index, expansion)
     _storage(lowered, produced)
     return lowered
@@ -255,6 +259,10 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
                     lowered.recurrence_part = index[producer.recurrence_rank]
                 continue
             lowered.deps[n, produced[ref.name]] = True
+            reject(lowered.stages[n] >= lowered.stages[produced[ref.name]],
+                   f"group {group.name}: {einsum.name} (stage {lowered.stages[n]}) reads {ref.name} of the same tile, "
+                   f"which is produced in the later stage {lowered.stages[produced[ref.name]]}: a consumer cannot "
+                   "run ahead of its producer", mapping)
             reduced_loops = [p for r in producer.reduced_ranks for p in expansion.get(r, (r,)) if p in loops]
             consumer_parts = {p for r in einsum.iteration_ranks for p in expansion.get(r, (r,))}
             blocking = [p for p in reduced_loops if p in consumer_parts]

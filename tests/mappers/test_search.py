@@ -70,7 +70,7 @@ def test_random_strategy_respects_the_evaluation_budget():
     result = search(space, SpatialCost(space), SearchSettings(strategy="random", evaluations=3000, seconds=None,
                                                               batch=1000), progress=False)
     assert result.evaluated == 3000
-    assert all(a["best"] >= b["best"] for a, b in zip(result.history, result.history[1:]))
+    assert all(a["best"] >= b["best"] for a, b in zip(result.history, result.history[1:], strict=False))
 
 
 def test_over_constrained_space_reports_no_legal_mapping_and_why(tmp_path):
