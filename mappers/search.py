@@ -1,9 +1,9 @@
 """Search loops over a mapping space: exhaustive, random sampling and an evolutionary local search.
 
-The cost function is handed in (`cost(genomes) -> (values, reasons)`, inf for illegal candidates with
-the reason), so one loop serves every cost model; this module never imports the simulator. All
-strategies are seeded, stop at a budget of evaluations or seconds, show a progress bar and keep the
-best-so-far history.
+The cost function is handed in (`cost(genomes) -> (values, rejections)`: inf for illegal candidates,
+and a Counter of why they were rejected), so one loop serves every cost model; this module never
+imports the simulator. All strategies are seeded, stop at a budget of evaluations or seconds, show a
+progress bar and keep the best-so-far history.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class SearchSettings:
     evaluations: int | None = None  # budget in candidates
     seconds: float | None = 30.0  # budget in wall time
     seed: int = 0
-    batch: int = 2048
+    batch: int = 16384
     population: int = 256
 
 
@@ -79,7 +79,7 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
         values, reasons = cost(genomes)
         result.evaluated += len(genomes)
         result.legal += int(np.isfinite(values).sum())
-        result.rejections.update(r for r in reasons if r)
+        result.rejections.update(reasons)
         best = int(np.argmin(values))
         if values[best] < result.best_value:
             result.best_value, result.best = float(values[best]), genomes[best].copy()

@@ -49,6 +49,42 @@ def evaluate_batch(lowered, extents, arch) -> np.ndarray:
                                   tiles, SCHEDULE_WINDOW // 6)
 
 
+def mapper_bench(full: bool = False) -> dict:
+    """Candidates per second of the mapper on the GEMM space, and time to the best mapping for issue 4's cases
+    (with `full`, the FuseMax cascade at all 24 points of the reproduction grid)."""
+    from einsum_cascade.library import library_cascade
+    from mappers.search import SearchSettings, search
+    from mappers.space import SpatialMappingSpace
+    from simulator.mapper_cost import SpatialCost
+    from simulator.mapping_search import search_mapping
+    from workloads.zoo import attention_shapes, load_model
+
+    arch = load_arch("fusemax")
+    space = SpatialMappingSpace(library_cascade("gemm"), arch, {"M": 65536, "K": 768, "N": 768})
+    cost = SpatialCost(space)
+    search(space, cost, SearchSettings(strategy="exhaustive", seconds=None), progress=False)  # warm-up
+    gemm = search(space, cost, SearchSettings(strategy="exhaustive", seconds=None), progress=False)
+    results = {"mapper_gemm_space_candidates_per_s": gemm.candidates_per_s, "mapper_gemm_space_size": space.size}
+    cases = [("fusemax", "fusemax", "bert", 65536), ("softmax-3pass", "flat", "bert", 65536),
+             ("softmax-3pass", "fusemax", "bert", 65536)]
+    if full:
+        cases += [("fusemax", "fusemax", w, n) for w in DEFAULT_WORKLOADS for n in DEFAULT_SEQ_LENS]
+    for cascade, arch_name, workload, seq in cases:
+        found = search_mapping(library_cascade(cascade), load_arch(arch_name),
+                               attention_shapes(load_model(workload), seq), "latency", SearchSettings(seconds=30),
+                               progress=False, use_cache=False)
+        key = f"map_{cascade}_on_{arch_name}_{workload}_{seq}"
+        results[key + "_time_to_best_s"] = found["time_to_best_s"]
+        results[key + "_latency_s"] = found["best"]["latency_s"]
+    for side in (32, 256):
+        shapes = {"M": 1024, "K": 1024, "N": 1024}
+        found = search_mapping(library_cascade("gemm"), arch.with_overrides(pe_dim=side), shapes, "latency",
+                               SearchSettings(seconds=30), progress=False, use_cache=False)
+        results[f"map_gemm1024_{side}x{side}_time_to_best_s"] = found["time_to_best_s"]
+        results[f"map_gemm1024_{side}x{side}_gap_over_bound"] = found["explanation"]["gap_over_bound"]
+    return results
+
+
 def run_bench(batch: int = 100_000) -> dict:
     arch = load_arch("fusemax")
     lowered, extents = random_fusemax_tilings(batch)

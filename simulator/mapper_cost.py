@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 
 import numpy as np
 
@@ -36,23 +36,20 @@ class SpatialCost:
                 self._lowered[structure] = rejected.message
         return self._lowered[structure]
 
-    def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Latency (s), energy (pJ) and rejection reason ('' when legal) of every genome."""
+    def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Counter]:
+        """Latency (s) and energy (pJ) of every genome (inf when illegal), and how many were rejected why."""
         latency = np.full(len(genomes), np.inf)
         energy = np.full(len(genomes), np.inf)
-        reasons = [""] * len(genomes)
+        reasons: Counter = Counter()
         legal = self.space.legal_sizes(genomes)
-        for n in np.flatnonzero(~legal):
-            reasons[n] = "tile sizes do not divide the rank"
-        rows_by_structure = defaultdict(list)
-        for n in np.flatnonzero(legal):
-            rows_by_structure[int(genomes[n, 0])].append(n)
-        for structure, rows in rows_by_structure.items():
-            rows = np.array(rows)
-            lowered = self._structure(structure, genomes[rows[0]])
+        if (~legal).any():
+            reasons["tile sizes do not divide the rank"] += int((~legal).sum())
+        structures = genomes[:, 0]
+        for structure in np.unique(structures[legal]):
+            rows = np.flatnonzero(legal & (structures == structure))
+            lowered = self._structure(int(structure), genomes[rows[0]])
             if isinstance(lowered, str):
-                for n in rows:
-                    reasons[n] = lowered
+                reasons[lowered] += len(rows)
                 continue
             batches = [evaluate_group_batch(g, self.arch, self.space.extents(g.parts, g.extents, genomes[rows]))
                        for g in lowered]
@@ -61,11 +58,11 @@ class SpatialCost:
             feasible = np.logical_and.reduce([b.feasible for b in batches])
             latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
             energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
-            for n in rows[~feasible]:
-                reasons[n] = "buffers overflow (global, staging or registers)"
+            if (~feasible).any():
+                reasons["buffers overflow (global, staging or registers)"] += int((~feasible).sum())
         return latency, energy, reasons
 
-    def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
         latency, energy, reasons = self.metrics(genomes)
         if self.objective == "latency":
             return latency, reasons

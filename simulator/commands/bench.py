@@ -11,13 +11,14 @@ from einsum_cascade.check import check_cascade
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.library import library_cascade, library_names
 from einsum_cascade.parse import load_cascade
-from simulator.bench import run_bench
+from simulator.bench import mapper_bench, run_bench
 from simulator.output import print_json, table
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="time the main jobs")
     parser.add_argument("--batch", type=int, default=100_000, help="candidate mappings per kernel batch")
+    parser.add_argument("--full", action="store_true", help="also map the FuseMax cascade at all 24 grid points")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -43,6 +44,7 @@ def run(args) -> int:
               "V": rng.standard_normal((64, 4096))}
     results["execute_fusemax_M4096_P64_s"] = _timed(lambda: run_cascade(fusemax, inputs, sizes))
     results.update(run_bench(args.batch))
+    results.update(mapper_bench(args.full))
     results["library_cascades"] = len(names)
     if args.json:
         print_json(results)

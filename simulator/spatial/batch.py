@@ -15,7 +15,7 @@ from simulator.kernels.schedule import schedule_latency_batch
 from simulator.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
 
-SCHEDULE_WINDOW = 96  # tiles simulated before the steady-state period is extrapolated
+SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrapolated
 
 
 @dataclass
