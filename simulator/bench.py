@@ -12,7 +12,7 @@ from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
 from simulator.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 from simulator.kernels.schedule import schedule_latency_batch
-from simulator.spatial.batch import SCHEDULE_WINDOW
+from simulator.spatial.batch import SCHEDULE_WINDOW, task_plan
 from simulator.spatial.batch import traffic as _traffic
 from simulator.spatial.lower import lower_group
 
@@ -40,13 +40,10 @@ def evaluate_batch(lowered, extents, arch) -> np.ndarray:
     cycles, _, dram_read, dram_write, *_, tiles, _ = _traffic(lowered, extents)
     dram_cycles = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes / arch.dram_bytes_per_cycle
     durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
-    resources = np.append(lowered.einsum_array, 2)
-    stages = np.append(lowered.stages, 0)
-    order = np.array(sorted(range(len(resources)), key=lambda t: (-stages[t], t)))
+    resources, stages, order, slots = task_plan(lowered)
     batch = len(extents)
     return schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
-                                  np.ones(batch, dtype=np.int64) * 64, np.full(batch, lowered.tiles_in_flight),
-                                  tiles, SCHEDULE_WINDOW // 6)
+                                  np.ones(batch, dtype=np.int64) * 64, np.full(batch, slots), tiles, SCHEDULE_WINDOW)
 
 
 def mapper_bench(full: bool = False) -> dict:

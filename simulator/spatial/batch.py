@@ -102,6 +102,22 @@ def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, buffer_read, buf
     return parts
 
 
+def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Resources, stages, issue order and buffer slots of a group's per-tile tasks (Einsums, then DRAM).
+
+    The DRAM task loads a tile's inputs (and drains its outputs). `tiles_in_flight` counts the tiles whose
+    buffers coexist: one per pipeline stage, plus one being loaded when the buffer is double-buffered
+    (the default), in which case the load of tile t+1 is issued while tile t computes (every Einsum runs
+    one stage after its load). Within a step the DRAM task issues first and older stages before younger
+    ones, so every dependency is honoured in order."""
+    prefetch = lowered.tiles_in_flight >= int(lowered.stages.max(initial=0)) + 2
+    resources = np.append(lowered.einsum_array, 2)
+    stages = np.append(lowered.stages + int(prefetch), 0)
+    dram = len(resources) - 1
+    order = np.array([dram] + sorted(range(dram), key=lambda t: (-stages[t], t)))
+    return resources, stages, order, lowered.tiles_in_flight
+
+
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
                          cycles_override: np.ndarray | None = None) -> GroupBatch:
     raw = traffic(lowered, extents)
@@ -115,13 +131,10 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     dram_bytes = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes
     dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
     durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
-    resources = np.append(lowered.einsum_array, 2)
-    stages = np.append(lowered.stages, 0)
-    order = np.array(sorted(range(len(resources)), key=lambda t: (-stages[t], t)))
+    resources, stages, order, slots = task_plan(lowered)
     latency = schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
-                                     recurrence_stride(lowered, extents),
-                                     np.full(len(extents), lowered.tiles_in_flight, dtype=np.int64), tiles,
-                                     SCHEDULE_WINDOW)
+                                     recurrence_stride(lowered, extents), np.full(len(extents), slots, dtype=np.int64),
+                                     tiles, SCHEDULE_WINDOW)
     latency = np.maximum(latency, dram_cycles)
     busy = np.stack([cycles[:, lowered.einsum_array == 0].sum(axis=1), cycles[:, lowered.einsum_array == 1].sum(axis=1),
                      dram_cycles], axis=1)

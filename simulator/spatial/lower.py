@@ -209,7 +209,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
         tensor_copies=np.ones(len(tensors)), tensor_storage=np.ones(len(tensors), dtype=bool),
         deps=np.zeros((len(einsums) + 1, len(einsums) + 1), dtype=bool),
         recurrence=np.zeros((len(einsums) + 1, len(einsums) + 1), dtype=bool), recurrence_part=-1,
-        tiles_in_flight=group.tiles_in_flight or (max(stages, default=0) + 1),
+        tiles_in_flight=group.tiles_in_flight or (max(stages, default=0) + 2),
         overlap_previous=group.overlap_previous,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
     )

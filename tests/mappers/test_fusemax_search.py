@@ -51,5 +51,6 @@ def test_bert_qkv_projection_reaches_the_compute_bound(side):
     found = search_mapping(library_cascade("gemm"), arch, shapes, "latency", SearchSettings(seconds=30),
                            progress=False, use_cache=False)
     bound = shapes["M"] * shapes["K"] * shapes["N"] / side**2 / arch.clock_hz
-    assert found["best"]["latency_s"] == pytest.approx(bound, rel=1e-9)
+    # equal up to the first tile's load, which no double buffering can hide (under 0.5% here)
+    assert bound <= found["best"]["latency_s"] <= 1.005 * bound
     assert found["explanation"]["why"] == "at the compute bound"

@@ -47,7 +47,8 @@ def test_gemm_optimum_is_the_compute_bound_when_tiles_fit(small_space):
     result = search(small_space, SpatialCost(small_space), SearchSettings(strategy="exhaustive", seconds=None),
                     progress=False)
     macs = SMALL_GEMM["M"] * SMALL_GEMM["K"] * SMALL_GEMM["N"]
-    assert result.best_value == pytest.approx(macs / 64 / small_space.arch.clock_hz)  # 8x8 PEs, 1 MAC/cycle
+    bound = macs / 64 / small_space.arch.clock_hz  # 8x8 PEs, one MAC per PE per cycle
+    assert bound <= result.best_value <= 1.01 * bound  # plus the first tile's load, which nothing hides
 
 
 def test_same_seed_same_result():

@@ -1,0 +1,119 @@
+"""Evaluate one sweep point (a design or arch + mapping, optional overrides, mapper settings, growth rule)
+into one tidy result row plus one row per Einsum. Runs in worker processes: imports stay local."""
+
+from __future__ import annotations
+
+from einsum_cascade.errors import SpecError
+
+METRICS = ("status", "reason", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
+           "cascade", "arch_name", "mapping_name", "pass_lower_bound", "kv_dram_reads_per_element",
+           "buffer_bytes_used", "energy_compute_pj", "energy_registers_pj", "energy_buffer_pj", "energy_staging_pj",
+           "energy_dram_pj", "useful_ops", "peak_ops_per_s", "dram_bandwidth_bytes_per_s", "mapper_evaluated",
+           "mapper_seconds")
+
+
+def evaluate_point(values: dict, grow: dict | None = None) -> tuple[dict, list[dict]]:
+    """(row, einsum_rows) for one point; a point the model rejects becomes a row with status 'rejected'."""
+    try:
+        row, einsums = _evaluate(values)
+        while grow and row.get("bound") == "memory":
+            key = grow["key"]
+            current = values.get(key) or _arch_value(values, key)
+            grown = int(current * grow.get("factor", 2))
+            if grown > grow.get("max", 1 << 34):
+                break
+            values = {**values, key: grown}
+            row, einsums = _evaluate(values)
+        row["grown_value"] = values.get(grow["key"]) if grow else None
+        return row, einsums
+    except SpecError as rejected:
+        return {"status": "rejected", "reason": str(rejected).replace("\n", "; ")}, []
+
+
+def _arch_value(values: dict, key: str):
+    from arch_models import load_arch
+
+    arch = load_arch(_arch_and_mapping(values)[0])
+    return {"arch.global_buffer_bytes": arch.global_buffer.capacity_bytes,
+            "arch.dram_bandwidth_bytes_per_s": arch.dram.bandwidth_bytes_per_s, "arch.pe_dim": arch.array_2d.rows,
+            "arch.lanes": arch.array_1d.cols, "arch.clock_hz": arch.clock_hz}[key]
+
+
+def _arch_and_mapping(values: dict) -> tuple[str, str | None]:
+    from simulator.designs import load_design
+
+    if "design" in values:
+        design = load_design(values["design"])
+        return values.get("arch", design.arch), values.get("mapping", design.mapping)
+    return values["arch"], values.get("mapping")
+
+
+def _evaluate(values: dict) -> tuple[dict, list[dict]]:
+    from arch_models import load_arch
+    from einsum_cascade.library import resolve_cascade
+    from mappers.search import SearchSettings
+    from simulator.designs import simulate_point
+    from simulator.mapping_search import search_mapping
+    from workloads.zoo import attention_shapes, load_model
+
+    arch_name, mapping_name = _arch_and_mapping(values)
+    overrides = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("arch.")}
+    arch = load_arch(arch_name).with_overrides(**overrides) if overrides else load_arch(arch_name)
+    row = {"status": "ok", "reason": ""}
+    if "mapper" in values:
+        settings = values["mapper"]
+        budget = str(settings.get("budget", "10s"))
+        seconds = float(budget[:-1]) if budget.endswith("s") else None
+        evaluations = None if seconds is not None else int(budget)
+        cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))
+        shapes = attention_shapes(load_model(values["workload"]), values["seq_len"], values.get("batch"))
+        found = search_mapping(cascade, arch, shapes, settings.get("objective", "latency"),
+                               SearchSettings(strategy=settings.get("strategy", "auto"), evaluations=evaluations,
+                                              seconds=seconds, seed=int(settings.get("seed", 0))), progress=False)
+        mapping_name = _saved_mapping(found["mapping_yaml"])
+        row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
+    result = simulate_point(arch, mapping_name, values["workload"], values["seq_len"],
+                            design=values.get("design", mapping_name), end_to_end=values.get("scope") == "end-to-end",
+                            batch=values.get("batch"))
+    breakdown = result["energy_breakdown"]
+    row.update({key: result[key] for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
+                                             "area_mm2", "bound", "cascade", "pass_lower_bound")})
+    row.update(arch_name=arch.name, mapping_name=result["mapping"],
+               kv_dram_reads_per_element=result["measured_passes"].get("K", {}).get("dram_reads_per_element"),
+               buffer_bytes_used=result["occupancy_bytes"].get("buffer"),
+               energy_compute_pj=breakdown.get("compute_2d", 0) + breakdown.get("compute_1d", 0),
+               energy_registers_pj=breakdown.get("registers_2d", 0) + breakdown.get("registers_1d", 0),
+               energy_buffer_pj=breakdown.get("buffer", 0), energy_staging_pj=breakdown.get("staging", 0),
+               energy_dram_pj=breakdown.get("dram", 0),
+               # array operations issued (busy PE-cycles) and the design's peak, for the roofline
+               useful_ops=(result["util_2d"] * arch.array_2d.pes + result["util_1d"] * arch.array_1d.pes)
+               * result["latency_s"] * arch.clock_hz,
+               peak_ops_per_s=(arch.array_2d.pes + arch.array_1d.pes) * arch.clock_hz,
+               dram_bandwidth_bytes_per_s=arch.dram.bandwidth_bytes_per_s)
+    einsums = [{"einsum": name, "time_share": share} for name, share in result["einsum_share"].items()]
+    return row, einsums
+
+
+def _mapping_cascade(mapping_name: str | None) -> str:
+    from mappers.load import load_mapping
+
+    if mapping_name is None:
+        raise SpecError("a mapper point needs `cascade` (or a mapping whose cascade to map)")
+    return load_mapping(mapping_name).cascade
+
+
+def _saved_mapping(text: str) -> str:
+    """Write a found mapping to a content-addressed file (shared by workers) and return its path."""
+    import hashlib
+    import os
+    import tempfile
+    from pathlib import Path
+
+    directory = Path(tempfile.gettempdir()) / "cascade-mappings"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    if not path.exists():
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+    return str(path)

@@ -1,0 +1,111 @@
+"""Results of a sweep, appended one finished point at a time, safe against a kill at any moment.
+
+`results.csv` has one tidy row per point, `einsums.csv` one row per point and Einsum, and
+`manifest.json` the resolved spec, versions, git revision and seed. A row is written with a single
+append of a whole line and flushed to disk; on resume a torn last line (a kill mid-write) is cut off,
+so every finished point is there exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+
+class ResultsFile:
+    """One CSV file with a fixed header, appended line by line."""
+
+    def __init__(self, path: Path, header: list[str]):
+        self.path, self.header = path, header
+        if self.path.exists():
+            self._repair()
+            with self.path.open(newline="") as handle:
+                existing = next(csv.reader(handle), None)
+            if existing and existing != header:
+                self.header = existing  # resume with the header the file was started with
+        else:
+            self._append_line(header)
+
+    def _repair(self) -> None:
+        """Cut a torn last line (no trailing newline) left by a kill during a write."""
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+
+    def rows(self) -> list[dict]:
+        with self.path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def append(self, row: dict) -> None:
+        self._append_line([_cell(row.get(key)) for key in self.header])
+
+    def _append_line(self, cells: list) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(cells)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, buffer.getvalue().encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+class SweepStore:
+    def __init__(self, directory: str | Path, point_keys: list[str], metric_keys: list[str]):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.results = ResultsFile(self.directory / "results.csv", ["point_id", *point_keys, *metric_keys])
+        self.einsums = ResultsFile(self.directory / "einsums.csv", ["point_id", "einsum", "time_share"])
+
+    def finished(self) -> set[str]:
+        return {row["point_id"] for row in self.results.rows()}
+
+    def add(self, point_id: str, values: dict, row: dict, einsum_rows: list[dict]) -> None:
+        """Per-Einsum rows first, the point's row last: a point counts as done only once its row is written."""
+        done_einsums = {(r["point_id"], r["einsum"]) for r in self.einsums.rows()} if einsum_rows else set()
+        for einsum in einsum_rows:
+            if (point_id, einsum["einsum"]) not in done_einsums:
+                self.einsums.append({"point_id": point_id, **einsum})
+        self.results.append({"point_id": point_id, **values, **row})
+
+    def write_manifest(self, spec, seed) -> None:
+        manifest = {
+            "sweep": spec.name, "source": spec.source, "resolved": spec.resolved, "points": len(spec.points),
+            "seed": seed, "git_revision": _git_revision(), "python": platform.python_version(),
+            "versions": {name: _version(name) for name in ("cascade-sim", "numpy", "numba", "scipy", "sympy")},
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        temporary = self.directory / f".manifest.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(manifest, indent=1, default=str))
+        temporary.replace(self.directory / "manifest.json")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_revision() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
