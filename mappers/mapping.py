@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 HOMES = ("reg", "staging", "buffer", "dram")
 ARRAYS = ("2d", "1d")
 SPATIAL_DIMS = {"2d": ("rows", "cols"), "1d": ("lanes",)}
-AUTO_SIZES = ("max_fit",)
+AUTO_SIZES = ("max_fit", "rows", "cols", "lanes")  # largest that fits the buffer, or an array dimension
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class Group:
     name: str
     einsums: tuple[str, ...]
     splits: dict[str, tuple[str, ...]]  # cascade rank -> parts, outer to inner
-    sizes: dict[str, int | str]  # part -> size (int) or "max_fit"; the outermost part takes the rest
+    sizes: dict[str, int | str]  # part -> size (int), "max_fit" or an array dimension; the outermost takes the rest
     dram_loops: tuple[str, ...]
     buffer_loops: tuple[str, ...]
     spatial: dict[str, dict[str, str]]  # array -> dim -> part

@@ -6,9 +6,21 @@ import argparse
 import sys
 
 from einsum_cascade.errors import SpecError
-from simulator.commands import analyze, bench, check, compare, demo, list_items, map, simulate
+from simulator.commands import (
+    analyze,
+    bench,
+    check,
+    compare,
+    demo,
+    list_items,
+    map,
+    plot,
+    reproduce,
+    simulate,
+    sweep,
+)
 
-COMMANDS = (list_items, analyze, check, simulate, compare, map, demo, bench)
+COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, reproduce, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,8 @@ def read_rows(directory: Path, name: str = "results.csv") -> list[dict]:
         for key, value in row.items():
             with contextlib.suppress(ValueError):
                 row[key] = float(value) if value not in ("", None) and key not in ("point_id",) else value
+    if rows and "point_index" in rows[0]:  # the sweep's order, not the order points finished in
+        rows.sort(key=lambda r: r["point_index"])
     return rows
 
 

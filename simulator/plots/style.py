@@ -36,8 +36,8 @@ def save(figure, path: str | Path) -> list[Path]:
     """Write `path` as PDF and a PNG beside it; returns both paths."""
     pdf = Path(path).with_suffix(".pdf")
     pdf.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(pdf)
+    figure.savefig(pdf, metadata={"CreationDate": None, "Producer": None})  # same bytes for the same data
     png = pdf.with_suffix(".png")
-    figure.savefig(png, dpi=200)
+    figure.savefig(png, dpi=200, metadata={"Software": None})
     plt.close(figure)
     return [pdf, png]

@@ -88,9 +88,15 @@ def rank_parts(cascade: Cascade, group: Group) -> dict[str, tuple[str, ...]]:
     return expansion
 
 
+def array_dimension(arch: SpatialArch, name: str) -> int:
+    """A size written as an array dimension: `rows`/`cols` of the 2D array, `lanes` of the 1D array."""
+    return {"rows": arch.array_2d.rows, "cols": arch.array_2d.cols, "lanes": arch.array_1d.cols}[name]
+
+
 def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[str, int],
-                 auto_values: dict[str, int]) -> dict[str, int]:
+                 auto_values: dict[str, int], arch: SpatialArch) -> dict[str, int]:
     """Size of every loop part; fixed sizes must divide the rank they split."""
+    group = _resolve_array_sizes(group, arch)
     sizes = dict(shapes)
     extents: dict[str, int] = {}
     instances = instance_ranks(cascade)
@@ -125,6 +131,14 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
     return extents
 
 
+def _resolve_array_sizes(group: Group, arch: SpatialArch) -> Group:
+    from dataclasses import replace
+
+    named = {part: array_dimension(arch, size) for part, size in group.sizes.items() if size in ("rows", "cols",
+                                                                                                 "lanes")}
+    return replace(group, sizes={**group.sizes, **named}) if named else group
+
+
 def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int, shapes: dict[str, int],
                 auto_values: dict[str, int] | None = None) -> LoweredGroup:
     group = mapping.groups[position]
@@ -134,7 +148,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
         reject(name in names, f"group {group.name}: {name} is not an Einsum of cascade {cascade.name}", mapping)
     einsums = [cascade.einsum(n) for n in names if n in members]
     expansion = rank_parts(cascade, group)
-    extents = part_extents(cascade, mapping, group, shapes, auto_values or {})
+    extents = part_extents(cascade, mapping, group, shapes, auto_values or {}, arch)
     parts = list(extents)
     index = {p: n for n, p in enumerate(parts)}
     for loop in group.loops:

@@ -22,7 +22,8 @@ def point_keys(spec: SweepSpec) -> list[str]:
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
               progress: bool = True) -> dict:
-    store = SweepStore(out, point_keys(spec), [*METRICS, "grown_value"])
+    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"])
+    index = {point.id: n for n, point in enumerate(spec.points)}
     store.write_manifest(spec, (spec.mapper or {}).get("seed"))
     done = store.finished()
     todo = [p for p in spec.points if p.id not in done]
@@ -33,7 +34,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
 
     def record(point, outcome) -> None:
         row, einsums = outcome
-        store.add(point.id, {k: v for k, v in point.values.items() if k != "mapper"}, row, einsums)
+        values = {"point_index": index[point.id], **{k: v for k, v in point.values.items() if k != "mapper"}}
+        store.add(point.id, values, row, einsums)
         results["run"] += 1
         results["rejected"] += row.get("status") == "rejected"
         bar.update(1)

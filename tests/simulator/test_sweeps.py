@@ -1,0 +1,153 @@
+"""Sweeps: expansion, bad files, writing as points finish, resuming after a kill, and the dask path."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from einsum_cascade.errors import SpecError
+from simulator.cli import main
+from simulator.sweeps.runner import run_sweep
+from simulator.sweeps.spec import parse_sweep
+
+SMALL = """
+version: 1
+name: small
+base: {workload: bert, scope: attention}
+axes:
+  design: [flat, fusemax]
+  seq_len: [1K, 4K, 16K]
+"""
+
+
+def rows(directory: Path) -> list[dict]:
+    with (directory / "results.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_product_expansion_and_zip_and_derived():
+    spec = parse_sweep(SMALL)
+    assert len(spec.points) == 6
+    assert {(p.values["design"], p.values["seq_len"]) for p in spec.points} == {
+        (d, n) for d in ("flat", "fusemax") for n in (1024, 4096, 16384)}
+    zipped = parse_sweep("""
+version: 1
+name: z
+base: {design: fusemax, workload: bert, seq_len: 1K}
+axes: {arch.pe_dim: [16, 32], arch.lanes: [16, 32], seq_len: [1K, 2K]}
+zip: [[arch.pe_dim, arch.lanes]]
+derived: {arch.global_buffer_bytes: "256 * pe_dim * pe_dim"}
+""")
+    assert len(zipped.points) == 4  # 2 zipped pairs x 2 lengths
+    for point in zipped.points:
+        assert point.values["arch.lanes"] == point.values["arch.pe_dim"]
+        assert point.values["arch.global_buffer_bytes"] == 256 * point.values["arch.pe_dim"] ** 2
+    assert len({p.id for p in zipped.points}) == 4
+
+
+def test_bad_sweep_reports_every_problem_with_key_path_and_allowed_values():
+    text = """version: 1
+name: bad
+base: {design: fusemax, workload: gpt9}
+axes:
+  seq_len: [1K, lots]
+  arch.pe_size: [16]
+  colour: [red]
+zip: [[seq_len, nothing]]
+"""
+    with pytest.raises(SpecError) as error:
+        parse_sweep(text, "bad.yaml")
+    message = str(error.value)
+    assert "bad.yaml:3: base.workload: 'gpt9' is not one of bert" in message
+    assert "axes.seq_len.1: 'lots' is not a sequence length" in message
+    assert "unknown arch override 'pe_size'" in message and "pe_dim" in message
+    assert "unknown point key 'colour'" in message
+    assert "zipped axes nothing are not under axes" in message
+    assert len(message.splitlines()) == 5
+
+
+def test_bad_sweep_exits_2_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\nname: x\naxes: {design: [nope]}\n")
+    status = main(["sweep", str(path), "-o", str(tmp_path / "out")])
+    assert status == 2 and "'nope' is not one of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_rows_are_written_and_a_rerun_skips_them(tmp_path):
+    spec = parse_sweep(SMALL)
+    first = run_sweep(spec, tmp_path, progress=False)
+    assert first["run"] == 6 and len(rows(tmp_path)) == 6
+    second = run_sweep(spec, tmp_path, progress=False)
+    assert second == {**second, "run": 0, "skipped": 6}
+    assert len(rows(tmp_path)) == 6
+    assert (tmp_path / "manifest.json").exists() and (tmp_path / "einsums.csv").exists()
+
+
+def test_a_torn_last_line_is_cut_and_its_point_rerun(tmp_path):
+    spec = parse_sweep(SMALL)
+    run_sweep(spec, tmp_path, progress=False)
+    results = tmp_path / "results.csv"
+    text = results.read_text()
+    results.write_text(text[: len(text) - 40])  # a kill in the middle of writing the last row
+    summary = run_sweep(spec, tmp_path, progress=False)
+    assert summary["run"] == 1
+    ids = [r["point_id"] for r in rows(tmp_path)]
+    assert sorted(ids) == sorted({p.id for p in spec.points})
+
+
+def test_sigkill_then_rerun_leaves_every_point_exactly_once(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("""
+version: 1
+name: killed
+base: {workload: bert, scope: end-to-end}
+axes:
+  design: [unfused, flat, fusemax, fusemax-no-binding]
+  seq_len: [1K, 2K, 4K, 8K, 16K, 32K, 64K, 128K, 256K, 512K, 1M]
+""")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli", "sweep", str(sweep), "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) > 6:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written_before = len(rows(out))
+    assert 0 < written_before < 44
+    assert main(["sweep", str(sweep), "-o", str(out), "--json"]) == 0
+    ids = [r["point_id"] for r in rows(out)]
+    assert len(ids) == 44 and len(set(ids)) == 44
+
+
+def test_dask_local_cluster_runs_the_same_points(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = parse_sweep(SMALL)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as client:
+        summary = run_sweep(spec, tmp_path / "dask", scheduler=client, progress=False)
+    local = run_sweep(spec, tmp_path / "local", progress=False)
+    assert summary["run"] == local["run"] == 6
+    latency = {r["point_id"]: r["latency_s"] for r in rows(tmp_path / "local")}
+    assert {r["point_id"]: r["latency_s"] for r in rows(tmp_path / "dask")} == latency
+
+
+def test_rejected_points_are_recorded_not_fatal(tmp_path):
+    spec = parse_sweep("""
+version: 1
+name: r
+base: {design: fusemax, workload: bert, scope: attention}
+axes: {seq_len: [1K, 1000]}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    statuses = {r["seq_len"]: (r["status"], r["reason"]) for r in rows(tmp_path)}
+    assert statuses["1024"][0] == "ok"
+    assert statuses["1000"][0] == "rejected" and "does not divide" in statuses["1000"][1]
