@@ -103,7 +103,7 @@ def utilization(rows: list[dict], scope: str, path: Path) -> list[Path]:
 
 
 def breakdown(rows: list[dict], einsum_rows: list[dict], scope: str, path: Path) -> list[Path]:
-    """Each Einsum's share of the time of its array, stacked, per design and length (first workload)."""
+    """Each Einsum's share of the arrays' busy time, stacked to 1, per design and length (first workload)."""
     _need(rows, ("design", "workload", "seq_len"), "breakdown")
     rows = [r for r in rows if r.get("scope", scope) == scope]
     workload = rows[0]["workload"]
@@ -111,6 +111,10 @@ def breakdown(rows: list[dict], einsum_rows: list[dict], scope: str, path: Path)
     shares: dict[str, dict[str, float]] = {}
     for row in einsum_rows:
         shares.setdefault(row["point_id"], {})[row["einsum"]] = float(row["time_share"])
+    for point in shares.values():
+        total = sum(point.values()) or 1.0
+        for einsum in point:
+            point[einsum] /= total
     labels = [f"{r['design']}\n{_tokens(r['seq_len'])}" for r in rows]
     einsums = list(dict.fromkeys(e for r in rows for e in shares.get(r["point_id"], {})))
     figure, axes = new_figure(TEXT_WIDTH_IN, 2.6)
@@ -122,7 +126,7 @@ def breakdown(rows: list[dict], einsum_rows: list[dict], scope: str, path: Path)
         bottom += values
     axes.set_xticks(range(len(rows)))
     axes.set_xticklabels(labels, fontsize=5, rotation=90)
-    axes.set_ylabel("time on its array / latency (stacked)")
+    axes.set_ylabel("share of busy array time")
     axes.set_title(f"per-Einsum time, {workload}, {scope}")
     axes.legend(frameon=False, fontsize=5, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(figure, path)
