@@ -28,7 +28,7 @@ def preset_text(name: str, sizes: dict[str, int], replace: dict[str, str] | None
     """A shipped mapping's YAML with part sizes (and other snippets) replaced."""
     text = (PRESET_DIR / f"{name}.yaml").read_text()
     for part, size in sizes.items():
-        text, count = re.subn(rf"\b{part}: (\d+|max_fit)\b", f"{part}: {size}", text)
+        text, count = re.subn(rf"\b{part}: (\d+|max_fit|rows|cols|lanes)\b", f"{part}: {size}", text)
         assert count, f"{name}.yaml sizes no part {part}"
     for old, new in (replace or {}).items():
         assert old in text, f"{old!r} not in {name}.yaml"
