@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from einsum_cascade.errors import SpecError
+from einsum_cascade.errors import SpecError, SpecErrors
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +73,34 @@ def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set) -> Non
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
             _record_lines(item, path + (position,), lines, blocks)
+
+
+class SpecReader:
+    """Base of the readers that check a user file: collect every problem, then fail with all of them."""
+
+    def __init__(self, document: YamlDocument):
+        self.doc = document
+        self.errors: list[SpecError] = []
+
+    def fail(self, message: str, *path) -> None:
+        self.errors.append(self.doc.error(message, *path))
+
+    def top_mapping(self, what: str, keys, required) -> dict:
+        """The document as a mapping, with unknown and missing top-level keys reported."""
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise self.doc.error(f"a {what} file must be a YAML mapping with keys {', '.join(keys)}")
+        self.known(data, keys)
+        for key in required:
+            if key not in data:
+                self.fail(f"missing required key {key!r}")
+        return data
+
+    def known(self, data: dict, keys, *path) -> None:
+        for key in data:
+            if key not in keys:
+                self.fail(f"unknown key {key!r}; allowed: {', '.join(keys)}", *path, key)
+
+    def raise_if_failed(self) -> None:
+        if self.errors:
+            raise SpecErrors(self.errors)

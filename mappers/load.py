@@ -9,8 +9,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
 from mappers.mapping import AUTO_SIZES, HOMES, SPATIAL_DIMS, Group, Mapping
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -48,42 +48,23 @@ def parse_mapping(text: str, source: str = "<string>") -> Mapping:
     return _MappingReader(document).read()
 
 
-class _MappingReader:
-    def __init__(self, document: YamlDocument):
-        self.doc = document
-        self.errors: list[SpecError] = []
-
-    def fail(self, message: str, *path) -> None:
-        self.errors.append(self.doc.error(message, *path))
-
+class _MappingReader(SpecReader):
     def read(self) -> Mapping:
-        data = self.doc.data
-        if not isinstance(data, dict):
-            raise self.doc.error("a mapping file must be a YAML mapping with keys " + ", ".join(MAPPING_KEYS))
-        self._known(data, MAPPING_KEYS)
-        for key in ("version", "name", "cascade"):
-            if key not in data:
-                self.fail(f"missing required key {key!r}")
+        data = self.top_mapping("mapping", MAPPING_KEYS, ("version", "name", "cascade"))
         if "groups" not in data and "variants" not in data:
             self.fail("needs `groups:` (or `variants:` for a family of mappings)")
         groups = self._groups(data.get("groups") or [], ("groups",)) if "groups" in data else ()
         variants = tuple(self._variant(v, data, n) for n, v in enumerate(data.get("variants") or []))
-        if self.errors:
-            raise SpecErrors(self.errors)
+        self.raise_if_failed()
         return Mapping(str(data["name"]), str(data["cascade"]), str(data.get("description", "")), groups,
                        self.doc.source, variants)
-
-    def _known(self, data: dict, keys, *path) -> None:
-        for key in data:
-            if key not in keys:
-                self.fail(f"unknown key {key!r}; allowed: {', '.join(keys)}", *path, key)
 
     def _variant(self, variant, data: dict, position: int) -> Mapping:
         path = ("variants", position)
         if not isinstance(variant, dict) or "name" not in variant or "groups" not in variant:
             self.fail("each variant needs `name:` and `groups:`", *path)
             return Mapping("?", str(data.get("cascade")), "", ())
-        self._known(variant, VARIANT_KEYS, *path)
+        self.known(variant, VARIANT_KEYS, *path)
         groups = self._groups(variant["groups"], path + ("groups",))
         return Mapping(str(variant["name"]), str(data.get("cascade")), str(variant.get("description", "")), groups,
                        self.doc.source)
@@ -98,7 +79,7 @@ class _MappingReader:
         if not isinstance(spec, dict):
             self.fail("a group must be a mapping", *path)
             return None
-        self._known(spec, GROUP_KEYS, *path)
+        self.known(spec, GROUP_KEYS, *path)
         splits = {str(r): tuple(map(str, parts)) for r, parts in self._dict(spec, "splits", path).items()}
         sizes = self._dict(spec, "sizes", path)
         for part, size in sizes.items():

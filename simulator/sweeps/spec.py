@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from arch_models import OVERRIDE_KEYS, arch_names
-from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
 from mappers.load import mapping_names
 from mappers.search import STRATEGIES
 from workloads.zoo import model_names, parse_seq_len
@@ -69,24 +69,9 @@ def parse_sweep(text: str, source: str = "<string>") -> SweepSpec:
     return _SweepReader(document).read()
 
 
-class _SweepReader:
-    def __init__(self, document: YamlDocument):
-        self.doc = document
-        self.errors: list[SpecError] = []
-
-    def fail(self, message: str, *path) -> None:
-        self.errors.append(self.doc.error(message, *path))
-
+class _SweepReader(SpecReader):
     def read(self) -> SweepSpec:
-        data = self.doc.data
-        if not isinstance(data, dict):
-            raise self.doc.error("a sweep file must be a YAML mapping with keys " + ", ".join(TOP_KEYS))
-        for key in data:
-            if key not in TOP_KEYS:
-                self.fail(f"unknown key {key!r}; allowed: {', '.join(TOP_KEYS)}", key)
-        for key in ("version", "name"):
-            if key not in data:
-                self.fail(f"missing required key {key!r}")
+        data = self.top_mapping("sweep", TOP_KEYS, ("version", "name"))
         base = self._mapping(data.get("base") or {}, "base")
         axes = self._mapping(data.get("axes") or {}, "axes")
         for key, value in base.items():
@@ -101,16 +86,14 @@ class _SweepReader:
         derived = self._derived(self._mapping(data.get("derived") or {}, "derived"), {**base, **axes})
         mapper = self._mapper(data.get("mapper"))
         grow = self._grow(data.get("grow"))
-        if self.errors:
-            raise SpecErrors(self.errors)
+        self.raise_if_failed()
         points = self._expand(base, axes, zipped, derived, mapper)
         for n, point in enumerate(points):
             if "design" not in point.values and not ({"arch", "mapping"} <= set(point.values) or mapper):
                 self.errors.append(self.doc.error("every point needs a design, or an arch and a mapping "
                                                   f"(point {n}: {point.values})", "base"))
                 break
-        if self.errors:
-            raise SpecErrors(self.errors)
+        self.raise_if_failed()
         return SweepSpec(str(data["name"]), self.doc.source, tuple(points), grow, mapper, data)
 
     def _mapping(self, value, *path) -> dict:
@@ -176,10 +159,9 @@ class _SweepReader:
         if mapper is None:
             return None
         mapper = self._mapping(mapper, "mapper")
+        self.known(mapper, MAPPER_KEYS, "mapper")
         for key, value in mapper.items():
-            if key not in MAPPER_KEYS:
-                self.fail(f"unknown key {key!r}; allowed: {', '.join(MAPPER_KEYS)}", "mapper", key)
-            elif key == "strategy" and value not in STRATEGIES:
+            if key == "strategy" and value not in STRATEGIES:
                 self.fail(f"{value!r} is not one of {', '.join(STRATEGIES)}", "mapper", key)
             elif key == "objective" and value not in ("latency", "energy", "edp", "weighted"):
                 self.fail(f"{value!r} is not one of latency, energy, edp, weighted", "mapper", key)
