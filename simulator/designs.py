@@ -69,7 +69,11 @@ def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len:
         busy_2d = row["util_2d"] * report.cycles + sum(r.util_2d * r.cycles for r in layers)
         busy_1d = row["util_1d"] * report.cycles
         cycles = report.cycles + sum(r.cycles for r in layers)
-        row.update({"scope": "end-to-end", "latency_s": cycles / arch.clock_hz,
+        breakdown = dict(row["energy_breakdown"])
+        for layer in layers:
+            for key, value in layer.energy_breakdown.items():
+                breakdown[key] = breakdown.get(key, 0.0) + value
+        row.update({"scope": "end-to-end", "latency_s": cycles / arch.clock_hz, "energy_breakdown": breakdown,
                     "energy_pj": row["energy_pj"] + sum(r.energy_pj for r in layers),
                     "dram_bytes": row["dram_bytes"] + sum(r.dram_bytes for r in layers),
                     "util_2d": busy_2d / cycles, "util_1d": busy_1d / cycles})

@@ -17,7 +17,7 @@ from mappers.space import SpatialMappingSpace
 from simulator.mapper_cost import SpatialCost
 from simulator.spatial.simulate import simulate
 
-CACHE_VERSION = 1  # bump when the cost model or the report changes, so old cached searches are not reused
+CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
 
 
 def compute_bound_s(report, arch: SpatialArch) -> float:
@@ -54,6 +54,9 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
         if report.bound != "memory":
             reasons.append(f"the {report.bound.split('-')[1]} array is the bottleneck at utilization "
                            f"{max(report.util_2d, report.util_1d):.2f} of its own work")
+        exposed = report.latency_s - max(compute, dram)
+        reasons.append(f"{exposed * 1e6:.3g} us ({exposed / report.latency_s:.1%} of the run) is pipeline fill and "
+                       "drain: the first tile's loads and the last tile's results cannot overlap other work")
     if footprint is not None and footprint.order != "O(1)":
         from einsum_cascade.analysis.symbols import evaluate
 
