@@ -17,12 +17,31 @@ DRAM_RESOURCE = 2
 
 
 @njit(cache=True)
-def _simulate(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight, tiles):
-    """Makespan and per-tile finish times for `tiles` tiles (tiles small enough to simulate)."""
+def _edges(matrix):
+    """Compressed rows of a boolean dependency matrix: start offsets and target indices."""
+    n = matrix.shape[0]
+    start = np.zeros(n + 1, dtype=np.int64)
+    for task in range(n):
+        start[task + 1] = start[task] + matrix[task].sum()
+    targets = np.empty(start[n], dtype=np.int64)
+    for task in range(n):
+        k = start[task]
+        for other in range(n):
+            if matrix[task, other]:
+                targets[k] = other
+                k += 1
+    return start, targets
+
+
+@njit(cache=True)
+def _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles):
+    """Makespan and per-tile finish times for `tiles` tiles (tiles small enough to simulate).
+    `edges` = (dep_start, dep_target, rec_start, rec_target), the dependency matrices compressed."""
     n_tasks = durations.shape[0]
     max_stage = 0
     for t in range(n_tasks):
         max_stage = max(max_stage, stages[t])
+    dep_start, dep_target, rec_start, rec_target = edges
     finish = np.zeros((tiles, n_tasks))
     tile_done = np.zeros(tiles)
     resource_free = np.zeros(3)
@@ -33,11 +52,11 @@ def _simulate(durations, resources, stages, order, deps, recurrence, recurrence_
             if tile < 0 or tile >= tiles:
                 continue
             start = resource_free[resources[task]]
-            for other in range(n_tasks):
-                if deps[task, other]:
-                    start = max(start, finish[tile, other])
-                if recurrence[task, other] and tile - recurrence_stride >= 0:
-                    start = max(start, finish[tile - recurrence_stride, other])
+            for j in range(dep_start[task], dep_start[task + 1]):
+                start = max(start, finish[tile, dep_target[j]])
+            if tile - recurrence_stride >= 0:
+                for j in range(rec_start[task], rec_start[task + 1]):
+                    start = max(start, finish[tile - recurrence_stride, rec_target[j]])
             if tile - tiles_in_flight >= 0:
                 start = max(start, tile_done[tile - tiles_in_flight])
             end = start + durations[task]
@@ -51,15 +70,13 @@ def _simulate(durations, resources, stages, order, deps, recurrence, recurrence_
 
 
 @njit(cache=True)
-def schedule_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight,
-                     tiles, window):
-    """Cycles to run `tiles` tiles; beyond `window` tiles the steady-state period is extrapolated."""
+def _latency(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
     if tiles <= window:
-        makespan, _ = _simulate(durations, resources, stages, order, deps, recurrence, recurrence_stride,
-                                tiles_in_flight, int(tiles))
+        makespan, _ = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
+                                int(tiles))
         return makespan
-    makespan, done = _simulate(durations, resources, stages, order, deps, recurrence, recurrence_stride,
-                               tiles_in_flight, window)
+    makespan, done = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
+                               window)
     # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
     # window drain without later tiles competing for the resources, so their finish times are early.
     max_stage = 0
@@ -68,16 +85,32 @@ def schedule_latency(durations, resources, stages, order, deps, recurrence, recu
     span = window - window // 2
     last = min(window - 1, max(window - 1 - max_stage, span))
     period = (done[last] - done[last - span]) / span
-    return makespan + (tiles - window) * period
+    busiest = np.zeros(3)  # and no steady state beats the busiest resource's work per tile
+    for task in range(durations.shape[0]):
+        busiest[resources[task]] += durations[task]
+    return makespan + (tiles - window) * max(period, busiest.max())
+
+
+@njit(cache=True)
+def schedule_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight,
+                     tiles, window):
+    """Cycles to run `tiles` tiles; beyond `window` tiles the steady-state period is extrapolated."""
+    dep_start, dep_target = _edges(deps)
+    rec_start, rec_target = _edges(recurrence)
+    return _latency(durations, resources, stages, order, (dep_start, dep_target, rec_start, rec_target),
+                    recurrence_stride, tiles_in_flight, tiles, window)
 
 
 @njit(cache=True)
 def schedule_latency_batch(durations, resources, stages, order, deps, recurrence, recurrence_stride,
                            tiles_in_flight, tiles, window):
     """`schedule_latency` for a batch: durations [batch, tasks], recurrence_stride/tiles_in_flight/tiles [batch]."""
+    dep_start, dep_target = _edges(deps)
+    rec_start, rec_target = _edges(recurrence)
+    edges = (dep_start, dep_target, rec_start, rec_target)
     batch = durations.shape[0]
     out = np.empty(batch)
     for b in range(batch):
-        out[b] = schedule_latency(durations[b], resources, stages, order, deps, recurrence, recurrence_stride[b],
-                                  tiles_in_flight[b], tiles[b], window)
+        out[b] = _latency(durations[b], resources, stages, order, edges, recurrence_stride[b], tiles_in_flight[b],
+                          tiles[b], window)
     return out

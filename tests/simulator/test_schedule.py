@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from simulator.kernels.schedule import _simulate, schedule_latency
+from simulator.kernels.schedule import _edges, _simulate, schedule_latency
 
 TWO_D, ONE_D, DRAM = 0, 1, 2
 
@@ -143,7 +143,8 @@ def test_extrapolation_equals_full_simulation_random(case):
     tiles, window = 500, 64
     full = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
                             float(tiles), tiles)
-    _, done = _simulate(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles)
+    edges = (*_edges(deps), *_edges(recurrence))
+    _, done = _simulate(durations, resources, stages, order, edges, stride, tiles_in_flight, tiles)
     steps = np.diff(done[window // 2 - int(stages.max()) - 1: tiles - int(stages.max())])
     assume(np.ptp(steps) <= 1e-9 * max(1.0, float(np.abs(steps).max())))
     extrapolated = schedule_latency(durations, resources, stages, order, deps, recurrence, stride,
