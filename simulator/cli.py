@@ -14,13 +14,16 @@ from simulator.commands import (
     demo,
     list_items,
     map,
+    measure_gpu,
     plot,
     reproduce,
     simulate,
     sweep,
+    validate_gpu,
 )
 
-COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, reproduce, demo, bench)
+COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, reproduce, validate_gpu, measure_gpu, demo,
+            bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,11 +14,12 @@ DEFAULT_SEQ_LENS = (1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
 DEFAULT_DESIGNS = ("unfused", "flat", "fusemax")
 
 
-def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = False, progress: bool = True) -> dict:
+def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = False, progress: bool = True,
+            arch: str | None = None) -> dict:
     """Every (design, workload, length) point plus, per design, the mean speedup and energy ratio."""
     designs = list(dict.fromkeys([*designs, baseline]))
     grid = list(product(workloads, seq_lens, designs))
-    rows = [simulate_design(design, workload, seq, end_to_end)
+    rows = [simulate_design(design, workload, seq, end_to_end, arch)
             for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress)]
     by_key = {(r["workload"], r["seq_len"], r["design"]): r for r in rows}
     for row in rows:

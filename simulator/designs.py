@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from arch_models import SpatialArch, load_arch
+from arch_models.gpu import is_gpu_name
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from einsum_cascade.yaml_source import load_yaml, read_text
@@ -85,6 +86,21 @@ def _metrics(report) -> dict:
             "util_2d": report.util_2d, "util_1d": report.util_1d, "area_mm2": report.area_mm2}
 
 
-def simulate_design(design_name: str, workload: str, seq_len: int, end_to_end: bool = False) -> dict:
+def simulate_on(arch_name: str, mapping_name: str, workload: str, seq_len: int, design: str,
+                end_to_end: bool = False, batch: int | None = None, timing: str = "ideal") -> dict:
+    """One point on a spatial array or a GPU, chosen by the arch name (same result keys either way)."""
+    if is_gpu_name(arch_name):
+        from simulator.gpu.point import simulate_gpu_point
+
+        row = simulate_gpu_point(arch_name, mapping_name, workload, seq_len, batch=batch, end_to_end=end_to_end)
+        return {**row, "design": design}
+    return simulate_point(load_arch(arch_name), mapping_name, workload, seq_len, design, end_to_end, batch, timing)
+
+
+def simulate_design(design_name: str, workload: str, seq_len: int, end_to_end: bool = False,
+                    arch: str | None = None) -> dict:
+    """A named design, or with `arch` a mapping of that name on the given architecture (e.g. fa3 on an H100)."""
+    if arch is not None:
+        return simulate_on(arch, design_name, workload, seq_len, design_name, end_to_end)
     design = load_design(design_name)
-    return simulate_point(load_arch(design.arch), design.mapping, workload, seq_len, design.name, end_to_end)
+    return simulate_on(design.arch, design.mapping, workload, seq_len, design.name, end_to_end)

@@ -27,17 +27,23 @@ def add_compare_arguments(parser) -> None:
     parser.add_argument("--baseline", default="flat", help="design the speedups are relative to")
     parser.add_argument("--end-to-end", action="store_true", help="attention plus the layer's GEMMs")
     parser.add_argument("--plot", help="also write a speedup/energy figure to this path (PDF + PNG)")
+    parser.add_argument("--arch", help="compare mappings on one architecture: --designs are then mapping names "
+                                       "(e.g. --arch h100-sxm5-80gb --designs fa2,fa3)")
 
 
 def run_comparison(args) -> dict:
     designs = _names(args.designs)
-    for name in [*designs, args.baseline]:
-        load_design(name)
+    arch = getattr(args, "arch", None)
+    if arch is None:
+        for name in [*designs, args.baseline]:
+            load_design(name)
+    elif args.baseline not in designs:
+        args.baseline = designs[0]
     workloads = _names(args.workloads)
     for name in workloads:
         load_model(name)
     seq_lens = [parse_seq_len(s) for s in _names(args.seq)] or list(DEFAULT_SEQ_LENS)
-    return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json)
+    return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json, arch=arch)
 
 
 def run(args) -> int:

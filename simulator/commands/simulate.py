@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from arch_models import load_arch
-from simulator.designs import simulate_point
+from arch_models.gpu import is_gpu_name
+from simulator.designs import simulate_on
 from simulator.output import format_number, print_json
 from workloads.zoo import parse_seq_len
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("simulate", help="simulate one mapping of a cascade on an architecture")
-    parser.add_argument("--arch", required=True, help="architecture preset or YAML file")
+    parser.add_argument("--arch", required=True, help="architecture preset or YAML file (spatial array or GPU)")
     parser.add_argument("--mapping", required=True, help="mapping preset or YAML file (names its cascade)")
     parser.add_argument("--workload", required=True, help="model, e.g. bert, trxl, t5, xlm, llama3-8b")
     parser.add_argument("--seq", required=True, help="sequence length, e.g. 4096, 64K, 1M")
@@ -23,10 +23,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    row = simulate_point(load_arch(args.arch), args.mapping, args.workload, parse_seq_len(args.seq),
-                         design=args.mapping, end_to_end=args.end_to_end, batch=args.batch, timing=args.timing)
+    row = simulate_on(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
+                      end_to_end=args.end_to_end, batch=args.batch, timing=args.timing)
     if args.json:
         print_json(row)
+        return 0
+    if is_gpu_name(args.arch):
+        from simulator.gpu.point import format_gpu_point
+
+        print(format_gpu_point(row))
         return 0
     print(f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})")
     for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):

@@ -3,6 +3,7 @@ into one tidy result row plus one row per Einsum. Runs in worker processes: impo
 
 from __future__ import annotations
 
+from arch_models.gpu import is_gpu_name
 from einsum_cascade.errors import SpecError
 
 METRICS = ("status", "reason", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
@@ -57,6 +58,8 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     from workloads.zoo import attention_shapes, load_model
 
     arch_name, mapping_name = _arch_and_mapping(values)
+    if is_gpu_name(arch_name):
+        return _evaluate_gpu(values, arch_name, mapping_name)
     overrides = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("arch.")}
     arch = load_arch(arch_name).with_overrides(**overrides) if overrides else load_arch(arch_name)
     row = {"status": "ok", "reason": ""}
@@ -92,6 +95,17 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
                dram_bandwidth_bytes_per_s=arch.dram.bandwidth_bytes_per_s)
     einsums = [{"einsum": name, "time_share": share} for name, share in result["einsum_share"].items()]
     return row, einsums
+
+
+def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list[dict]]:
+    from simulator.gpu.point import simulate_gpu_point
+
+    result = simulate_gpu_point(gpu, mapping_name, values["workload"], values["seq_len"], batch=values.get("batch"),
+                                end_to_end=values.get("scope") == "end-to-end")
+    row = {"status": "ok", "reason": "", "arch_name": gpu, "mapping_name": mapping_name}
+    row.update({key: result.get(key) for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
+                                                 "area_mm2", "bound", "cascade")})
+    return row, []
 
 
 def _mapping_cascade(mapping_name: str | None) -> str:

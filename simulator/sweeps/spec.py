@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from itertools import product
 
-from arch_models import OVERRIDE_KEYS, arch_names
+from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
 from mappers.load import mapping_names
@@ -104,9 +104,11 @@ class _SweepReader(SpecReader):
 
     def _value(self, key: str, value, *path) -> None:
         """Check one point value against what its key allows."""
+        from mappers.gpu_kernels import gpu_mapping_names
         from simulator.designs import design_names
 
-        allowed = {"design": design_names(), "mapping": mapping_names(), "workload": model_names(), "scope": SCOPES}
+        allowed = {"design": design_names(), "mapping": mapping_names() + gpu_mapping_names(),
+                   "workload": model_names(), "scope": SCOPES}
         if key.startswith("arch."):
             override = key.split(".", 1)[1]
             if override not in OVERRIDE_KEYS:
@@ -117,8 +119,8 @@ class _SweepReader(SpecReader):
             self.fail(f"unknown point key {key!r}; allowed: {', '.join(POINT_KEYS)} or arch.<override>", *path)
         elif key in allowed and value not in allowed[key]:
             self.fail(f"{value!r} is not one of {', '.join(map(str, allowed[key]))}", *path)
-        elif key == "arch" and value not in arch_names() and not str(value).endswith((".yaml", ".yml")):
-            self.fail(f"{value!r} is not one of {', '.join(arch_names())} (or a YAML file)", *path)
+        elif key == "arch" and value not in arch_names() + gpu_names() and not str(value).endswith((".yaml", ".yml")):
+            self.fail(f"{value!r} is not one of {', '.join(arch_names() + gpu_names())} (or a YAML file)", *path)
         elif key == "seq_len":
             try:
                 parse_seq_len(value)

@@ -82,3 +82,19 @@ def test_bad_arch_file_exits_2(tmp_path, capsys):
     status, _, err = run_cli(capsys, "simulate", "--arch", str(path), "--mapping", "fusemax", "--workload", "bert",
                              "--seq", "1K")
     assert status == 2 and str(path) in err
+
+
+def test_simulate_on_a_gpu_uses_the_same_keys(capsys):
+    status, out, _ = run_cli(capsys, "simulate", "--arch", "h100-sxm5-80gb", "--mapping", "fa3", "--workload",
+                             "llama3-8b", "--seq", "8K", "--json")
+    row = json.loads(out)
+    assert status == 0 and set(row) >= POINT_KEYS and row["seq_len"] == 8192
+
+
+def test_compare_mappings_on_one_gpu(capsys):
+    status, out, _ = run_cli(capsys, "compare", "--arch", "h100-sxm5-80gb", "--designs", "fa2,fa3", "--workloads",
+                             "llama3-8b", "--seq", "8K", "--json")
+    result = json.loads(out)
+    assert status == 0 and result["baseline"] == "fa2"
+    # FA3's wgmma, TMA and softmax overlap make it faster than FA2 on an H100 (FlashAttention-3 paper)
+    assert result["summary"]["fa3"]["mean_speedup"] > 1.2

@@ -151,3 +151,15 @@ axes: {seq_len: [1K, 1000]}
     statuses = {r["seq_len"]: (r["status"], r["reason"]) for r in rows(tmp_path)}
     assert statuses["1024"][0] == "ok"
     assert statuses["1000"][0] == "rejected" and "does not divide" in statuses["1000"][1]
+
+
+def test_gpu_points_run_in_a_sweep(tmp_path):
+    spec = parse_sweep("""
+version: 1
+name: gpu
+base: {arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention}
+axes: {mapping: [fa2, fa3], seq_len: [2K]}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    latency = {r["mapping"]: float(r["latency_s"]) for r in rows(tmp_path)}
+    assert latency["fa3"] < latency["fa2"]

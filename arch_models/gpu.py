@@ -1,0 +1,264 @@
+"""GPUs as frozen value objects, read from one YAML file each (`arch_models/gpu_presets/*.yaml`).
+
+A GPU is what the threadblock model needs and nothing else: SM count and clock, dense tensor-core
+throughput per SM per clock for each instruction family (Ampere-style `mma` vs Hopper `wgmma`) and
+dtype, the non-tensor pipes (FP32, compare/min/max, special functions, type conversions, issue), the
+per-SM limits that decide occupancy (registers, shared memory, warps, blocks), L2, HBM, and two
+latencies (DRAM, kernel launch). Units are in the key names. Validation collects every problem with
+`file:line: key` before anything is built, as `arch_models.load` does for spatial arrays; adding a GPU
+means writing one more YAML file (`load_gpu("path/to/my-gpu.yaml")` or drop it in `gpu_presets/`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+
+GPU_PRESETS_DIR = Path(__file__).parent / "gpu_presets"
+SUPPORTED_VERSIONS = (1,)
+INSTRUCTION_FAMILIES = ("mma", "wgmma")
+DTYPES = ("fp16", "bf16", "fp8", "tf32")
+
+_INT, _NUM, _TEXT = "positive integer", "positive number", "text"
+# key -> (kind, required, meaning)
+GPU_KEYS = {
+    "version": ("version", True, "format version of the file (1)"),
+    "name": (_TEXT, True, "the GPU's name, e.g. h100-sxm5-80gb"),
+    "description": (_TEXT, False, "one line on what it is"),
+    "sm_count": (_INT, True, "streaming multiprocessors"),
+    "clock_hz": (_NUM, True, "SM clock the throughputs below are quoted at"),
+    "boost_clock_hz": (_NUM, False, "maximum boost clock (informational)"),
+    "tensor_fma_per_clk_per_sm": ("families", True, "dense tensor FMAs per clock per SM: {family: {dtype: n}}"),
+    "fp32_fma_per_clk_per_sm": (_NUM, True, "FP32 fused multiply-adds per clock per SM"),
+    "alu_ops_per_clk_per_sm": (_NUM, True, "FP32 compare/min/max results per clock per SM"),
+    "sfu_ops_per_clk_per_sm": (_NUM, True, "special-function (exp2) results per clock per SM"),
+    "conversion_ops_per_clk_per_sm": (_NUM, True, "FP32 -> 16-bit conversion results per clock per SM"),
+    "issue_thread_ops_per_clk_per_sm": (_NUM, True, "instructions issued per clock per SM x 32 threads"),
+    "shared_memory_bytes_per_clk_per_sm": (_NUM, True, "shared-memory bandwidth per SM"),
+    "shared_memory_bytes_per_sm": (_INT, True, "shared memory per SM"),
+    "shared_memory_bytes_per_block": (_INT, True, "largest shared-memory allocation of one block"),
+    "shared_memory_reserved_bytes_per_block": ("count", False, "shared memory the system reserves per resident block"),
+    "registers_per_sm": (_INT, True, "32-bit registers per SM"),
+    "registers_per_thread_max": (_INT, True, "largest register count of one thread"),
+    "register_allocation_unit": (_INT, True, "registers are allocated per warp in multiples of this"),
+    "max_warps_per_sm": (_INT, True, "resident warps per SM"),
+    "max_blocks_per_sm": (_INT, True, "resident blocks per SM"),
+    "max_threads_per_block": (_INT, True, "threads per block"),
+    "l2_bytes": (_INT, True, "L2 cache capacity"),
+    "l2_bytes_per_clk": (_NUM, True, "L2 read bandwidth, all SMs together"),
+    "hbm_bytes_per_s": (_NUM, True, "HBM bandwidth"),
+    "hbm_capacity_bytes": (_NUM, True, "HBM capacity"),
+    "dram_latency_s": (_NUM, True, "latency of a load that misses L2 (loaded GPU)"),
+    "launch_overhead_s": (_NUM, True, "gap one kernel launch adds between back-to-back kernels"),
+    "die_area_mm2": (_NUM, False, "die area"),
+    "board_power_w": (_NUM, False, "board power limit (TDP), for an upper-bound energy estimate"),
+}
+OVERRIDE_KEYS = {
+    "sm_count": "number of SMs",
+    "clock_hz": "SM clock (all per-clock throughputs scale with it)",
+    "hbm_bytes_per_s": "HBM bandwidth",
+    "l2_bytes": "L2 capacity",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GpuArch:
+    name: str
+    description: str
+    sm_count: int
+    clock_hz: float
+    boost_clock_hz: float | None
+    tensor_fma_per_clk_per_sm: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]  # ((family, ((dtype, n),)),)
+    fp32_fma_per_clk_per_sm: float
+    alu_ops_per_clk_per_sm: float
+    sfu_ops_per_clk_per_sm: float
+    conversion_ops_per_clk_per_sm: float
+    issue_thread_ops_per_clk_per_sm: float
+    shared_memory_bytes_per_clk_per_sm: float
+    shared_memory_bytes_per_sm: int
+    shared_memory_bytes_per_block: int
+    shared_memory_reserved_bytes_per_block: int
+    registers_per_sm: int
+    registers_per_thread_max: int
+    register_allocation_unit: int
+    max_warps_per_sm: int
+    max_blocks_per_sm: int
+    max_threads_per_block: int
+    l2_bytes: int
+    l2_bytes_per_clk: float
+    hbm_bytes_per_s: float
+    hbm_capacity_bytes: float
+    dram_latency_s: float
+    launch_overhead_s: float
+    die_area_mm2: float | None
+    board_power_w: float | None
+    source: str
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(family for family, _ in self.tensor_fma_per_clk_per_sm)
+
+    def tensor_rate(self, family: str, dtype: str = "fp16") -> float:
+        """Dense tensor FMAs per clock per SM of `family` in `dtype`; a clear error if unsupported."""
+        rates = dict(self.tensor_fma_per_clk_per_sm)
+        if family not in rates:
+            raise SpecError(f"{self.name} has no {family!r} tensor instructions; it has: {', '.join(rates)}")
+        by_dtype = dict(rates[family])
+        if dtype not in by_dtype:
+            raise SpecError(f"{self.name} {family} has no {dtype} rate; it has: {', '.join(by_dtype)}")
+        return by_dtype[dtype]
+
+    def best_family(self, dtype: str = "fp16") -> str:
+        """The instruction family with the highest dense rate (what a vendor library would use)."""
+        return max((f for f in self.families if dtype in dict(dict(self.tensor_fma_per_clk_per_sm)[f])),
+                   key=lambda f: self.tensor_rate(f, dtype))
+
+    def peak_tensor_flops(self, family: str | None = None, dtype: str = "fp16") -> float:
+        family = family or self.best_family(dtype)
+        return 2.0 * self.tensor_rate(family, dtype) * self.sm_count * self.clock_hz
+
+    @property
+    def hbm_bytes_per_clk(self) -> float:
+        return self.hbm_bytes_per_s / self.clock_hz
+
+    def with_overrides(self, **overrides) -> GpuArch:
+        """A variant (e.g. more bandwidth, fewer SMs); the name records the overrides."""
+        unknown = [key for key in overrides if key not in OVERRIDE_KEYS]
+        if unknown:
+            raise SpecError(f"unknown GPU override {', '.join(map(repr, unknown))}; "
+                            f"allowed: {', '.join(OVERRIDE_KEYS)}")
+        for key, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise SpecError(f"GPU override {key} = {value!r} must be a positive number", key=key)
+        values = {k: (int(v) if k in ("sm_count", "l2_bytes") else float(v)) for k, v in overrides.items()}
+        suffix = ",".join(f"{key}={value:g}" for key, value in overrides.items())
+        return replace(self, name=f"{self.name}[{suffix}]" if suffix else self.name, **values)
+
+
+def gpu_names() -> list[str]:
+    return sorted(path.stem for path in GPU_PRESETS_DIR.glob("*.yaml"))
+
+
+def load_gpu(name_or_path: str) -> GpuArch:
+    """A preset name (`h100-sxm5-80gb`, also `h100`, `a100`) or a path to a GPU YAML file."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return parse_gpu(read_text(text), source=text)
+    path = GPU_PRESETS_DIR / f"{text.lower()}.yaml"
+    if not path.exists():
+        matches = [n for n in gpu_names() if n.startswith(text.lower())]
+        if len(matches) != 1:
+            raise SpecError(f"no GPU named {text!r}; GPU presets: {', '.join(gpu_names())}", key="--arch")
+        path = GPU_PRESETS_DIR / f"{matches[0]}.yaml"
+    return parse_gpu(read_text(path), source=str(path))
+
+
+def is_gpu_name(name_or_path: str) -> bool:
+    """Whether `name_or_path` names a GPU preset or a YAML file that describes a GPU (has `sm_count`)."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        try:
+            data = load_yaml(read_text(text), text).data
+        except SpecError:
+            return False
+        return isinstance(data, dict) and "sm_count" in data
+    return text.lower() in gpu_names() or sum(n.startswith(text.lower()) for n in gpu_names()) == 1
+
+
+def parse_gpu(text: str, source: str = "<string>") -> GpuArch:
+    document = load_yaml(text, source)
+    if not isinstance(document.data, dict):
+        raise document.error("a GPU file must be a YAML mapping with keys " + ", ".join(GPU_KEYS))
+    errors = _problems(document)
+    if errors:
+        raise SpecErrors(errors)
+    return _build(document.data, source)
+
+
+def _problems(doc: YamlDocument) -> list[SpecError]:
+    data, errors = doc.data, []
+    for key in data:
+        if key not in GPU_KEYS:
+            errors.append(doc.error(f"unknown key {key!r}; allowed keys: {', '.join(GPU_KEYS)}", key))
+    for key, (kind, required, meaning) in GPU_KEYS.items():
+        if key not in data:
+            if required:
+                errors.append(SpecError(f"missing required key {key!r} ({meaning})", doc.source,
+                                        doc.lines.get(()), key))
+            continue
+        value = data[key]
+        if kind == "families":
+            errors += _family_problems(doc, value)
+            continue
+        problem = _leaf_problem(value, kind)
+        if problem:
+            errors.append(doc.error(f"{key} = {value!r} {problem}", key))
+    if not errors and data["shared_memory_bytes_per_block"] > data["shared_memory_bytes_per_sm"]:
+        errors.append(doc.error("shared_memory_bytes_per_block cannot exceed shared_memory_bytes_per_sm",
+                                "shared_memory_bytes_per_block"))
+    return errors
+
+
+def _family_problems(doc: YamlDocument, value) -> list[SpecError]:
+    key = "tensor_fma_per_clk_per_sm"
+    example = "e.g. {mma: {fp16: 1024}, wgmma: {fp16: 2048, fp8: 4096}}"
+    if not isinstance(value, dict) or not value:
+        return [doc.error(f"must map instruction families to {{dtype: FMAs per clock per SM}}, {example}", key)]
+    errors = []
+    for family, rates in value.items():
+        if family not in INSTRUCTION_FAMILIES:
+            errors.append(doc.error(f"unknown instruction family {family!r}; known: {', '.join(INSTRUCTION_FAMILIES)}",
+                                    key, family))
+        elif not isinstance(rates, dict) or not rates:
+            errors.append(doc.error(f"must map dtypes to FMAs per clock per SM, {example}", key, family))
+        else:
+            for dtype, rate in rates.items():
+                if dtype not in DTYPES:
+                    errors.append(doc.error(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}", key, family, dtype))
+                elif _leaf_problem(rate, _NUM):
+                    errors.append(doc.error(f"{dtype} = {rate!r} must be a positive number", key, family, dtype))
+    return errors
+
+
+def _leaf_problem(value, kind: str) -> str | None:
+    if kind == _TEXT:
+        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+    if kind == "version":
+        return None if value in SUPPORTED_VERSIONS and not isinstance(value, bool) else \
+            f"is not a supported version (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})"
+    if isinstance(value, str) and _looks_numeric(value):
+        return f"must be a {kind} (YAML reads {value!r} as text: write the exponent with a sign, e.g. 3.35e+12)"
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return f"must be a {kind}"
+    if kind == "count":
+        return None if isinstance(value, int) and value >= 0 else "must be a non-negative integer"
+    if kind == _INT and (not isinstance(value, int) or value <= 0):
+        return "must be a positive integer"
+    if not 0 < value < math.inf:
+        return "must be a positive number"
+    return None
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _build(data: dict, source: str) -> GpuArch:
+    families = tuple((str(f), tuple((str(d), float(r)) for d, r in rates.items()))
+                     for f, rates in data["tensor_fma_per_clk_per_sm"].items())
+    optional = {key: (float(data[key]) if key in data else None)
+                for key in ("boost_clock_hz", "die_area_mm2", "board_power_w")}
+    numbers = {key: (int(data[key]) if kind == _INT else float(data[key])) for key, (kind, _, _) in GPU_KEYS.items()
+               if kind in (_INT, _NUM) and key not in optional}
+    reserved = int(data.get("shared_memory_reserved_bytes_per_block", 0))
+    return GpuArch(name=str(data["name"]), description=str(data.get("description", "")),
+                   tensor_fma_per_clk_per_sm=families, shared_memory_reserved_bytes_per_block=reserved,
+                   source=source, **optional, **numbers)

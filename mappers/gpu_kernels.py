@@ -1,0 +1,260 @@
+"""GPU mappings of attention cascades: how a kernel (or a chain of kernels) tiles attention on a GPU.
+
+A mapping is data (`mappers/gpu_presets/*.yaml`): the kind of kernel (one fused kernel, split-KV
+decoding with a combine step, or unfused kernels with the M x P scores through HBM), the tensor
+instruction family (`mma` = Ampere-style mma.sync, `wgmma` = Hopper warpgroup MMA, `best` = the
+fastest the GPU has, as a vendor library picks), the threadblock tile Br x Bc, warps, pipeline
+stages (per head dim and optionally per GPU / causal), how the grid is formed and ordered, whether
+softmax overlaps the matrix products (`pingpong`: FA3's coordinated consumer warpgroups; `none`:
+only independent resident blocks overlap), whether a producer warpgroup issues the loads (warp
+specialization), and the masking granularity (`tile-skip`: fully masked tiles are skipped and
+partial tiles masked element-wise; `dense`: every tile computed and masked). Legality of a tile on a
+GPU (registers, shared memory, occupancy) is decided by `mappers.gpu_space`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+
+GPU_PRESET_DIR = Path(__file__).parent / "gpu_presets"
+KINDS = ("fused", "split-kv", "unfused")
+INSTRUCTIONS = ("mma", "wgmma", "best")
+OVERLAPS = ("none", "pingpong")
+BLOCK_ORDERS = ("launch", "longest-first")
+MASKINGS = ("tile-skip", "dense")
+GRID_DIMS = ("query_blocks", "batch", "heads", "kv_splits")
+CAUSAL_MASKS = ("none", "materialized-add")
+GQA_MODES = ("shared", "expand")
+
+MAPPING_KEYS = {
+    "version": "format version (1)", "name": "mapping name", "description": "one line",
+    "cascade": "library cascade the kernel computes", "kind": f"one of {', '.join(KINDS)}",
+    "measured_as": "kernel names in measurement files that this mapping describes",
+    "instruction": f"tensor instruction family: {', '.join(INSTRUCTIONS)}",
+    "softmax_overlap": f"{', '.join(OVERLAPS)}", "producer_warpgroup": "true if a producer warpgroup issues loads",
+    "persistent": "true if one block per SM loops over work tiles", "block_order": f"{', '.join(BLOCK_ORDERS)}",
+    "grid": f"launch order of the grid dimensions, fastest first ({', '.join(GRID_DIMS)})",
+    "masking": f"{', '.join(MASKINGS)}", "q_in_registers": "Q fragments kept in registers across key tiles",
+    "p_through_shared": "probabilities P written to shared memory before the second product",
+    "pack_gqa": "query heads of one K/V group share a tile's rows (decode)",
+    "masked_loop": "partial (masked) tiles run in a second software-pipelined loop that refills the pipeline",
+    "tiles": "list of tile choices {head_dim_max, br, bc, warps, stages[, gpu][, causal]}",
+    "backward_tiles": "tile choices of the backward kernel (Br queries x Bc keys per block), as `tiles`",
+    "split_kv": "{max_splits, min_efficiency}: how many key chunks (split-kv only)",
+    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes}: the unfused kernel chain",
+    "source": "where the structure comes from",
+}
+REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
+TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal")
+UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
+                "layout_copies": None}
+
+
+@dataclass(frozen=True, slots=True)
+class TileChoice:
+    head_dim_max: int
+    br: int
+    bc: int
+    warps: int
+    stages: int
+    gpu: str | None = None
+    causal: bool | None = None
+
+    def matches(self, head_dim: int, gpu: str, causal: bool) -> bool:
+        return head_dim <= self.head_dim_max and (self.gpu is None or gpu.startswith(self.gpu)) and \
+            (self.causal is None or self.causal == causal)
+
+
+@dataclass(frozen=True, slots=True)
+class UnfusedChain:
+    causal_mask: str = "materialized-add"  # build an N x N additive mask and add it to the scores
+    gqa: str = "shared"  # `expand`: K/V copied to every query head before the products
+    softmax_passes: int = 1  # reads of the score matrix by the softmax kernel
+    score_bytes: int = 2  # bytes per score element in HBM
+    layout_copies: tuple[str, ...] = ()  # inputs copied to a (batch x heads)-major layout before the products
+
+
+@dataclass(frozen=True, slots=True)
+class GpuMapping:
+    name: str
+    description: str
+    cascade: str
+    kind: str
+    measured_as: tuple[str, ...]
+    instruction: str
+    softmax_overlap: str
+    producer_warpgroup: bool
+    persistent: bool
+    block_order: str
+    grid: tuple[str, ...]
+    masking: str
+    q_in_registers: bool
+    p_through_shared: bool
+    pack_gqa: bool
+    masked_loop: bool
+    tiles: tuple[TileChoice, ...]
+    backward_tiles: tuple[TileChoice, ...]
+    max_splits: int
+    split_min_efficiency: float
+    unfused: UnfusedChain
+    source: str
+
+    def tile_for(self, head_dim: int, gpu: str, causal: bool, backward: bool = False) -> TileChoice:
+        tiles, key = (self.backward_tiles, "backward_tiles") if backward else (self.tiles, "tiles")
+        if not tiles:
+            raise SpecError(f"mapping {self.name!r} does not describe a backward kernel (no backward_tiles)",
+                            source=self.source, key=key)
+        for tile in tiles:
+            if tile.matches(head_dim, gpu, causal):
+                return tile
+        largest = max(t.head_dim_max for t in tiles)
+        raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim} on {gpu} "
+                        f"(they cover head dims up to {largest})", source=self.source, key=key)
+
+    def family(self, available: tuple[str, ...], best: str) -> str:
+        if self.instruction == "best":
+            return best
+        if self.instruction not in available:
+            raise SpecError(f"mapping {self.name!r} uses {self.instruction} instructions, which this GPU lacks "
+                            f"(it has: {', '.join(available)})", source=self.source, key="instruction")
+        return self.instruction
+
+
+def gpu_mapping_names() -> list[str]:
+    return sorted(p.stem for p in GPU_PRESET_DIR.glob("*.yaml"))
+
+
+@cache
+def _preset(name: str) -> GpuMapping:
+    path = GPU_PRESET_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise SpecError(f"no GPU mapping named {name!r}; GPU mappings: {', '.join(gpu_mapping_names())}",
+                        key="--mapping")
+    return parse_gpu_mapping(read_text(path), str(path))
+
+
+def load_gpu_mapping(name_or_path: str) -> GpuMapping:
+    """A shipped GPU mapping (`fa2`, `fa3`, `flash-decoding`, `pytorch-unfused`, ...) or a YAML path."""
+    if str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path):
+        return parse_gpu_mapping(read_text(name_or_path), str(name_or_path))
+    return _preset(str(name_or_path))
+
+
+def mapping_for_kernel(kernel: str) -> GpuMapping | None:
+    """The shipped mapping whose `measured_as` lists `kernel` (a name in a measurement file), or None."""
+    for name in gpu_mapping_names():
+        mapping = _preset(name)
+        if kernel in mapping.measured_as:
+            return mapping
+    return None
+
+
+def parse_gpu_mapping(text: str, source: str = "<string>") -> GpuMapping:
+    document = load_yaml(text, source)
+    if not isinstance(document.data, dict):
+        raise document.error("a GPU mapping file must be a YAML mapping with keys " + ", ".join(MAPPING_KEYS))
+    errors = _problems(document)
+    if errors:
+        raise SpecErrors(errors)
+    return _build(document.data, source)
+
+
+def _problems(doc: YamlDocument) -> list[SpecError]:
+    data = doc.data
+    errors = [doc.error(f"unknown key {key!r}; allowed keys: {', '.join(MAPPING_KEYS)}", key)
+              for key in data if key not in MAPPING_KEYS]
+    errors += [SpecError(f"missing required key {key!r} ({MAPPING_KEYS[key]})", doc.source, doc.lines.get(()), key)
+               for key in REQUIRED if key not in data]
+    if data.get("version", 1) != 1:
+        errors.append(doc.error(f"version = {data['version']!r} is not supported (supported: 1)", "version"))
+    choices = {"kind": KINDS, "instruction": INSTRUCTIONS, "softmax_overlap": OVERLAPS, "block_order": BLOCK_ORDERS,
+               "masking": MASKINGS}
+    for key, allowed in choices.items():
+        if key in data and data[key] not in allowed:
+            errors.append(doc.error(f"{key} = {data[key]!r} is not one of: {', '.join(allowed)}", key))
+    for key in ("producer_warpgroup", "persistent", "q_in_registers", "p_through_shared", "pack_gqa",
+                "masked_loop"):
+        if key in data and not isinstance(data[key], bool):
+            errors.append(doc.error(f"{key} = {data[key]!r} must be true or false", key))
+    grid = data.get("grid", [])
+    if not isinstance(grid, list) or any(d not in GRID_DIMS for d in grid) or len(set(grid)) != len(grid):
+        errors.append(doc.error(f"grid must list distinct dimensions from: {', '.join(GRID_DIMS)}", "grid"))
+    names = data.get("measured_as", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        errors.append(doc.error("measured_as must be a list of kernel names", "measured_as"))
+    errors += _tile_problems(doc, data.get("tiles"))
+    if "backward_tiles" in data:
+        errors += _tile_problems(doc, data["backward_tiles"], "backward_tiles")
+    errors += _section_problems(doc, data)
+    return errors
+
+
+def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecError]:
+    if not isinstance(tiles, list) or not tiles:
+        return [doc.error(f"{key} must be a non-empty list of {{head_dim_max, br, bc, warps, stages}}", key)]
+    errors = []
+    for position, tile in enumerate(tiles):
+        where = (key, position)
+        if not isinstance(tile, dict):
+            errors.append(doc.error("must be a mapping {head_dim_max, br, bc, warps, stages[, gpu][, causal]}", *where))
+            continue
+        errors += [doc.error(f"unknown key {k!r}; allowed: {', '.join(TILE_KEYS)}", *where, k)
+                   for k in tile if k not in TILE_KEYS]
+        for key in TILE_KEYS[:5]:
+            value = tile.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                errors.append(doc.error(f"{key} = {value!r} must be a positive integer", *where, key))
+        if "causal" in tile and not isinstance(tile["causal"], bool):
+            errors.append(doc.error(f"causal = {tile['causal']!r} must be true or false", *where, "causal"))
+        if "gpu" in tile and not (isinstance(tile["gpu"], str) and tile["gpu"]):
+            errors.append(doc.error("gpu must name a GPU (prefix), e.g. a100", *where, "gpu"))
+    return errors
+
+
+def _section_problems(doc: YamlDocument, data: dict) -> list[SpecError]:
+    errors = []
+    split = data.get("split_kv", {})
+    if not isinstance(split, dict) or set(split) - {"max_splits", "min_efficiency"}:
+        errors.append(doc.error("split_kv must be {max_splits: int, min_efficiency: 0..1}", "split_kv"))
+    elif not (0 < split.get("min_efficiency", 0.85) <= 1) or not isinstance(split.get("max_splits", 128), int):
+        errors.append(doc.error("split_kv: max_splits must be an integer, min_efficiency in (0, 1]", "split_kv"))
+    chain = data.get("unfused", {})
+    if not isinstance(chain, dict):
+        return errors + [doc.error(f"unfused must be a mapping with keys {', '.join(UNFUSED_KEYS)}", "unfused")]
+    for key, value in chain.items():
+        if key not in UNFUSED_KEYS:
+            errors.append(doc.error(f"unknown key {key!r}; allowed: {', '.join(UNFUSED_KEYS)}", "unfused", key))
+        elif UNFUSED_KEYS[key] and value not in UNFUSED_KEYS[key]:
+            errors.append(doc.error(f"{key} = {value!r} is not one of: {', '.join(UNFUSED_KEYS[key])}", "unfused", key))
+        elif key == "layout_copies":
+            if not isinstance(value, list) or any(v not in ("q", "k", "v", "o") for v in value):
+                errors.append(doc.error("layout_copies must list tensors among q, k, v, o", "unfused", key))
+        elif not UNFUSED_KEYS[key] and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            errors.append(doc.error(f"{key} = {value!r} must be a positive integer", "unfused", key))
+    return errors
+
+
+def _chain(data: dict) -> UnfusedChain:
+    return UnfusedChain(**{k: (tuple(v) if k == "layout_copies" else v) for k, v in data.items()})
+
+
+def _build(data: dict, source: str) -> GpuMapping:
+    tiles = tuple(TileChoice(**tile) for tile in data["tiles"])
+    backward = tuple(TileChoice(**tile) for tile in data.get("backward_tiles", []))
+    split = data.get("split_kv", {})
+    return GpuMapping(
+        name=str(data["name"]), description=str(data.get("description", "")), cascade=str(data["cascade"]),
+        kind=data["kind"], measured_as=tuple(data.get("measured_as", [])), instruction=data["instruction"],
+        softmax_overlap=data.get("softmax_overlap", "none"), producer_warpgroup=data.get("producer_warpgroup", False),
+        persistent=data.get("persistent", False), block_order=data.get("block_order", "launch"),
+        grid=tuple(data.get("grid", ["query_blocks", "batch", "heads"])), masking=data.get("masking", "tile-skip"),
+        q_in_registers=data.get("q_in_registers", False), p_through_shared=data.get("p_through_shared", False),
+        pack_gqa=data.get("pack_gqa", False), masked_loop=data.get("masked_loop", False), tiles=tiles,
+        backward_tiles=backward, max_splits=int(split.get("max_splits", 128)),
+        split_min_efficiency=float(split.get("min_efficiency", 0.85)), unfused=_chain(data.get("unfused", {})),
+        source=source)

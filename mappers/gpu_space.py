@@ -1,0 +1,203 @@
+"""Threadblock tiles on a GPU: what a tile needs (registers, shared memory), how many blocks fit on an
+SM, and the space of legal tilings the search loop in `mappers.search` walks.
+
+Resource estimates (documented, not measured):
+- registers per consumer thread = fp32 accumulators of the score tile S (Br x Bc) and of the output O
+  (Br x Dv) spread over the consumer threads, plus Q fragments if the mapping keeps Q in registers
+  (Br x D halves, two per register), plus `REGISTER_OVERHEAD` for addresses, loop state and the
+  running row max/sum; rounded up to 8. A producer warpgroup (warp specialization) keeps
+  `PRODUCER_REGISTERS` per thread (FlashAttention-3 lowers it with setmaxnreg). Registers are
+  allocated per warp in units of the GPU's `register_allocation_unit`.
+- shared memory = Q tile (Br x D) + `stages` K and V tiles (Bc x D, Bc x Dv) + P (Br x Bc) if the
+  mapping passes P through shared memory, 2 bytes per element; the GPU reserves a little per block.
+  With one stage this is the (Br + 2 Bc) x d x 2 bytes of FlashAttention-2 (REFERENCE.md §2).
+- blocks per SM = min(max blocks, max warps / warps, shared memory / block's, registers / block's).
+Shape rules: mma (m16n8k16 per warp) needs Br to be a multiple of 16 x consumer warps; wgmma
+(m64nNk16 per warpgroup) needs consumer warps in whole warpgroups, Br a multiple of 64 per
+warpgroup and Bc <= 256; Bc is a multiple of 16 (the k-step of the second product).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from arch_models.gpu import GpuArch
+
+REGISTER_OVERHEAD = 32
+PRODUCER_REGISTERS = 24
+ELEMENT_BYTES = 2
+BR_CHOICES = (16, 32, 64, 128, 192, 256)
+BC_CHOICES = tuple(range(16, 257, 16))
+WARP_CHOICES = (1, 2, 4, 8, 12, 16)
+STAGE_CHOICES = (1, 2, 3, 4)
+GENES = ("br", "bc", "warps", "stages", "splits")
+
+
+@dataclass(frozen=True, slots=True)
+class TileFlags:
+    """The mapping properties that change a tile's resources."""
+
+    family: str  # "mma" or "wgmma"
+    producer_warpgroup: bool = False
+    q_in_registers: bool = False
+    p_through_shared: bool = False
+
+
+def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, br, bc, warps, stages) -> dict:
+    """Registers, shared memory and blocks per SM of tiles (scalars or equal-length arrays), plus the reason
+    each tile is illegal ("" when legal) and what limits its occupancy."""
+    br, bc, warps, stages = (np.asarray(x, dtype=np.int64) for x in (br, bc, warps, stages))
+    producer_warps = 4 if flags.producer_warpgroup else 0
+    consumer_warps = np.maximum(warps - producer_warps, 0)
+    consumer_threads = np.maximum(consumer_warps * 32, 1)
+    accumulators = (br * bc + br * head_dim_v) / consumer_threads
+    q_fragments = br * head_dim / 2 / consumer_threads if flags.q_in_registers else 0.0
+    per_thread = (np.ceil((accumulators + q_fragments + REGISTER_OVERHEAD) / 8) * 8).astype(np.int64)
+    unit = gpu.register_allocation_unit
+    per_warp = np.ceil(per_thread * 32 / unit).astype(np.int64) * unit
+    producer = int(np.ceil(PRODUCER_REGISTERS * 32 / unit) * unit) * producer_warps
+    registers_per_block = per_warp * consumer_warps + producer
+    shared = ELEMENT_BYTES * (br * head_dim + stages * bc * (head_dim + head_dim_v)
+                              + (br * bc if flags.p_through_shared else 0))
+    shared_per_sm = shared + gpu.shared_memory_reserved_bytes_per_block
+    limits = {
+        "blocks": np.full(br.shape, gpu.max_blocks_per_sm),
+        "warps": gpu.max_warps_per_sm // np.maximum(warps, 1),
+        "shared memory": gpu.shared_memory_bytes_per_sm // np.maximum(shared_per_sm, 1),
+        "registers": gpu.registers_per_sm // np.maximum(registers_per_block, 1),
+    }
+    stacked = np.stack([np.broadcast_to(v, br.shape) for v in limits.values()])
+    blocks_per_sm = stacked.min(axis=0)
+    limiter = np.array(list(limits))[stacked.argmin(axis=0)]
+    reason = _reasons(gpu, flags, br, bc, warps, consumer_warps, per_thread, registers_per_block, shared)
+    blocks_per_sm = np.where(reason == "", blocks_per_sm, 0)
+    return {"registers_per_thread": per_thread, "registers_per_block": registers_per_block,
+            "shared_memory_bytes": shared, "blocks_per_sm": blocks_per_sm, "occupancy_limiter": limiter,
+            "reason": reason, "threads": warps * 32}
+
+
+def _reasons(gpu, flags, br, bc, warps, consumer_warps, per_thread, registers_per_block, shared) -> np.ndarray:
+    """The first broken rule of every tile, in a fixed order (shape, threads, registers, shared memory)."""
+    rules = [
+        (consumer_warps <= 0, "no consumer warps (a producer warpgroup needs consumer warps beside it)"),
+        (bc % 16 != 0, "Bc must be a multiple of 16 (the k-step of the P x V product)"),
+    ]
+    if flags.family == "wgmma":
+        groups = consumer_warps // 4
+        rules += [(consumer_warps % 4 != 0, "wgmma needs consumer warps in whole warpgroups (multiples of 4)"),
+                  (br % np.maximum(64 * groups, 1) != 0,
+                   "wgmma needs Br to be a multiple of 64 per consumer warpgroup"),
+                  (bc > 256, "wgmma needs Bc <= 256 (largest N of one instruction)")]
+    else:
+        rules += [(br % np.maximum(16 * consumer_warps, 1) != 0, "mma needs Br to be a multiple of 16 x warps")]
+    rules += [
+        (warps * 32 > gpu.max_threads_per_block, f"more than {gpu.max_threads_per_block} threads per block"),
+        (per_thread > gpu.registers_per_thread_max,
+         f"registers: needs more than {gpu.registers_per_thread_max} per thread"),
+        (registers_per_block > gpu.registers_per_sm, f"registers: block needs more than {gpu.registers_per_sm}"),
+        (shared > gpu.shared_memory_bytes_per_block,
+         f"shared memory: tile needs more than {gpu.shared_memory_bytes_per_block} bytes per block"),
+    ]
+    reason = np.full(br.shape, "", dtype=object)
+    for broken, message in reversed(rules):
+        reason = np.where(np.broadcast_to(broken, br.shape), message, reason)
+    return reason
+
+
+def backward_tile_resources(gpu: GpuArch, head_dim: int, head_dim_v: int, br: int, bc: int, warps: int,
+                            stages: int) -> dict:
+    """Resources of a FlashAttention-2-style backward block (Bc keys, walking Br-query tiles).
+
+    Registers per thread: the dK and dV accumulators (Bc x (D + Dv)) and the S and dP tiles (2 Br x Bc) in
+    fp32 over the block's threads, plus `REGISTER_OVERHEAD`. Shared memory: `stages` Q and dO tiles, the
+    block's K and V, and dS (P reuses its space), 2 bytes per element."""
+    threads = warps * 32
+    per_thread = int(np.ceil(((bc * (head_dim + head_dim_v) + 2 * br * bc) / threads + REGISTER_OVERHEAD) / 8) * 8)
+    unit = gpu.register_allocation_unit
+    per_block = int(np.ceil(per_thread * 32 / unit) * unit) * warps
+    shared = ELEMENT_BYTES * (stages * br * (head_dim + head_dim_v) + bc * (head_dim + head_dim_v) + br * bc)
+    reason = ""
+    if per_thread > gpu.registers_per_thread_max:
+        reason = f"registers: needs more than {gpu.registers_per_thread_max} per thread"
+    elif shared > gpu.shared_memory_bytes_per_block:
+        reason = f"shared memory: tile needs more than {gpu.shared_memory_bytes_per_block} bytes per block"
+    shared_per_sm = shared + gpu.shared_memory_reserved_bytes_per_block
+    blocks = 0 if reason else min(gpu.max_blocks_per_sm, gpu.max_warps_per_sm // warps,
+                                  gpu.registers_per_sm // per_block, gpu.shared_memory_bytes_per_sm // shared_per_sm)
+    return {"registers_per_thread": per_thread, "registers_per_block": per_block, "shared_memory_bytes": shared,
+            "blocks_per_sm": blocks, "reason": reason, "threads": threads}
+
+
+def explain_tile(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, br: int, bc: int, warps: int,
+                 stages: int) -> dict:
+    """One tile's resources as plain numbers (for reports and error messages)."""
+    res = tile_resources(gpu, flags, head_dim, head_dim_v, [br], [bc], [warps], [stages])
+    return {key: (value[0].item() if hasattr(value[0], "item") else value[0]) for key, value in res.items()}
+
+
+class GpuTilingSpace:
+    """Tilings (Br, Bc, warps, stages, key splits) of an attention kernel on a GPU, as integer genomes.
+
+    Compatible with `mappers.search.search`: `.dimensions`, `.size`, `.random`, `.mutate`, `.enumerate`.
+    `legality(genomes)` says which genomes fit the GPU and why the others do not; the cost function
+    (the simulator's) scores the legal ones.
+    """
+
+    def __init__(self, gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, max_splits: int = 1,
+                 br_choices=BR_CHOICES, bc_choices=BC_CHOICES, warp_choices=WARP_CHOICES, stage_choices=STAGE_CHOICES):
+        self.gpu, self.flags, self.head_dim, self.head_dim_v = gpu, flags, head_dim, head_dim_v
+        splits = [1 << k for k in range(max(1, max_splits).bit_length()) if (1 << k) <= max_splits]
+        self.choices = {"br": np.array(br_choices), "bc": np.array(bc_choices), "warps": np.array(warp_choices),
+                        "stages": np.array(stage_choices), "splits": np.array(splits)}
+
+    @property
+    def dimensions(self) -> list[int]:
+        return [len(self.choices[g]) for g in GENES]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.dimensions))
+
+    def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
+
+    def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Move one gene of every genome to a neighbouring choice."""
+        children = genomes.copy()
+        rows = np.arange(len(children))
+        gene = rng.integers(0, len(self.dimensions), len(children))
+        step = rng.choice((-1, 1), len(children))
+        limits = np.array(self.dimensions)[gene] - 1
+        children[rows, gene] = np.clip(children[rows, gene] + step, 0, limits)
+        return children
+
+    def enumerate(self, batch: int):
+        chunk = []
+        for genome in product(*(range(d) for d in self.dimensions)):
+            chunk.append(genome)
+            if len(chunk) == batch:
+                yield np.array(chunk)
+                chunk = []
+        if chunk:
+            yield np.array(chunk)
+
+    def values(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
+        genomes = np.asarray(genomes).reshape(-1, len(GENES))
+        return {gene: self.choices[gene][genomes[:, n]] for n, gene in enumerate(GENES)}
+
+    def decode(self, genome) -> dict[str, int]:
+        return {gene: int(value[0]) for gene, value in self.values(np.asarray(genome)[None]).items()}
+
+    def resources(self, genomes: np.ndarray) -> dict:
+        v = self.values(genomes)
+        return tile_resources(self.gpu, self.flags, self.head_dim, self.head_dim_v, v["br"], v["bc"], v["warps"],
+                              v["stages"])
+
+    def legality(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
+        reasons = self.resources(genomes)["reason"]
+        legal = reasons == ""
+        return legal, Counter(str(r) for r in reasons[~legal])

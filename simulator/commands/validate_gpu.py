@@ -1,0 +1,80 @@
+"""`cascade validate-gpu`: the GPU threadblock model against measured attention kernels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.output import print_json, table
+
+GROUPS = (("by_gpu", "gpu"), ("by_kernel", "kernel"), ("by_pass", "pass"), ("by_kernel_headdim", "pass / kernel / d"))
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("validate-gpu", help="compare the GPU model with measured attention kernels")
+    parser.add_argument("--data", help="measurement CSV (default: the shipped FA2/FA3/Flash-Decoding measurements)")
+    parser.add_argument("--plot", help="write a parity plot (predicted vs measured, log axes) to PATH (.pdf + .png)")
+    parser.add_argument("--rows", action="store_true", help="also print every row (text output)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from simulator.gpu.measurements import DATA_FILE, read_measurements
+    from simulator.gpu.validate import validate
+
+    result = validate(read_measurements(args.data or DATA_FILE))
+    result["data"] = str(args.data or DATA_FILE)
+    if args.plot:
+        from simulator.gpu.parity_plot import plot_parity
+
+        result["figures"] = [str(p) for p in plot_parity(result, Path(args.plot))]
+    if args.json:
+        print_json(result)
+    else:
+        print(format_validation(result, rows=args.rows))
+    return 0
+
+
+def format_validation(result: dict, rows: bool = False) -> str:
+    summary = result["summary"]
+    blocks = []
+    if rows:
+        lines = [(r["gpu"], r["kernel"], r["pass"], r["causal"], r["headdim"], r["batch"], r["seqlen_kv"], r["unit"],
+                  r["measured"], "-" if r["predicted"] is None else f"{r['predicted']:.4g}",
+                  "-" if r["error_pct"] is None else f"{r['error_pct']:+.1f}%") for r in result["rows"]]
+        blocks.append(table(("gpu", "kernel", "pass", "causal", "d", "batch", "seqlen", "unit", "measured", "predicted",
+                             "error"), lines, title="every row"))
+    overall = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]))
+               for name, s in (("all modelled rows", summary["overall"]), ("held out", summary["held_out"]),
+                               ("calibration subset", summary["fitted"]))]
+    blocks.append(table(("rows", "count", "MAPE", "worst |error|"), overall,
+                        title=f"GPU model vs measurements ({result['data']})"))
+    for key, label in GROUPS:
+        lines = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]), _pct(s["mean_error_pct"]))
+                 for name, s in summary[key].items()]
+        blocks.append(table((label, "rows", "MAPE", "worst |error|", "mean error"), lines))
+    targets = [(passes, t["rows"], _pct(t["mape_pct"]), _pct(t["max_abs_error_pct"]),
+                ", ".join(f"{k} <= {v:g}%" for k, v in t["target"].items() if k != "gpu"),
+                "met" if t["met"] else "NOT met")
+               for passes, t in result["targets"].items()]
+    blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="issue-5 targets"))
+    decode = [(d["batch"], d["seqlen_kv"], f"{d['fa2']['time_us']:.0f}", f"{d['fa2']['grid_blocks']}",
+               f"{d['fa2']['sm_fraction_busy']:.0%}", f"{d['split_kv']['time_us']:.0f}", d["split_kv"]["splits"],
+               f"{d['split_kv']['grid_blocks']}", f"{d['speedup_split_kv']:.1f}x",
+               f"{d['speedup_without_gqa_packing']:.1f}x")
+              for d in result["decode_analysis"]]
+    if decode:
+        blocks.append(table(("batch", "kv len", "FA2 us", "FA2 blocks", "SMs busy", "split-KV us", "splits", "blocks",
+                             "speedup", "unpacked"), decode,
+                            title="decode: FA2 (grid = batch x heads) vs split-KV (key chunks as extra blocks; "
+                                  "unpacked = split-KV without packing a K/V group's heads into one tile)"))
+    not_modelled = summary["not_modelled"]
+    if not_modelled["rows"]:
+        blocks.append(f"not modelled: {not_modelled['rows']} rows of {', '.join(not_modelled['kernels'])}")
+    if result.get("figures"):
+        blocks.append("parity plot: " + ", ".join(result["figures"]))
+    return "\n\n".join(blocks)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1f}%"

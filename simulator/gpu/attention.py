@@ -1,0 +1,257 @@
+"""Attention on a GPU as kernel phases: what each block of a mapping does, tile by tile.
+
+`AttentionProblem` is one measured or simulated point (batch, heads, K/V heads, query and key lengths,
+head dims, causal, pass). `build_phases(mapping, gpu, problem)` turns a `GpuMapping` into the kernel
+launches the model times: one fused kernel (FlashAttention-2/-3 style), split-KV decoding plus its
+combine kernel, or the unfused chain (scores GEMM, mask, softmax, output GEMM; `unfused.py`).
+
+Per tile of Br queries x Bc keys a fused kernel does: Br.Bc.(D + Dv) tensor FMAs (the whole tile, even
+where rows are padding or masked), Br.Bc exp and Br.Bc FP32->16-bit conversions of P (special-function
+pipe), Br.Bc scale-and-subtract FMAs, Br.Bc row-sum adds and Br.Dv output rescales (FP32), Br.Bc row-max
+compares (ALU), and 2 compare/select ops per element of a partial (masked) tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from arch_models.gpu import GpuArch
+from einsum_cascade.errors import SpecError
+from mappers.gpu_kernels import GpuMapping, TileChoice
+from mappers.gpu_space import TileFlags, tile_resources
+from simulator.gpu.model import Phase
+
+ELEMENT = 2  # bytes of a 16-bit value
+PASSES = ("fwd", "fwd+bwd", "decode")
+
+
+@dataclass(frozen=True)
+class AttentionProblem:
+    batch: int
+    heads: int
+    kv_heads: int
+    seqlen_q: int
+    seqlen_kv: int
+    head_dim: int
+    head_dim_v: int
+    causal: bool = False
+    passes: str = "fwd"
+    dtype: str = "fp16"
+
+    def __post_init__(self):
+        for key in ("batch", "heads", "kv_heads", "seqlen_q", "seqlen_kv", "head_dim", "head_dim_v"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise SpecError(f"{key} = {value!r} must be a positive integer")
+        if self.heads % self.kv_heads:
+            raise SpecError(f"heads = {self.heads} must be a multiple of kv_heads = {self.kv_heads}")
+        if self.passes not in PASSES:
+            raise SpecError(f"pass {self.passes!r} is not one of: {', '.join(PASSES)}")
+
+    @property
+    def group(self) -> int:
+        return self.heads // self.kv_heads
+
+    def flops(self) -> float:
+        """FLOPs as the published benchmarks count them (REFERENCE.md §2): 2 products of 2 FLOPs per FMA,
+        halved for causal; backward = 2.5 x forward, forward+backward = 3.5 x forward."""
+        forward = 2.0 * self.batch * self.heads * self.seqlen_q * self.seqlen_kv * (self.head_dim + self.head_dim_v)
+        forward /= 2.0 if self.causal else 1.0
+        return forward * (3.5 if self.passes == "fwd+bwd" else 1.0)
+
+
+def mapping_flags(mapping: GpuMapping, family: str) -> TileFlags:
+    return TileFlags(family, mapping.producer_warpgroup, mapping.q_in_registers, mapping.p_through_shared)
+
+
+def build_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
+                 efficiency_family: str | None = None) -> tuple[list[Phase], dict]:
+    """The kernel launches of `mapping` on `gpu` for `problem`, and a description of the choices made."""
+    family = efficiency_family or mapping.family(gpu.families, gpu.best_family(problem.dtype))
+    from simulator.gpu.backward import backward_phases  # backward builds on this module
+    from simulator.gpu.unfused import unfused_phases
+
+    builder = unfused_phases if mapping.kind == "unfused" else fused_phases
+    phases, info = builder(mapping, gpu, problem, family)
+    if problem.passes == "fwd+bwd":
+        backward, backward_info = backward_phases(mapping, gpu, problem, family)
+        phases, info = phases + backward, {**info, "backward": backward_info}
+    return phases, info
+
+
+def fused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str,
+                 tile: TileChoice | None = None, splits: int | None = None) -> tuple[list[Phase], dict]:
+    tile = tile or mapping.tile_for(problem.head_dim, gpu.name, problem.causal)
+    resources = tile_resources(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v,
+                               [tile.br], [tile.bc], [tile.warps], [tile.stages])
+    reason = str(resources["reason"][0])
+    if reason:
+        raise SpecError(f"mapping {mapping.name!r}: tile {tile.br}x{tile.bc}, {tile.warps} warps, {tile.stages} "
+                        f"stages does not fit {gpu.name}: {reason}", source=mapping.source, key="tiles")
+    blocks_per_sm = int(resources["blocks_per_sm"][0])
+    rows, heads = rows_and_heads(mapping, problem)
+    query_blocks = math.ceil(rows / tile.br)
+    key_tiles = math.ceil(problem.seqlen_kv / tile.bc)
+    if splits is None:
+        splits = split_count(mapping, gpu, problem.batch * heads * query_blocks, key_tiles, blocks_per_sm) \
+            if mapping.kind == "split-kv" else 1
+    tiles, masked = key_tiles_per_query_block(problem, tile, query_blocks, mapping.masking, rows != problem.seqlen_q)
+    tiles_per_block, masked_per_block = _split_and_order(mapping, tiles, masked, splits, problem.batch * heads)
+    main = _fused_phase(mapping, gpu, problem, tile, family, blocks_per_sm, tiles_per_block, masked_per_block,
+                        query_blocks, splits, heads)
+    phases = [main]
+    if splits > 1:
+        phases.append(combine_phase(gpu, problem, splits))
+    info = {"tile": {"br": tile.br, "bc": tile.bc, "warps": tile.warps, "stages": tile.stages}, "family": family,
+            "splits": splits, "blocks_per_sm": blocks_per_sm,
+            "occupancy_limiter": str(resources["occupancy_limiter"][0]),
+            "registers_per_thread": int(resources["registers_per_thread"][0]),
+            "shared_memory_bytes": int(resources["shared_memory_bytes"][0]), "grid_blocks": main.blocks}
+    return phases, info
+
+
+def rows_and_heads(mapping: GpuMapping, problem: AttentionProblem) -> tuple[int, int]:
+    """Query rows per block row-space and the head count of the grid (GQA packing puts a group's heads in rows)."""
+    if mapping.pack_gqa and problem.group > 1:
+        return problem.seqlen_q * problem.group, problem.kv_heads
+    return problem.seqlen_q, problem.heads
+
+
+def tile_grid(problem: AttentionProblem, br: int, bc: int, masking: str = "tile-skip",
+              packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Which (query block, key block) tiles are computed and which of those are partial (masked per element).
+
+    Causal masks align to the bottom right (query i sees keys up to i + Nk - Nq, as FlashAttention-2);
+    `tile-skip` skips tiles entirely in the future, `dense` computes every tile. A ragged last key block is
+    partial too. Packed grouped heads (decode) are treated as non-causal rows."""
+    nq, nk = problem.seqlen_q, problem.seqlen_kv
+    rows = nq * (problem.group if packed else 1)
+    q_first = np.arange(math.ceil(rows / br))[:, None] * br
+    q_last = np.minimum(q_first + br, rows) - 1
+    k_first = np.arange(math.ceil(nk / bc))[None, :] * bc
+    k_last = np.minimum(k_first + bc, nk) - 1
+    ragged = (k_last - k_first + 1 < bc) & np.ones_like(q_first, dtype=bool)
+    if not problem.causal or packed:
+        return np.ones(ragged.shape, dtype=bool), ragged
+    offset = nk - nq
+    needed = k_first <= q_last + offset
+    partial = needed & ((k_last > q_first + offset) | ragged)
+    if masking == "dense":
+        return np.ones(ragged.shape, dtype=bool), ~needed | partial
+    return needed, partial
+
+
+def key_tiles_per_query_block(problem: AttentionProblem, tile: TileChoice, query_blocks: int, masking: str,
+                              packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Key tiles each query block computes and how many of them are partial (see `tile_grid`)."""
+    needed, partial = tile_grid(problem, tile.br, tile.bc, masking, packed)
+    return needed.sum(axis=1).astype(np.int64), partial.sum(axis=1).astype(np.int64)
+
+
+def _split_and_order(mapping: GpuMapping, tiles: np.ndarray, masked: np.ndarray, splits: int, instances: int):
+    """Blocks in launch order: the grid's first dimension varies fastest; split-KV divides the key tiles."""
+    if splits > 1:
+        per_split = np.ceil(tiles / splits).astype(np.int64)
+        chunks = np.stack([np.clip(tiles - s * per_split, 0, per_split) for s in range(splits)], axis=1)
+        masks = np.stack([np.where(s == np.ceil(tiles / per_split) - 1, masked, 0) for s in range(splits)], axis=1)
+        tiles, masked = chunks.reshape(-1), masks.reshape(-1)
+        keep = tiles > 0
+        tiles, masked = tiles[keep], masked[keep]
+    if mapping.grid and mapping.grid[0] in ("query_blocks", "kv_splits"):
+        tiles, masked = np.tile(tiles, instances), np.tile(masked, instances)
+    else:
+        tiles, masked = np.repeat(tiles, instances), np.repeat(masked, instances)
+    if mapping.block_order == "longest-first":
+        order = np.argsort(-tiles, kind="stable")
+        tiles, masked = tiles[order], masked[order]
+    return tiles.astype(np.int64), masked.astype(np.int64)
+
+
+def split_count(mapping: GpuMapping, gpu: GpuArch, blocks: int, key_tiles: int, blocks_per_sm: int) -> int:
+    """Key chunks per query block, FlashAttention-2's `num_splits_heuristic` (flash_api.cpp): no split if the
+    grid already has 80% of a wave; else the fewest splits whose wave efficiency (n_waves / ceil(n_waves)) is
+    within `min_efficiency` of the best, skipping counts that do not change the tiles per chunk."""
+    sms = gpu.sm_count
+    if blocks >= 0.8 * sms:
+        return 1
+    limit = max(1, min(mapping.max_splits, sms, key_tiles))
+    efficiency = []
+    for splits in range(1, limit + 1):
+        waves = blocks * splits / sms
+        efficiency.append(waves / math.ceil(waves))
+    best = max(efficiency)
+    for splits in range(1, limit + 1):
+        eligible = splits == 1 or math.ceil(key_tiles / splits) != math.ceil(key_tiles / (splits - 1))
+        if eligible and efficiency[splits - 1] >= mapping.split_min_efficiency * best:
+            return splits
+    return 1
+
+
+def fused_tile_work(mapping: GpuMapping, family: str, problem: AttentionProblem, br, bc, warps, stages) -> dict:
+    """What one Br x Bc tile of a fused kernel does (scalars or arrays of tilings; see the module docstring)."""
+    d, dv = problem.head_dim, problem.head_dim_v
+    br, bc, warps, stages = (np.asarray(x, dtype=np.float64) for x in (br, bc, warps, stages))
+    consumer_warps = warps - (4 if mapping.producer_warpgroup else 0)
+    groups = np.maximum(consumer_warps // 4, 1)
+    readers = consumer_warps if family == "mma" else groups
+    incoming = bc * (d + dv) * ELEMENT
+    shared = incoming + readers * incoming + (0 if mapping.q_in_registers else br * d * ELEMENT)
+    shared = shared + (2 * br * bc * ELEMENT if mapping.p_through_shared else 0)
+    scores = br * bc
+    return {"tensor_fma": scores * (d + dv), "sfu_ops": 2.0 * scores, "fp32_ops": 2.0 * scores + br * dv,
+            "alu_ops": scores, "shared_bytes": shared, "mask_alu_ops": 2.0 * scores,
+            "first_load_bytes": br * d * ELEMENT + incoming, "prologue_hbm_bytes": np.zeros_like(br),
+            "epilogue_fp32_ops": br * dv, "epilogue_sfu_ops": br * dv,
+            "streams_per_block": groups if (mapping.producer_warpgroup and mapping.softmax_overlap == "none")
+            else np.ones_like(groups),
+            "pingpong_groups": groups if mapping.softmax_overlap == "pingpong" else np.zeros_like(groups),
+            "inflight_bytes_per_block": stages * incoming}
+
+
+def _fused_phase(mapping, gpu, problem, tile, family, blocks_per_sm, tiles_per_block, masked_per_block,
+                 query_blocks, splits, heads) -> Phase:
+    work = fused_tile_work(mapping, family, problem, tile.br, tile.bc, tile.warps, tile.stages)
+    counts = {k: int(work[k]) for k in ("streams_per_block", "pingpong_groups")}
+    return Phase(
+        name="attention forward" if splits == 1 else f"attention forward (split-KV, {splits} chunks)",
+        family=family, tiles_per_block=tiles_per_block, masked_per_block=masked_per_block, blocks_per_sm=blocks_per_sm,
+        hbm_bytes=float(forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm)),
+        stages=tile.stages, prefetch_across_blocks=mapping.persistent and mapping.producer_warpgroup,
+        masked_loop_refill=mapping.masked_loop,
+        useful_fma=problem.flops() / 2.0 if problem.passes != "fwd+bwd" else problem.flops() / 7.0,
+        **counts, **{k: float(v) for k, v in work.items() if k not in counts})
+
+
+def forward_hbm_bytes(gpu: GpuArch, problem: AttentionProblem, query_blocks, splits, heads: int, blocks_per_sm):
+    """Q and O once, K and V once per K/V head unless the blocks sharing them cannot keep them in L2
+    (scalars or arrays of tilings).
+
+    Blocks that read the same K/V head run back to back (query blocks, then heads sharing a K/V head);
+    the K/V of the heads in flight at once must fit in L2 for the later readers to hit."""
+    query_blocks, splits, blocks_per_sm = (np.asarray(x, dtype=np.float64) for x in (query_blocks, splits,
+                                                                                     blocks_per_sm))
+    b, nq, nk = problem.batch, problem.seqlen_q, problem.seqlen_kv
+    q_and_o = b * problem.heads * nq * (problem.head_dim + problem.head_dim_v) * ELEMENT + b * problem.heads * nq * 4
+    kv_head = nk * (problem.head_dim + problem.head_dim_v) * ELEMENT / splits
+    readers = query_blocks * (heads // problem.kv_heads)
+    in_flight = gpu.sm_count * blocks_per_sm
+    working_set = (np.ceil(in_flight / readers) + 1) * kv_head
+    refetch = np.where(working_set <= gpu.l2_bytes, 1.0, np.minimum(readers, working_set / gpu.l2_bytes))
+    partials = np.where(splits > 1, 2 * b * problem.heads * nq * splits * (problem.head_dim_v + 1) * 4, 0.0)
+    return q_and_o + b * problem.kv_heads * splits * kv_head * refetch + partials
+
+
+def combine_phase(gpu: GpuArch, problem: AttentionProblem, splits: int) -> Phase:
+    """Split-KV's second kernel: per query row, rescale the chunks' partial outputs by their log-sum-exp."""
+    rows = problem.batch * problem.heads * problem.seqlen_q
+    per_row = splits * (problem.head_dim_v + 1)
+    blocks = max(1, math.ceil(rows / 4))
+    return Phase(
+        name=f"split-KV combine ({splits} chunks)", family=None, tiles_per_block=np.ones(blocks, dtype=np.int64),
+        masked_per_block=np.zeros(blocks, dtype=np.int64), blocks_per_sm=16,
+        sfu_ops=4.0 * (splits + problem.head_dim_v), fp32_ops=4.0 * 2 * per_row, alu_ops=4.0 * splits,
+        hbm_bytes=float(rows * (per_row * 4 + problem.head_dim_v * ELEMENT)),
+        inflight_bytes_per_block=float(4 * per_row * 4), stages=1, useful_fma=0.0)

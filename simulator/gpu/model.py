@@ -1,0 +1,152 @@
+"""The GPU threadblock model: one kernel launch (a `Phase`) -> time, utilization and what bounds it.
+
+A phase is a grid of blocks in launch order, each running a number of identical tile iterations (some
+of them partial, i.e. masked element-wise), plus what one tile does: tensor FMAs, special-function
+results (exp and FP32->16-bit conversions share the quarter-rate pipe), FP32 and compare/min/max ops,
+shared-memory bytes, and the phase's HBM bytes (after L2 reuse). Timing, in SM clock cycles:
+
+1. occupancy: resident blocks per SM = min(blocks the resources allow, blocks per SM the grid gives);
+2. per-tile demands on one SM: tensor = FMAs / (rate x efficiency of the instruction family),
+   shared = bytes / shared-memory bandwidth, vector = max(special-function, FP32, ALU, issue),
+   memory = HBM bytes per tile / the SM's share of HBM bandwidth (capped by loads in flight / latency);
+3. overlap: compute = max(tensor, vector, (tensor + vector) / groups) for explicitly ping-ponged
+   warpgroups, else MVA over the resident streams; memory overlaps compute by the same MVA with the
+   loads in flight (stages + 1 per block) as customers (`simulator.gpu.kernels`);
+4. per-block prologue and epilogue: one DRAM latency plus the first tiles (Q and one K/V tile) at the SM's
+   share of L2 bandwidth before compute starts (hidden for persistent kernels with a producer warpgroup,
+   which prefetch the next work tile), and the epilogue: normalizing and converting the output tile, and
+   for kernels that write their output only at the end (GEMMs with a short reduction) the write itself;
+5. schedule: blocks in launch order onto SMs x resident slots (waves, partial last wave, imbalance);
+6. time = makespan / clock + launch overhead.
+The only fitted numbers are one efficiency per instruction family: the tensor families (`mma`, `wgmma`: the
+fraction of the dense rate their matrix products reach) and the global-memory loads/stores (`memory`: the
+fraction of datasheet HBM bandwidth they reach); see `simulator/gpu/calibration.yaml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from arch_models.gpu import GpuArch
+from simulator.gpu.kernels import schedule_cycles
+
+RESOURCES = ("tensor", "special-function", "fp32", "shared-memory", "hbm")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One kernel launch. Counts are per tile unless named otherwise; bytes are bytes."""
+
+    name: str
+    family: str | None
+    tiles_per_block: np.ndarray
+    masked_per_block: np.ndarray
+    blocks_per_sm: int
+    tensor_fma: float = 0.0
+    sfu_ops: float = 0.0
+    fp32_ops: float = 0.0
+    alu_ops: float = 0.0
+    shared_bytes: float = 0.0
+    mask_alu_ops: float = 0.0  # extra ALU ops of one masked (partial) tile
+    hbm_bytes: float = 0.0  # whole phase
+    first_load_bytes: float = 0.0  # bytes a block waits for from L2 before its first tile
+    prologue_hbm_bytes: float = 0.0  # bytes a block waits for from HBM before its first tile (part of hbm_bytes)
+    masked_loop_refill: bool = False  # masked tiles run in a second loop: its first load waits again
+    epilogue_fp32_ops: float = 0.0  # per block
+    epilogue_sfu_ops: float = 0.0  # per block (e.g. converting an output tile to 16 bits)
+    epilogue_bytes: float = 0.0  # per block, written to HBM after the last tile (not in `hbm_bytes`)
+    streams_per_block: int = 1
+    pingpong_groups: int = 0  # >0: consumer warpgroups explicitly ping-ponged
+    stages: int = 1
+    inflight_bytes_per_block: float = 0.0
+    prefetch_across_blocks: bool = False  # persistent + producer warpgroup: next tile's loads overlap
+    useful_fma: float = 0.0  # whole phase, FMAs the FLOP count credits (no padding, no masked work)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def blocks(self) -> int:
+        return int(len(self.tiles_per_block))
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    time_s: float
+    cycles: float
+    tile_cycles: float  # SM time per tile at full residency
+    demands: dict[str, float]  # per tile per SM, cycles
+    busy_cycles: dict[str, float]  # whole phase, summed over SMs
+    utilization: dict[str, float]
+    bound: str
+    resident_blocks: int
+    blocks: int
+    waves: float
+    tiles_per_block_mean: float
+    tiles_per_block_max: int
+    hbm_bytes: float
+    notes: list[str] = field(default_factory=list)
+
+
+def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> PhaseResult:
+    """Time one kernel launch on `gpu`; `efficiency` maps instruction family (mma, wgmma, memory) -> fitted factor."""
+    sms, clock = gpu.sm_count, gpu.clock_hz
+    demands = tile_demands(phase, gpu, efficiency)
+    latency = gpu.dram_latency_s * clock
+    overhead = (phase.epilogue_fp32_ops / gpu.fp32_fma_per_clk_per_sm
+                + phase.epilogue_sfu_ops / gpu.sfu_ops_per_clk_per_sm)
+    work = np.array([phase.hbm_bytes, phase.epilogue_bytes, overhead, phase.first_load_bytes,
+                     phase.mask_alu_ops / gpu.alu_ops_per_clk_per_sm, phase.inflight_bytes_per_block,
+                     phase.prologue_hbm_bytes])
+    limits = np.array([phase.blocks_per_sm, phase.streams_per_block, phase.pingpong_groups, phase.stages],
+                      dtype=np.float64)
+    flags = np.array([int(phase.prefetch_across_blocks), int(phase.masked_loop_refill)])
+    machine = np.array([sms, gpu.hbm_bytes_per_clk * efficiency.get("memory", 1.0), latency, gpu.l2_bytes_per_clk])
+    cycles, tile, resident, memory = schedule_cycles(
+        phase.tiles_per_block.astype(np.int64), phase.masked_per_block.astype(np.int64),
+        np.array([demands["tensor"], demands["shared-memory"], demands["vector"]]), work, limits, flags, machine)
+    demands["hbm"] = float(memory)
+    total_tiles = max(float(phase.tiles_per_block.sum()), 1.0)
+    hbm_total = phase.hbm_bytes + phase.epilogue_bytes * phase.blocks
+    time_s = float(cycles) / clock + gpu.launch_overhead_s
+    resident = int(resident)
+    busy = {  # cycles each pipe is occupied, summed over SMs (the tensor pipe at its achieved rate)
+        "tensor": demands["tensor"] * total_tiles,
+        "special-function": demands["special-function"] * total_tiles,
+        "fp32": demands["fp32"] * total_tiles,
+        "shared-memory": demands["shared-memory"] * total_tiles,
+        "hbm": hbm_total / gpu.hbm_bytes_per_clk * sms,  # against the datasheet bandwidth
+    }
+    available = max(time_s * clock * sms, 1e-30)
+    utilization = {key: min(1.0, value / available) for key, value in busy.items()}
+    bound = _bound(utilization)
+    # reported tensor utilization: FMAs executed (padding included) at the datasheet peak of the best family
+    if phase.family is not None:
+        executed = phase.tensor_fma * total_tiles
+        utilization["tensor"] = min(1.0, executed / gpu.tensor_rate(gpu.best_family()) / available)
+    return PhaseResult(
+        name=phase.name, time_s=time_s, cycles=cycles, tile_cycles=float(tile), demands=demands, busy_cycles=busy,
+        utilization=utilization, bound=bound, resident_blocks=resident, blocks=phase.blocks,
+        waves=phase.blocks / (sms * resident), tiles_per_block_mean=float(phase.tiles_per_block.mean()),
+        tiles_per_block_max=int(phase.tiles_per_block.max()), hbm_bytes=float(hbm_total), notes=list(phase.notes))
+
+
+def tile_demands(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> dict[str, float]:
+    if phase.family is not None and phase.tensor_fma > 0:
+        rate = gpu.tensor_rate(phase.family) * efficiency.get(phase.family, 1.0)
+        tensor = phase.tensor_fma / rate
+    else:
+        tensor = 0.0
+    sfu = phase.sfu_ops / gpu.sfu_ops_per_clk_per_sm
+    fp32 = phase.fp32_ops / gpu.fp32_fma_per_clk_per_sm
+    alu = phase.alu_ops / gpu.alu_ops_per_clk_per_sm
+    issue = (phase.sfu_ops + phase.fp32_ops + phase.alu_ops) / gpu.issue_thread_ops_per_clk_per_sm
+    return {"tensor": tensor, "shared-memory": phase.shared_bytes / gpu.shared_memory_bytes_per_clk_per_sm,
+            "special-function": sfu, "fp32": max(fp32, alu, issue), "vector": max(sfu, fp32, alu, issue)}
+
+
+def _bound(utilization: dict[str, float]) -> str:
+    """The busiest resource; `latency` when nothing is more than half busy (waiting on loads, tails)."""
+    resource = max(RESOURCES, key=lambda r: utilization[r])
+    return resource if utilization[resource] >= 0.5 else f"latency/occupancy (busiest: {resource})"

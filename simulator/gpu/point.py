@@ -1,0 +1,113 @@
+"""One GPU design point with the keys of the spatial `simulate --json` rows, for `simulate` and `compare`.
+
+`simulate_gpu_point("h100-sxm5-80gb", "fa3", "llama3-8b", 8192)` maps the workload's attention (batch,
+heads, K/V heads, sequence length, head dims) onto the GPU with the named GPU mapping and returns the
+shared keys (design, workload, seq_len, latency_s, energy_pj, dram_bytes, util_2d, util_1d, area_mm2,
+scope, bound, mapping, arch, cascade) plus GPU fields (achieved TFLOP/s, per-phase table, tile and
+occupancy, fitted efficiencies). `end_to_end` adds the layer's projection and FFN GEMMs (cuBLAS-like).
+Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, board power x time.
+"""
+
+from __future__ import annotations
+
+from arch_models.gpu import load_gpu
+from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.library import resolve_cascade
+from mappers.gpu_kernels import load_gpu_mapping
+from simulator.gpu.attention import AttentionProblem
+from simulator.gpu.model import RESOURCES, time_phase
+from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
+from simulator.gpu.unfused import gemm
+from simulator.output import format_number
+from workloads.zoo import attention_shapes, layer_gemms, load_model, parse_seq_len
+
+PJ_PER_JOULE = 1e12
+GEMM_MAPPING = "pytorch-unfused"  # its tile is the cuBLAS-like GEMM tile
+OCCUPANCY_KEYS = ("blocks_per_sm", "occupancy_limiter", "registers_per_thread", "shared_memory_bytes", "grid_blocks",
+                  "splits")
+ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies are cited)"
+
+
+def simulate_gpu_point(gpu_name: str, mapping_name: str, workload: str, seq_len: int | str, batch: int | None = None,
+                       end_to_end: bool = False, causal: bool = False) -> dict:
+    gpu = load_gpu(gpu_name)
+    mapping = load_gpu_mapping(mapping_name)
+    model = load_model(workload)
+    tokens = parse_seq_len(seq_len)
+    shapes = attention_shapes(model, tokens, batch)
+    decode = mapping.kind == "split-kv"
+    problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
+                               seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
+                               head_dim_v=shapes["F"], causal=causal and not decode,
+                               passes="decode" if decode else "fwd")
+    efficiency = default_efficiency()
+    report = simulate_attention(mapping, gpu, problem, efficiency)
+    cascade = resolve_cascade(mapping.cascade)
+    row = {"design": mapping.name, "workload": model.key, "seq_len": tokens, **_metrics(report, gpu),
+           "scope": "attention", "bound": report.bound, "mapping": mapping.name, "arch": gpu.name,
+           "cascade": cascade.name, "pass_lower_bound": analyze_passes(cascade).passes,
+           "achieved_tflops": report.tflops, "flops": report.flops, "tile": report.info.get("tile"),
+           "occupancy": {k: report.info[k] for k in OCCUPANCY_KEYS if k in report.info},
+           "instruction_family": report.info.get("family"), "efficiency": efficiency,
+           "phase_share": {p.name: p.time_s / report.time_s for p in report.phases},
+           "phases": report.phase_table(), "utilization": report.utilization(), "energy_note": ENERGY_NOTE,
+           "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
+                       "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim,
+                       "causal": problem.causal}}
+    if end_to_end:
+        row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
+    return row
+
+
+def _metrics(report: GpuReport, gpu) -> dict:
+    utilization = report.utilization()
+    return {"latency_s": report.time_s, "energy_pj": _energy_pj(gpu, report.time_s),
+            "dram_bytes": sum(p.hbm_bytes for p in report.phases), "util_2d": utilization["tensor"],
+            "util_1d": max(utilization["special-function"], utilization["fp32"]), "area_mm2": gpu.die_area_mm2}
+
+
+def _energy_pj(gpu, seconds: float) -> float | None:
+    return None if gpu.board_power_w is None else gpu.board_power_w * seconds * PJ_PER_JOULE
+
+
+def _add_layer(row: dict, gpu, model, tokens: int, batch: int | None, problem: AttentionProblem,
+               efficiency: dict) -> dict:
+    """The projections and FFN as cuBLAS-like GEMMs with the GPU's best tensor instructions."""
+    mapping = load_gpu_mapping(GEMM_MAPPING)
+    family = gpu.best_family(problem.dtype)
+    results = []
+    for g in layer_gemms(model, tokens, batch):
+        phase = gemm(g.name, mapping, gpu, problem, family, 1, g.rows, g.cols, g.reduction,
+                     input_bytes=2 * (g.rows * g.reduction + g.reduction * g.cols), output_bytes=2 * g.rows * g.cols)
+        results.append(time_phase(phase, gpu, efficiency))
+    layer_time = sum(r.time_s for r in results)
+    total = row["latency_s"] + layer_time
+
+    def busy(resource: str) -> float:
+        return sum(r.utilization[resource] * r.time_s for r in results)
+
+    tensor = row["util_2d"] * row["latency_s"] + busy("tensor")
+    vector = row["util_1d"] * row["latency_s"] + max(busy("special-function"), busy("fp32"))
+    return {"scope": "end-to-end", "attention_latency_s": row["latency_s"], "attention_energy_pj": row["energy_pj"],
+            "latency_s": total, "energy_pj": _energy_pj(gpu, total),
+            "dram_bytes": row["dram_bytes"] + sum(r.hbm_bytes for r in results),
+            "util_2d": tensor / total, "util_1d": vector / total,
+            "layer_gemms": [{"gemm": r.name, "time_s": r.time_s, "bound": r.bound} for r in results]}
+
+
+def format_gpu_point(row: dict) -> str:
+    """Text output in the shape of `cascade simulate`'s, for the lead to print GPU rows."""
+    lines = [f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})"]
+    for key in ("latency_s", "achieved_tflops", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
+        lines.append(f"  {key:<16} {format_number(row[key])}")
+    tile = row.get("tile") or {}
+    occupancy = row.get("occupancy", {})
+    lines.append(f"  tile             Br x Bc = {tile.get('br')} x {tile.get('bc')}, {tile.get('warps')} warps, "
+                 f"{tile.get('stages')} stages, {row.get('instruction_family')}; {occupancy.get('blocks_per_sm')} "
+                 f"blocks/SM ({occupancy.get('occupancy_limiter')}), {occupancy.get('grid_blocks')} blocks")
+    for phase in row["phases"]:
+        lines.append(f"  phase            {phase['phase']}: {format_number(phase['time_s'])} s "
+                     f"({phase['share']:.0%}), bound: {phase['bound']}")
+    lines.append("  utilization      " + ", ".join(f"{r} {row['utilization'][r]:.0%}" for r in RESOURCES))
+    lines.append(f"  energy           {row['energy_note']}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""The GPU model as the mapper's batch cost function: tilings of a fused attention kernel -> latency.
+
+`GpuTilingCost(space, mapping, problem)` scores genomes of a `mappers.gpu_space.GpuTilingSpace`: illegal
+tilings (registers, shared memory, shape rules) cost inf and are counted by reason; legal ones are timed
+by the same schedule as `simulate_attention` (`simulator.gpu.kernels.fused_batch_cycles`, one Numba call
+per batch), plus the split-KV combine kernel where a tiling splits the keys. `best_tiling` runs
+`mappers.search.search` with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from arch_models.gpu import GpuArch
+from einsum_cascade.errors import SpecError
+from mappers.gpu_kernels import GpuMapping, TileChoice
+from mappers.gpu_space import GpuTilingSpace
+from mappers.search import SearchSettings, search
+from simulator.gpu.attention import (
+    AttentionProblem,
+    combine_phase,
+    forward_hbm_bytes,
+    fused_tile_work,
+    mapping_flags,
+    rows_and_heads,
+)
+from simulator.gpu.kernels import fused_batch_cycles
+from simulator.gpu.model import Phase, tile_demands, time_phase
+from simulator.gpu.simulate import default_efficiency
+
+
+class GpuTilingCost:
+    def __init__(self, space: GpuTilingSpace, mapping: GpuMapping, problem: AttentionProblem,
+                 efficiency: dict[str, float] | None = None):
+        if mapping.kind == "unfused":
+            raise SpecError(f"mapping {mapping.name!r} is unfused: its GEMM tiles are not searched here")
+        self.space, self.mapping, self.problem = space, mapping, problem
+        self.gpu: GpuArch = space.gpu
+        self.family = space.flags.family
+        self.efficiency = efficiency or default_efficiency()
+        self._combine: dict[int, float] = {}
+
+    def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
+        return self.latency(genomes)
+
+    def latency(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
+        genomes = np.asarray(genomes).reshape(-1, len(self.space.dimensions))
+        values = self.space.values(genomes)
+        resources = self.space.resources(genomes)
+        legal = resources["reason"] == ""
+        reasons = Counter(str(r) for r in resources["reason"][~legal])
+        splits = values["splits"] if self.mapping.kind == "split-kv" else np.ones(len(genomes), dtype=np.int64)
+        if self.mapping.kind != "split-kv" and (values["splits"] > 1).any():
+            reasons["key splits need a split-kv mapping"] += int(((values["splits"] > 1) & legal).sum())
+            legal &= values["splits"] == 1
+        latency = np.full(len(genomes), np.inf)
+        rows = np.flatnonzero(legal)
+        if len(rows):
+            pick = {k: v[rows] for k, v in values.items()}
+            latency[rows] = self._times(pick["br"], pick["bc"], pick["warps"], pick["stages"], splits[rows],
+                                        resources["blocks_per_sm"][rows])
+        return latency, reasons
+
+    def _times(self, br, bc, warps, stages, splits, blocks_per_sm) -> np.ndarray:
+        gpu, problem, mapping = self.gpu, self.problem, self.mapping
+        rows_count, heads = rows_and_heads(mapping, problem)
+        work = fused_tile_work(mapping, self.family, problem, br, bc, warps, stages)
+        n = len(br)
+        demands = np.empty((n, 3))
+        for i in range(n):  # per-tile demands share `time_phase`'s formulas
+            phase = Phase("tile", self.family, np.ones(1, dtype=np.int64), np.zeros(1, dtype=np.int64), 1,
+                          **{k: float(work[k][i]) for k in ("tensor_fma", "sfu_ops", "fp32_ops", "alu_ops",
+                                                           "shared_bytes")})
+            d = tile_demands(phase, gpu, self.efficiency)
+            demands[i] = (d["tensor"], d["shared-memory"], d["vector"])
+        query_blocks = np.ceil(rows_count / br)
+        overhead = work["epilogue_fp32_ops"] / gpu.fp32_fma_per_clk_per_sm + work["epilogue_sfu_ops"] / \
+            gpu.sfu_ops_per_clk_per_sm
+        batch_work = np.stack([forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm),
+                               np.zeros(n), overhead, work["first_load_bytes"], work["mask_alu_ops"] /
+                               gpu.alu_ops_per_clk_per_sm, work["inflight_bytes_per_block"],
+                               work["prologue_hbm_bytes"]], axis=1)
+        limits = np.stack([blocks_per_sm, work["streams_per_block"], work["pingpong_groups"], stages],
+                          axis=1).astype(np.float64)
+        flags = np.array([int(mapping.persistent and mapping.producer_warpgroup), int(mapping.masked_loop)])
+        machine = np.array([gpu.sm_count, gpu.hbm_bytes_per_clk * self.efficiency.get("memory", 1.0),
+                            gpu.dram_latency_s * gpu.clock_hz, gpu.l2_bytes_per_clk])
+        cycles = fused_batch_cycles(br.astype(np.int64), bc.astype(np.int64), splits.astype(np.int64), demands,
+                                    batch_work, limits, flags, machine, rows_count, problem.seqlen_kv,
+                                    problem.causal and rows_count == problem.seqlen_q, problem.batch * heads,
+                                    bool(mapping.grid and mapping.grid[0] in ("query_blocks", "kv_splits")),
+                                    mapping.block_order == "longest-first")
+        times = cycles / gpu.clock_hz + gpu.launch_overhead_s
+        return times + np.array([self._combine_time(int(s)) for s in splits])
+
+    def _combine_time(self, splits: int) -> float:
+        if splits <= 1:
+            return 0.0
+        if splits not in self._combine:
+            self._combine[splits] = time_phase(combine_phase(self.gpu, self.problem, splits), self.gpu,
+                                               self.efficiency).time_s
+        return self._combine[splits]
+
+
+def tiling_space(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem) -> GpuTilingSpace:
+    family = mapping.family(gpu.families, gpu.best_family(problem.dtype))
+    max_splits = mapping.max_splits if mapping.kind == "split-kv" else 1
+    return GpuTilingSpace(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v, max_splits)
+
+
+def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
+                settings: SearchSettings | None = None, progress: bool = False) -> dict:
+    """Search the legal tilings of `mapping`'s kernel for the fastest on `gpu` (exhaustive when small)."""
+    space = tiling_space(gpu, mapping, problem)
+    cost = GpuTilingCost(space, mapping, problem)
+    result = search(space, cost, settings or SearchSettings(seconds=None), progress=progress)
+    if result.best is None:
+        raise SpecError(f"no legal tiling of {mapping.name!r} on {gpu.name}; most common reason: "
+                        f"{result.binding_constraint()}")
+    chosen = space.decode(result.best)
+    tile = TileChoice(10**9, chosen["br"], chosen["bc"], chosen["warps"], chosen["stages"])
+    return {"tile": chosen, "latency_s": result.best_value, "evaluated": result.evaluated, "legal": result.legal,
+            "rejections": dict(result.rejections), "strategy": result.strategy, "tile_choice": tile}

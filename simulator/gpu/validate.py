@@ -1,0 +1,123 @@
+"""Predictions against measured runs: per-row error, MAPE and worst error overall and by GPU, kernel, pass.
+
+Each measured row is simulated with the shipped mapping whose `measured_as` names its kernel (rows of
+kernels no mapping describes are listed as not modelled). Rows inside a calibration subset are marked
+`fitted` and summarised apart from the held-out rows. `decode_analysis` compares the measured FA2 decode
+kernel with split-KV decoding on the same points, which is why split-KV wins at long K/V and few heads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+
+from arch_models.gpu import gpu_names, load_gpu
+from einsum_cascade.errors import SpecError
+from mappers.gpu_kernels import load_gpu_mapping, mapping_for_kernel
+from simulator.gpu.calibration import fit_subsets, fitted_family
+from simulator.gpu.measurements import Measurement
+from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
+
+TARGETS = {"fwd": {"gpu": "H100-SXM5-80GB", "mape_pct": 10.0, "max_abs_error_pct": 25.0},
+           "fwd+bwd": {"mape_pct": 15.0}}
+SPLIT_KV_MAPPING = "flash-decoding"
+
+
+def validate(measurements: list[Measurement], efficiency: dict[str, float] | None = None) -> dict:
+    efficiency = efficiency or default_efficiency()
+    subsets = fit_subsets()
+    rows = [_row(m, efficiency, subsets) for m in measurements]
+    modelled = [r for r in rows if r["modelled"]]
+    summary = {
+        "overall": _stats(modelled), "held_out": _stats([r for r in modelled if not r["fitted"]]),
+        "fitted": _stats([r for r in modelled if r["fitted"]]),
+        "by_gpu": _grouped(modelled, ("gpu",)), "by_kernel": _grouped(modelled, ("kernel",)),
+        "by_pass": _grouped(modelled, ("pass",)),
+        "by_kernel_headdim": _grouped(modelled, ("pass", "kernel", "headdim")),
+        "not_modelled": {"rows": len(rows) - len(modelled),
+                         "kernels": sorted({r["kernel"] for r in rows if not r["modelled"]}),
+                         "reasons": sorted({r["reason"] for r in rows if not r["modelled"]})},
+    }
+    return {"efficiency": efficiency, "fit_subsets": subsets, "rows": rows, "summary": summary,
+            "targets": _targets(modelled), "decode_analysis": decode_analysis(measurements, efficiency)}
+
+
+def _row(m: Measurement, efficiency: dict[str, float], subsets: dict) -> dict:
+    row = m.row()
+    mapping = mapping_for_kernel(m.kernel)
+    if mapping is None:
+        return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
+                "reason": f"no shipped GPU mapping lists {m.kernel!r} in measured_as"}
+    try:
+        gpu = load_gpu(m.gpu_preset)
+    except SpecError:
+        return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
+                "reason": f"no GPU preset named {m.gpu!r} (add arch_models/gpu_presets/{m.gpu_preset}.yaml)"}
+    report = simulate_attention(mapping, gpu, m.problem(), efficiency)
+    predicted = m.value_from_time(report.time_s)
+    return {**row, "modelled": True, "fitted": fitted_family(m, subsets) is not None, "mapping": mapping.name,
+            "measured": m.value, "predicted": predicted, "error_pct": 100.0 * (predicted - m.value) / m.value,
+            "predicted_time_s": report.time_s, "bound": report.bound, "tile": report.info.get("tile")}
+
+
+def _stats(rows: list[dict]) -> dict:
+    if not rows:
+        return {"rows": 0, "mape_pct": None, "max_abs_error_pct": None, "mean_error_pct": None}
+    errors = np.array([r["error_pct"] for r in rows])
+    worst = rows[int(np.argmax(np.abs(errors)))]
+    return {"rows": len(rows), "mape_pct": float(np.mean(np.abs(errors))),
+            "max_abs_error_pct": float(np.max(np.abs(errors))), "mean_error_pct": float(np.mean(errors)),
+            "worst": {k: worst[k] for k in ("gpu", "kernel", "pass", "causal", "headdim", "seqlen_kv", "error_pct")}}
+
+
+def _grouped(rows: list[dict], keys: tuple[str, ...]) -> dict:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[" / ".join(str(row[k]) for k in keys)].append(row)
+    return {name: _stats(members) for name, members in sorted(groups.items())}
+
+
+def _targets(rows: list[dict]) -> dict:
+    result = {}
+    for passes, target in TARGETS.items():
+        members = [r for r in rows if r["pass"] == passes and ("gpu" not in target or r["gpu"] == target["gpu"])]
+        stats = _stats(members)
+        met = stats["rows"] > 0 and all(stats[k] is not None and stats[k] <= v for k, v in target.items() if k != "gpu")
+        result[passes] = {"target": target, **{k: stats[k] for k in ("rows", "mape_pct", "max_abs_error_pct")},
+                          "met": bool(met)}
+    return result
+
+
+def decode_analysis(measurements: list[Measurement], efficiency: dict[str, float]) -> list[dict]:
+    """For every decode point: the FA2 kernel (grid = batch x heads x 1 query block) against split-KV decoding
+    (key chunks as extra grid blocks), with and without packing the heads of a K/V group into one tile's rows
+    (the split alone is what fills the SMs when batch x heads is small)."""
+    split = load_gpu_mapping(SPLIT_KV_MAPPING)
+    points = {}
+    for m in measurements:
+        mapping = mapping_for_kernel(m.kernel)
+        if m.passes != "decode" or mapping is None or mapping.kind != "fused" or m.gpu_preset not in gpu_names():
+            continue
+        gpu = load_gpu(m.gpu_preset)
+        fused = simulate_attention(mapping, gpu, m.problem(), efficiency)
+        chunked = simulate_attention(split, gpu, m.problem(), efficiency)
+        unpacked = simulate_attention(replace(split, pack_gqa=False), gpu, m.problem(), efficiency)
+        points[(m.gpu, m.batch, m.seqlen_kv)] = {
+            "gpu": m.gpu, "batch": m.batch, "heads": m.nheads_q, "kv_heads": m.nheads_kv, "seqlen_kv": m.seqlen_kv,
+            "measured_fa2_us": m.value if m.unit == "us" else None,
+            "fa2": _decode_side(fused, gpu.sm_count), "split_kv": _decode_side(chunked, gpu.sm_count),
+            "split_kv_without_gqa_packing": _decode_side(unpacked, gpu.sm_count),
+            "speedup_split_kv": fused.time_s / chunked.time_s,
+            "speedup_without_gqa_packing": fused.time_s / unpacked.time_s,
+        }
+    return list(points.values())
+
+
+def _decode_side(report: GpuReport, sms: int) -> dict:
+    main = max(report.phases, key=lambda p: p.time_s)
+    return {"time_us": report.time_s * 1e6, "grid_blocks": main.blocks, "sms_busy": min(main.blocks, sms),
+            "sm_fraction_busy": min(1.0, main.blocks / sms), "splits": report.info.get("splits", 1),
+            "key_tiles_per_block": main.tiles_per_block_max, "tensor_utilization": main.utilization["tensor"],
+            "hbm_utilization": main.utilization["hbm"], "bound": main.bound}

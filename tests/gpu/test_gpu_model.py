@@ -1,0 +1,85 @@
+"""The threadblock model: its Numba leaves against hand numbers, tile counting, and predictions that move the
+right way when the hardware changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arch_models import load_gpu
+from mappers.gpu_kernels import TileChoice, load_gpu_mapping
+from simulator.gpu.attention import AttentionProblem, fused_phases, tile_grid
+from simulator.gpu.kernels import makespan, mva_cycle, query_block_tiles
+from simulator.gpu.model import time_phase
+from simulator.gpu.search import GpuTilingCost, tiling_space
+from simulator.gpu.simulate import default_efficiency, simulate_attention
+
+H100 = load_gpu("h100-sxm5-80gb")
+FORWARD = AttentionProblem(2, 16, 16, 8192, 8192, 128, 128)  # compute-bound
+DECODE = AttentionProblem(1, 16, 2, 1, 65536, 128, 128, passes="decode")  # few heads, long K/V
+
+
+def test_mva_one_customer_is_the_sum_many_approach_the_bottleneck():
+    demands = np.array([300.0, 100.0])
+    assert mva_cycle(demands, 1) == pytest.approx(400.0)
+    # second MVA step: queues 0.75 and 0.25 -> residence 300 * 1.75 + 100 * 1.25 = 650 for 2 customers
+    assert mva_cycle(demands, 2) == pytest.approx(650 / 2)
+    assert mva_cycle(demands, 64) == pytest.approx(300.0, rel=0.01)
+
+
+def test_makespan_waves_and_greedy_slots():
+    assert makespan(np.ones(5), 2) == 3.0  # 3 waves, the last one partial
+    assert makespan(np.array([4.0, 1, 1, 1, 1]), 2) == 4.0  # the long block on one slot, the rest on the other
+
+
+def test_causal_tiles_hand_counted():
+    problem = AttentionProblem(1, 1, 1, 512, 512, 64, 64, causal=True)
+    needed, partial = tile_grid(problem, 128, 128)
+    assert needed.sum(axis=1).tolist() == [1, 2, 3, 4] and partial.sum(axis=1).tolist() == [1, 1, 1, 1]
+    needed, partial = tile_grid(problem, 128, 64)  # two 64-key tiles on the diagonal of every 128-row block
+    assert needed.sum(axis=1).tolist() == [2, 4, 6, 8] and partial.sum(axis=1).tolist() == [2, 2, 2, 2]
+    numba_needed, numba_partial = query_block_tiles(512, 512, 128, 64, True, 0)
+    assert numba_needed.tolist() == [2, 4, 6, 8] and numba_partial.tolist() == [2, 2, 2, 2]
+
+
+def _time(mapping: str, gpu, problem) -> float:
+    return simulate_attention(load_gpu_mapping(mapping), gpu, problem).time_s
+
+
+def test_more_bandwidth_speeds_up_memory_bound_decode_not_compute_bound_forward():
+    wider = H100.with_overrides(hbm_bytes_per_s=2 * H100.hbm_bytes_per_s)
+    assert _time("flash-decoding", wider, DECODE) < 0.8 * _time("flash-decoding", H100, DECODE)
+    assert _time("fa3", wider, FORWARD) == pytest.approx(_time("fa3", H100, FORWARD), rel=0.05)
+    assert _time("pytorch-unfused", wider, FORWARD) < 0.75 * _time("pytorch-unfused", H100, FORWARD)
+
+
+def test_more_sms_and_higher_clock_speed_up():
+    for mapping in ("fa2", "fa3"):
+        base = _time(mapping, H100, FORWARD)
+        assert _time(mapping, H100.with_overrides(sm_count=66), FORWARD) > 1.8 * base
+        assert _time(mapping, H100.with_overrides(clock_hz=2 * H100.clock_hz), FORWARD) < 0.6 * base
+
+
+def test_split_kv_wins_at_long_kv_and_few_heads():
+    a100 = load_gpu("a100-sxm4-80gb")
+    fa2 = simulate_attention(load_gpu_mapping("fa2"), a100, DECODE)
+    split = simulate_attention(load_gpu_mapping("flash-decoding"), a100, DECODE)
+    assert fa2.phases[0].blocks == 16 < a100.sm_count  # batch x heads blocks leave most SMs idle
+    assert split.info["splits"] > 1 and split.phases[0].blocks >= 0.8 * a100.sm_count
+    assert fa2.time_s > 5 * split.time_s
+
+
+def test_batch_cost_matches_the_single_tiling_path():
+    mapping = load_gpu_mapping("fa3")
+    problem = AttentionProblem(2, 16, 16, 2048, 2048, 128, 128, causal=True)
+    space = tiling_space(H100, mapping, problem)
+    genomes = space.random(np.random.default_rng(3), 400)
+    latency, reasons = GpuTilingCost(space, mapping, problem)(genomes)
+    legal = np.flatnonzero(np.isfinite(latency))
+    assert len(legal) > 5 and reasons
+    for index in legal[:6]:
+        v = space.decode(genomes[index])
+        phases, _ = fused_phases(mapping, H100, problem, "wgmma", tile=TileChoice(999, v["br"], v["bc"], v["warps"],
+                                                                                   v["stages"]))
+        reference = sum(time_phase(p, H100, default_efficiency()).time_s for p in phases)
+        assert latency[index] == pytest.approx(reference, rel=1e-9)

@@ -1,0 +1,114 @@
+"""`cascade validate-gpu`: JSON shape, the issue-5 targets, the decode story, the parity plot, and the fit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+
+from simulator.commands import validate_gpu
+from simulator.gpu.calibration import fit_subsets, log_error
+from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
+from simulator.gpu.simulate import default_efficiency
+
+# The one forward row the model misses by more than 25%: the Triton tutorial kernel, causal, head dim 64, at 512
+# tokens runs at 45% of its non-causal throughput (FA2: 64%, FA3: 59%, cuDNN: 67%) and at half its own 1K
+# throughput; nothing in the kernel's structure that the model knows explains it (see the issue-5 note).
+KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512)}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    plot = tmp_path_factory.mktemp("plots") / "parity"
+    parser = argparse.ArgumentParser()
+    validate_gpu.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["validate-gpu", "--json", "--plot", str(plot)])
+    from simulator.gpu.validate import validate
+
+    data = validate(read_measurements(DATA_FILE))
+    from simulator.gpu.parity_plot import plot_parity
+
+    data["figures"] = [str(p) for p in plot_parity(data, plot)]
+    assert args.json
+    return data
+
+
+def test_json_shape(result):
+    assert {"rows", "summary", "targets", "decode_analysis", "efficiency", "fit_subsets"} <= set(result)
+    modelled = [r for r in result["rows"] if r["modelled"]]
+    assert len(result["rows"]) == 273 and len(modelled) >= 200
+    for row in modelled:
+        assert {"measured", "predicted", "error_pct", "gpu", "kernel", "pass", "fitted"} <= set(row)
+        assert row["error_pct"] == pytest.approx(100 * (row["predicted"] - row["measured"]) / row["measured"])
+    summary = result["summary"]
+    for group in ("by_gpu", "by_kernel", "by_pass"):
+        for stats in summary[group].values():
+            assert {"mape_pct", "max_abs_error_pct", "rows"} <= set(stats)
+    assert {"mape_pct", "max_abs_error_pct"} <= set(summary["overall"]) and summary["held_out"]["rows"] > 180
+    json.dumps(result)
+
+
+def test_targets(result):
+    forward = [r for r in result["rows"] if r["modelled"] and r["pass"] == "fwd"]
+    assert len(forward) == 116
+    assert result["targets"]["fwd"]["mape_pct"] <= 10.0
+    misses = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in forward if abs(r["error_pct"]) > 25}
+    assert misses <= KNOWN_OUTLIERS
+    assert result["targets"]["fwd+bwd"]["met"] and result["targets"]["fwd+bwd"]["mape_pct"] <= 15.0
+    assert result["summary"]["fitted"]["rows"] == 12  # the documented calibration subset
+
+
+def test_decode_shows_why_split_kv_wins(result):
+    by_length = sorted(result["decode_analysis"], key=lambda d: d["seqlen_kv"])
+    short, longest = by_length[0], by_length[-1]
+    assert longest["fa2"]["sm_fraction_busy"] < 0.2 and longest["split_kv"]["sm_fraction_busy"] > 0.8
+    # with few heads the split alone (no GQA packing) fills the SMs; with many heads there is nothing to split
+    assert longest["speedup_without_gqa_packing"] > 4 > short["speedup_without_gqa_packing"]
+    assert short["split_kv"]["splits"] == 1 and longest["split_kv"]["splits"] > 10
+
+
+def test_parity_plot_written(result):
+    assert sorted(p.rsplit(".", 1)[1] for p in result["figures"]) == ["pdf", "png"]
+
+
+def test_calibration_is_the_minimum_on_its_subset():
+    stored = default_efficiency()
+    rows = read_measurements()
+    from simulator.gpu.calibration import _matches
+
+    for family, rule in fit_subsets().items():
+        subset = [m for m in rows if _matches(m, rule)]
+        assert subset, family
+        here = log_error(subset, stored)
+        for step in (-0.03, 0.03):
+            assert here <= log_error(subset, {**stored, family: stored[family] + step}) + 1e-9, family
+        assert math.isfinite(here)
+
+
+def test_validate_reads_a_measure_gpu_csv(tmp_path, run_command):
+    rows = [m.row() for m in read_measurements() if m.kernel == "FA3" and m.seqlen_kv == 4096]
+    for row in rows:
+        row["kernel"] = "sdpa-flash" if row["headdim"] == 64 else "FA3"
+    rows.append({**rows[0], "gpu": "RTX-9999"})
+    path = tmp_path / "mine.csv"
+    write_measurements(path, rows)
+    status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--json")
+    data = json.loads(out)
+    assert status == 0 and data["summary"]["not_modelled"]["rows"] == 1
+    assert "no GPU preset named 'RTX-9999'" in data["summary"]["not_modelled"]["reasons"][0]
+
+
+def test_bad_data_file_exits_2(tmp_path, run_command):
+    path = tmp_path / "bad.csv"
+    path.write_text("gpu,kernel\nH100,FA2\n")
+    status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(path))
+    assert status == 2 and "missing column(s)" in err and err.count("\n") == 1
+    status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(tmp_path / "nope.csv"))
+    assert status == 2 and "file not found" in err
+
+
+def test_text_output_has_the_kernel_head_dim_table(result):
+    text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
+    assert "fwd / FA3 / 128" in text and "issue-5 targets" in text and "split-KV" in text
