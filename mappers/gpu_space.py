@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from itertools import product
 
 import numpy as np
 
 from arch_models.gpu import GpuArch
+from mappers.genome import GenomeSpace
 
 REGISTER_OVERHEAD = 32
 PRODUCER_REGISTERS = 24
@@ -139,7 +139,7 @@ def explain_tile(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int,
     return {key: (value[0].item() if hasattr(value[0], "item") else value[0]) for key, value in res.items()}
 
 
-class GpuTilingSpace:
+class GpuTilingSpace(GenomeSpace):
     """Tilings (Br, Bc, warps, stages, key splits) of an attention kernel on a GPU, as integer genomes.
 
     Compatible with `mappers.search.search`: `.dimensions`, `.size`, `.random`, `.mutate`, `.enumerate`.
@@ -157,33 +157,6 @@ class GpuTilingSpace:
     @property
     def dimensions(self) -> list[int]:
         return [len(self.choices[g]) for g in GENES]
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.dimensions))
-
-    def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
-
-    def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Move one gene of every genome to a neighbouring choice."""
-        children = genomes.copy()
-        rows = np.arange(len(children))
-        gene = rng.integers(0, len(self.dimensions), len(children))
-        step = rng.choice((-1, 1), len(children))
-        limits = np.array(self.dimensions)[gene] - 1
-        children[rows, gene] = np.clip(children[rows, gene] + step, 0, limits)
-        return children
-
-    def enumerate(self, batch: int):
-        chunk = []
-        for genome in product(*(range(d) for d in self.dimensions)):
-            chunk.append(genome)
-            if len(chunk) == batch:
-                yield np.array(chunk)
-                chunk = []
-        if chunk:
-            yield np.array(chunk)
 
     def values(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
         genomes = np.asarray(genomes).reshape(-1, len(GENES))

@@ -20,6 +20,7 @@ import numpy as np
 from arch_models import SpatialArch
 from arch_models.operators import is_multiply_accumulate, supports
 from einsum_cascade.model import Cascade, Einsum
+from mappers.genome import GenomeSpace
 from mappers.mapping import Group, Mapping
 
 PLACEMENTS = ("work", "matmul-2d", "prefer-2d")
@@ -39,7 +40,7 @@ class Structure:
     keys_outer: bool  # DRAM order: key loop outside the query-tile loop
 
 
-class SpatialMappingSpace:
+class SpatialMappingSpace(GenomeSpace):
     """Legal-looking mappings of `cascade` on `arch` for concrete `shapes`."""
 
     def __init__(self, cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], name: str = "searched"):
@@ -64,13 +65,6 @@ class SpatialMappingSpace:
     def dimensions(self) -> list[int]:
         return [len(self.structures)] + [len(self.choices[p]) for p in SIZED_PARTS]
 
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.dimensions))
-
-    def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
-
     def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Change one gene of every genome: a neighbouring size, or another structure."""
         children = genomes.copy()
@@ -82,18 +76,6 @@ class SpatialMappingSpace:
                 step = rng.choice((-1, 1))
                 children[n, g] = int(np.clip(children[n, g] + step, 0, self.dimensions[g] - 1))
         return children
-
-    def enumerate(self, batch: int):
-        """Every genome, in batches (exhaustive search over the pruned space)."""
-        ranges = [range(d) for d in self.dimensions]
-        chunk = []
-        for genome in product(*ranges):
-            chunk.append(genome)
-            if len(chunk) == batch:
-                yield np.array(chunk)
-                chunk = []
-        if chunk:
-            yield np.array(chunk)
 
     def sizes(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
         return {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}

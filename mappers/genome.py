@@ -1,0 +1,46 @@
+"""Mapping spaces as integer genomes: gene g takes the values 0 .. dimensions[g] - 1.
+
+The search loop (`mappers/search.py`) needs only this interface; a space says what its genes mean.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+
+class GenomeSpace:
+    """Base of the mapping spaces: sampling, neighbours and exhaustive enumeration of genomes."""
+
+    @property
+    def dimensions(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.dimensions))
+
+    def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
+
+    def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Move one gene of every genome to a neighbouring choice."""
+        children = genomes.copy()
+        rows = np.arange(len(children))
+        gene = rng.integers(0, len(self.dimensions), len(children))
+        step = rng.choice((-1, 1), len(children))
+        limits = np.array(self.dimensions)[gene] - 1
+        children[rows, gene] = np.clip(children[rows, gene] + step, 0, limits)
+        return children
+
+    def enumerate(self, batch: int):
+        """Every genome, in batches (exhaustive search)."""
+        chunk = []
+        for genome in product(*(range(d) for d in self.dimensions)):
+            chunk.append(genome)
+            if len(chunk) == batch:
+                yield np.array(chunk)
+                chunk = []
+        if chunk:
+            yield np.array(chunk)
