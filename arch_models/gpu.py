@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, parse_checked, read_text
 
 GPU_PRESETS_DIR = Path(__file__).parent / "gpu_presets"
 SUPPORTED_VERSIONS = (1,)
@@ -170,13 +170,7 @@ def is_gpu_name(name_or_path: str) -> bool:
 
 
 def parse_gpu(text: str, source: str = "<string>") -> GpuArch:
-    document = load_yaml(text, source)
-    if not isinstance(document.data, dict):
-        raise document.error("a GPU file must be a YAML mapping with keys " + ", ".join(GPU_KEYS))
-    errors = _problems(document)
-    if errors:
-        raise SpecErrors(errors)
-    return _build(document.data, source)
+    return parse_checked(text, source, "GPU", GPU_KEYS, _problems, _build)
 
 
 def _problems(doc: YamlDocument) -> list[SpecError]:

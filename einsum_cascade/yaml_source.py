@@ -104,3 +104,14 @@ class SpecReader:
     def raise_if_failed(self) -> None:
         if self.errors:
             raise SpecErrors(self.errors)
+
+
+def parse_checked(text: str, source: str, what: str, keys, problems, build):
+    """Load a YAML mapping, report every problem `problems(document)` finds at once, then `build` it."""
+    document = load_yaml(text, source)
+    if not isinstance(document.data, dict):
+        raise document.error(f"a {what} file must be a YAML mapping with keys {', '.join(keys)}")
+    errors = problems(document)
+    if errors:
+        raise SpecErrors(errors)
+    return build(document.data, source)

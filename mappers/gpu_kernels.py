@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import YamlDocument, parse_checked, read_text
 
 GPU_PRESET_DIR = Path(__file__).parent / "gpu_presets"
 KINDS = ("fused", "split-kv", "unfused")
@@ -155,13 +155,7 @@ def mapping_for_kernel(kernel: str) -> GpuMapping | None:
 
 
 def parse_gpu_mapping(text: str, source: str = "<string>") -> GpuMapping:
-    document = load_yaml(text, source)
-    if not isinstance(document.data, dict):
-        raise document.error("a GPU mapping file must be a YAML mapping with keys " + ", ".join(MAPPING_KEYS))
-    errors = _problems(document)
-    if errors:
-        raise SpecErrors(errors)
-    return _build(document.data, source)
+    return parse_checked(text, source, "GPU mapping", MAPPING_KEYS, _problems, _build)
 
 
 def _problems(doc: YamlDocument) -> list[SpecError]:
