@@ -35,9 +35,3 @@ class SpecErrors(SpecError):
 
     def __str__(self) -> str:
         return "\n".join(e.one_line() for e in self.errors)
-
-
-def check(condition: bool, message: str, **where) -> None:
-    """Raise a SpecError with `message` unless `condition` holds (tinygrad-style guard)."""
-    if not condition:
-        raise SpecError(message, **where)

@@ -11,9 +11,7 @@ from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
 from simulator.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
-from simulator.kernels.schedule import schedule_latency_batch
-from simulator.spatial.batch import SCHEDULE_WINDOW, task_plan
-from simulator.spatial.batch import traffic as _traffic
+from simulator.spatial.batch import evaluate_group_batch, traffic
 from simulator.spatial.lower import lower_group
 
 BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
@@ -35,21 +33,9 @@ def random_fusemax_tilings(count: int, seed: int = 0):
     return lowered, extents
 
 
-def evaluate_batch(lowered, extents, arch) -> np.ndarray:
-    """Latency in cycles of every tiling in the batch (traffic kernel, then schedule kernel)."""
-    cycles, _, dram_read, dram_write, *_, tiles, _ = _traffic(lowered, extents)
-    dram_cycles = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes / arch.dram_bytes_per_cycle
-    durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
-    resources, stages, order, slots = task_plan(lowered)
-    batch = len(extents)
-    return schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
-                                  np.ones(batch, dtype=np.int64) * 64, np.full(batch, slots), tiles, SCHEDULE_WINDOW)
-
-
 def mapper_bench(full: bool = False) -> dict:
     """Candidates per second of the mapper on the GEMM space, and time to the best mapping for issue 4's cases
     (with `full`, the FuseMax cascade at all 24 points of the reproduction grid)."""
-    from einsum_cascade.library import library_cascade
     from mappers.search import SearchSettings, search
     from mappers.space import SpatialMappingSpace
     from simulator.mapper_cost import SpatialCost
@@ -85,12 +71,12 @@ def mapper_bench(full: bool = False) -> dict:
 def run_bench(batch: int = 100_000) -> dict:
     arch = load_arch("fusemax")
     lowered, extents = random_fusemax_tilings(batch)
-    evaluate_batch(lowered, extents[:10], arch)  # JIT warm-up (cached on disk after the first run)
+    evaluate_group_batch(lowered, arch, extents[:10])  # JIT warm-up (cached on disk after the first run)
     start = time.perf_counter()
-    _traffic(lowered, extents)
+    traffic(lowered, extents)
     traffic_s = time.perf_counter() - start
     start = time.perf_counter()
-    evaluate_batch(lowered, extents, arch)
+    evaluate_group_batch(lowered, arch, extents)
     full_s = time.perf_counter() - start
     compare(["unfused", "flat", "fusemax"], ["bert"], [1024], "flat", progress=False)  # warm-up
     start = time.perf_counter()
@@ -99,6 +85,6 @@ def run_bench(batch: int = 100_000) -> dict:
     return {
         "batch": batch,
         "traffic_kernel_mappings_per_s": batch / traffic_s,
-        "traffic_and_schedule_mappings_per_s": batch / full_s,
+        "cost_model_mappings_per_s": batch / full_s,  # traffic, capacity, spill, schedule and energy
         "comparison_4x6x3_wall_s": comparison_s,
     }

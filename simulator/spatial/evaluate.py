@@ -63,15 +63,6 @@ class SpatialReport:
     pass_lower_bound: int
     groups: list[GroupResult] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        keys = ("design", "cascade", "arch", "mapping", "latency_s", "cycles", "energy_pj", "energy_breakdown",
-                "einsum_energy_pj", "einsum_share", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
-                "occupancy_bytes", "measured_passes", "pass_lower_bound")
-        data = {key: getattr(self, key) for key in keys}
-        data["groups"] = [{"name": g.name, "cycles": g.cycles, "extents": g.extents,
-                           "spilled_fraction": g.spilled_fraction} for g in self.groups]
-        return data
-
 
 def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, int]:
     """Largest power-of-two size of a `max_fit` part whose buffer needs fit (candidates run as one batch)."""
@@ -168,8 +159,3 @@ def _overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.nda
             f"of {arch.global_buffer.capacity_bytes / 2**20:.2f} MB (not counting spillable tensors), staging "
             f"{occupancy[2] * word:.0f} B of {arch.staging_buffer.capacity_bytes if arch.staging_buffer else 0} B, "
             f"registers {occupancy[3]:.1f} words per PE")
-
-
-
-
-_traffic = traffic  # the name the loop-nest reference tests use

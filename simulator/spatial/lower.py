@@ -7,7 +7,6 @@ reason (unsupported operator, tile that does not divide, a pass boundary inside 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,8 +323,3 @@ def _storage(lowered: LoweredGroup, produced: dict[str, int]) -> None:
             streamed = innermost >= 0 and lowered.tensor_parts[t, innermost]
             if lowered.tensor_from_dram[t] and lowered.tensors[t] not in produced and streamed:
                 lowered.tensor_copies[t] = max(lowered.tensor_copies[t], 2.0)  # double-buffered stream
-
-
-def divisors_up_to(value: int) -> list[int]:
-    return [d for d in range(1, value + 1) if value % d == 0] if value < 1 << 20 else \
-        [1 << k for k in range(int(math.log2(value)) + 1) if value % (1 << k) == 0]
