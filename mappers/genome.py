@@ -5,8 +5,6 @@ The search loop (`mappers/search.py`) needs only this interface; a space says wh
 
 from __future__ import annotations
 
-from itertools import product
-
 import numpy as np
 
 
@@ -35,12 +33,9 @@ class GenomeSpace:
         return children
 
     def enumerate(self, batch: int):
-        """Every genome, in batches (exhaustive search)."""
-        chunk = []
-        for genome in product(*(range(d) for d in self.dimensions)):
-            chunk.append(genome)
-            if len(chunk) == batch:
-                yield np.array(chunk)
-                chunk = []
-        if chunk:
-            yield np.array(chunk)
+        """Every genome, in batches (exhaustive search), in `itertools.product` order (last gene fastest)."""
+        dimensions = np.array(self.dimensions, dtype=np.int64)
+        strides = np.append(np.cumprod(dimensions[::-1])[::-1][1:], 1)
+        for start in range(0, self.size, batch):
+            index = np.arange(start, min(start + batch, self.size), dtype=np.int64)
+            yield (index[:, None] // strides[None, :]) % dimensions[None, :]

@@ -18,18 +18,23 @@ BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
 
 
 def random_fusemax_tilings(count: int, seed: int = 0):
-    """`count` tilings of the FuseMax group at BERT 64K: random P0, P1 (powers of two) and M0."""
+    """`count` distinct (tiling, shape) rows of the FuseMax group: P0, P1, M0 (powers of two) with batch
+    1..64, heads 1..16 and M = P from 1K to 1M tokens, drawn without replacement."""
     cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax")
     lowered = lower_group(cascade, arch, mapping, 0, BERT_64K, {"p1": 1})
     rng = np.random.default_rng(seed)
-    extents = np.repeat(lowered.extents[None, :], count, axis=0)
+    choices = {"p0": 2 ** np.arange(4, 9), "p1": 2 ** np.arange(0, 7), "m0": 2 ** np.arange(6, 9),
+               "b": np.arange(1, 65), "h": np.arange(1, 17), "tokens": 2 ** np.arange(10, 21)}
+    grid = dict(zip(choices, (g.ravel() for g in np.meshgrid(*choices.values(), indexing="ij")), strict=True))
+    legal = np.flatnonzero(grid["p0"] * grid["p1"] <= grid["tokens"])
+    picks = rng.choice(legal, min(count, len(legal)), replace=False)
+    value = {name: values[picks] for name, values in grid.items()}
+    extents = np.repeat(lowered.extents[None, :], len(picks), axis=0)
     column = {p: n for n, p in enumerate(lowered.parts)}
-    p0 = 2 ** rng.integers(4, 9, count)
-    p1 = 2 ** rng.integers(0, 7, count)
-    m0 = 2 ** rng.integers(6, 9, count)
-    extents[:, column["p0"]], extents[:, column["p1"]] = p0, p1
-    extents[:, column["p2"]] = BERT_64K["P"] / (p0 * p1)
-    extents[:, column["m0"]], extents[:, column["m1"]] = m0, BERT_64K["M"] / m0
+    for part in ("p0", "p1", "m0", "b", "h"):
+        extents[:, column[part]] = value[part]
+    extents[:, column["p2"]] = value["tokens"] / (value["p0"] * value["p1"])
+    extents[:, column["m1"]] = value["tokens"] / value["m0"]
     return lowered, extents
 
 
@@ -59,6 +64,7 @@ def mapper_bench(full: bool = False) -> dict:
         key = f"map_{cascade}_on_{arch_name}_{workload}_{seq}"
         results[key + "_time_to_best_s"] = found["time_to_best_s"]
         results[key + "_latency_s"] = found["best"]["latency_s"]
+        results[key + "_candidates_per_s"] = found["candidates_per_s"]
     for side in (32, 256):
         shapes = {"M": 1024, "K": 1024, "N": 1024}
         found = search_mapping(library_cascade("gemm"), arch.with_overrides(pe_dim=side), shapes, "latency",
@@ -76,7 +82,7 @@ def run_bench(batch: int = 100_000) -> dict:
     traffic(lowered, extents)
     traffic_s = time.perf_counter() - start
     start = time.perf_counter()
-    evaluate_group_batch(lowered, arch, extents)
+    evaluated = evaluate_group_batch(lowered, arch, extents)
     full_s = time.perf_counter() - start
     compare(["unfused", "flat", "fusemax"], ["bert"], [1024], "flat", progress=False)  # warm-up
     start = time.perf_counter()
@@ -86,5 +92,6 @@ def run_bench(batch: int = 100_000) -> dict:
         "batch": batch,
         "traffic_kernel_mappings_per_s": batch / traffic_s,
         "cost_model_mappings_per_s": batch / full_s,  # traffic, capacity, spill, schedule and energy
+        "cost_model_batch_feasible": int(evaluated.feasible.sum()),
         "comparison_4x6x3_wall_s": comparison_s,
     }

@@ -5,7 +5,9 @@ on their resource: step s issues, for each task in `order`, the tile s - stage(t
 when its resource is free, its producers in the same tile have finished, its recurrence producers
 `stride` tiles back have finished, and the tile `tiles_in_flight` back has fully finished (buffer slots).
 The schedule is periodic after warm-up, so only the first `window` tiles are simulated and the rest
-is extrapolated from the measured period.
+is extrapolated from the measured period. In a mapper's batch many candidates share their per-tile
+durations (they differ only in outer loop counts), so `schedule_latency_distinct` simulates each distinct
+schedule once.
 """
 
 from __future__ import annotations
@@ -114,3 +116,83 @@ def schedule_latency_batch(durations, resources, stages, order, deps, recurrence
         out[b] = _latency(durations[b], resources, stages, order, edges, recurrence_stride[b], tiles_in_flight[b],
                           tiles[b], window)
     return out
+
+
+@njit(cache=True)
+def _signatures(durations, recurrence_stride, tiles_in_flight, tiles, window):
+    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations, recurrence stride,
+    buffer slots, and the tile count when it is within the window (beyond it, tiles only scale the
+    extrapolation)."""
+    batch, tasks = durations.shape
+    out = np.empty(batch, dtype=np.int64)
+    bits = durations.view(np.int64)
+    prime = np.int64(1099511628211)
+    for b in range(batch):
+        h = np.int64(-3750763034362895579)  # FNV offset basis 14695981039346656037 as int64
+        for t in range(tasks):
+            h = (h ^ bits[b, t]) * prime
+        h = (h ^ recurrence_stride[b]) * prime
+        h = (h ^ tiles_in_flight[b]) * prime
+        h = (h ^ (np.int64(tiles[b]) if tiles[b] <= window else np.int64(-1))) * prime
+        out[b] = h
+    return out
+
+
+@njit(cache=True)
+def _distinct_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight,
+                      tiles, window, first, group):
+    """Latency of every row, simulating the window once per group of rows with the same signature.
+    `first[g]` is the representative row of group g, `group[b]` the group of row b."""
+    dep_start, dep_target = _edges(deps)
+    rec_start, rec_target = _edges(recurrence)
+    edges = (dep_start, dep_target, rec_start, rec_target)
+    batch, tasks = durations.shape
+    max_stage = 0
+    for t in range(stages.shape[0]):
+        max_stage = max(max_stage, stages[t])
+    span = window - window // 2
+    last = min(window - 1, max(window - 1 - max_stage, span))
+    makespans = np.empty(first.shape[0])
+    periods = np.empty(first.shape[0])
+    for g in range(first.shape[0]):
+        r = first[g]
+        if tiles[r] <= window:
+            makespans[g], _ = _simulate(durations[r], resources, stages, order, edges, recurrence_stride[r],
+                                        tiles_in_flight[r], int(tiles[r]))
+            periods[g] = 0.0
+            continue
+        makespans[g], done = _simulate(durations[r], resources, stages, order, edges, recurrence_stride[r],
+                                       tiles_in_flight[r], window)
+        busiest = np.zeros(3)
+        for task in range(tasks):
+            busiest[resources[task]] += durations[r, task]
+        periods[g] = max((done[last] - done[last - span]) / span, busiest.max())
+    out = np.empty(batch)
+    for b in range(batch):
+        g = group[b]
+        same = recurrence_stride[b] == recurrence_stride[first[g]] and tiles_in_flight[b] == tiles_in_flight[first[g]]
+        for t in range(tasks):
+            same = same and durations[b, t] == durations[first[g], t]
+        within = tiles[b] <= window
+        same = same and ((within and tiles[b] == tiles[first[g]]) or (not within and tiles[first[g]] > window))
+        if same:
+            out[b] = makespans[g] if tiles[b] <= window else makespans[g] + (tiles[b] - window) * periods[g]
+        else:  # a hash collision: simulate this row on its own
+            out[b] = _latency(durations[b], resources, stages, order, edges, recurrence_stride[b],
+                              tiles_in_flight[b], tiles[b], window)
+    return out
+
+
+def schedule_latency_distinct(durations, resources, stages, order, deps, recurrence, recurrence_stride,
+                              tiles_in_flight, tiles, window):
+    """`schedule_latency_batch`, with each distinct schedule simulated once (same results, bit for bit)."""
+    durations = np.ascontiguousarray(durations, dtype=np.float64)
+    recurrence_stride = np.asarray(recurrence_stride, dtype=np.int64)
+    tiles_in_flight = np.asarray(tiles_in_flight, dtype=np.int64)
+    tiles = np.asarray(tiles)
+    if len(durations) == 0:
+        return np.empty(0)
+    signatures = _signatures(durations, recurrence_stride, tiles_in_flight, tiles, window)
+    _, first, group = np.unique(signatures, return_index=True, return_inverse=True)
+    return _distinct_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride,
+                             tiles_in_flight, tiles, window, first.astype(np.int64), group.astype(np.int64).ravel())

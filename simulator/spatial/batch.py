@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch_models import SpatialArch
-from simulator.kernels.schedule import schedule_latency_batch
+from simulator.kernels.schedule import schedule_latency_distinct
 from simulator.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
 
@@ -132,16 +132,19 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
     durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
     resources, stages, order, slots = task_plan(lowered)
-    latency = schedule_latency_batch(durations, resources, stages, order, lowered.deps, lowered.recurrence,
-                                     recurrence_stride(lowered, extents), np.full(len(extents), slots, dtype=np.int64),
-                                     tiles, SCHEDULE_WINDOW)
+    latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
+    rows = np.flatnonzero(feasible)
+    latency[rows] = schedule_latency_distinct(
+        durations[rows], resources, stages, order, lowered.deps, lowered.recurrence,
+        recurrence_stride(lowered, extents[rows]), np.full(len(rows), slots, dtype=np.int64), tiles[rows],
+        SCHEDULE_WINDOW)
     latency = np.maximum(latency, dram_cycles)
     busy = np.stack([cycles[:, lowered.einsum_array == 0].sum(axis=1), cycles[:, lowered.einsum_array == 1].sum(axis=1),
                      dram_cycles], axis=1)
     work = points * lowered.cycles_per_point
     useful = np.stack([work[:, lowered.einsum_array == a].sum(axis=1) for a in (0, 1)], axis=1)
     energy = sum(energy_pj(lowered, arch, points, buffer_read, buffer_write, staging, dram_bytes).values())
-    return GroupBatch(feasible, np.where(feasible, latency, np.inf), busy, useful, energy, dram_bytes, spilled,
+    return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                        raw[9]))
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from simulator.kernels.schedule import _edges, _simulate, schedule_latency
+from simulator.kernels.schedule import (
+    _distinct_latency,
+    _edges,
+    _simulate,
+    schedule_latency,
+    schedule_latency_batch,
+    schedule_latency_distinct,
+)
 
 TWO_D, ONE_D, DRAM = 0, 1, 2
 
@@ -180,3 +187,33 @@ def test_two_stage_pipeline_steady_period():
     for pipelined, period in ((True, max(a, b)), (False, a + b)):
         many, more = (two_tasks(a, b, pipelined, n, 64) for n in (400, 401))
         assert more - many == pytest.approx(period, rel=1e-12)
+
+
+def test_distinct_schedules_equal_one_by_one():
+    # A mapper batch repeats per-tile durations with different outer loop counts; simulating each
+    # distinct schedule once must give what simulating every row does, bit for bit.
+    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    rng = np.random.default_rng(3)
+    variants = durations[None, :] * rng.integers(1, 4, (5, len(durations)))
+    rows = variants[rng.integers(0, 5, 400)]
+    tiles = rng.choice([1.0, 7.0, 48.0, 49.0, 500.0, 4096.0], 400)
+    stride = rng.integers(1, 3, 400)
+    slots = np.full(400, 3, dtype=np.int64)
+    args = (rows, resources, stages, order, deps, recurrence, stride, slots, tiles, 48)
+    expected = np.array([schedule_latency(rows[n], resources, stages, order, deps, recurrence, int(stride[n]), 3,
+                                          tiles[n], 48) for n in range(400)])
+    assert np.array_equal(schedule_latency_distinct(*args), expected)
+    assert np.array_equal(schedule_latency_batch(*args), expected)
+
+
+def test_distinct_schedules_survive_a_hash_collision():
+    # Rows put in one group although they differ (what a hash collision would do) are simulated alone.
+    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    rows = np.stack([durations, durations * 2.0, durations])
+    tiles = np.array([500.0, 500.0, 10.0])
+    stride, slots = np.ones(3, dtype=np.int64), np.full(3, 3, dtype=np.int64)
+    got = _distinct_latency(rows, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
+                            np.array([0]), np.zeros(3, dtype=np.int64))
+    expected = [schedule_latency(rows[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
+                for n in range(3)]
+    assert np.array_equal(got, expected)
