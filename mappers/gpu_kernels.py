@@ -43,14 +43,17 @@ MAPPING_KEYS = {
     "p_through_shared": "probabilities P written to shared memory before the second product",
     "pack_gqa": "query heads of one K/V group share a tile's rows (decode)",
     "masked_loop": "partial (masked) tiles run in a second software-pipelined loop that refills the pipeline",
-    "tiles": "list of tile choices {head_dim_max, br, bc, warps, stages[, gpu][, causal]}",
+    "tiles": "list of tile choices {head_dim_max, br, bc, warps, stages[, gpu][, causal][, splits]}",
     "backward_tiles": "tile choices of the backward kernel (Br queries x Bc keys per block), as `tiles`",
+    "tile_space": "{br, bc, warps, stages: lists}: the tilings the kernel's code can instantiate (what the mapper "
+                  "searches; default: every legal tiling)",
     "split_kv": "{max_splits, min_efficiency}: how many key chunks (split-kv only)",
     "unfused": "{causal_mask, gqa, softmax_passes, score_bytes}: the unfused kernel chain",
     "source": "where the structure comes from",
 }
 REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
-TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal")
+TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
+TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
                 "layout_copies": None}
 
@@ -64,6 +67,7 @@ class TileChoice:
     stages: int
     gpu: str | None = None
     causal: bool | None = None
+    splits: int | None = None  # split-KV: a fixed number of key chunks instead of the heuristic
 
     def matches(self, head_dim: int, gpu: str, causal: bool) -> bool:
         return head_dim <= self.head_dim_max and (self.gpu is None or gpu.startswith(self.gpu)) and \
@@ -101,6 +105,7 @@ class GpuMapping:
     backward_tiles: tuple[TileChoice, ...]
     max_splits: int
     split_min_efficiency: float
+    tile_space: dict[str, tuple[int, ...]]  # gene -> choices the kernel supports (missing gene: the default)
     unfused: UnfusedChain
     source: str
 
@@ -185,6 +190,20 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
     if "backward_tiles" in data:
         errors += _tile_problems(doc, data["backward_tiles"], "backward_tiles")
     errors += _section_problems(doc, data)
+    errors += _tile_space_problems(doc, data.get("tile_space", {}))
+    return errors
+
+
+def _tile_space_problems(doc: YamlDocument, space) -> list[SpecError]:
+    if not isinstance(space, dict):
+        return [doc.error(f"tile_space must be a mapping with keys {', '.join(TILE_SPACE_KEYS)}", "tile_space")]
+    errors = [doc.error(f"unknown key {k!r}; allowed: {', '.join(TILE_SPACE_KEYS)}", "tile_space", k)
+              for k in space if k not in TILE_SPACE_KEYS]
+    for key, values in space.items():
+        if key in TILE_SPACE_KEYS and (not isinstance(values, list) or not values or any(
+                isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)):
+            errors.append(doc.error(f"{key} = {values!r} must be a non-empty list of positive integers",
+                                    "tile_space", key))
     return errors
 
 
@@ -203,6 +222,9 @@ def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecErr
             value = tile.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 errors.append(doc.error(f"{key} = {value!r} must be a positive integer", *where, key))
+        if "splits" in tile and (isinstance(tile["splits"], bool) or not isinstance(tile["splits"], int)
+                                 or tile["splits"] <= 0):
+            errors.append(doc.error(f"splits = {tile['splits']!r} must be a positive integer", *where, "splits"))
         if "causal" in tile and not isinstance(tile["causal"], bool):
             errors.append(doc.error(f"causal = {tile['causal']!r} must be true or false", *where, "causal"))
         if "gpu" in tile and not (isinstance(tile["gpu"], str) and tile["gpu"]):
@@ -251,4 +273,5 @@ def _build(data: dict, source: str) -> GpuMapping:
         pack_gqa=data.get("pack_gqa", False), masked_loop=data.get("masked_loop", False), tiles=tiles,
         backward_tiles=backward, max_splits=int(split.get("max_splits", 128)),
         split_min_efficiency=float(split.get("min_efficiency", 0.85)), unfused=_chain(data.get("unfused", {})),
+        tile_space={k: tuple(sorted(set(v))) for k, v in data.get("tile_space", {}).items()},
         source=source)

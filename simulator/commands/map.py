@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from arch_models import load_arch
+from arch_models.gpu import is_gpu_name
 from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
@@ -18,8 +19,10 @@ from workloads.zoo import attention_shapes, load_model, parse_seq_len
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("map", help="search the best mapping of a cascade on an architecture")
     parser.add_argument("--arch", required=True, help="architecture preset or YAML file")
-    parser.add_argument("--cascade", required=True,
+    parser.add_argument("--cascade",
                         help="library cascade or YAML file; several comma-separated are mapped side by side")
+    parser.add_argument("--kernel", help="GPU only: GPU mappings whose tiles to search (e.g. fa2,fa3); default: "
+                                         "every fused GPU kernel that computes --cascade")
     parser.add_argument("--workload", help="model whose attention shapes to use (with --seq)")
     parser.add_argument("--seq", help="sequence length, e.g. 64K")
     parser.add_argument("--shape", help="explicit shapes instead of a workload, e.g. M=1024,K=1024,N=1024")
@@ -52,6 +55,13 @@ def _shapes(args) -> dict[str, int]:
 def run(args) -> int:
     evaluations, seconds = _budget(args.budget)
     settings = SearchSettings(strategy=args.strategy, evaluations=evaluations, seconds=seconds, seed=args.seed)
+    if is_gpu_name(args.arch):
+        from simulator.commands.map_gpu import run_gpu
+        return run_gpu(args, settings)
+    if not args.cascade:
+        raise SpecError("give --cascade (library cascades or YAML files)", key="--cascade")
+    if args.kernel:
+        raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
     names = [n.strip() for n in args.cascade.split(",") if n.strip()]
     cascades, arch, shapes = [resolve_cascade(n) for n in names], load_arch(args.arch), _shapes(args)
     results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,

@@ -95,6 +95,8 @@ def fused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, f
     rows, heads = rows_and_heads(mapping, problem)
     query_blocks = math.ceil(rows / tile.br)
     key_tiles = math.ceil(problem.seqlen_kv / tile.bc)
+    if splits is None and tile.splits is not None and mapping.kind == "split-kv":
+        splits = tile.splits
     if splits is None:
         splits = split_count(mapping, gpu, problem.batch * heads * query_blocks, key_tiles, blocks_per_sm) \
             if mapping.kind == "split-kv" else 1
@@ -196,13 +198,15 @@ def fused_tile_work(mapping: GpuMapping, family: str, problem: AttentionProblem,
     br, bc, warps, stages = (np.asarray(x, dtype=np.float64) for x in (br, bc, warps, stages))
     consumer_warps = warps - (4 if mapping.producer_warpgroup else 0)
     groups = np.maximum(consumer_warps // 4, 1)
-    readers = consumer_warps if family == "mma" else groups
+    # how often the K and V tiles are read from shared memory: every mma warp reads all of them for its rows;
+    # a wgmma instruction covers 64 rows and reads its B operand itself, so once per 64 query rows
+    readers = consumer_warps if family == "mma" else np.maximum(br // 64, groups)
     incoming = bc * (d + dv) * ELEMENT
     shared = incoming + readers * incoming + (0 if mapping.q_in_registers else br * d * ELEMENT)
     shared = shared + (2 * br * bc * ELEMENT if mapping.p_through_shared else 0)
     scores = br * bc
     return {"tensor_fma": scores * (d + dv), "sfu_ops": 2.0 * scores, "fp32_ops": 2.0 * scores + br * dv,
-            "alu_ops": scores, "shared_bytes": shared, "mask_alu_ops": 2.0 * scores,
+            "alu_ops": scores, "shared_bytes": shared, "mask_alu_ops": 2.0 * scores, "l2_bytes": incoming,
             "first_load_bytes": br * d * ELEMENT + incoming, "prologue_hbm_bytes": np.zeros_like(br),
             "epilogue_fp32_ops": br * dv, "epilogue_sfu_ops": br * dv,
             "streams_per_block": groups if (mapping.producer_warpgroup and mapping.softmax_overlap == "none")

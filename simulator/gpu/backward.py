@@ -54,7 +54,8 @@ def backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
         blocks_per_sm=int(resources["blocks_per_sm"]), tensor_fma=float(scores * (3 * d + 2 * dv)),
         sfu_ops=3.0 * scores, fp32_ops=3.0 * scores + br * d, shared_bytes=float(
             ELEMENT * (OPERAND_READS * operands + 2 * scores) + incoming),
-        mask_alu_ops=2.0 * scores, hbm_bytes=float(hbm), first_load_bytes=float(incoming + bc * (d + dv) * ELEMENT),
+        mask_alu_ops=2.0 * scores, hbm_bytes=float(hbm), l2_bytes=float(incoming + br * d * 4),  # + dQ atomics
+        first_load_bytes=float(incoming + bc * (d + dv) * ELEMENT),
         epilogue_fp32_ops=float(bc * (d + dv)), epilogue_sfu_ops=float(bc * (d + dv)), stages=tile.stages,
         inflight_bytes_per_block=float(tile.stages * incoming), useful_fma=problem.flops() * 2.5 / 7.0)
     preprocess = elementwise("backward: D = rowsum(dO * O), clear dQ", gpu, rows * dv, rows * dv * 2 * ELEMENT,

@@ -95,11 +95,12 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
     demands: tensor, shared-memory, vector cycles per tile (one SM).
     work: hbm_bytes (the phase's), epilogue_bytes (per block), fixed overhead cycles per block, first_load_bytes
           (from L2, per block), mask cycles per partial tile, inflight bytes per block, prologue_hbm_bytes (per
-          block, fetched from HBM before the first tile; streamed with the rest when blocks prefetch).
+          block, fetched from HBM before the first tile; streamed with the rest when blocks prefetch), l2_bytes
+          (per tile: what one tile iteration moves from L2 into the SM, hits and misses alike).
     limits: blocks per SM (resources), streams per block, ping-pong groups (0 = none), stages.
     flags: prefetch across blocks (0/1), masked-loop refill (0/1).
     machine: SMs, HBM bytes per clock (x efficiency), latency cycles, L2 bytes per clock.
-    Returns (cycles, tile cycles, resident blocks, hbm demand per tile).
+    Returns (cycles, tile cycles, resident blocks, HBM demand per tile).
     """
     count = tiles.shape[0]
     sms = int(machine[0])
@@ -115,7 +116,9 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
         total_tiles += tiles[b]
     total_tiles = max(total_tiles, 1.0)
     streamed = work[0] if flags[0] != 0 else max(work[0] - work[6] * count, 0.0)
-    memory = streamed / total_tiles / bandwidth
+    # every load crosses L2: a tile's memory time is the slower of its HBM share and its L2 -> SM share
+    hbm = streamed / total_tiles / bandwidth
+    memory = max(hbm, work[7] / (machine[3] / active))
     tile, _ = combined_tile_time(demands[0], demands[1], demands[2], memory, limits[2] > 0, int(limits[2]),
                                  resident * int(limits[1]), resident * (int(limits[3]) + 1))
     first_wait = latency + work[3] / (machine[3] / active) + work[6] / bandwidth
@@ -128,7 +131,7 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
         if flags[1] != 0 and masked[b] > 0:  # a second pipelined loop waits for its first K/V tile again
             durations[b] += latency + work[3] / (machine[3] / active)
     cycles = makespan(durations, sms * resident) if count > 0 else 0.0
-    return cycles, tile, resident, memory
+    return cycles, tile, resident, hbm
 
 
 @njit(cache=True)

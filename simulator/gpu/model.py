@@ -8,7 +8,9 @@ shared-memory bytes, and the phase's HBM bytes (after L2 reuse). Timing, in SM c
 1. occupancy: resident blocks per SM = min(blocks the resources allow, blocks per SM the grid gives);
 2. per-tile demands on one SM: tensor = FMAs / (rate x efficiency of the instruction family),
    shared = bytes / shared-memory bandwidth, vector = max(special-function, FP32, ALU, issue),
-   memory = HBM bytes per tile / the SM's share of HBM bandwidth (capped by loads in flight / latency);
+   memory = the larger of HBM bytes per tile / the SM's share of HBM bandwidth (capped by loads in flight /
+   latency) and the tile's operand bytes / the SM's share of L2 bandwidth (every load crosses L2; small
+   query tiles re-read K and V from L2 for few rows each);
 3. overlap: compute = max(tensor, vector, (tensor + vector) / groups) for explicitly ping-ponged
    warpgroups, else MVA over the resident streams; memory overlaps compute by the same MVA with the
    loads in flight (stages + 1 per block) as customers (`simulator.gpu.kernels`);
@@ -32,7 +34,7 @@ import numpy as np
 from arch_models.gpu import GpuArch
 from simulator.gpu.kernels import schedule_cycles
 
-RESOURCES = ("tensor", "special-function", "fp32", "shared-memory", "hbm")
+RESOURCES = ("tensor", "special-function", "fp32", "shared-memory", "l2", "hbm")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Phase:
     shared_bytes: float = 0.0
     mask_alu_ops: float = 0.0  # extra ALU ops of one masked (partial) tile
     hbm_bytes: float = 0.0  # whole phase
+    l2_bytes: float = 0.0  # per tile: bytes one tile iteration reads from L2 into the SM (K/V or GEMM operand tiles)
     first_load_bytes: float = 0.0  # bytes a block waits for from L2 before its first tile
     prologue_hbm_bytes: float = 0.0  # bytes a block waits for from HBM before its first tile (part of hbm_bytes)
     masked_loop_refill: bool = False  # masked tiles run in a second loop: its first load waits again
@@ -98,7 +101,7 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
                 + phase.epilogue_sfu_ops / gpu.sfu_ops_per_clk_per_sm)
     work = np.array([phase.hbm_bytes, phase.epilogue_bytes, overhead, phase.first_load_bytes,
                      phase.mask_alu_ops / gpu.alu_ops_per_clk_per_sm, phase.inflight_bytes_per_block,
-                     phase.prologue_hbm_bytes])
+                     phase.prologue_hbm_bytes, phase.l2_bytes])
     limits = np.array([phase.blocks_per_sm, phase.streams_per_block, phase.pingpong_groups, phase.stages],
                       dtype=np.float64)
     flags = np.array([int(phase.prefetch_across_blocks), int(phase.masked_loop_refill)])
@@ -106,6 +109,8 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
     cycles, tile, resident, memory = schedule_cycles(
         phase.tiles_per_block.astype(np.int64), phase.masked_per_block.astype(np.int64),
         np.array([demands["tensor"], demands["shared-memory"], demands["vector"]]), work, limits, flags, machine)
+    active = max(1, min(sms, phase.blocks))
+    demands["l2"] = phase.l2_bytes / (gpu.l2_bytes_per_clk / active)
     demands["hbm"] = float(memory)
     total_tiles = max(float(phase.tiles_per_block.sum()), 1.0)
     hbm_total = phase.hbm_bytes + phase.epilogue_bytes * phase.blocks
@@ -116,6 +121,7 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
         "special-function": demands["special-function"] * total_tiles,
         "fp32": demands["fp32"] * total_tiles,
         "shared-memory": demands["shared-memory"] * total_tiles,
+        "l2": phase.l2_bytes * total_tiles / gpu.l2_bytes_per_clk * sms,  # L2 -> SM bytes at the L2 bandwidth
         "hbm": hbm_total / gpu.hbm_bytes_per_clk * sms,  # against the datasheet bandwidth
     }
     available = max(time_s * clock * sms, 1e-30)

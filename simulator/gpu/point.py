@@ -13,7 +13,7 @@ from __future__ import annotations
 from arch_models.gpu import load_gpu
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.library import resolve_cascade
-from mappers.gpu_kernels import load_gpu_mapping
+from mappers.gpu_kernels import GpuMapping, load_gpu_mapping
 from simulator.gpu.attention import AttentionProblem
 from simulator.gpu.model import RESOURCES, time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
@@ -32,14 +32,7 @@ def simulate_gpu_point(gpu_name: str, mapping_name: str, workload: str, seq_len:
                        end_to_end: bool = False, causal: bool = False) -> dict:
     gpu = load_gpu(gpu_name)
     mapping = load_gpu_mapping(mapping_name)
-    model = load_model(workload)
-    tokens = parse_seq_len(seq_len)
-    shapes = attention_shapes(model, tokens, batch)
-    decode = mapping.kind == "split-kv"
-    problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
-                               seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
-                               head_dim_v=shapes["F"], causal=causal and not decode,
-                               passes="decode" if decode else "fwd")
+    model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
     efficiency = default_efficiency()
     report = simulate_attention(mapping, gpu, problem, efficiency)
     cascade = resolve_cascade(mapping.cascade)
@@ -57,6 +50,21 @@ def simulate_gpu_point(gpu_name: str, mapping_name: str, workload: str, seq_len:
     if end_to_end:
         row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
     return row
+
+
+def workload_problem(mapping: GpuMapping, workload: str, seq_len: int | str, batch: int | None = None,
+                     causal: bool = False):
+    """(model, tokens, AttentionProblem) of a workload's attention at `seq_len` tokens; a split-KV mapping
+    decodes one query token against that many cached keys."""
+    model = load_model(workload)
+    tokens = parse_seq_len(seq_len)
+    shapes = attention_shapes(model, tokens, batch)
+    decode = mapping.kind == "split-kv"
+    problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
+                               seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
+                               head_dim_v=shapes["F"], causal=causal and not decode,
+                               passes="decode" if decode else "fwd")
+    return model, tokens, problem
 
 
 def _metrics(report: GpuReport, gpu) -> dict:

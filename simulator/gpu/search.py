@@ -22,13 +22,14 @@ from simulator.gpu.attention import (
     AttentionProblem,
     combine_phase,
     forward_hbm_bytes,
+    fused_phases,
     fused_tile_work,
     mapping_flags,
     rows_and_heads,
 )
 from simulator.gpu.kernels import fused_batch_cycles
 from simulator.gpu.model import Phase, tile_demands, time_phase
-from simulator.gpu.simulate import default_efficiency
+from simulator.gpu.simulate import GpuReport, default_efficiency
 
 
 class GpuTilingCost:
@@ -81,7 +82,7 @@ class GpuTilingCost:
         batch_work = np.stack([forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm),
                                np.zeros(n), overhead, work["first_load_bytes"], work["mask_alu_ops"] /
                                gpu.alu_ops_per_clk_per_sm, work["inflight_bytes_per_block"],
-                               work["prologue_hbm_bytes"]], axis=1)
+                               work["prologue_hbm_bytes"], work["l2_bytes"]], axis=1)
         limits = np.stack([blocks_per_sm, work["streams_per_block"], work["pingpong_groups"], stages],
                           axis=1).astype(np.float64)
         flags = np.array([int(mapping.persistent and mapping.producer_warpgroup), int(mapping.masked_loop)])
@@ -107,7 +108,10 @@ class GpuTilingCost:
 def tiling_space(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem) -> GpuTilingSpace:
     family = mapping.family(gpu.families, gpu.best_family(problem.dtype))
     max_splits = mapping.max_splits if mapping.kind == "split-kv" else 1
-    return GpuTilingSpace(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v, max_splits)
+    argument = {"br": "br_choices", "bc": "bc_choices", "warps": "warp_choices", "stages": "stage_choices"}
+    supported = {argument[gene]: choices for gene, choices in mapping.tile_space.items()}
+    return GpuTilingSpace(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v, max_splits,
+                          **supported)
 
 
 def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
@@ -122,4 +126,19 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
     chosen = space.decode(result.best)
     tile = TileChoice(10**9, chosen["br"], chosen["bc"], chosen["warps"], chosen["stages"])
     return {"tile": chosen, "latency_s": result.best_value, "evaluated": result.evaluated, "legal": result.legal,
-            "rejections": dict(result.rejections), "strategy": result.strategy, "tile_choice": tile}
+            "rejections": dict(result.rejections), "strategy": result.strategy, "tile_choice": tile,
+            "space_size": space.size, "seconds": result.seconds, "candidates_per_s": result.candidates_per_s,
+            "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0}
+
+
+def tiling_report(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, chosen: dict,
+                  efficiency: dict[str, float] | None = None) -> GpuReport:
+    """The detailed report (phases, bounds, occupancy) of one searched tiling, key splits included."""
+    efficiency = efficiency or default_efficiency()
+    family = mapping.family(gpu.families, gpu.best_family(problem.dtype))
+    tile = TileChoice(problem.head_dim, chosen["br"], chosen["bc"], chosen["warps"], chosen["stages"])
+    splits = chosen.get("splits", 1) if mapping.kind == "split-kv" else 1
+    phases, info = fused_phases(mapping, gpu, problem, family, tile=tile, splits=splits)
+    results = [time_phase(phase, gpu, efficiency) for phase in phases]
+    return GpuReport(gpu=gpu.name, mapping=mapping.name, problem=problem, time_s=sum(r.time_s for r in results),
+                     phases=results, info=info, efficiency=efficiency)

@@ -84,6 +84,8 @@ def gemm(name: str, mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
     return Phase(
         name=name, family=family, tiles_per_block=np.full(blocks, steps, dtype=np.int64),
         masked_per_block=np.zeros(blocks, dtype=np.int64), blocks_per_sm=blocks_per_sm,
+        # no L2 -> SM term: the tile is an assumed cuBLAS-like one, and Hopper's cuBLAS multicasts operand
+        # tiles to clusters of blocks (TMA), so per-block L2 reads are not known from this tile
         tensor_fma=float(br * bc * K_STEP), shared_bytes=float(2 * incoming), hbm_bytes=float(input_bytes),
         epilogue_bytes=float(output_bytes) / blocks,
         first_load_bytes=float(incoming), epilogue_sfu_ops=float(br * bc), epilogue_fp32_ops=float(br * bc),

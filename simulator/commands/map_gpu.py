@@ -1,0 +1,137 @@
+"""`cascade map --arch <gpu>`: search the tilings a GPU kernel can instantiate for a workload's attention.
+
+The kernel structure (FA2, FA3, Triton, split-KV, ...) comes from a GPU mapping (`--kernel`, or every fused
+GPU mapping that computes `--cascade`); the search walks its `tile_space` (Br, Bc, warps, stages, and key
+splits for split-KV) under the GPU's register, shared-memory and occupancy limits, and times each legal
+tiling with the threadblock model. The shipped tile is timed beside the best for comparison.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from arch_models.gpu import load_gpu
+from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import read_text
+from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
+from mappers.search import SearchSettings
+from simulator.gpu.model import RESOURCES
+from simulator.gpu.point import workload_problem
+from simulator.gpu.search import best_tiling, tiling_report
+from simulator.gpu.simulate import simulate_attention
+from simulator.output import format_number, print_json
+
+SEARCHED_KINDS = ("fused", "split-kv")
+
+
+def kernels_for(args) -> list:
+    """The GPU mappings to search: `--kernel` names, else every fused/split-KV mapping of `--cascade`."""
+    if args.kernel:
+        mappings = [load_gpu_mapping(n.strip()) for n in args.kernel.split(",") if n.strip()]
+    elif args.cascade:
+        wanted = {n.strip() for n in args.cascade.split(",") if n.strip()}
+        mappings = [m for m in map(load_gpu_mapping, gpu_mapping_names()) if m.cascade in wanted]
+        if not mappings:
+            raise SpecError(f"no GPU mapping computes {', '.join(sorted(wanted))}; GPU mappings: "
+                            f"{', '.join(gpu_mapping_names())}", key="--cascade")
+    else:
+        raise SpecError("give --kernel (GPU mappings, e.g. fa2,fa3) or --cascade", key="--kernel")
+    for mapping in mappings:
+        if mapping.kind not in SEARCHED_KINDS:
+            raise SpecError(f"GPU mapping {mapping.name!r} is {mapping.kind}: only fused and split-KV kernels "
+                            "have tiles to search", key="--kernel")
+    return mappings
+
+
+def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
+    _, tokens, problem = workload_problem(mapping, args.workload, args.seq)
+    found = best_tiling(gpu, mapping, problem, settings, progress=not args.json)
+    report = tiling_report(gpu, mapping, problem, found["tile"])
+    try:
+        shipped = simulate_attention(mapping, gpu, problem)
+        shipped_row = {"tile": shipped.info["tile"], "latency_s": shipped.time_s, "tflops": shipped.tflops,
+                       "splits": shipped.info.get("splits", 1)}
+    except SpecError as error:  # the shipped tile may not fit this GPU or head dim
+        shipped_row = {"error": error.message}
+    phase = max(report.phases, key=lambda p: p.time_s)
+    return {
+        "arch": gpu.name, "kernel": mapping.name, "cascade": mapping.cascade, "workload": args.workload,
+        "seq_len": tokens, "objective": "latency",
+        "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
+                    "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim},
+        "best": {"tile": found["tile"], "latency_s": report.time_s, "tflops": report.tflops,
+                 "bound": report.bound, "blocks_per_sm": report.info["blocks_per_sm"],
+                 "occupancy_limiter": report.info["occupancy_limiter"],
+                 "registers_per_thread": report.info["registers_per_thread"],
+                 "shared_memory_bytes": report.info["shared_memory_bytes"], "waves": phase.waves,
+                 "utilization": report.utilization()},
+        "shipped": shipped_row, "searched_space": {g: list(v) for g, v in mapping.tile_space.items()} or "default",
+        "evaluated": found["evaluated"], "legal": found["legal"], "space_size": found["space_size"],
+        "rejections": found["rejections"], "strategy": found["strategy"], "seconds": found["seconds"],
+        "candidates_per_s": found["candidates_per_s"], "time_to_best_s": found["time_to_best_s"],
+        "mapping_yaml": searched_mapping_yaml(mapping, problem.head_dim, found["tile"], args),
+    }
+
+
+def searched_mapping_yaml(mapping, head_dim: int, tile: dict, args) -> str:
+    """The kernel's mapping file with the searched tile as its only tile (readable by `simulate --mapping`)."""
+    data = yaml.safe_load(read_text(mapping.source))
+    entry = {"head_dim_max": head_dim, **{k: tile[k] for k in ("br", "bc", "warps", "stages")}}
+    if mapping.kind == "split-kv":
+        entry["splits"] = tile["splits"]
+    data.update(name=f"{mapping.name}-searched", description=f"{mapping.description}; searched tile",
+                tiles=[entry])
+    header = (f"# Written by: cascade map --arch {args.arch} --kernel {mapping.name} --workload {args.workload} "
+              f"--seq {args.seq}\n# The best tile of {mapping.name} found by the search (head dim {head_dim}).\n")
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def run_gpu(args, settings: SearchSettings) -> int:
+    if not (args.workload and args.seq):
+        raise SpecError("a GPU search needs --workload and --seq", key="--workload")
+    gpu = load_gpu(args.arch)
+    results = [search_kernel(gpu, mapping, args, settings) for mapping in kernels_for(args)]
+    if args.save:
+        Path(args.save).write_text(results[0]["mapping_yaml"])
+        results[0]["saved"] = args.save
+    if args.json:
+        print_json(results[0] if len(results) == 1 else {"results": results})
+        return 0
+    for result in results:
+        print(format_result(result))
+    if len(results) > 1:
+        fastest = min(r["best"]["latency_s"] for r in results)
+        print("side by side: " + ", ".join(f"{r['kernel']} {format_number(r['best']['latency_s'])} s "
+                                            f"({r['best']['latency_s'] / fastest:.2f}x)" for r in results))
+    return 0
+
+
+def format_result(result: dict) -> str:
+    best, tile = result["best"], result["best"]["tile"]
+    splits = f", {tile['splits']} key splits" if tile.get("splits", 1) > 1 else ""
+    lines = [f"best tiling of {result['kernel']} on {result['arch']}: {result['workload']} at "
+             f"{result['seq_len']} tokens",
+             f"  tile         Br x Bc = {tile['br']} x {tile['bc']}, {tile['warps']} warps, {tile['stages']} "
+             f"stages{splits}; {best['blocks_per_sm']} blocks/SM ({best['occupancy_limiter']}), "
+             f"{best['registers_per_thread']} registers/thread, {best['shared_memory_bytes']:,} B shared",
+             f"  latency_s    {format_number(best['latency_s'])} ({best['tflops']:.0f} TFLOP/s), "
+             f"bound: {best['bound']}",
+             "  utilization  " + ", ".join(f"{r} {best['utilization'][r]:.0%}" for r in RESOURCES)]
+    shipped = result["shipped"]
+    if "error" in shipped:
+        lines.append(f"  shipped      {shipped['error']}")
+    else:
+        s = shipped["tile"]
+        lines.append(f"  shipped      {s['br']} x {s['bc']}, {s['warps']} warps, {s['stages']} stages: "
+                     f"{format_number(shipped['latency_s'])} s ({shipped['tflops']:.0f} TFLOP/s), "
+                     f"{shipped['latency_s'] / best['latency_s']:.2f}x the best")
+    lines.append(f"  search       {result['strategy']}, {result['evaluated']:,} tilings ({result['legal']:,} legal) of "
+                 f"{result['space_size']:,} in {result['seconds']:.2f} s")
+    if result["rejections"]:
+        top = max(result["rejections"], key=result["rejections"].get)
+        lines.append(f"  rejected     most often: {top} ({result['rejections'][top]:,})")
+    if result.get("saved"):
+        lines.append(f"  saved        {result['saved']}")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""`cascade map` on a GPU: the kernel's tile space, L2 and shared-memory traffic of a tile, the searched
+tiling's report, its saved mapping file, and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from arch_models import load_gpu
+from einsum_cascade.errors import SpecError
+from mappers.gpu_kernels import TileChoice, load_gpu_mapping, parse_gpu_mapping
+from simulator.commands import map as map_command
+from simulator.gpu.attention import AttentionProblem, fused_phases, fused_tile_work
+from simulator.gpu.model import time_phase
+from simulator.gpu.search import GpuTilingCost, best_tiling, tiling_report, tiling_space
+from simulator.gpu.simulate import default_efficiency
+
+H100 = load_gpu("h100-sxm5-80gb")
+A100 = load_gpu("a100-sxm4-80gb")
+PROBLEM = AttentionProblem(batch=2, heads=32, kv_heads=8, seqlen_q=4096, seqlen_kv=4096, head_dim=128,
+                           head_dim_v=128)
+
+
+def test_wgmma_reads_k_and_v_from_shared_memory_once_per_64_rows():
+    # Triton's 128 x 64 tile, one warpgroup, d = 64: K and V arrive once (64 keys x 128 values x 2 B = 16 KiB),
+    # the two m64 instructions each read them (2 x 16 KiB), and Q is read once (128 x 64 x 2 B = 16 KiB).
+    work = fused_tile_work(load_gpu_mapping("triton-fa2"), "wgmma", AttentionProblem(1, 1, 1, 512, 512, 64, 64),
+                           128, 64, 4, 3)
+    assert float(work["shared_bytes"]) == 16384 + 2 * 16384 + 16384
+    assert float(work["l2_bytes"]) == 16384  # the K/V tile every block fetches through L2
+
+
+def test_l2_bandwidth_binds_a_query_tile_of_16_rows():
+    # FA2 with Br = 16, Bc = 128, one warp on an A100, d = 128: every tile pulls 128 x 256 x 2 B = 64 KiB of K/V
+    # from L2 for 16 x 128 x 256 FMAs. With all 108 SMs busy, an SM's share of the whitepaper's 5120 B/clock is
+    # 47.4 B/clock, so 1382.4 cycles per tile; the tensor pipe needs 524288 / (1024 x 0.884) = 579 cycles.
+    mapping = load_gpu_mapping("fa2")
+    phases, _ = fused_phases(mapping, A100, PROBLEM, "mma", tile=TileChoice(999, 16, 128, 1, 1))
+    result = time_phase(phases[0], A100, default_efficiency())
+    assert result.demands["l2"] == pytest.approx(65536 / (5120 / 108))
+    assert result.demands["tensor"] < 0.5 * result.demands["l2"]
+    assert result.tile_cycles >= result.demands["l2"]
+
+
+def test_search_walks_only_the_kernels_tile_space():
+    mapping = load_gpu_mapping("triton-fa2")  # the tutorial's autotune configs: 2 x 2 x 1 x 3
+    space = tiling_space(H100, mapping, PROBLEM)
+    assert space.size == 12
+    values = space.values(np.concatenate(list(space.enumerate(100))))
+    assert set(values["br"]) == {64, 128} and set(values["bc"]) == {32, 64} and set(values["stages"]) == {3, 4, 7}
+
+
+def test_searched_report_equals_the_batch_cost_and_beats_or_ties_the_shipped_tile():
+    for name in ("fa2", "fa3", "flash-decoding"):
+        mapping = load_gpu_mapping(name)
+        problem = PROBLEM if name != "flash-decoding" else AttentionProblem(1, 32, 8, 1, 65536, 128, 128,
+                                                                            passes="decode")
+        found = best_tiling(H100, mapping, problem)
+        report = tiling_report(H100, mapping, problem, found["tile"])
+        assert report.time_s == pytest.approx(found["latency_s"], rel=1e-9)
+        space = tiling_space(H100, mapping, problem)
+        shipped = mapping.tile_for(problem.head_dim, H100.name, problem.causal)
+        if all(getattr(shipped, g) in space.choices[g] for g in ("br", "bc", "warps", "stages")):
+            shipped_time = tiling_report(H100, mapping, problem, {"br": shipped.br, "bc": shipped.bc,
+                                                                  "warps": shipped.warps, "stages": shipped.stages,
+                                                                  "splits": found["tile"]["splits"]}).time_s
+            assert found["latency_s"] <= shipped_time * (1 + 1e-12)
+        cost = GpuTilingCost(space, mapping, problem)
+        assert np.nanmin(cost(np.concatenate(list(space.enumerate(10_000))))[0]) == found["latency_s"]
+
+
+def test_tile_space_must_be_lists_of_positive_integers():
+    text = open(load_gpu_mapping("fa2").source).read()
+    with pytest.raises(SpecError, match="tile_space.*br = 64 must be a non-empty list"):
+        parse_gpu_mapping(text.replace("  br: [64, 128]", "  br: 64"), "fa2-bad.yaml")
+    with pytest.raises(SpecError, match="unknown key 'rows'"):
+        parse_gpu_mapping(text.replace("  br: [64, 128]", "  rows: [64]"), "fa2-bad.yaml")
+
+
+def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
+    saved = tmp_path / "fd.yaml"
+    status, out, _ = run_command(map_command, "map", "--arch", "a100", "--kernel", "flash-decoding", "--workload",
+                                 "llama3-8b", "--seq", "64K", "--save", str(saved), "--json")
+    assert status == 0
+    result = json.loads(out)
+    assert {"best", "shipped", "evaluated", "legal", "space_size", "rejections", "mapping_yaml"} <= set(result)
+    assert result["best"]["tile"]["splits"] > 1  # one query token: the keys are split across the SMs
+    from simulator.gpu.point import simulate_gpu_point
+    row = simulate_gpu_point("a100", str(saved), "llama3-8b", "64K")
+    assert row["latency_s"] == pytest.approx(result["best"]["latency_s"], rel=1e-9)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--arch", "h100", "--workload", "llama3-8b", "--seq", "8K"), "give --kernel"),
+    (("--arch", "h100", "--kernel", "pytorch-unfused", "--workload", "llama3-8b", "--seq", "8K"), "only fused"),
+    (("--arch", "h100", "--kernel", "fa2"), "needs --workload and --seq"),
+    (("--arch", "fusemax", "--cascade", "fusemax", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"),
+     "--kernel applies to GPU"),
+    (("--arch", "h100", "--cascade", "softmax-3pass", "--workload", "llama3-8b", "--seq", "8K"), "only fused"),
+])
+def test_map_gpu_errors_are_one_line(run_command, argv, message):
+    status, _, err = run_command(map_command, "map", *argv)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
