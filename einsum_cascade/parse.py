@@ -261,6 +261,10 @@ class _CascadeBuilder:
 
     # ---- Einsum lines -------------------------------------------------------------------------
     def _einsum_lines(self, einsums) -> list[tuple[str, int | None]]:
+        if isinstance(einsums, str) and ("einsums",) in self.doc.folded_paths:
+            self.fail("written as a folded block (`einsums: >`), which joins the Einsums into one line; use the "
+                      "literal block `einsums: |` (one Einsum per line)", "einsums")
+            return []
         if isinstance(einsums, str):
             start = self.doc.line("einsums") or 0
             offset = 1 if ("einsums",) in self.doc.block_scalar_paths else 0

@@ -18,7 +18,8 @@ class YamlDocument:
     data: object
     source: str
     lines: dict[tuple, int]  # key path -> 1-based line of its value
-    block_scalar_paths: frozenset[tuple]  # values written as `|` blocks (content starts a line later)
+    block_scalar_paths: frozenset[tuple]  # values written as `|` or `>` blocks (content starts a line later)
+    folded_paths: frozenset[tuple] = frozenset()  # values written as folded `>` blocks (lines joined by spaces)
 
     def line(self, *path) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -55,24 +56,36 @@ def load_yaml(text: str, source: str) -> YamlDocument:
                         line=mark.line + 1 if mark else None) from None
     lines: dict[tuple, int] = {}
     blocks: set[tuple] = set()
+    folded: set[tuple] = set()
     if root is not None:
-        _record_lines(root, (), lines, blocks)
-    return YamlDocument(data, source, lines, frozenset(blocks))
+        try:
+            _record_lines(root, (), lines, blocks, folded)
+        except SpecError as error:
+            raise SpecError(error.message, source=source, line=error.line, key=error.key) from None
+    return YamlDocument(data, source, lines, frozenset(blocks), frozenset(folded))
 
 
-def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set) -> None:
+def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set, folded: set) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         blocks.add(path)
+        if node.style == ">":
+            folded.add(path)
     if isinstance(node, yaml.MappingNode):
+        first_line: dict = {}
         for key_node, value_node in node.value:
+            if key_node.value in first_line:  # YAML itself would keep the last one silently
+                where = ".".join(str(p) for p in path + (key_node.value,))
+                raise SpecError(f"duplicate key (first given on line {first_line[key_node.value]})",
+                                line=key_node.start_mark.line + 1, key=where)
+            first_line[key_node.value] = key_node.start_mark.line + 1
             child = path + (key_node.value,)
-            _record_lines(value_node, child, lines, blocks)
+            _record_lines(value_node, child, lines, blocks, folded)
             lines[child] = value_node.start_mark.line + 1 if not isinstance(value_node, yaml.ScalarNode) \
                 else key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
-            _record_lines(item, path + (position,), lines, blocks)
+            _record_lines(item, path + (position,), lines, blocks, folded)
 
 
 class SpecReader:

@@ -114,6 +114,21 @@ def test_unclosed_flow_mapping_is_malformed_yaml(tmp_path):
     assert error.line is not None and 3 <= error.line <= 4  # the flow mapping opens on 3, PyYAML stops on 4
 
 
+def test_duplicate_key_is_named_with_both_lines(tmp_path):
+    # YAML keeps the last of two equal keys without a word; a second `name:` is a typo worth stopping for
+    text = HEADER + "name: other\n" + INPUTS + OUTPUTS + einsums_yaml(["AV[f,p] = Q[e,p]"], "block")
+    path = write(tmp_path, text)
+    error = assert_error(path, text, "name: other", "duplicate key", f"line {line_of(text, 'name: test-cascade')}")
+    assert error.key == "name"
+
+
+def test_folded_einsum_block_says_to_use_the_literal_block(tmp_path):
+    text = cascade_text(["QK[m,p] = Q[e,p] * K[e,m]", "AV[f,p] = QK[m,p] * V[f,m]"]).replace("einsums: |",
+                                                                                              "einsums: >")
+    path = write(tmp_path, text)
+    assert_error(path, text, "einsums: >", "folded", "einsums: |", only=False)
+
+
 def test_missing_file(tmp_path):
     path = tmp_path / "no-such-cascade.yaml"
     with pytest.raises(SpecError) as info:

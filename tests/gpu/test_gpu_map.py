@@ -4,6 +4,7 @@ tiling's report, its saved mapping file, and clean errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_searched_report_equals_the_batch_cost_and_beats_or_ties_the_shipped_til
 
 
 def test_tile_space_must_be_lists_of_positive_integers():
-    text = open(load_gpu_mapping("fa2").source).read()
+    text = Path(load_gpu_mapping("fa2").source).read_text()
     with pytest.raises(SpecError, match="tile_space.*br = 64 must be a non-empty list"):
         parse_gpu_mapping(text.replace("  br: [64, 128]", "  br: 64"), "fa2-bad.yaml")
     with pytest.raises(SpecError, match="unknown key 'rows'"):
