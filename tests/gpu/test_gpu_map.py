@@ -46,11 +46,12 @@ def test_l2_bandwidth_binds_a_query_tile_of_16_rows():
 
 
 def test_search_walks_only_the_kernels_tile_space():
-    mapping = load_gpu_mapping("triton-fa2")  # the tutorial's autotune configs: 2 x 2 x 1 x 3
+    mapping = load_gpu_mapping("triton-fa2")  # the tutorial's configurations: 2 x 2 x 2 x 3
     space = tiling_space(H100, mapping, PROBLEM)
-    assert space.size == 12
+    assert space.size == 24
     values = space.values(np.concatenate(list(space.enumerate(100))))
-    assert set(values["br"]) == {64, 128} and set(values["bc"]) == {32, 64} and set(values["stages"]) == {3, 4, 7}
+    assert set(values["br"]) == {64, 128} and set(values["bc"]) == {32, 64} and set(values["stages"]) == {2, 3, 6}
+    assert set(values["warps"]) == {4, 8}
 
 
 def test_searched_report_equals_the_batch_cost_and_beats_or_ties_the_shipped_tile():

@@ -13,10 +13,12 @@ from simulator.gpu.calibration import fit_subsets, log_error
 from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
 from simulator.gpu.simulate import default_efficiency
 
-# The one forward row the model misses by more than 25%: the Triton tutorial kernel, causal, head dim 64, at 512
-# tokens runs at 45% of its non-causal throughput (FA2: 64%, FA3: 59%, cuDNN: 67%) and at half its own 1K
-# throughput; nothing in the kernel's structure that the model knows explains it (see the issue-5 note).
-KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512)}
+# The forward rows the model misses by more than 25%: the Triton tutorial kernel, causal, at 512 tokens, at both
+# head dims (predicted about 30% fast). Measured, it runs at 45% of its non-causal throughput there (FA2: 62-64%,
+# FA3: 59-63%, cuDNN: 63-67%) while at 1K and above its causal/non-causal ratio is like the other kernels'; at
+# 512 each causal block takes about 3.5 us more than the model gives it, at either head dim, and nothing in the
+# kernel's structure that the model knows explains it (see the issue-5 note).
+KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 instrs)", 128, True, 512)}
 
 
 @pytest.fixture(scope="module")
