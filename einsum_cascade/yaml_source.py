@@ -74,11 +74,12 @@ def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set, folded
     if isinstance(node, yaml.MappingNode):
         first_line: dict = {}
         for key_node, value_node in node.value:
-            if key_node.value in first_line:  # YAML itself would keep the last one silently
+            resolved = (key_node.tag, key_node.value)  # `1` and `"1"` are different keys
+            if resolved in first_line:  # YAML itself would keep the last one silently
                 where = ".".join(str(p) for p in path + (key_node.value,))
-                raise SpecError(f"duplicate key (first given on line {first_line[key_node.value]})",
+                raise SpecError(f"duplicate key (first given on line {first_line[resolved]})",
                                 line=key_node.start_mark.line + 1, key=where)
-            first_line[key_node.value] = key_node.start_mark.line + 1
+            first_line[resolved] = key_node.start_mark.line + 1
             child = path + (key_node.value,)
             _record_lines(value_node, child, lines, blocks, folded)
             lines[child] = value_node.start_mark.line + 1 if not isinstance(value_node, yaml.ScalarNode) \

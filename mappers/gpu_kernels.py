@@ -187,6 +187,9 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         errors.append(doc.error("measured_as must be a list of kernel names", "measured_as"))
     errors += _tile_problems(doc, data.get("tiles"))
+    if data.get("kind") != "split-kv" and isinstance(data.get("tiles"), list):
+        errors += [doc.error("splits (key chunks) applies to split-kv mappings only", "tiles", n, "splits")
+                   for n, tile in enumerate(data["tiles"]) if isinstance(tile, dict) and "splits" in tile]
     if "backward_tiles" in data:
         errors += _tile_problems(doc, data["backward_tiles"], "backward_tiles")
     errors += _section_problems(doc, data)

@@ -77,6 +77,7 @@ def mapper_bench(full: bool = False) -> dict:
 def run_bench(batch: int = 100_000) -> dict:
     arch = load_arch("fusemax")
     lowered, extents = random_fusemax_tilings(batch)
+    batch = len(extents)
     evaluate_group_batch(lowered, arch, extents[:10])  # JIT warm-up (cached on disk after the first run)
     start = time.perf_counter()
     traffic(lowered, extents)

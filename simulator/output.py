@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from einsum_cascade.errors import SpecError
 
 
 def print_json(data) -> None:
@@ -29,3 +32,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence], title: str | None = 
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells[1:]]
     return "\n".join(lines)
+
+
+def write_text_file(path: str | Path, text: str, key: str) -> None:
+    """Write a file the user named; a path that cannot be written is a one-line error, not a traceback."""
+    try:
+        Path(path).write_text(text)
+    except OSError as error:
+        raise SpecError(f"cannot write {path}: {error.strerror or error.__class__.__name__}", key=key) from None
+
+
+def names_option(text: str | None, key: str) -> list[str]:
+    """The names of a comma-separated option; an option that names nothing is an error."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    if not names:
+        raise SpecError(f"{text!r} names nothing; give one or more comma-separated names", key=key)
+    return names

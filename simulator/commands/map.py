@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from arch_models import load_arch
 from arch_models.gpu import is_gpu_name
 from einsum_cascade.analysis.report import parse_shape_option
@@ -12,7 +10,7 @@ from einsum_cascade.library import resolve_cascade
 from mappers.search import STRATEGIES, SearchSettings
 from simulator.mapper_cost import OBJECTIVES
 from simulator.mapping_search import search_mapping
-from simulator.output import format_number, print_json
+from simulator.output import format_number, names_option, print_json, write_text_file
 from workloads.zoo import attention_shapes, load_model, parse_seq_len
 
 
@@ -30,8 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--budget", default="30s", help="seconds (30s) or candidate evaluations (200000)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", help="write the best mapping to this file (simulate --mapping reads it)")
-    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    parser.add_argument("--save", help="write the best mapping to this file (simulate --mapping reads it); with "
+                                       "several cascades or kernels, the fastest one's")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="ignore and do not write the result cache (spatial searches; GPU searches are not cached)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -58,17 +58,18 @@ def run(args) -> int:
     if is_gpu_name(args.arch):
         from simulator.commands.map_gpu import run_gpu
         return run_gpu(args, settings)
+    arch = load_arch(args.arch)
     if not args.cascade:
         raise SpecError("give --cascade (library cascades or YAML files)", key="--cascade")
     if args.kernel:
         raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
-    names = [n.strip() for n in args.cascade.split(",") if n.strip()]
-    cascades, arch, shapes = [resolve_cascade(n) for n in names], load_arch(args.arch), _shapes(args)
+    cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
     results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,
                               use_cache=not args.no_cache) for c in cascades]
-    if args.save:
-        Path(args.save).write_text(results[0]["mapping_yaml"])
-        results[0]["saved"] = args.save
+    if args.save:  # the fastest of the cascades mapped side by side
+        best = min(results, key=lambda r: r["best"]["latency_s"])
+        write_text_file(args.save, best["mapping_yaml"], "--save")
+        best["saved"] = args.save
     if args.json:
         print_json(results[0] if len(results) == 1 else {"results": results})
         return 0

@@ -8,8 +8,6 @@ tiling with the threadblock model. The shipped tile is timed beside the best for
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from arch_models.gpu import load_gpu
@@ -21,28 +19,53 @@ from simulator.gpu.model import RESOURCES
 from simulator.gpu.point import workload_problem
 from simulator.gpu.search import best_tiling, tiling_report
 from simulator.gpu.simulate import simulate_attention
-from simulator.output import format_number, print_json
+from simulator.output import format_number, names_option, print_json, write_text_file
 
 SEARCHED_KINDS = ("fused", "split-kv")
+OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks tilings as latency does"
 
 
-def kernels_for(args) -> list:
-    """The GPU mappings to search: `--kernel` names, else every fused/split-KV mapping of `--cascade`."""
+def kernels_for(args, gpu) -> list:
+    """The GPU mappings to search: the `--kernel` names (which must compute `--cascade` if it is given), else
+    every fused or split-KV mapping of `--cascade` whose instructions the GPU has. All of one kind, so that
+    they compare side by side."""
     if args.kernel:
-        mappings = [load_gpu_mapping(n.strip()) for n in args.kernel.split(",") if n.strip()]
+        mappings = [_kernel(name) for name in names_option(args.kernel, "--kernel")]
+        if args.cascade:
+            wanted = names_option(args.cascade, "--cascade")
+            for mapping in mappings:
+                if mapping.cascade not in wanted:
+                    raise SpecError(f"GPU mapping {mapping.name!r} computes {mapping.cascade}, not "
+                                    f"{', '.join(wanted)}", key="--kernel")
+        for mapping in mappings:
+            if mapping.kind not in SEARCHED_KINDS:
+                raise SpecError(f"GPU mapping {mapping.name!r} is {mapping.kind}: only fused and split-KV kernels "
+                                "have tiles to search", key="--kernel")
     elif args.cascade:
-        wanted = {n.strip() for n in args.cascade.split(",") if n.strip()}
-        mappings = [m for m in map(load_gpu_mapping, gpu_mapping_names()) if m.cascade in wanted]
+        wanted = names_option(args.cascade, "--cascade")
+        computing = [m for m in map(load_gpu_mapping, gpu_mapping_names()) if m.cascade in wanted]
+        mappings = [m for m in computing if m.kind in SEARCHED_KINDS and
+                    (m.instruction == "best" or m.instruction in gpu.families)]
         if not mappings:
-            raise SpecError(f"no GPU mapping computes {', '.join(sorted(wanted))}; GPU mappings: "
+            reason = "" if not computing else (f" that this GPU can run with tiles to search (unfused or missing "
+                                               f"instructions: {', '.join(m.name for m in computing)})")
+            raise SpecError(f"no GPU mapping computes {', '.join(wanted)}{reason}; GPU mappings: "
                             f"{', '.join(gpu_mapping_names())}", key="--cascade")
     else:
         raise SpecError("give --kernel (GPU mappings, e.g. fa2,fa3) or --cascade", key="--kernel")
-    for mapping in mappings:
-        if mapping.kind not in SEARCHED_KINDS:
-            raise SpecError(f"GPU mapping {mapping.name!r} is {mapping.kind}: only fused and split-KV kernels "
-                            "have tiles to search", key="--kernel")
+    kinds = {"decode" if m.kind == "split-kv" else "prefill" for m in mappings}
+    if len(kinds) > 1:
+        raise SpecError("decode (split-KV) and prefill kernels do not compare side by side; search them "
+                        "separately", key="--kernel" if args.kernel else "--cascade")
     return mappings
+
+
+def _kernel(name: str):
+    try:
+        return load_gpu_mapping(name)
+    except SpecError as error:
+        raise SpecError(error.message, source=error.source, line=error.line,
+                        key="--kernel" if error.key == "--mapping" else error.key) from None
 
 
 def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
@@ -58,7 +81,7 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     phase = max(report.phases, key=lambda p: p.time_s)
     return {
         "arch": gpu.name, "kernel": mapping.name, "cascade": mapping.cascade, "workload": args.workload,
-        "seq_len": tokens, "objective": "latency",
+        "seq_len": tokens, "objective": args.objective, "objective_note": OBJECTIVE_NOTE,
         "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
                     "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim},
         "best": {"tile": found["tile"], "latency_s": report.time_s, "tflops": report.tflops,
@@ -89,13 +112,17 @@ def searched_mapping_yaml(mapping, head_dim: int, tile: dict, args) -> str:
 
 
 def run_gpu(args, settings: SearchSettings) -> int:
+    gpu = load_gpu(args.arch)
+    if args.shape:
+        raise SpecError("a GPU search takes --workload and --seq (its attention shapes), not --shape",
+                        key="--shape")
     if not (args.workload and args.seq):
         raise SpecError("a GPU search needs --workload and --seq", key="--workload")
-    gpu = load_gpu(args.arch)
-    results = [search_kernel(gpu, mapping, args, settings) for mapping in kernels_for(args)]
-    if args.save:
-        Path(args.save).write_text(results[0]["mapping_yaml"])
-        results[0]["saved"] = args.save
+    results = [search_kernel(gpu, mapping, args, settings) for mapping in kernels_for(args, gpu)]
+    if args.save:  # the fastest kernel's tile
+        best = min(results, key=lambda r: r["best"]["latency_s"])
+        write_text_file(args.save, best["mapping_yaml"], "--save")
+        best["saved"] = args.save
     if args.json:
         print_json(results[0] if len(results) == 1 else {"results": results})
         return 0

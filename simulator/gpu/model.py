@@ -53,7 +53,7 @@ class Phase:
     shared_bytes: float = 0.0
     mask_alu_ops: float = 0.0  # extra ALU ops of one masked (partial) tile
     hbm_bytes: float = 0.0  # whole phase
-    l2_bytes: float = 0.0  # per tile: bytes one tile iteration reads from L2 into the SM (K/V or GEMM operand tiles)
+    l2_bytes: float = 0.0  # per tile: bytes one tile iteration reads from L2 into the SM (fused kernels' K/V tiles)
     first_load_bytes: float = 0.0  # bytes a block waits for from L2 before its first tile
     prologue_hbm_bytes: float = 0.0  # bytes a block waits for from HBM before its first tile (part of hbm_bytes)
     masked_loop_refill: bool = False  # masked tiles run in a second loop: its first load waits again

@@ -122,6 +122,12 @@ def test_duplicate_key_is_named_with_both_lines(tmp_path):
     assert error.key == "name"
 
 
+def test_keys_that_differ_only_in_quoting_are_not_duplicates():
+    from einsum_cascade.yaml_source import load_yaml
+
+    assert load_yaml('1: a\n"1": b\n', "keys.yaml").data == {1: "a", "1": "b"}
+
+
 def test_folded_einsum_block_says_to_use_the_literal_block(tmp_path):
     text = cascade_text(["QK[m,p] = Q[e,p] * K[e,m]", "AV[f,p] = QK[m,p] * V[f,m]"]).replace("einsums: |",
                                                                                               "einsums: >")

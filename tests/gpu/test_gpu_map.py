@@ -98,10 +98,40 @@ def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
     (("--arch", "h100", "--workload", "llama3-8b", "--seq", "8K"), "give --kernel"),
     (("--arch", "h100", "--kernel", "pytorch-unfused", "--workload", "llama3-8b", "--seq", "8K"), "only fused"),
     (("--arch", "h100", "--kernel", "fa2"), "needs --workload and --seq"),
+    (("--arch", "h100", "--kernel", ",", "--workload", "llama3-8b", "--seq", "8K"), "names nothing"),
+    (("--arch", "h100", "--kernel", "fa9", "--workload", "llama3-8b", "--seq", "8K"), "--kernel: no GPU mapping"),
+    (("--arch", "h100", "--kernel", "flash-decoding", "--cascade", "flashattention-2", "--workload", "llama3-8b",
+      "--seq", "8K"), "computes decode-split-kv, not flashattention-2"),
+    (("--arch", "h100", "--kernel", "fa2,flash-decoding", "--workload", "llama3-8b", "--seq", "8K"),
+     "do not compare side by side"),
+    (("--arch", "h100", "--kernel", "fa2", "--shape", "M=1", "--workload", "llama3-8b", "--seq", "8K"), "not --shape"),
     (("--arch", "fusemax", "--cascade", "fusemax", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"),
      "--kernel applies to GPU"),
-    (("--arch", "h100", "--cascade", "softmax-3pass", "--workload", "llama3-8b", "--seq", "8K"), "only fused"),
+    (("--arch", "nosuch", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"), "no architecture named"),
+    (("--arch", "h100", "--cascade", "softmax-3pass", "--workload", "llama3-8b", "--seq", "8K"),
+     "--cascade: no GPU mapping computes softmax-3pass that this GPU can run"),
 ])
 def test_map_gpu_errors_are_one_line(run_command, argv, message):
     status, _, err = run_command(map_command, "map", *argv)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_map_by_cascade_skips_kernels_the_gpu_cannot_run(run_command, tmp_path):
+    # FA3, cuDNN-like and Triton need wgmma, which an A100 lacks: only FA2 is searched there
+    status, out, _ = run_command(map_command, "map", "--arch", "a100", "--cascade", "flashattention-2",
+                                 "--workload", "llama3-8b", "--seq", "4K", "--json")
+    assert status == 0 and json.loads(out)["kernel"] == "fa2"
+
+
+def test_map_save_to_an_unwritable_path_is_one_line(run_command, tmp_path):
+    status, _, err = run_command(map_command, "map", "--arch", "h100", "--kernel", "fa2", "--workload", "llama3-8b",
+                                 "--seq", "8K", "--save", str(tmp_path / "no" / "such" / "dir.yaml"), "--json")
+    assert status == 2 and "--save: cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_split_count_in_a_tile_needs_a_split_kv_mapping():
+    text = Path(load_gpu_mapping("fa2").source).read_text()
+    bad = text.replace("{head_dim_max: 64, br: 128, bc: 128, warps: 4, stages: 1}",
+                       "{head_dim_max: 64, br: 128, bc: 128, warps: 4, stages: 1, splits: 4}")
+    with pytest.raises(SpecError, match="splits .*split-kv mappings only"):
+        parse_gpu_mapping(bad, "fa2-bad.yaml")
