@@ -48,14 +48,16 @@ MAPPING_KEYS = {
     "tile_space": "{br, bc, warps, stages: lists}: the tilings the kernel's code can instantiate (what the mapper "
                   "searches; default: every legal tiling)",
     "split_kv": "{max_splits, min_efficiency}: how many key chunks (split-kv only)",
-    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes}: the unfused kernel chain",
+    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes, layout_copies, grad_copies, scaled_grads}: "
+               "the unfused kernel chain",
     "source": "where the structure comes from",
 }
 REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
 TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
-                "layout_copies": None}
+                "layout_copies": None, "grad_copies": None, "scaled_grads": None}
+TENSOR_LISTS = ("layout_copies", "grad_copies", "scaled_grads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,8 @@ class UnfusedChain:
     softmax_passes: int = 1  # reads of the score matrix by the softmax kernel
     score_bytes: int = 2  # bytes per score element in HBM
     layout_copies: tuple[str, ...] = ()  # inputs copied to a (batch x heads)-major layout before the products
+    grad_copies: tuple[str, ...] = ()  # incoming gradients copied likewise before the backward products
+    scaled_grads: tuple[str, ...] = ()  # gradients multiplied by the softmax scale in a kernel of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,16 +254,16 @@ def _section_problems(doc: YamlDocument, data: dict) -> list[SpecError]:
             errors.append(doc.error(f"unknown key {key!r}; allowed: {', '.join(UNFUSED_KEYS)}", "unfused", key))
         elif UNFUSED_KEYS[key] and value not in UNFUSED_KEYS[key]:
             errors.append(doc.error(f"{key} = {value!r} is not one of: {', '.join(UNFUSED_KEYS[key])}", "unfused", key))
-        elif key == "layout_copies":
+        elif key in TENSOR_LISTS:
             if not isinstance(value, list) or any(v not in ("q", "k", "v", "o") for v in value):
-                errors.append(doc.error("layout_copies must list tensors among q, k, v, o", "unfused", key))
+                errors.append(doc.error(f"{key} must list tensors among q, k, v, o", "unfused", key))
         elif not UNFUSED_KEYS[key] and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             errors.append(doc.error(f"{key} = {value!r} must be a positive integer", "unfused", key))
     return errors
 
 
 def _chain(data: dict) -> UnfusedChain:
-    return UnfusedChain(**{k: (tuple(v) if k == "layout_copies" else v) for k, v in data.items()})
+    return UnfusedChain(**{k: (tuple(v) if k in TENSOR_LISTS else v) for k, v in data.items()})
 
 
 def _build(data: dict, source: str) -> GpuMapping:

@@ -83,3 +83,22 @@ def test_batch_cost_matches_the_single_tiling_path():
                                                                                    v["stages"]))
         reference = sum(time_phase(p, H100, default_efficiency()).time_s for p in phases)
         assert latency[index] == pytest.approx(reference, rel=1e-9)
+
+
+def test_unfused_backward_chain_follows_autograd():
+    # PyTorch's autograd of the benchmark's reference attention, per kernel, for batch 2 x 4 heads x 256 tokens,
+    # d = 64 (one small tensor = 2 * 4 * 256 * 64 = 131072 elements = 256 KiB; one score matrix = 2 * 4 * 256^2).
+    from simulator.gpu.unfused import unfused_backward_phases
+
+    problem = AttentionProblem(2, 4, 4, 256, 256, 64, 64, passes="fwd+bwd")
+    phases, _ = unfused_backward_phases(load_gpu_mapping("pytorch-unfused"), H100, problem, "wgmma")
+    names = [p.name for p in phases]
+    assert names[0] == "backward: copy dO to (batch x heads)-major"  # einsum's output was a permuted view
+    assert names.index("backward: dQ times the softmax scale") > names.index("backward: dQ = dS K")  # baddbmm alpha
+    assert "backward: dK times the softmax scale" in names
+    assert sum(n.startswith("backward: copy d") and n.endswith("back") for n in names) == 3  # unbind -> stack
+    small = 2 * 4 * 256 * 64 * 2
+    by_name = {p.name: p for p in phases}
+    assert by_name["backward: copy dO to (batch x heads)-major"].hbm_bytes == 2 * small
+    assert by_name["backward: dK times the softmax scale"].hbm_bytes == 2 * small
+    assert by_name["backward: softmax dS"].hbm_bytes == 3 * 2 * 4 * 256 * 256 * 2  # reads P, dP; writes dS
