@@ -48,7 +48,7 @@ MAPPING_KEYS = {
     "tile_space": "{br, bc, warps, stages: lists}: the tilings the kernel's code can instantiate (what the mapper "
                   "searches; default: every legal tiling)",
     "split_kv": "{max_splits, min_efficiency}: how many key chunks (split-kv only)",
-    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes, layout_copies, grad_copies, scaled_grads}: "
+    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes, layout_copies, scaled_grads}: "
                "the unfused kernel chain",
     "source": "where the structure comes from",
 }
@@ -56,8 +56,8 @@ REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
 TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
-                "layout_copies": None, "grad_copies": None, "scaled_grads": None}
-TENSOR_LISTS = ("layout_copies", "grad_copies", "scaled_grads")
+                "layout_copies": None, "scaled_grads": None}
+TENSOR_LISTS = ("layout_copies", "scaled_grads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,6 @@ class UnfusedChain:
     softmax_passes: int = 1  # reads of the score matrix by the softmax kernel
     score_bytes: int = 2  # bytes per score element in HBM
     layout_copies: tuple[str, ...] = ()  # inputs copied to a (batch x heads)-major layout before the products
-    grad_copies: tuple[str, ...] = ()  # incoming gradients copied likewise before the backward products
     scaled_grads: tuple[str, ...] = ()  # gradients multiplied by the softmax scale in a kernel of their own
 
 

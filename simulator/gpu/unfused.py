@@ -117,22 +117,17 @@ def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, wri
 
 
 def unfused_backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str):
-    """Autograd of the chain above: incoming gradients that are permuted views are copied first (`grad_copies`:
-    einsum returns O as a permuted view, so dO is copied to (batch x heads)-major); dP = dO V^T and dV = P^T dO;
-    the softmax backward dS = P (dP - rowsum(dP P)) (reads P and dP, writes dS); the mask add passes the
-    gradient through; dQ = dS K and dK = dS^T Q (each reads dS), then multiplied by the softmax scale in
-    kernels of their own (`scaled_grads`: baddbmm's backward scales the product by alpha); the layout
-    copies' gradients are copied back."""
+    """Autograd of the chain above: dP = dO V^T and dV = P^T dO (the benchmark's dO is `randn_like(O)`, which
+    keeps O's (batch x heads)-major strides, so no copy precedes them); the softmax backward
+    dS = P (dP - rowsum(dP P)) (reads P and dP, writes dS); the mask add passes the gradient through;
+    dQ = dS K and dK = dS^T Q (each reads dS), then multiplied by the softmax scale in kernels of their own
+    (`scaled_grads`: baddbmm's backward scales the product by alpha); the layout copies' gradients are
+    copied back (unbind's backward stacks them)."""
     b, h, nq, nk = problem.batch, problem.heads, problem.seqlen_q, problem.seqlen_kv
     d, dv, score = problem.head_dim, problem.head_dim_v, mapping.unfused.score_bytes
     instances, scores = b * h, b * h * nq * nk
     small = {"q": instances * nq * d, "k": instances * nk * d, "v": instances * nk * dv, "o": instances * nq * dv}
-    phases = []
-    for tensor in mapping.unfused.grad_copies:
-        size = small[tensor]
-        phases.append(elementwise(f"backward: copy d{tensor.upper()} to (batch x heads)-major", gpu, size,
-                                  size * ELEMENT, size * ELEMENT, ops=0))
-    phases += [
+    phases = [
         gemm("backward: dP = dO V^T", mapping, gpu, problem, family, instances, nq, nk, dv,
              input_bytes=(small["o"] + small["v"]) * ELEMENT, output_bytes=scores * score),
         gemm("backward: dV = P^T dO", mapping, gpu, problem, family, instances, nk, dv, nq,
