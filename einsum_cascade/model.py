@@ -41,6 +41,11 @@ class Einsum:
     recurrence_rank: str | None  # `m1` for `RM[m1+1,p] = ...`
     text: str
     line: int | None = None
+    refs: tuple[TensorRef, ...] = field(default=(), repr=False, compare=False)  # filled in from `expr`
+
+    def __post_init__(self):
+        # the lowering asks for an Einsum's inputs many times per mapping: walk the expression once
+        object.__setattr__(self, "refs", tuple(tensor_refs(self.expr)))
 
     @property
     def name(self) -> str:
@@ -52,7 +57,7 @@ class Einsum:
 
     @property
     def input_refs(self) -> list[TensorRef]:
-        return tensor_refs(self.expr)
+        return list(self.refs)
 
     @property
     def input_names(self) -> list[str]:

@@ -255,7 +255,6 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
     """Same-tile producer edges, recurrence edges across tiles, and the DRAM task (last task) feeding readers."""
     dram_task = len(lowered.einsums)
     loops = list(group.loops)
-    passes = analyze_passes(cascade, _first_rank(cascade))
     for n, einsum in enumerate(lowered.einsums):
         for ref in einsum.input_refs:
             t = lowered.tensors.index(ref.name)
@@ -279,9 +278,11 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
             reduced_loops = [p for r in producer.reduced_ranks for p in expansion.get(r, (r,)) if p in loops]
             consumer_parts = {p for r in einsum.iteration_ranks for p in expansion.get(r, (r,))}
             blocking = [p for p in reduced_loops if p in consumer_parts]
-            reject(not blocking, f"group {group.name}: {einsum.name} needs {ref.name} complete over loop "
-                   f"{blocking[0] if blocking else ''}, a pass boundary (pass {passes.pass_of.get(einsum.name)}): "
-                   "put it in a later group or do not loop over that part", mapping)
+            if blocking:  # the pass analysis only names the pass in the message
+                passes = analyze_passes(cascade, _first_rank(cascade))
+                reject(False, f"group {group.name}: {einsum.name} needs {ref.name} complete over loop "
+                       f"{blocking[0]}, a pass boundary (pass {passes.pass_of.get(einsum.name)}): "
+                       "put it in a later group or do not loop over that part", mapping)
 
 
 def _first_rank(cascade: Cascade) -> str:
