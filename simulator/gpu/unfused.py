@@ -2,7 +2,8 @@
 
 The chain follows the reference implementation the FlashAttention benchmarks time
 (`flash_attn/utils/benchmark.py::attention_pytorch`): Q and K are rearranged to (batch x heads)-major
-copies and einsum reshapes V likewise (`layout_copies`); a batched GEMM writes the scaled scores S; for
+and einsum reshapes V likewise (`layout_copies`; a copy unless the reshape is a view, see
+`needs_layout_copy`); a batched GEMM writes the scaled scores S; for
 causal attention an N x N additive mask is built (full fp32, triu, cast to 16 bits) and added to S; a
 row softmax writes P; a batched GEMM computes P x V. Decode baselines that expand grouped K/V heads
 (`gqa: expand`) first copy K and V to every query head. GEMMs use the mapping's tile (cuBLAS-like), rows
@@ -37,11 +38,13 @@ def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
         kv = b * problem.kv_heads * nk * (d + dv)
         phases.append(elementwise("expand K/V to query heads", gpu, b * h * nk * (d + dv), read_bytes=kv * ELEMENT,
                                   write_bytes=b * h * nk * (d + dv) * ELEMENT, ops=0, vectorized=False))
-    sizes = {"q": b * h * nq * d, "k": b * problem.kv_heads * nk * d, "v": b * problem.kv_heads * nk * dv,
-             "o": b * h * nq * dv}
+    kv_heads = h if mapping.unfused.gqa == "expand" else problem.kv_heads  # copies come after the expansion
+    sizes = {"q": b * h * nq * d, "k": b * kv_heads * nk * d, "v": b * kv_heads * nk * dv, "o": b * h * nq * dv}
+    lengths = {"q": nq, "k": nk, "v": nk, "o": nq}
     for tensor in mapping.unfused.layout_copies:
-        phases.append(elementwise(f"copy {tensor.upper()} to (batch x heads)-major", gpu, sizes[tensor],
-                                  sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT, ops=0))
+        if needs_layout_copy(b, lengths[tensor]):
+            phases.append(elementwise(f"copy {tensor.upper()} to (batch x heads)-major", gpu, sizes[tensor],
+                                      sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT, ops=0))
     q_bytes, k_bytes = instances * nq * d * ELEMENT, instances * nk * d * ELEMENT
     phases.append(gemm("scores S = Q K^T", mapping, gpu, problem, family, instances, nq, nk, d,
                        input_bytes=q_bytes + k_bytes, output_bytes=scores * score))
@@ -63,6 +66,13 @@ def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
     info = {"tile": {"br": tile.br, "bc": tile.bc, "warps": tile.warps, "stages": tile.stages}, "family": family,
             "splits": 1, "kernels": [p.name for p in phases], "score_bytes_through_hbm": float(2 * scores * score)}
     return phases, info
+
+
+def needs_layout_copy(batch: int, length: int) -> bool:
+    """Whether reshaping a (batch, length, heads, dim) tensor to (batch x heads, length, dim) copies it: torch's
+    reshape returns a view when the batch and heads dims can be merged, i.e. when there is one batch or one
+    row per head (checked with torch 2.13's profiler: no aten::clone at batch 1, one per tensor at batch 2)."""
+    return batch > 1 and length > 1
 
 
 def gemm(name: str, mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str, batch: int, rows: int,

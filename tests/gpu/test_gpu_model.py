@@ -101,3 +101,22 @@ def test_unfused_backward_chain_follows_autograd():
     by_name = {p.name: p for p in phases}
     assert by_name["backward: dK times the softmax scale"].hbm_bytes == 2 * small
     assert by_name["backward: softmax dS"].hbm_bytes == 3 * 2 * 4 * 256 * 256 * 2  # reads P, dP; writes dS
+
+
+def test_unfused_layout_copies_only_where_torch_cannot_reshape_to_a_view():
+    # torch merges (batch, heads) into one GEMM batch dim as a view when there is one batch or one row per head;
+    # otherwise reshape copies. Decode with expanded K/V heads (16 query heads over 2 K/V heads, 1024 keys, d=128):
+    # at batch 1 only the expansion copies; at batch 2 the expanded K and V (2 x 16 x 1024 x 128 values, 2 bytes
+    # each, read and written) are copied again, and Q (one row per head) never is.
+    from simulator.gpu.unfused import unfused_phases
+
+    mapping = load_gpu_mapping("pytorch-unfused")
+    names = {}
+    for batch in (1, 2):
+        problem = AttentionProblem(batch, 16, 2, 1, 1024, 128, 128, passes="decode")
+        phases, _ = unfused_phases(mapping, H100, problem, "wgmma")
+        names[batch] = {p.name: p for p in phases}
+    assert not any(n.startswith("copy") for n in names[1])
+    assert set(n for n in names[2] if n.startswith("copy")) == {"copy K to (batch x heads)-major",
+                                                               "copy V to (batch x heads)-major"}
+    assert names[2]["copy K to (batch x heads)-major"].hbm_bytes == 2 * (2 * 16 * 1024 * 128 * 2)
