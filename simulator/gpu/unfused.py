@@ -3,12 +3,13 @@
 The chain follows the reference implementation the FlashAttention benchmarks time
 (`flash_attn/utils/benchmark.py::attention_pytorch`): Q and K are rearranged to (batch x heads)-major
 and einsum reshapes V likewise (`layout_copies`; a copy unless the reshape is a view, see
-`needs_layout_copy`); a batched GEMM writes the scaled scores S; for
-causal attention an N x N additive mask is built (full fp32, triu, cast to 16 bits) and added to S; a
-row softmax writes P; a batched GEMM computes P x V. Decode baselines that expand grouped K/V heads
-(`gqa: expand`) first copy K and V to every query head. GEMMs use the mapping's tile (cuBLAS-like), rows
-shrunk to the smallest multiple of 16 that covers a short M (a GEMV for one query token). Elementwise
-kernels follow PyTorch's two paths: vectorized for contiguous operands, per-element offsets for broadcast ones.
+`needs_layout_copy`; the copy reads a strided view, so it takes PyTorch's non-vectorized path); a
+batched GEMM writes the scaled scores S; for causal attention an N x N additive mask is built (full
+fp32, triu, cast to 16 bits) and added to S; a row softmax writes P; a batched GEMM computes P x V.
+Decode baselines that expand grouped K/V heads (`gqa: expand`) first copy K and V to every query head.
+GEMMs use the mapping's tile (cuBLAS-like), rows shrunk to the smallest multiple of 16 that covers a
+short M (a GEMV for one query token). Elementwise kernels follow PyTorch's two paths: vectorized for
+contiguous operands, per-element offsets for strided or broadcast ones.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
     for tensor in mapping.unfused.layout_copies:
         if needs_layout_copy(b, lengths[tensor]):
             phases.append(elementwise(f"copy {tensor.upper()} to (batch x heads)-major", gpu, sizes[tensor],
-                                      sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT, ops=0))
+                                      sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT, ops=0, vectorized=False))
     q_bytes, k_bytes = instances * nq * d * ELEMENT, instances * nk * d * ELEMENT
     phases.append(gemm("scores S = Q K^T", mapping, gpu, problem, family, instances, nq, nk, d,
                        input_bytes=q_bytes + k_bytes, output_bytes=scores * score))

@@ -120,3 +120,5 @@ def test_unfused_layout_copies_only_where_torch_cannot_reshape_to_a_view():
     assert set(n for n in names[2] if n.startswith("copy")) == {"copy K to (batch x heads)-major",
                                                                "copy V to (batch x heads)-major"}
     assert names[2]["copy K to (batch x heads)-major"].hbm_bytes == 2 * (2 * 16 * 1024 * 128 * 2)
+    # its input is a strided view: PyTorch's offset-calculator path, which spends integer ops on every element
+    assert names[2]["copy K to (batch x heads)-major"].alu_ops > 0
