@@ -8,16 +8,13 @@ tiling with the threadblock model. The shipped tile is timed beside the best for
 
 from __future__ import annotations
 
-import yaml
-
 from arch_models.gpu import load_gpu
 from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import read_text
 from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
 from mappers.search import SearchSettings
 from simulator.gpu.model import RESOURCES
 from simulator.gpu.point import workload_problem
-from simulator.gpu.search import best_tiling, tiling_report
+from simulator.gpu.search import best_tiling, searched_mapping_yaml, tiling_report
 from simulator.gpu.simulate import simulate_attention
 from simulator.output import format_number, names_option, print_json, write_text_file
 
@@ -97,25 +94,14 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
         "evaluated": found["evaluated"], "legal": found["legal"], "space_size": found["space_size"],
         "rejections": found["rejections"], "strategy": found["strategy"], "seconds": found["seconds"],
         "candidates_per_s": found["candidates_per_s"], "time_to_best_s": found["time_to_best_s"],
-        "mapping_yaml": searched_mapping_yaml(mapping, problem.head_dim, found["tile"], args),
+        "mapping_yaml": searched_mapping_yaml(
+            mapping, problem.head_dim, found["tile"],
+            f"cascade map --arch {args.arch} --kernel {mapping.name} --workload {args.workload} --seq {args.seq}"),
     }
 
 
 def _same_tile(tile: dict, shipped: dict) -> bool:
     return "tile" in shipped and all(tile[k] == shipped["tile"][k] for k in ("br", "bc", "warps", "stages"))
-
-
-def searched_mapping_yaml(mapping, head_dim: int, tile: dict, args) -> str:
-    """The kernel's mapping file with the searched tile as its only tile (readable by `simulate --mapping`)."""
-    data = yaml.safe_load(read_text(mapping.source))
-    entry = {"head_dim_max": head_dim, **{k: tile[k] for k in ("br", "bc", "warps", "stages")}}
-    if mapping.kind == "split-kv":
-        entry["splits"] = tile["splits"]
-    data.update(name=f"{mapping.name}-searched", description=f"{mapping.description}; searched tile",
-                tiles=[entry])
-    header = (f"# Written by: cascade map --arch {args.arch} --kernel {mapping.name} --workload {args.workload} "
-              f"--seq {args.seq}\n# The best tile of {mapping.name} found by the search (head dim {head_dim}).\n")
-    return header + yaml.safe_dump(data, sort_keys=False)
 
 
 def run_gpu(args, settings: SearchSettings) -> int:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import yaml
 
 from arch_models.gpu import GpuArch
 from einsum_cascade.errors import SpecError
+from einsum_cascade.yaml_source import read_text
 from mappers.gpu_kernels import GpuMapping, TileChoice
 from mappers.gpu_space import GpuTilingSpace
 from mappers.search import SearchSettings, search
@@ -142,3 +144,16 @@ def tiling_report(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, 
     results = [time_phase(phase, gpu, efficiency) for phase in phases]
     return GpuReport(gpu=gpu.name, mapping=mapping.name, problem=problem, time_s=sum(r.time_s for r in results),
                      phases=results, info=info, efficiency=efficiency)
+
+
+def searched_mapping_yaml(mapping: GpuMapping, head_dim: int, tile: dict, command: str) -> str:
+    """The kernel's mapping file with a searched tile as its only tile (readable by `simulate --mapping`)."""
+    data = yaml.safe_load(read_text(mapping.source))
+    entry = {"head_dim_max": head_dim, **{k: int(tile[k]) for k in ("br", "bc", "warps", "stages")}}
+    if mapping.kind == "split-kv":
+        entry["splits"] = int(tile["splits"])
+    data.update(name=f"{mapping.name}-searched", description=f"{mapping.description}; searched tile",
+                tiles=[entry])
+    header = (f"# Written by: {command}\n"
+              f"# The best tile of {mapping.name} found by the search (head dim {head_dim}).\n")
+    return header + yaml.safe_dump(data, sort_keys=False)

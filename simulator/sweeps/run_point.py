@@ -100,12 +100,38 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
 def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list[dict]]:
     from simulator.gpu.point import simulate_gpu_point
 
-    result = simulate_gpu_point(gpu, mapping_name, values["workload"], values["seq_len"], batch=values.get("batch"),
-                                end_to_end=values.get("scope") == "end-to-end")
     row = {"status": "ok", "reason": "", "arch_name": gpu, "mapping_name": mapping_name}
+    simulated = mapping_name
+    if "mapper" in values:  # search the kernel's tile space for this point, then simulate the best tile
+        simulated, found = _searched_gpu_mapping(values, gpu, mapping_name)
+        row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
+    result = simulate_gpu_point(gpu, simulated, values["workload"], values["seq_len"], batch=values.get("batch"),
+                                end_to_end=values.get("scope") == "end-to-end")
     row.update({key: result.get(key) for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
                                                  "area_mm2", "bound", "cascade")})
     return row, []
+
+
+def _searched_gpu_mapping(values: dict, gpu_name: str, mapping_name: str) -> tuple[str, dict]:
+    from arch_models.gpu import load_gpu
+    from mappers.gpu_kernels import load_gpu_mapping
+    from mappers.search import SearchSettings
+    from simulator.gpu.point import workload_problem
+    from simulator.gpu.search import best_tiling, searched_mapping_yaml
+
+    gpu, mapping = load_gpu(gpu_name), load_gpu_mapping(mapping_name)
+    if mapping.kind == "unfused":
+        raise SpecError(f"mapper: GPU mapping {mapping_name!r} is unfused; only fused and split-KV kernels have "
+                        "tiles to search")
+    _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"))
+    budget = str(values["mapper"].get("budget", "10s"))
+    seconds = float(budget[:-1]) if budget.endswith("s") else None
+    settings = SearchSettings(strategy=values["mapper"].get("strategy", "auto"), seconds=seconds,
+                              evaluations=None if seconds is not None else int(budget),
+                              seed=int(values["mapper"].get("seed", 0)))
+    found = best_tiling(gpu, mapping, problem, settings)
+    text = searched_mapping_yaml(mapping, problem.head_dim, found["tile"], f"cascade sweep (point {values})")
+    return _saved_mapping(text), found
 
 
 def _mapping_cascade(mapping_name: str | None) -> str:

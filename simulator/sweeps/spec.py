@@ -11,7 +11,8 @@ expand into points.
     derived:                       # keys computed from a point's other keys (Python arithmetic)
       arch.global_buffer_bytes: "256 * pe_dim * pe_dim"
     grow: {key: arch.global_buffer_bytes, factor: 2, until: not-memory-bound, max: 1073741824}
-    mapper: {objective: latency, budget: 10s, seed: 0}   # search the mapping per point (else the design's)
+    mapper: {objective: latency, budget: 10s, seed: 0}   # search the mapping per point (else the design's;
+                                   # on a GPU: the tiles of the point's kernel)
 
 Point keys: design (a named design) or arch + mapping; arch.<override> (pe_dim, lanes, global_buffer_bytes,
 dram_bandwidth_bytes_per_s, clock_hz); cascade (with mapper); workload; seq_len; batch; scope

@@ -163,3 +163,22 @@ axes: {mapping: [fa2, fa3], seq_len: [2K]}
     run_sweep(spec, tmp_path, progress=False)
     latency = {r["mapping"]: float(r["latency_s"]) for r in rows(tmp_path)}
     assert latency["fa3"] < latency["fa2"]
+
+
+def test_gpu_points_with_a_mapper_search_the_kernels_tiles(tmp_path):
+    # FA2's tile space on an H100 has 16 tilings (2 x 4 x 2 x 1); a 2000-evaluation budget covers it, so the
+    # searched point is never slower than the shipped tile
+    spec = parse_sweep("""
+version: 1
+name: gpu-mapper
+base: {arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention, mapping: fa2, seq_len: 4K}
+axes: {batch: [1]}
+mapper: {budget: 2000}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    (row,) = rows(tmp_path)
+    assert row["status"] == "ok" and int(row["mapper_evaluated"]) == 16
+    from simulator.gpu.point import simulate_gpu_point
+
+    shipped = simulate_gpu_point("h100-sxm5-80gb", "fa2", "llama3-8b", "4K", batch=1)
+    assert float(row["latency_s"]) <= shipped["latency_s"] * (1 + 1e-9)
