@@ -52,7 +52,6 @@ def _arch_and_mapping(values: dict) -> tuple[str, str | None]:
 def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     from arch_models import load_arch
     from einsum_cascade.library import resolve_cascade
-    from mappers.search import SearchSettings
     from simulator.designs import simulate_point
     from simulator.mapping_search import search_mapping
     from workloads.zoo import attention_shapes, load_model
@@ -64,15 +63,10 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     arch = load_arch(arch_name).with_overrides(**overrides) if overrides else load_arch(arch_name)
     row = {"status": "ok", "reason": ""}
     if "mapper" in values:
-        settings = values["mapper"]
-        budget = str(settings.get("budget", "10s"))
-        seconds = float(budget[:-1]) if budget.endswith("s") else None
-        evaluations = None if seconds is not None else int(budget)
         cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))
         shapes = attention_shapes(load_model(values["workload"]), values["seq_len"], values.get("batch"))
-        found = search_mapping(cascade, arch, shapes, settings.get("objective", "latency"),
-                               SearchSettings(strategy=settings.get("strategy", "auto"), evaluations=evaluations,
-                                              seconds=seconds, seed=int(settings.get("seed", 0))), progress=False)
+        found = search_mapping(cascade, arch, shapes, values["mapper"].get("objective", "latency"),
+                               _search_settings(values["mapper"]), progress=False)
         mapping_name = _saved_mapping(found["mapping_yaml"])
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
     result = simulate_point(arch, mapping_name, values["workload"], values["seq_len"],
@@ -115,7 +109,6 @@ def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list
 def _searched_gpu_mapping(values: dict, gpu_name: str, mapping_name: str) -> tuple[str, dict]:
     from arch_models.gpu import load_gpu
     from mappers.gpu_kernels import load_gpu_mapping
-    from mappers.search import SearchSettings
     from simulator.gpu.point import workload_problem
     from simulator.gpu.search import best_tiling, searched_mapping_yaml
 
@@ -124,14 +117,19 @@ def _searched_gpu_mapping(values: dict, gpu_name: str, mapping_name: str) -> tup
         raise SpecError(f"mapper: GPU mapping {mapping_name!r} is unfused; only fused and split-KV kernels have "
                         "tiles to search")
     _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"))
-    budget = str(values["mapper"].get("budget", "10s"))
-    seconds = float(budget[:-1]) if budget.endswith("s") else None
-    settings = SearchSettings(strategy=values["mapper"].get("strategy", "auto"), seconds=seconds,
-                              evaluations=None if seconds is not None else int(budget),
-                              seed=int(values["mapper"].get("seed", 0)))
-    found = best_tiling(gpu, mapping, problem, settings)
+    found = best_tiling(gpu, mapping, problem, _search_settings(values["mapper"]))
     text = searched_mapping_yaml(mapping, problem.head_dim, found["tile"], f"cascade sweep (point {values})")
     return _saved_mapping(text), found
+
+
+def _search_settings(mapper: dict):
+    """The sweep's `mapper:` section as search settings (budget `10s` = seconds, `2000` = evaluations)."""
+    from mappers.search import SearchSettings
+
+    budget = str(mapper.get("budget", "10s"))
+    seconds = float(budget[:-1]) if budget.endswith("s") else None
+    return SearchSettings(strategy=mapper.get("strategy", "auto"), evaluations=None if seconds is not None
+                          else int(budget), seconds=seconds, seed=int(mapper.get("seed", 0)))
 
 
 def _mapping_cascade(mapping_name: str | None) -> str:
