@@ -41,7 +41,7 @@ class Einsum:
     recurrence_rank: str | None  # `m1` for `RM[m1+1,p] = ...`
     text: str
     line: int | None = None
-    refs: tuple[TensorRef, ...] = field(default=(), repr=False, compare=False)  # filled in from `expr`
+    refs: tuple[TensorRef, ...] = field(default=(), init=False, repr=False, compare=False)  # from `expr`
 
     def __post_init__(self):
         # the lowering asks for an Einsum's inputs many times per mapping: walk the expression once

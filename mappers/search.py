@@ -29,6 +29,20 @@ class SearchSettings:
     population: int = 256
 
 
+def parse_budget(text, key: str = "--budget") -> tuple[int | None, float | None]:
+    """A budget as (evaluations, seconds): `30s` is 30 seconds, `200000` is that many candidates."""
+    from einsum_cascade.errors import SpecError
+
+    value = str(text).strip().lower()
+    try:
+        evaluations, seconds = (None, float(value[:-1])) if value.endswith("s") else (int(value), None)
+    except ValueError:
+        raise SpecError(f"{value!r} is not a budget (use e.g. 30s or 200000)", key=key) from None
+    if (seconds is not None and not seconds > 0) or (evaluations is not None and evaluations <= 0):
+        raise SpecError(f"{value!r} is not a budget: it must be positive (e.g. 30s or 200000)", key=key)
+    return evaluations, seconds
+
+
 @dataclass
 class SearchResult:
     best: np.ndarray | None

@@ -7,7 +7,7 @@ from arch_models.gpu import is_gpu_name
 from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
-from mappers.search import STRATEGIES, SearchSettings
+from mappers.search import STRATEGIES, SearchSettings, parse_budget
 from simulator.mapper_cost import OBJECTIVES
 from simulator.mapping_search import search_mapping
 from simulator.output import format_number, names_option, print_json, write_text_file
@@ -36,14 +36,6 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _budget(text: str) -> tuple[int | None, float | None]:
-    text = str(text).strip().lower()
-    try:
-        return (None, float(text[:-1])) if text.endswith("s") else (int(text), None)
-    except ValueError:
-        raise SpecError(f"{text!r} is not a budget (use e.g. 30s or 200000)", key="--budget") from None
-
-
 def _shapes(args) -> dict[str, int]:
     if args.shape:
         return parse_shape_option(args.shape)
@@ -53,7 +45,7 @@ def _shapes(args) -> dict[str, int]:
 
 
 def run(args) -> int:
-    evaluations, seconds = _budget(args.budget)
+    evaluations, seconds = parse_budget(args.budget)
     settings = SearchSettings(strategy=args.strategy, evaluations=evaluations, seconds=seconds, seed=args.seed)
     if is_gpu_name(args.arch):
         from simulator.commands.map_gpu import run_gpu

@@ -14,8 +14,7 @@ from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
 from mappers.search import SearchSettings
 from simulator.gpu.model import RESOURCES
 from simulator.gpu.point import workload_problem
-from simulator.gpu.search import best_tiling, searched_mapping_yaml, tiling_report
-from simulator.gpu.simulate import simulate_attention
+from simulator.gpu.search import search_against_shipped, searched_mapping_yaml, tiling_report
 from simulator.output import format_number, names_option, print_json, write_text_file
 
 SEARCHED_KINDS = ("fused", "split-kv")
@@ -67,15 +66,7 @@ def _kernel(name: str):
 
 def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     _, tokens, problem = workload_problem(mapping, args.workload, args.seq)
-    found = best_tiling(gpu, mapping, problem, settings, progress=not args.json)
-    try:
-        shipped = simulate_attention(mapping, gpu, problem)
-        shipped_row = {"tile": shipped.info["tile"], "latency_s": shipped.time_s, "tflops": shipped.tflops,
-                       "splits": shipped.info.get("splits", 1)}
-        if shipped.time_s <= found["latency_s"] * (1 + 1e-9):  # a tie: keep the kernel's own tile
-            found["tile"] = {**shipped.info["tile"], "splits": shipped.info.get("splits", 1)}
-    except SpecError as error:  # the shipped tile may not fit this GPU or head dim
-        shipped_row = {"error": error.message}
+    found = search_against_shipped(gpu, mapping, problem, settings, progress=not args.json)
     report = tiling_report(gpu, mapping, problem, found["tile"])
     phase = max(report.phases, key=lambda p: p.time_s)
     return {
@@ -89,7 +80,7 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
                  "registers_per_thread": report.info["registers_per_thread"],
                  "shared_memory_bytes": report.info["shared_memory_bytes"], "waves": phase.waves,
                  "utilization": report.utilization()},
-        "shipped": shipped_row, "best_is_shipped_tile": _same_tile(found["tile"], shipped_row),
+        "shipped": found["shipped"], "best_is_shipped_tile": found["best_is_shipped_tile"],
         "searched_space": {g: list(v) for g, v in mapping.tile_space.items()} or "default",
         "evaluated": found["evaluated"], "legal": found["legal"], "space_size": found["space_size"],
         "rejections": found["rejections"], "strategy": found["strategy"], "seconds": found["seconds"],
@@ -98,10 +89,6 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
             mapping, problem.head_dim, found["tile"],
             f"cascade map --arch {args.arch} --kernel {mapping.name} --workload {args.workload} --seq {args.seq}"),
     }
-
-
-def _same_tile(tile: dict, shipped: dict) -> bool:
-    return "tile" in shipped and all(tile[k] == shipped["tile"][k] for k in ("br", "bc", "warps", "stages"))
 
 
 def run_gpu(args, settings: SearchSettings) -> int:
@@ -144,7 +131,8 @@ def format_result(result: dict) -> str:
         lines.append(f"  shipped      {shipped['error']}")
     else:
         s = shipped["tile"]
-        lines.append(f"  shipped      {s['br']} x {s['bc']}, {s['warps']} warps, {s['stages']} stages: "
+        shipped_splits = f", {s['splits']} key splits" if s.get("splits", 1) > 1 else ""
+        lines.append(f"  shipped      {s['br']} x {s['bc']}, {s['warps']} warps, {s['stages']} stages{shipped_splits}: "
                      f"{format_number(shipped['latency_s'])} s ({shipped['tflops']:.0f} TFLOP/s), "
                      f"{shipped['latency_s'] / best['latency_s']:.2f}x the best")
     if not result["best_is_shipped_tile"]:

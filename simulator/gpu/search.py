@@ -31,7 +31,7 @@ from simulator.gpu.attention import (
 )
 from simulator.gpu.kernels import fused_batch_cycles
 from simulator.gpu.model import Phase, tile_demands, time_phase
-from simulator.gpu.simulate import GpuReport, default_efficiency
+from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
 
 class GpuTilingCost:
@@ -131,6 +131,28 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
             "rejections": dict(result.rejections), "strategy": result.strategy, "tile_choice": tile,
             "space_size": space.size, "seconds": result.seconds, "candidates_per_s": result.candidates_per_s,
             "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0}
+
+
+TIE_TOLERANCE = 0.005  # a searched tile must beat the kernel's own by more than this to be reported instead
+
+
+def search_against_shipped(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
+                           settings: SearchSettings | None = None, progress: bool = False) -> dict:
+    """`best_tiling`, with the kernel's shipped tile timed beside it (`shipped`). A searched tile within
+    `TIE_TOLERANCE` of the shipped one gives way to it: the model's accuracy is measured on shipped tiles, and
+    a fraction of a percent is below what it can tell apart."""
+    found = best_tiling(gpu, mapping, problem, settings, progress)
+    try:
+        shipped = simulate_attention(mapping, gpu, problem)
+    except SpecError as error:  # the shipped tile may not fit this GPU or head dim
+        found.update(shipped={"error": error.message}, best_is_shipped_tile=False)
+        return found
+    tile = {**shipped.info["tile"], "splits": shipped.info.get("splits", 1)}
+    found["shipped"] = {"tile": tile, "latency_s": shipped.time_s, "tflops": shipped.tflops}
+    if shipped.time_s <= found["latency_s"] * (1 + TIE_TOLERANCE):
+        found["tile"], found["latency_s"] = tile, shipped.time_s
+    found["best_is_shipped_tile"] = found["tile"] == tile
+    return found
 
 
 def tiling_report(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, chosen: dict,

@@ -108,9 +108,9 @@ def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, wri
                 exps: float = 0.0, row_length: int | None = None, vectorized: bool = True) -> Phase:
     """A kernel over `elements`: `ops` FP32 ops and `exps` exponentials per element, one conversion per element
     written in 16 bits. PyTorch's vectorized path (contiguous operands) keeps `VECTOR_ELEMENTS` elements per
-    thread in flight; its fallback for broadcast operands (`vectorized=False`) computes each element's offsets
-    (integer divmods) and then loads it, so a thread has one element in flight and the kernel is bound by
-    memory latency (loads in flight / latency), not bandwidth."""
+    thread in flight; its fallback for strided or broadcast operands (`vectorized=False`) computes each
+    element's offsets (integer divmods) and then loads it, so a thread has one element in flight and the
+    kernel is bound by memory latency (loads in flight / latency), not bandwidth."""
     threads = VECTOR_THREADS if vectorized else FALLBACK_THREADS
     per_thread = VECTOR_ELEMENTS if vectorized else 1
     blocks = max(1, math.ceil(elements / (threads * per_thread * 4)))
@@ -153,8 +153,8 @@ def unfused_backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: Attentio
         size = small[tensor]
         phases.append(elementwise(f"backward: d{tensor.upper()} times the softmax scale", gpu, size, size * ELEMENT,
                                   size * ELEMENT, ops=1))
-    for tensor in mapping.unfused.layout_copies:
-        size = small[tensor]
+    for tensor in mapping.unfused.layout_copies:  # unbind's backward stacks dQ, dK, dV into the packed gradient;
+        size = small[tensor]  # their (batch x heads)-major layouts are strided views of it: PyTorch's offset path
         phases.append(elementwise(f"backward: copy d{tensor.upper()} back", gpu, size, size * ELEMENT, size * ELEMENT,
-                                  ops=0))
+                                  ops=0, vectorized=False))
     return phases, {"kernels": [p.name for p in phases]}

@@ -94,6 +94,8 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
 def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list[dict]]:
     from simulator.gpu.point import simulate_gpu_point
 
+    if mapping_name is None:
+        raise SpecError(f"a GPU point needs `mapping` (a GPU mapping such as fa2); {gpu} has no mapping here")
     row = {"status": "ok", "reason": "", "arch_name": gpu, "mapping_name": mapping_name}
     simulated = mapping_name
     if "mapper" in values:  # search the kernel's tile space for this point, then simulate the best tile
@@ -101,6 +103,7 @@ def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
     result = simulate_gpu_point(gpu, simulated, values["workload"], values["seq_len"], batch=values.get("batch"),
                                 end_to_end=values.get("scope") == "end-to-end")
+    row["mapping_name"] = result["mapping"]  # `<kernel>-searched` when the mapper chose the tile
     row.update({key: result.get(key) for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
                                                  "area_mm2", "bound", "cascade")})
     return row, []
@@ -110,26 +113,25 @@ def _searched_gpu_mapping(values: dict, gpu_name: str, mapping_name: str) -> tup
     from arch_models.gpu import load_gpu
     from mappers.gpu_kernels import load_gpu_mapping
     from simulator.gpu.point import workload_problem
-    from simulator.gpu.search import best_tiling, searched_mapping_yaml
+    from simulator.gpu.search import search_against_shipped, searched_mapping_yaml
 
     gpu, mapping = load_gpu(gpu_name), load_gpu_mapping(mapping_name)
     if mapping.kind == "unfused":
         raise SpecError(f"mapper: GPU mapping {mapping_name!r} is unfused; only fused and split-KV kernels have "
                         "tiles to search")
     _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"))
-    found = best_tiling(gpu, mapping, problem, _search_settings(values["mapper"]))
+    found = search_against_shipped(gpu, mapping, problem, _search_settings(values["mapper"]))
     text = searched_mapping_yaml(mapping, problem.head_dim, found["tile"], f"cascade sweep (point {values})")
     return _saved_mapping(text), found
 
 
 def _search_settings(mapper: dict):
     """The sweep's `mapper:` section as search settings (budget `10s` = seconds, `2000` = evaluations)."""
-    from mappers.search import SearchSettings
+    from mappers.search import SearchSettings, parse_budget
 
-    budget = str(mapper.get("budget", "10s"))
-    seconds = float(budget[:-1]) if budget.endswith("s") else None
-    return SearchSettings(strategy=mapper.get("strategy", "auto"), evaluations=None if seconds is not None
-                          else int(budget), seconds=seconds, seed=int(mapper.get("seed", 0)))
+    evaluations, seconds = parse_budget(mapper.get("budget", "10s"), key="mapper.budget")
+    return SearchSettings(strategy=mapper.get("strategy", "auto"), evaluations=evaluations, seconds=seconds,
+                          seed=int(mapper.get("seed", 0)))
 
 
 def _mapping_cascade(mapping_name: str | None) -> str:

@@ -31,7 +31,7 @@ from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
 from mappers.load import mapping_names
-from mappers.search import STRATEGIES
+from mappers.search import STRATEGIES, parse_budget
 from workloads.zoo import model_names, parse_seq_len
 
 TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper")
@@ -168,6 +168,13 @@ class _SweepReader(SpecReader):
                 self.fail(f"{value!r} is not one of {', '.join(STRATEGIES)}", "mapper", key)
             elif key == "objective" and value not in ("latency", "energy", "edp", "weighted"):
                 self.fail(f"{value!r} is not one of latency, energy, edp, weighted", "mapper", key)
+            elif key == "budget":
+                try:
+                    parse_budget(value)
+                except SpecError as error:
+                    self.fail(error.message, "mapper", key)
+            elif key == "seed" and (isinstance(value, bool) or not isinstance(value, int)):
+                self.fail(f"{value!r} must be an integer", "mapper", key)
         return mapper
 
     def _grow(self, grow) -> dict | None:

@@ -25,12 +25,15 @@ PROBLEM = AttentionProblem(batch=2, heads=32, kv_heads=8, seqlen_q=4096, seqlen_
 
 
 def test_wgmma_reads_k_and_v_from_shared_memory_once_per_64_rows():
-    # Triton's 128 x 64 tile, one warpgroup, d = 64: K and V arrive once (64 keys x 128 values x 2 B = 16 KiB),
-    # the two m64 instructions each read them (2 x 16 KiB), and Q is read once (128 x 64 x 2 B = 16 KiB).
-    work = fused_tile_work(load_gpu_mapping("triton-fa2"), "wgmma", AttentionProblem(1, 1, 1, 512, 512, 64, 64),
-                           128, 64, 4, 3)
-    assert float(work["shared_bytes"]) == 16384 + 2 * 16384 + 16384
-    assert float(work["l2_bytes"]) == 16384  # the K/V tile every block fetches through L2
+    # A 128 x 64 tile of the Triton mapping at d = 64 with one warpgroup (4 warps): K and V arrive once
+    # (64 keys x 128 values x 2 B = 16 KiB), the two m64 instructions each read them (2 x 16 KiB), and Q is read
+    # once (128 x 64 x 2 B = 16 KiB). With two warpgroups (8 warps, the shipped d = 64 tile) each reads them once
+    # for its 64 rows: the same two reads.
+    problem = AttentionProblem(1, 1, 1, 512, 512, 64, 64)
+    for warps in (4, 8):
+        work = fused_tile_work(load_gpu_mapping("triton-fa2"), "wgmma", problem, 128, 64, warps, 3)
+        assert float(work["shared_bytes"]) == 16384 + 2 * 16384 + 16384
+        assert float(work["l2_bytes"]) == 16384  # the K/V tile every block fetches through L2
 
 
 def test_l2_bandwidth_binds_a_query_tile_of_16_rows():
@@ -135,3 +138,33 @@ def test_split_count_in_a_tile_needs_a_split_kv_mapping():
                        "{head_dim_max: 64, br: 128, bc: 128, warps: 4, stages: 1, splits: 4}")
     with pytest.raises(SpecError, match="splits .*split-kv mappings only"):
         parse_gpu_mapping(bad, "fa2-bad.yaml")
+
+
+def test_a_searched_tile_within_half_a_percent_gives_way_to_the_shipped_one():
+    # FA2 at 8K on an H100: the search's best (128 x 32) is within 0.5% of the shipped 128 x 64, so the kernel's
+    # own tile is reported; the split-KV search at 64K on an A100 beats the shipped split count by more.
+    from simulator.gpu.search import TIE_TOLERANCE, search_against_shipped
+
+    fa2 = load_gpu_mapping("fa2")
+    found = search_against_shipped(H100, fa2, AttentionProblem(1, 32, 8, 8192, 8192, 128, 128))
+    assert found["best_is_shipped_tile"] and found["tile"]["bc"] == 64
+    assert found["latency_s"] == found["shipped"]["latency_s"]
+    decode = search_against_shipped(A100, load_gpu_mapping("flash-decoding"),
+                                     AttentionProblem(1, 32, 8, 1, 65536, 128, 128, passes="decode"))
+    assert decode["latency_s"] < decode["shipped"]["latency_s"] / (1 + TIE_TOLERANCE)
+    assert not decode["best_is_shipped_tile"] and decode["tile"]["splits"] != decode["shipped"]["tile"]["splits"]
+
+
+def test_map_text_output_cautions_when_the_best_tile_was_never_measured(run_command):
+    status, out, _ = run_command(map_command, "map", "--arch", "a100", "--kernel", "flash-decoding", "--workload",
+                                 "llama3-8b", "--seq", "64K")
+    assert status == 0 and "caution" in out and "key splits" in out.split("shipped")[1]
+    status, out, _ = run_command(map_command, "map", "--arch", "h100", "--kernel", "fa2", "--workload",
+                                 "llama3-8b", "--seq", "8K")
+    assert status == 0 and "caution" not in out and "1.00x the best" in out
+
+
+def test_scaled_grads_must_name_tensors():
+    text = Path(load_gpu_mapping("pytorch-unfused").source).read_text()
+    with pytest.raises(SpecError, match="scaled_grads must list tensors among q, k, v, o"):
+        parse_gpu_mapping(text.replace("scaled_grads: [q, k]", "scaled_grads: [x]"), "bad.yaml")

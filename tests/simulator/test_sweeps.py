@@ -182,3 +182,34 @@ mapper: {budget: 2000}
 
     shipped = simulate_gpu_point("h100-sxm5-80gb", "fa2", "llama3-8b", "4K", batch=1)
     assert float(row["latency_s"]) <= shipped["latency_s"] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(("mapper", "message"), [
+    ("{budget: abc}", "mapper.budget: 'abc' is not a budget"),
+    ("{budget: -5s}", "mapper.budget: '-5s' is not a budget: it must be positive"),
+    ("{seed: x}", "mapper.seed: 'x' must be an integer"),
+])
+def test_bad_mapper_section_is_rejected_before_running(mapper, message):
+    with pytest.raises(SpecError) as error:
+        parse_sweep(f"""version: 1
+name: bad-mapper
+base: {{arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention, mapping: fa2, seq_len: 4K}}
+axes: {{batch: [1]}}
+mapper: {mapper}
+""", "bad-mapper.yaml")
+    assert message in str(error.value)
+
+
+def test_gpu_mapper_point_on_an_unfused_kernel_is_a_rejected_row(tmp_path):
+    spec = parse_sweep("""
+version: 1
+name: gpu-mapper-unfused
+base: {arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention, seq_len: 2K}
+axes: {mapping: [pytorch-unfused, fa2]}
+mapper: {budget: 2000}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    by_mapping = {r["mapping"]: r for r in rows(tmp_path)}
+    assert by_mapping["pytorch-unfused"]["status"] == "rejected"
+    assert "unfused; only fused and split-KV kernels have tiles to search" in by_mapping["pytorch-unfused"]["reason"]
+    assert by_mapping["fa2"]["status"] == "ok" and by_mapping["fa2"]["mapping_name"].startswith("fa2")
