@@ -95,3 +95,21 @@ def test_rows_round_trip_through_the_csv_schema(tmp_path):
     assert back.kernel == "sdpa-flash" and back.causal and back.value == row["value"]
     assert measure.gpu_preset_name("NVIDIA A100-SXM4-80GB", 108) == "A100-SXM4-80GB"
     assert measure.gpu_preset_name("NVIDIA GeForce RTX 4090", 128) == "NVIDIA GeForce RTX 4090"
+
+
+@pytest.mark.parametrize("kernel", ["sdpa-flash", "sdpa-math"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_launchers_compute_attention_where_torch_is_installed(kernel, causal):
+    # Only where PyTorch is installed (CI has none): the backend selection of the launch code runs on the CPU,
+    # and its output equals softmax(Q K^T / sqrt(d)) V computed here with plain tensor ops.
+    torch = pytest.importorskip("torch")
+    from simulator.gpu import measure_kernels
+
+    point = measure.Point(kernel=kernel, passes="fwd", causal=causal, head_dim=32, heads=2, batch=1, seqlen=64)
+    q, k, v = (torch.randn(1, 2, 64, 32, dtype=torch.float64) for _ in range(3))
+    scores = q @ k.transpose(-1, -2) / 32 ** 0.5
+    if causal:
+        scores = scores.masked_fill(torch.ones(64, 64, dtype=torch.bool).triu(1), float("-inf"))
+    expected = scores.softmax(-1) @ v
+    got = measure_kernels._attention(torch, point)(q, k, v)
+    assert torch.allclose(got, expected, atol=1e-10)
