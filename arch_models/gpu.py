@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, parse_checked, read_text
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, looks_like_path, parse_checked, preset_names, read_text
 
 GPU_PRESETS_DIR = Path(__file__).parent / "gpu_presets"
 SUPPORTED_VERSIONS = (1,)
@@ -140,13 +140,13 @@ class GpuArch:
 
 
 def gpu_names() -> list[str]:
-    return sorted(path.stem for path in GPU_PRESETS_DIR.glob("*.yaml"))
+    return preset_names(GPU_PRESETS_DIR)
 
 
 def load_gpu(name_or_path: str) -> GpuArch:
     """A preset name (`h100-sxm5-80gb`, also `h100`, `a100`) or a path to a GPU YAML file."""
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
+    if looks_like_path(text):
         return parse_gpu(read_text(text), source=text)
     path = GPU_PRESETS_DIR / f"{text.lower()}.yaml"
     if not path.exists():
@@ -160,7 +160,7 @@ def load_gpu(name_or_path: str) -> GpuArch:
 def is_gpu_name(name_or_path: str) -> bool:
     """Whether `name_or_path` names a GPU preset or a YAML file that describes a GPU (has `sm_count`)."""
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
+    if looks_like_path(text):
         try:
             data = load_yaml(read_text(text), text).data
         except SpecError:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from arch_models.spatial import OPERATOR_NAMES, Buffer, ComputeArray, Dram, OperatorCost, SpatialArch
 from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.yaml_source import YamlDocument, load_yaml, looks_like_path, preset_names, preset_path, read_text
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SUPPORTED_VERSIONS = (1,)
@@ -73,19 +73,15 @@ REQUIRED_OPERATORS = {"array_2d": ("mac", "add"), "array_1d": ("add",)}
 
 
 def arch_names() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+    return preset_names(PRESETS_DIR)
 
 
 def load_arch(name_or_path: str, overrides: dict | None = None) -> SpatialArch:
     """A preset name (`fusemax`) or a path to an architecture file, optionally with sweep overrides."""
-    looks_like_path = str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path)
-    if looks_like_path:
+    if looks_like_path(name_or_path):
         arch = load_arch_file(name_or_path)
     else:
-        path = PRESETS_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise SpecError(f"no architecture named {name_or_path!r}; presets: {', '.join(arch_names())}")
-        arch = load_arch_file(path)
+        arch = load_arch_file(preset_path(PRESETS_DIR, name_or_path, "architecture", "presets"))
     if overrides is None:
         return arch
     if not isinstance(overrides, dict):

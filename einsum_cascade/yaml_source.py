@@ -89,6 +89,25 @@ def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set, folded
             _record_lines(item, path + (position,), lines, blocks, folded)
 
 
+def looks_like_path(name_or_path) -> bool:
+    """Whether a name given for a preset is a file path instead (`my/arch.yaml`, not `fusemax`)."""
+    text = str(name_or_path)
+    return text.endswith((".yaml", ".yml")) or "/" in text
+
+
+def preset_names(directory: Path) -> list[str]:
+    """The presets shipped as `<name>.yaml` files in `directory`."""
+    return sorted(path.stem for path in directory.glob("*.yaml"))
+
+
+def preset_path(directory: Path, name: str, what: str, listing: str, key: str | None = None) -> Path:
+    """The file of the shipped preset `name`, or a one-line error naming the ones there are."""
+    path = directory / f"{name}.yaml"
+    if not path.exists():
+        raise SpecError(f"no {what} named {name!r}; {listing}: {', '.join(preset_names(directory))}", key=key)
+    return path
+
+
 class SpecReader:
     """Base of the readers that check a user file: collect every problem, then fail with all of them."""
 

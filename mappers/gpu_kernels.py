@@ -19,7 +19,14 @@ from functools import cache
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import YamlDocument, parse_checked, read_text
+from einsum_cascade.yaml_source import (
+    YamlDocument,
+    looks_like_path,
+    parse_checked,
+    preset_names,
+    preset_path,
+    read_text,
+)
 
 GPU_PRESET_DIR = Path(__file__).parent / "gpu_presets"
 KINDS = ("fused", "split-kv", "unfused")
@@ -134,21 +141,18 @@ class GpuMapping:
 
 
 def gpu_mapping_names() -> list[str]:
-    return sorted(p.stem for p in GPU_PRESET_DIR.glob("*.yaml"))
+    return preset_names(GPU_PRESET_DIR)
 
 
 @cache
 def _preset(name: str) -> GpuMapping:
-    path = GPU_PRESET_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise SpecError(f"no GPU mapping named {name!r}; GPU mappings: {', '.join(gpu_mapping_names())}",
-                        key="--mapping")
+    path = preset_path(GPU_PRESET_DIR, name, "GPU mapping", "GPU mappings", key="--mapping")
     return parse_gpu_mapping(read_text(path), str(path))
 
 
 def load_gpu_mapping(name_or_path: str) -> GpuMapping:
     """A shipped GPU mapping (`fa2`, `fa3`, `flash-decoding`, `pytorch-unfused`, ...) or a YAML path."""
-    if str(name_or_path).endswith((".yaml", ".yml")) or "/" in str(name_or_path):
+    if looks_like_path(name_or_path):
         return parse_gpu_mapping(read_text(name_or_path), str(name_or_path))
     return _preset(str(name_or_path))
 

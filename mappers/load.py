@@ -9,8 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
+from einsum_cascade.yaml_source import SpecReader, load_yaml, looks_like_path, preset_names, preset_path, read_text
 from mappers.mapping import AUTO_SIZES, HOMES, SPATIAL_DIMS, Group, Mapping
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -21,20 +20,17 @@ VARIANT_KEYS = ("name", "groups", "description")
 
 
 def mapping_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return preset_names(PRESET_DIR)
 
 
 @cache
 def _preset(name: str) -> Mapping:
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise SpecError(f"no mapping named {name!r}; shipped mappings: {', '.join(mapping_names())}", key="--mapping")
-    return load_mapping_file(path)
+    return load_mapping_file(preset_path(PRESET_DIR, name, "mapping", "shipped mappings", key="--mapping"))
 
 
 def load_mapping(name_or_path: str) -> Mapping:
     """A shipped mapping name (`fusemax`) or a path to a mapping file."""
-    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+    if looks_like_path(name_or_path):
         return load_mapping_file(name_or_path)
     return _preset(name_or_path)
 

@@ -58,7 +58,13 @@ def run(args) -> int:
     cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
     results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,
                               use_cache=not args.no_cache) for c in cascades]
-    if args.save:  # the fastest of the cascades mapped side by side
+    return report_results(args, results, "cascade", lambda result: _print(result, args.save))
+
+
+def report_results(args, results: list[dict], label: str, show) -> int:
+    """Shared end of `cascade map` (spatial and GPU): save the fastest result's mapping with `--save`, then
+    print JSON, or each result (`show`) and a side-by-side line naming them by `label`."""
+    if args.save:
         best = min(results, key=lambda r: r["best"]["latency_s"])
         write_text_file(args.save, best["mapping_yaml"], "--save")
         best["saved"] = args.save
@@ -66,10 +72,10 @@ def run(args) -> int:
         print_json(results[0] if len(results) == 1 else {"results": results})
         return 0
     for result in results:
-        _print(result, args.save)
+        show(result)
     if len(results) > 1:
         fastest = min(r["best"]["latency_s"] for r in results)
-        print("side by side: " + ", ".join(f"{r['cascade']} {r['best']['latency_s']:.4g} s "
+        print("side by side: " + ", ".join(f"{r[label]} {r['best']['latency_s']:.4g} s "
                                             f"({r['best']['latency_s'] / fastest:.2f}x)" for r in results))
     return 0
 

@@ -12,10 +12,11 @@ from arch_models.gpu import load_gpu
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
 from mappers.search import SearchSettings
+from simulator.commands.map import report_results
 from simulator.gpu.model import RESOURCES
 from simulator.gpu.point import workload_problem
 from simulator.gpu.search import search_against_shipped, searched_mapping_yaml, tiling_report
-from simulator.output import format_number, names_option, print_json, write_text_file
+from simulator.output import format_number, names_option
 
 SEARCHED_KINDS = ("fused", "split-kv")
 OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks tilings as latency does"
@@ -99,20 +100,7 @@ def run_gpu(args, settings: SearchSettings) -> int:
     if not (args.workload and args.seq):
         raise SpecError("a GPU search needs --workload and --seq", key="--workload")
     results = [search_kernel(gpu, mapping, args, settings) for mapping in kernels_for(args, gpu)]
-    if args.save:  # the fastest kernel's tile
-        best = min(results, key=lambda r: r["best"]["latency_s"])
-        write_text_file(args.save, best["mapping_yaml"], "--save")
-        best["saved"] = args.save
-    if args.json:
-        print_json(results[0] if len(results) == 1 else {"results": results})
-        return 0
-    for result in results:
-        print(format_result(result))
-    if len(results) > 1:
-        fastest = min(r["best"]["latency_s"] for r in results)
-        print("side by side: " + ", ".join(f"{r['kernel']} {format_number(r['best']['latency_s'])} s "
-                                            f"({r['best']['latency_s'] / fastest:.2f}x)" for r in results))
-    return 0
+    return report_results(args, results, "kernel", lambda result: print(format_result(result)))
 
 
 def format_result(result: dict) -> str:
