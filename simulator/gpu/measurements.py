@@ -55,6 +55,12 @@ class Measurement:
             return self.problem().flops() / seconds / 1e12
         return seconds / TIME_UNITS[self.unit]
 
+    def time_s(self) -> float:
+        """The measured time of one run, in seconds (the inverse of `value_from_time`)."""
+        if self.unit == "TFLOPs/s":
+            return self.problem().flops() / (self.value * 1e12)
+        return self.value * TIME_UNITS[self.unit]
+
     def row(self) -> dict:
         return {"gpu": self.gpu, "kernel": self.kernel, "pass": self.passes, "causal": self.causal,
                 "headdim": self.headdim, "nheads_q": self.nheads_q, "nheads_kv": self.nheads_kv, "batch": self.batch,

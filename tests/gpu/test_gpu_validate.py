@@ -13,12 +13,11 @@ from simulator.gpu.calibration import fit_subsets, log_error
 from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
 from simulator.gpu.simulate import default_efficiency
 
-# The forward rows the model misses by more than 25%: the Triton tutorial kernel, causal, at 512 tokens, at both
-# head dims (predicted about 30% fast). Measured, it runs at 45% of its non-causal throughput there (FA2: 62-64%,
-# FA3: 59-63%, cuDNN: 63-67%) while at 1K and above its causal/non-causal ratio is like the other kernels'; at
-# 512 each causal block takes about 3.5 us more than the model gives it, at either head dim, and nothing in the
-# kernel's structure that the model knows explains it (see the issue-5 note).
-KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 instrs)", 128, True, 512)}
+# Rows whose measurement contradicts the kernel's structure (simulator.gpu.consistency), worked out by hand from
+# the CSV: Triton, causal, 512 tokens takes 34.36 GFLOP / 152 TFLOP/s = 226 us at d = 64 against 68.72 / 340 =
+# 202 us non-causal (d = 128: 235 against 213 us), though its 128-row tile computes 10 of 16 (d = 64: 20 of 32)
+# key tiles causally. No other tile-skipping kernel's causal run is slower than its non-causal one.
+SUSPECT = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 instrs)", 128, True, 512)}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,10 @@ def test_targets(result):
     assert len(forward) == 116
     assert result["targets"]["fwd"]["mape_pct"] <= 10.0
     misses = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in forward if abs(r["error_pct"]) > 25}
-    assert misses <= KNOWN_OUTLIERS
+    suspect = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in result["summary"]["suspect"]}
+    assert suspect == SUSPECT and misses <= suspect
+    without = result["targets"]["fwd"]["excluding_suspect"]
+    assert without["met"] and without["rows"] == 114 and without["max_abs_error_pct"] <= 25.0
     assert result["targets"]["fwd+bwd"]["met"] and result["targets"]["fwd+bwd"]["mape_pct"] <= 15.0
     assert result["summary"]["fitted"]["rows"] == 12  # the documented calibration subset
 
