@@ -1,11 +1,12 @@
 """Measured rows that contradict the structure of the kernel they time, found without the cost model.
 
 A kernel that skips the key tiles a causal mask hides entirely (`masking: tile-skip`) computes, for a causal
-run, a subset of the tiles it computes for the non-causal run of the same shape. With the same launch
-configuration (the shipped mapping picks the same tile for both), the causal run cannot take longer unless
-something outside the tiles (host-side launch cost, clocks, the benchmark itself) sets its time. Such a row
-is reported as `suspect`; it stays in every statistic and target, the flag only says what the model cannot
-explain by design.
+run, a subset of the tiles it computes for the non-causal run of the same shape. So the causal run cannot take
+longer: not with the same launch configuration (the shipped mapping must pick the same tile for both), and
+not with one tuned for the causal run either (an autotuner picks nothing slower than the shared one). When it
+does, something outside the tiles (host-side launch cost, clocks, the benchmark itself) set its time. Such a
+row is reported as `suspect`; it stays in every statistic and target, the flag only says what a model of the
+kernel cannot explain.
 """
 
 from __future__ import annotations
