@@ -53,17 +53,11 @@ def format_validation(result: dict, rows: bool = False) -> str:
         lines = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]), _pct(s["mean_error_pct"]))
                  for name, s in summary[key].items()]
         blocks.append(table((label, "rows", "MAPE", "worst |error|", "mean error"), lines))
-    targets = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]),
+    targets = [(passes, t["rows"], _pct(t["mape_pct"]), _pct(t["max_abs_error_pct"]),
                 ", ".join(f"{k} <= {v:g}%" for k, v in t["target"].items() if k != "gpu"),
-                "met" if s["met"] else "NOT met")
-               for passes, t in result["targets"].items()
-               for name, s in ((passes, t), (f"{passes}, without suspect rows", t["excluding_suspect"]))]
+                "met" if t["met"] else "NOT met")
+               for passes, t in result["targets"].items()]
     blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="issue-5 targets"))
-    suspect = [(r["kernel"], r["pass"], r["causal"], r["headdim"], r["seqlen_kv"], f"{r['error_pct']:+.1f}%",
-                r["suspect"]) for r in summary["suspect"]]
-    if suspect:
-        blocks.append(table(("kernel", "pass", "causal", "d", "seqlen", "error", "why the measurement is suspect"),
-                            suspect, title="suspect rows (kept in every statistic above)"))
     decode = [(d["batch"], d["seqlen_kv"], f"{d['fa2']['time_us']:.0f}", f"{d['fa2']['grid_blocks']}",
                f"{d['fa2']['sm_fraction_busy']:.0%}", f"{d['split_kv']['time_us']:.0f}", d["split_kv"]["splits"],
                f"{d['split_kv']['grid_blocks']}", f"{d['speedup_split_kv']:.1f}x",
@@ -76,7 +70,8 @@ def format_validation(result: dict, rows: bool = False) -> str:
                                   "unpacked = split-KV without packing a K/V group's heads into one tile)"))
     not_modelled = summary["not_modelled"]
     if not_modelled["rows"]:
-        blocks.append(f"not modelled: {not_modelled['rows']} rows of {', '.join(not_modelled['kernels'])}")
+        blocks.append(f"not modelled: {not_modelled['rows']} rows of {', '.join(not_modelled['kernels'])}\n  "
+                      + "\n  ".join(not_modelled["reasons"]))
     if result.get("figures"):
         blocks.append("parity plot: " + ", ".join(result["figures"]))
     return "\n\n".join(blocks)

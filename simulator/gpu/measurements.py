@@ -8,6 +8,7 @@ benchmarks do, see `AttentionProblem.flops`) or a time (us, ms, s).
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +56,6 @@ class Measurement:
             return self.problem().flops() / seconds / 1e12
         return seconds / TIME_UNITS[self.unit]
 
-    def time_s(self) -> float:
-        """The measured time of one run, in seconds (the inverse of `value_from_time`)."""
-        if self.unit == "TFLOPs/s":
-            return self.problem().flops() / (self.value * 1e12)
-        return self.value * TIME_UNITS[self.unit]
-
     def row(self) -> dict:
         return {"gpu": self.gpu, "kernel": self.kernel, "pass": self.passes, "causal": self.causal,
                 "headdim": self.headdim, "nheads_q": self.nheads_q, "nheads_kv": self.nheads_kv, "batch": self.batch,
@@ -91,10 +86,14 @@ def _parse(row: dict, source: str, line: int) -> Measurement:
             values[column] = int(row[column])
         except (TypeError, ValueError):
             raise SpecError(f"{row[column]!r} is not an integer", source=source, line=line, key=column) from None
+        if values[column] < 1:
+            raise SpecError(f"{values[column]} must be at least 1", source=source, line=line, key=column)
     try:
         value = float(row["value"])
     except (TypeError, ValueError):
         raise SpecError(f"{row['value']!r} is not a number", source=source, line=line, key="value") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SpecError(f"{row['value']!r} must be a positive number", source=source, line=line, key="value")
     if row["unit"] not in UNITS:
         raise SpecError(f"unit {row['unit']!r} is not one of: {', '.join(UNITS)}", source=source, line=line, key="unit")
     causal = str(row["causal"]).strip().lower()

@@ -35,10 +35,6 @@ def plot_parity(result: dict, path: str | Path) -> list[Path]:
                     axis.scatter([p["measured"] for p in group], [p["predicted"] for p in group], s=12, marker=marker,
                                  facecolors=face, edgecolors=colour, linewidths=0.7,
                                  label=kernel if group is filled or not filled else None)
-        suspect = [r for r in members if r.get("suspect")]
-        if suspect:
-            axis.scatter([r["measured"] for r in suspect], [r["predicted"] for r in suspect], s=60, marker="o",
-                         facecolors="none", edgecolors="red", linewidths=0.7, label="suspect measurement")
         values = [v for r in members for v in (r["measured"], r["predicted"])]
         if values:
             low, high = min(values) / 1.3, max(values) * 1.3

@@ -13,11 +13,13 @@ from simulator.gpu.calibration import fit_subsets, log_error
 from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
 from simulator.gpu.simulate import default_efficiency
 
-# Rows whose measurement contradicts the kernel's structure (simulator.gpu.consistency), worked out by hand from
-# the CSV: Triton, causal, 512 tokens takes 34.36 GFLOP / 152 TFLOP/s = 226 us at d = 64 against 68.72 / 340 =
-# 202 us non-causal (d = 128: 235 against 213 us), though its 128-row tile computes 10 of 16 (d = 64: 20 of 32)
-# key tiles causally. No other tile-skipping kernel's causal run is slower than its non-causal one.
-SUSPECT = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 instrs)", 128, True, 512)}
+# The forward rows the model misses by more than 25%: the Triton tutorial kernel, causal, at 512 tokens, at both
+# head dims (predicted about 30% fast). Measured, each causal run takes longer than the non-causal run of the same
+# shape (34.36 GFLOP / 152 TFLOP/s = 226 us against 68.72 / 340 = 202 us at d = 64; 235 against 213 us at
+# d = 128), though the kernel skips the tiles above the diagonal; every other tile-skipping kernel's causal run
+# takes 0.74-0.85 of its non-causal time at 512 tokens, and Triton's own 0.66-0.68 at 1K. Nothing in the
+# kernel's structure that the model knows explains it (see the issue-5 note).
+KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 instrs)", 128, True, 512)}
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +58,7 @@ def test_targets(result):
     assert len(forward) == 116
     assert result["targets"]["fwd"]["mape_pct"] <= 10.0
     misses = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in forward if abs(r["error_pct"]) > 25}
-    suspect = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in result["summary"]["suspect"]}
-    assert suspect == SUSPECT and misses <= suspect
-    without = result["targets"]["fwd"]["excluding_suspect"]
-    assert without["met"] and without["rows"] == 114 and without["max_abs_error_pct"] <= 25.0
+    assert misses <= KNOWN_OUTLIERS
     assert result["targets"]["fwd+bwd"]["met"] and result["targets"]["fwd+bwd"]["mape_pct"] <= 15.0
     assert result["summary"]["fitted"]["rows"] == 12  # the documented calibration subset
 
@@ -96,12 +95,15 @@ def test_validate_reads_a_measure_gpu_csv(tmp_path, run_command):
     for row in rows:
         row["kernel"] = "sdpa-flash" if row["headdim"] == 64 else "FA3"
     rows.append({**rows[0], "gpu": "RTX-9999"})
+    rows.append({**rows[0], "headdim": 512})  # FA3 ships tiles up to head dim 256
     path = tmp_path / "mine.csv"
     write_measurements(path, rows)
     status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--json")
     data = json.loads(out)
-    assert status == 0 and data["summary"]["not_modelled"]["rows"] == 1
-    assert "no GPU preset named 'RTX-9999'" in data["summary"]["not_modelled"]["reasons"][0]
+    reasons = data["summary"]["not_modelled"]["reasons"]
+    assert status == 0 and data["summary"]["not_modelled"]["rows"] == 2 and len(reasons) == 2
+    assert any("no GPU preset named 'RTX-9999'" in r for r in reasons)
+    assert any("no tiles entry for head dim 512" in r for r in reasons)
 
 
 def test_bad_data_file_exits_2(tmp_path, run_command):
@@ -111,6 +113,12 @@ def test_bad_data_file_exits_2(tmp_path, run_command):
     assert status == 2 and "missing column(s)" in err and err.count("\n") == 1
     status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(tmp_path / "nope.csv"))
     assert status == 2 and "file not found" in err
+    good = [m.row() for m in read_measurements()][:1]
+    for column, value, words in (("value", 0.0, "must be a positive number"), ("value", "nan", "positive number"),
+                                 ("batch", 0, "must be at least 1")):
+        write_measurements(path, [{**good[0], column: value}])
+        status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(path))
+        assert status == 2 and f"bad.csv:2: {column}: " in err and words in err and err.count("\n") == 1
 
 
 def test_text_output_has_the_kernel_head_dim_table(result):
