@@ -55,7 +55,7 @@ MAPPING_KEYS = {
     "tile_space": "{br, bc, warps, stages: lists}: the tilings the kernel's code can instantiate (what the mapper "
                   "searches; default: every legal tiling)",
     "split_kv": "{max_splits, min_efficiency}: how many key chunks (split-kv only)",
-    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes, layout_copies, scaled_grads}: "
+    "unfused": "{causal_mask, gqa, softmax_passes, score_bytes, layout_copies, transposed_copies, scaled_grads}: "
                "the unfused kernel chain",
     "source": "where the structure comes from",
 }
@@ -63,8 +63,8 @@ REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
 TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
-                "layout_copies": None, "scaled_grads": None}
-TENSOR_LISTS = ("layout_copies", "scaled_grads")
+                "layout_copies": None, "transposed_copies": None, "scaled_grads": None}
+TENSOR_LISTS = ("layout_copies", "transposed_copies", "scaled_grads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,7 @@ class UnfusedChain:
     softmax_passes: int = 1  # reads of the score matrix by the softmax kernel
     score_bytes: int = 2  # bytes per score element in HBM
     layout_copies: tuple[str, ...] = ()  # inputs copied to a (batch x heads)-major layout before the products
+    transposed_copies: tuple[str, ...] = ()  # those of the copies that also swap the sequence and head dims
     scaled_grads: tuple[str, ...] = ()  # gradients multiplied by the softmax scale in a kernel of their own
 
 
@@ -262,6 +263,10 @@ def _section_problems(doc: YamlDocument, data: dict) -> list[SpecError]:
                 errors.append(doc.error(f"{key} must list tensors among q, k, v, o", "unfused", key))
         elif not UNFUSED_KEYS[key] and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             errors.append(doc.error(f"{key} = {value!r} must be a positive integer", "unfused", key))
+    extra = set(chain.get("transposed_copies") or ()) - set(chain.get("layout_copies") or ())
+    if isinstance(chain.get("transposed_copies"), list) and extra:
+        errors.append(doc.error(f"transposed_copies {', '.join(sorted(map(str, extra)))} not in layout_copies",
+                                "unfused", "transposed_copies"))
     return errors
 
 

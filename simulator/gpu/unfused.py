@@ -28,6 +28,10 @@ K_STEP = 64  # reduction depth of one GEMM main-loop iteration
 VECTOR_THREADS, VECTOR_ELEMENTS = 128, 8  # PyTorch vectorized elementwise: 16-byte vectors of 16-bit values
 FALLBACK_THREADS = 128  # PyTorch's non-vectorized (offset-calculator) elementwise path
 FALLBACK_INDEX_OPS = 22  # per element: one divmod (~5 integer ops) per coalesced dim (2) + 2 per operand per dim (3)
+# Global memory is moved between L2 and the SMs in 32-byte sectors (CUDA C++ Best Practices Guide, "Coalesced
+# Access to Global Memory": a warp's accesses are serviced by as many 32-byte transactions as sectors they touch).
+# A copy that transposes reads neighbouring output elements from addresses a whole row apart: one sector each.
+SECTOR_BYTES = 32
 
 
 def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str):
@@ -44,8 +48,10 @@ def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
     lengths = {"q": nq, "k": nk, "v": nk, "o": nq}
     for tensor in mapping.unfused.layout_copies:
         if needs_layout_copy(b, lengths[tensor]):
-            phases.append(elementwise(f"copy {tensor.upper()} to (batch x heads)-major", gpu, sizes[tensor],
-                                      sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT, ops=0, vectorized=False))
+            transposed = tensor in mapping.unfused.transposed_copies
+            phases.append(elementwise(f"copy {tensor.upper()} to (batch x heads)-major" + (", transposed" if transposed
+                                      else ""), gpu, sizes[tensor], sizes[tensor] * ELEMENT, sizes[tensor] * ELEMENT,
+                                      ops=0, vectorized=False, sector_reads=transposed))
     q_bytes, k_bytes = instances * nq * d * ELEMENT, instances * nk * d * ELEMENT
     phases.append(gemm("scores S = Q K^T", mapping, gpu, problem, family, instances, nq, nk, d,
                        input_bytes=q_bytes + k_bytes, output_bytes=scores * score))
@@ -105,12 +111,15 @@ def gemm(name: str, mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
 
 
 def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, write_bytes: float, ops: float,
-                exps: float = 0.0, row_length: int | None = None, vectorized: bool = True) -> Phase:
+                exps: float = 0.0, row_length: int | None = None, vectorized: bool = True,
+                sector_reads: bool = False) -> Phase:
     """A kernel over `elements`: `ops` FP32 ops and `exps` exponentials per element, one conversion per element
     written in 16 bits. PyTorch's vectorized path (contiguous operands) keeps `VECTOR_ELEMENTS` elements per
     thread in flight; its fallback for strided or broadcast operands (`vectorized=False`) computes each
     element's offsets (integer divmods) and then loads it, so a thread has one element in flight and the
-    kernel is bound by memory latency (loads in flight / latency), not bandwidth."""
+    kernel is bound by memory latency (loads in flight / latency), not bandwidth. With `sector_reads` (a
+    transposing copy) every element read moves a whole `SECTOR_BYTES` sector from L2 to the SM; HBM still
+    sees each byte once, since the sector's other elements are read from L2 by the neighbouring rows."""
     threads = VECTOR_THREADS if vectorized else FALLBACK_THREADS
     per_thread = VECTOR_ELEMENTS if vectorized else 1
     blocks = max(1, math.ceil(elements / (threads * per_thread * 4)))
@@ -124,6 +133,7 @@ def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, wri
         blocks_per_sm=min(gpu.max_blocks_per_sm, gpu.max_warps_per_sm * 32 // threads),
         sfu_ops=per_block * (exps + (1.0 if write_bytes else 0.0)), fp32_ops=per_block * ops,
         alu_ops=per_block * index_ops, hbm_bytes=float(read_bytes + write_bytes), stages=1,
+        l2_bytes=per_block * (SECTOR_BYTES + write_bytes / max(elements, 1)) if sector_reads else 0.0,
         inflight_bytes_per_block=threads * per_thread * bytes_per_element, useful_fma=0.0, notes=notes)
 
 
@@ -156,5 +166,5 @@ def unfused_backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: Attentio
     for tensor in mapping.unfused.layout_copies:  # unbind's backward stacks dQ, dK, dV into the packed gradient;
         size = small[tensor]  # their (batch x heads)-major layouts are strided views of it: PyTorch's offset path
         phases.append(elementwise(f"backward: copy d{tensor.upper()} back", gpu, size, size * ELEMENT, size * ELEMENT,
-                                  ops=0, vectorized=False))
+                                  ops=0, vectorized=False, sector_reads=tensor in mapping.unfused.transposed_copies))
     return phases, {"kernels": [p.name for p in phases]}

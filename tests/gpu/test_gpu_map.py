@@ -168,3 +168,9 @@ def test_scaled_grads_must_name_tensors():
     text = Path(load_gpu_mapping("pytorch-unfused").source).read_text()
     with pytest.raises(SpecError, match="scaled_grads must list tensors among q, k, v, o"):
         parse_gpu_mapping(text.replace("scaled_grads: [q, k]", "scaled_grads: [x]"), "bad.yaml")
+
+
+def test_transposed_copies_must_be_layout_copies():
+    text = Path(load_gpu_mapping("pytorch-unfused").source).read_text()
+    with pytest.raises(SpecError, match="transposed_copies o not in layout_copies"):
+        parse_gpu_mapping(text.replace("transposed_copies: [k]", "transposed_copies: [k, o]"), "bad.yaml")

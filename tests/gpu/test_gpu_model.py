@@ -117,8 +117,13 @@ def test_unfused_layout_copies_only_where_torch_cannot_reshape_to_a_view():
         phases, _ = unfused_phases(mapping, H100, problem, "wgmma")
         names[batch] = {p.name: p for p in phases}
     assert not any(n.startswith("copy") for n in names[1])
-    assert set(n for n in names[2] if n.startswith("copy")) == {"copy K to (batch x heads)-major",
-                                                               "copy V to (batch x heads)-major"}
-    assert names[2]["copy K to (batch x heads)-major"].hbm_bytes == 2 * (2 * 16 * 1024 * 128 * 2)
+    k_copy, v_copy = "copy K to (batch x heads)-major, transposed", "copy V to (batch x heads)-major"
+    assert set(n for n in names[2] if n.startswith("copy")) == {k_copy, v_copy}
+    assert names[2][k_copy].hbm_bytes == names[2][v_copy].hbm_bytes == 2 * (2 * 16 * 1024 * 128 * 2)
     # its input is a strided view: PyTorch's offset-calculator path, which spends integer ops on every element
-    assert names[2]["copy K to (batch x heads)-major"].alu_ops > 0
+    assert names[2][k_copy].alu_ops > 0
+    # K is multiplied as k.transpose(-1, -2): the copy's neighbouring outputs are a row apart in its input, so
+    # each 2-byte element read moves a 32-byte sector from L2 (plus the 2 bytes written); V's copy is coalesced
+    k_phase = names[2][k_copy]
+    per_block = 2 * 16 * 1024 * 128 / k_phase.blocks
+    assert k_phase.l2_bytes == pytest.approx(per_block * (32 + 2)) and names[2][v_copy].l2_bytes == 0
