@@ -58,6 +58,7 @@ def format_validation(result: dict, rows: bool = False) -> str:
                 "met" if t["met"] else "NOT met")
                for passes, t in result["targets"].items()]
     blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="issue-5 targets"))
+    blocks.append(_causal_table(summary["causal_ratios"]))
     decode = [(d["batch"], d["seqlen_kv"], f"{d['fa2']['time_us']:.0f}", f"{d['fa2']['grid_blocks']}",
                f"{d['fa2']['sm_fraction_busy']:.0%}", f"{d['split_kv']['time_us']:.0f}", d["split_kv"]["splits"],
                f"{d['split_kv']['grid_blocks']}", f"{d['speedup_split_kv']:.1f}x",
@@ -75,6 +76,18 @@ def format_validation(result: dict, rows: bool = False) -> str:
     if result.get("figures"):
         blocks.append("parity plot: " + ", ".join(result["figures"]))
     return "\n\n".join(blocks)
+
+
+def _causal_table(ratios: list[dict]) -> str:
+    """Causal / non-causal time per kernel and sequence length, measured / predicted."""
+    lengths = sorted({r["seqlen_kv"] for r in ratios})
+    groups: dict[tuple, dict[int, str]] = {}
+    for r in ratios:
+        key = (r["gpu"], r["kernel"], r["pass"], r["headdim"])
+        groups.setdefault(key, {})[r["seqlen_kv"]] = f"{r['measured']:.2f}/{r['predicted']:.2f}"
+    lines = [(*key, *(cells.get(n, "-") for n in lengths)) for key, cells in groups.items()]
+    return table(("gpu", "kernel", "pass", "d", *(f"{n:,}" for n in lengths)), lines,
+                 title="causal time / non-causal time, measured/predicted (the model's masking against the kernel's)")
 
 
 def _pct(value) -> str:

@@ -36,6 +36,7 @@ def validate(measurements: list[Measurement], efficiency: dict[str, float] | Non
         "by_gpu": _grouped(modelled, ("gpu",)), "by_kernel": _grouped(modelled, ("kernel",)),
         "by_pass": _grouped(modelled, ("pass",)),
         "by_kernel_headdim": _grouped(modelled, ("pass", "kernel", "headdim")),
+        "causal_ratios": causal_ratios(modelled),
         "not_modelled": {"rows": len(rows) - len(modelled),
                          "kernels": sorted({r["kernel"] for r in rows if not r["modelled"]}),
                          "reasons": sorted({r["reason"] for r in rows if not r["modelled"]})},
@@ -81,6 +82,32 @@ def _grouped(rows: list[dict], keys: tuple[str, ...]) -> dict:
     for row in rows:
         groups[" / ".join(str(row[k]) for k in keys)].append(row)
     return {name: _stats(members) for name, members in sorted(groups.items())}
+
+
+def causal_ratios(rows: list[dict]) -> list[dict]:
+    """Causal time / non-causal time of one kernel and shape, measured and predicted: how well the model's
+    masking (skipped, partial and full tiles, the tail of unequal blocks) follows the kernel's."""
+    def shape(r):
+        return tuple(r[k] for k in ("gpu", "kernel", "pass", "headdim", "nheads_q", "nheads_kv", "batch", "seqlen_q",
+                                    "seqlen_kv", "dtype", "source"))
+
+    non_causal = {shape(r): r for r in rows if not r["causal"]}
+    result = []
+    for row in rows:
+        pair = non_causal.get(shape(row)) if row["causal"] else None
+        if pair is None:
+            continue
+        result.append({"gpu": row["gpu"], "kernel": row["kernel"], "pass": row["pass"], "headdim": row["headdim"],
+                       "seqlen_kv": row["seqlen_kv"], "measured": _time_ratio(row, pair, "measured"),
+                       "predicted": row["predicted_time_s"] / pair["predicted_time_s"]})
+    return result
+
+
+def _time_ratio(causal: dict, non_causal: dict, key: str) -> float:
+    """Time ratio of two rows from their values (a throughput counts half the FLOPs for the causal row)."""
+    if causal["unit"] == "TFLOPs/s":
+        return 0.5 * non_causal[key] / causal[key]
+    return causal[key] / non_causal[key]
 
 
 def _targets(rows: list[dict]) -> dict:

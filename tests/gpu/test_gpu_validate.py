@@ -124,3 +124,17 @@ def test_bad_data_file_exits_2(tmp_path, run_command):
 def test_text_output_has_the_kernel_head_dim_table(result):
     text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
     assert "fwd / FA3 / 128" in text and "issue-5 targets" in text and "split-KV" in text
+
+
+def test_causal_ratios_compare_the_masking_with_the_kernels(result):
+    ratios = {(r["gpu"][:4], r["kernel"], r["pass"], r["headdim"], r["seqlen_kv"]): r
+              for r in result["summary"]["causal_ratios"]}
+    # from the CSV by hand: Triton at 512 tokens, d = 64: 0.5 x 340 / 152 (causal FLOPs are counted half)
+    triton = ratios[("H100", "Triton-FA2(H100 instrs)", "fwd", 64, 512)]
+    assert triton["measured"] == pytest.approx(0.5 * 340 / 152)
+    # tile-skipping kernels approach half the time at long sequences; the unfused chain computes every score and
+    # adds the mask on top, so its causal run is slower than its non-causal one
+    assert 0.45 < ratios[("H100", "FA3", "fwd", 128, 16384)]["predicted"] < 0.6
+    assert ratios[("H100", "PyTorch-std", "fwd", 64, 8192)]["predicted"] > 1.0
+    text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
+    assert "causal time / non-causal time" in text and "1.12/" in text
