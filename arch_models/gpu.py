@@ -114,8 +114,10 @@ class GpuArch:
 
     def best_family(self, dtype: str = "fp16") -> str:
         """The instruction family with the highest dense rate (what a vendor library would use)."""
-        return max((f for f in self.families if dtype in dict(dict(self.tensor_fma_per_clk_per_sm)[f])),
-                   key=lambda f: self.tensor_rate(f, dtype))
+        families = [f for f in self.families if dtype in dict(dict(self.tensor_fma_per_clk_per_sm)[f])]
+        if not families:
+            raise SpecError(f"{self.name} has no tensor instructions for {dtype!r}")
+        return max(families, key=lambda f: self.tensor_rate(f, dtype))
 
     def peak_tensor_flops(self, family: str | None = None, dtype: str = "fp16") -> float:
         family = family or self.best_family(dtype)

@@ -263,8 +263,10 @@ def _section_problems(doc: YamlDocument, data: dict) -> list[SpecError]:
                 errors.append(doc.error(f"{key} must list tensors among q, k, v, o", "unfused", key))
         elif not UNFUSED_KEYS[key] and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             errors.append(doc.error(f"{key} = {value!r} must be a positive integer", "unfused", key))
-    extra = set(chain.get("transposed_copies") or ()) - set(chain.get("layout_copies") or ())
-    if isinstance(chain.get("transposed_copies"), list) and extra:
+    lists = [chain.get(k, []) for k in ("transposed_copies", "layout_copies")]
+    valid = all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in lists)
+    extra = set(lists[0]) - set(lists[1]) if valid else set()
+    if extra:
         errors.append(doc.error(f"transposed_copies {', '.join(sorted(map(str, extra)))} not in layout_copies",
                                 "unfused", "transposed_copies"))
     return errors

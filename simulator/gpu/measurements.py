@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
-from simulator.gpu.attention import AttentionProblem
+from simulator.gpu.attention import PASSES, AttentionProblem
 
 DATA_FILE = Path(__file__).parent / "data" / "gpu_attention_measurements.csv"
 COLUMNS = ("gpu", "kernel", "pass", "causal", "headdim", "nheads_q", "nheads_kv", "batch", "seqlen_q", "seqlen_kv",
            "dtype", "value", "unit", "source", "provenance")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 UNITS = ("TFLOPs/s", *TIME_UNITS)
+DTYPES = ("fp16", "bf16")
 _INTEGERS = ("headdim", "nheads_q", "nheads_kv", "batch", "seqlen_q", "seqlen_kv")
 
 
@@ -55,6 +56,12 @@ class Measurement:
         if self.unit == "TFLOPs/s":
             return self.problem().flops() / seconds / 1e12
         return seconds / TIME_UNITS[self.unit]
+
+    def time_s(self) -> float:
+        """The measured time of one run, in seconds (the inverse of `value_from_time`)."""
+        if self.unit == "TFLOPs/s":
+            return self.problem().flops() / (self.value * 1e12)
+        return self.value * TIME_UNITS[self.unit]
 
     def row(self) -> dict:
         return {"gpu": self.gpu, "kernel": self.kernel, "pass": self.passes, "causal": self.causal,
@@ -96,6 +103,14 @@ def _parse(row: dict, source: str, line: int) -> Measurement:
         raise SpecError(f"{row['value']!r} must be a positive number", source=source, line=line, key="value")
     if row["unit"] not in UNITS:
         raise SpecError(f"unit {row['unit']!r} is not one of: {', '.join(UNITS)}", source=source, line=line, key="unit")
+    if row["pass"] not in PASSES:
+        raise SpecError(f"{row['pass']!r} is not one of: {', '.join(PASSES)}", source=source, line=line, key="pass")
+    if row["dtype"] not in DTYPES:
+        raise SpecError(f"{row['dtype']!r} is not one of: {', '.join(DTYPES)} (the model moves 16-bit values)",
+                        source=source, line=line, key="dtype")
+    if values["nheads_q"] % values["nheads_kv"]:
+        raise SpecError(f"{values['nheads_q']} query heads are not a multiple of {values['nheads_kv']} K/V heads",
+                        source=source, line=line, key="nheads_kv")
     causal = str(row["causal"]).strip().lower()
     if causal not in ("true", "false"):
         raise SpecError(f"causal {row['causal']!r} must be True or False", source=source, line=line, key="causal")

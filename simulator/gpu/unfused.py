@@ -133,7 +133,7 @@ def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, wri
         blocks_per_sm=min(gpu.max_blocks_per_sm, gpu.max_warps_per_sm * 32 // threads),
         sfu_ops=per_block * (exps + (1.0 if write_bytes else 0.0)), fp32_ops=per_block * ops,
         alu_ops=per_block * index_ops, hbm_bytes=float(read_bytes + write_bytes), stages=1,
-        l2_bytes=per_block * (SECTOR_BYTES + write_bytes / max(elements, 1)) if sector_reads else 0.0,
+        l2_bytes=per_block * SECTOR_BYTES if sector_reads else 0.0,
         inflight_bytes_per_block=threads * per_thread * bytes_per_element, useful_fma=0.0, notes=notes)
 
 

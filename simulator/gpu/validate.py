@@ -58,13 +58,16 @@ def _row(m: Measurement, efficiency: dict[str, float], subsets: dict) -> dict:
                 "reason": f"no GPU preset named {m.gpu!r} (add arch_models/gpu_presets/{m.gpu_preset}.yaml)"}
     try:
         report = simulate_attention(mapping, gpu, m.problem(), efficiency)
-    except SpecError as error:  # e.g. a head dim the kernel has no tile for
+    except SpecError as error:
+        if error.key not in ("tiles", "backward_tiles"):  # only "no tile for this head dim" means "not modelled"
+            raise
         return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
                 "reason": f"{mapping.name}: {error.message}"}
     predicted = m.value_from_time(report.time_s)
     return {**row, "modelled": True, "fitted": fitted_family(m, subsets) is not None, "mapping": mapping.name,
             "measured": m.value, "predicted": predicted, "error_pct": 100.0 * (predicted - m.value) / m.value,
-            "predicted_time_s": report.time_s, "bound": report.bound, "tile": report.info.get("tile")}
+            "measured_time_s": m.time_s(), "predicted_time_s": report.time_s, "bound": report.bound,
+            "tile": report.info.get("tile")}
 
 
 def _stats(rows: list[dict]) -> dict:
@@ -84,30 +87,30 @@ def _grouped(rows: list[dict], keys: tuple[str, ...]) -> dict:
     return {name: _stats(members) for name, members in sorted(groups.items())}
 
 
-def causal_ratios(rows: list[dict]) -> list[dict]:
-    """Causal time / non-causal time of one kernel and shape, measured and predicted: how well the model's
-    masking (skipped, partial and full tiles, the tail of unequal blocks) follows the kernel's."""
-    def shape(r):
-        return tuple(r[k] for k in ("gpu", "kernel", "pass", "headdim", "nheads_q", "nheads_kv", "batch", "seqlen_q",
-                                    "seqlen_kv", "dtype", "source"))
+RATIO_KEYS = ("gpu", "kernel", "pass", "headdim", "nheads_q", "nheads_kv", "batch", "seqlen_q", "seqlen_kv", "dtype",
+              "source")
 
+
+def causal_ratios(rows: list[dict]) -> list[dict]:
+    """Causal time / non-causal time of one kernel and shape from one source, measured and predicted: how well
+    the model's masking (skipped, partial and full tiles, the tail of unequal blocks) follows the kernel's.
+    Shapes measured more than once without or with a mask are left out (which pair would be ambiguous)."""
+    def shape(r):
+        return tuple(r[k] for k in RATIO_KEYS)
+
+    counts = defaultdict(int)
+    for row in rows:
+        counts[(shape(row), row["causal"])] += 1
     non_causal = {shape(r): r for r in rows if not r["causal"]}
     result = []
     for row in rows:
         pair = non_causal.get(shape(row)) if row["causal"] else None
-        if pair is None:
+        if pair is None or counts[(shape(row), True)] > 1 or counts[(shape(row), False)] > 1:
             continue
-        result.append({"gpu": row["gpu"], "kernel": row["kernel"], "pass": row["pass"], "headdim": row["headdim"],
-                       "seqlen_kv": row["seqlen_kv"], "measured": _time_ratio(row, pair, "measured"),
+        result.append({**{k: row[k] for k in RATIO_KEYS},
+                       "measured": row["measured_time_s"] / pair["measured_time_s"],
                        "predicted": row["predicted_time_s"] / pair["predicted_time_s"]})
     return result
-
-
-def _time_ratio(causal: dict, non_causal: dict, key: str) -> float:
-    """Time ratio of two rows from their values (a throughput counts half the FLOPs for the causal row)."""
-    if causal["unit"] == "TFLOPs/s":
-        return 0.5 * non_causal[key] / causal[key]
-    return causal[key] / non_causal[key]
 
 
 def _targets(rows: list[dict]) -> dict:

@@ -174,3 +174,7 @@ def test_transposed_copies_must_be_layout_copies():
     text = Path(load_gpu_mapping("pytorch-unfused").source).read_text()
     with pytest.raises(SpecError, match="transposed_copies o not in layout_copies"):
         parse_gpu_mapping(text.replace("transposed_copies: [k]", "transposed_copies: [k, o]"), "bad.yaml")
+    for bad in ("layout_copies: 3,", "transposed_copies: [[k]],"):  # malformed lists: errors, not a traceback
+        broken = text.replace("layout_copies: [q, k, v]," if "layout" in bad else "transposed_copies: [k],", bad)
+        with pytest.raises(SpecError, match="must list tensors among q, k, v, o"):
+            parse_gpu_mapping(broken, "bad.yaml")

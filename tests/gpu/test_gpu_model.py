@@ -123,7 +123,19 @@ def test_unfused_layout_copies_only_where_torch_cannot_reshape_to_a_view():
     # its input is a strided view: PyTorch's offset-calculator path, which spends integer ops on every element
     assert names[2][k_copy].alu_ops > 0
     # K is multiplied as k.transpose(-1, -2): the copy's neighbouring outputs are a row apart in its input, so
-    # each 2-byte element read moves a 32-byte sector from L2 (plus the 2 bytes written); V's copy is coalesced
-    k_phase = names[2][k_copy]
-    per_block = 2 * 16 * 1024 * 128 / k_phase.blocks
-    assert k_phase.l2_bytes == pytest.approx(per_block * (32 + 2)) and names[2][v_copy].l2_bytes == 0
+    # each 2-byte element read moves a 32-byte sector from L2; V's copy is coalesced. PyTorch's elementwise
+    # blocks take 128 threads x 4 elements (Loops.cuh): 512 reads = 16 KB of sectors per block
+    assert names[2][k_copy].l2_bytes == 512 * 32 and names[2][v_copy].l2_bytes == 0
+    assert names[2][k_copy].blocks == 2 * 16 * 1024 * 128 // 512
+
+
+def test_unfused_backward_reads_the_transposed_gradient_by_sectors():
+    # dK comes out of its GEMM as (batch x heads, d, keys); stacking it back into the packed (batch, keys,
+    # heads, d) gradient reads it along d, a row of keys apart: a sector per element, as the forward K copy
+    from simulator.gpu.unfused import unfused_backward_phases
+
+    problem = AttentionProblem(2, 4, 4, 256, 256, 64, 64, passes="fwd+bwd")
+    phases, _ = unfused_backward_phases(load_gpu_mapping("pytorch-unfused"), H100, problem, "wgmma")
+    by_name = {p.name: p for p in phases}
+    assert by_name["backward: copy dK back"].l2_bytes == 512 * 32
+    assert by_name["backward: copy dQ back"].l2_bytes == by_name["backward: copy dV back"].l2_bytes == 0

@@ -95,7 +95,7 @@ def test_validate_reads_a_measure_gpu_csv(tmp_path, run_command):
     for row in rows:
         row["kernel"] = "sdpa-flash" if row["headdim"] == 64 else "FA3"
     rows.append({**rows[0], "gpu": "RTX-9999"})
-    rows.append({**rows[0], "headdim": 512})  # FA3 ships tiles up to head dim 256
+    rows.append({**rows[0], "headdim": 512})  # sdpa-flash is the fa2 mapping: tiles up to head dim 256
     path = tmp_path / "mine.csv"
     write_measurements(path, rows)
     status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--json")
@@ -115,7 +115,8 @@ def test_bad_data_file_exits_2(tmp_path, run_command):
     assert status == 2 and "file not found" in err
     good = [m.row() for m in read_measurements()][:1]
     for column, value, words in (("value", 0.0, "must be a positive number"), ("value", "nan", "positive number"),
-                                 ("batch", 0, "must be at least 1")):
+                                 ("batch", 0, "must be at least 1"), ("pass", "bwd", "is not one of"),
+                                 ("dtype", "bogus", "is not one of"), ("nheads_kv", 3, "not a multiple of 3 K/V")):
         write_measurements(path, [{**good[0], column: value}])
         status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(path))
         assert status == 2 and f"bad.csv:2: {column}: " in err and words in err and err.count("\n") == 1
@@ -137,4 +138,23 @@ def test_causal_ratios_compare_the_masking_with_the_kernels(result):
     assert 0.45 < ratios[("H100", "FA3", "fwd", 128, 16384)]["predicted"] < 0.6
     assert ratios[("H100", "PyTorch-std", "fwd", 64, 8192)]["predicted"] > 1.0
     text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
-    assert "causal time / non-causal time" in text and "1.12/" in text
+    assert "causal time / non-causal time" in text and "1.12 / 0.8" in text
+
+
+def test_causal_ratios_use_each_rows_own_unit(tmp_path, run_command):
+    # one shape timed in ms without a mask and in us with one, another in TFLOP/s (causal FLOPs count half):
+    # 2 ms against 1200 us is 0.6; 100 TFLOP/s against 50 TFLOP/s causal is 0.5 x 100 / 50 = 1.0
+    base = next(m.row() for m in read_measurements() if m.kernel == "FA2" and m.passes == "fwd")
+    rows = [{**base, "causal": False, "batch": 1, "value": 2.0, "unit": "ms"},
+            {**base, "causal": True, "batch": 1, "value": 1200.0, "unit": "us"},
+            {**base, "causal": False, "batch": 2, "value": 100.0, "unit": "TFLOPs/s"},
+            {**base, "causal": True, "batch": 2, "value": 50.0, "unit": "TFLOPs/s"},
+            {**base, "causal": True, "batch": 3, "value": 50.0, "unit": "TFLOPs/s"}]  # no partner
+    path = tmp_path / "units.csv"
+    write_measurements(path, rows)
+    status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--json")
+    ratios = {r["batch"]: r["measured"] for r in json.loads(out)["summary"]["causal_ratios"]}
+    assert status == 0 and ratios == {1: pytest.approx(0.6), 2: pytest.approx(1.0)}
+    write_measurements(path, rows + [rows[0]])  # a shape measured twice without a mask: ambiguous, left out
+    status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--json")
+    assert status == 0 and [r["batch"] for r in json.loads(out)["summary"]["causal_ratios"]] == [2]
