@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from spec_errors import line_of, rejected
 
 from arch_models import load_arch
 from arch_models.load import PRESETS_DIR
-from einsum_cascade.errors import SpecError, SpecErrors
 
 PRESET_TEXT = (PRESETS_DIR / "fusemax.yaml").read_text()
 
@@ -30,15 +30,7 @@ def edited(*replacements: tuple[str, str]) -> str:
 def load_errors(tmp_path: Path, text: str) -> tuple[Path, list[str]]:
     path = tmp_path / "arch.yaml"
     path.write_text(text)
-    with pytest.raises(SpecError) as info:
-        load_arch(str(path))
-    errors = info.value.errors if isinstance(info.value, SpecErrors) else [info.value]
-    return path, [error.one_line() for error in errors]
-
-
-def line_of(text: str, fragment: str, after: str = "") -> int:
-    start = text.index(after) if after else 0
-    return text[:text.index(fragment, start)].count("\n") + 1
+    return path, rejected(lambda: load_arch(str(path)))
 
 
 def assert_one(tmp_path: Path, text: str, fragment: str, key: str, words: str, after: str = "") -> None:

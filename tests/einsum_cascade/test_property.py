@@ -13,8 +13,9 @@ import json
 import numpy as np
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
+from spec_errors import each
 
-from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.errors import SpecError
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.ops import UNARY_BY_NAME
 from einsum_cascade.parse import parse_cascade
@@ -192,7 +193,7 @@ def cascades(draw) -> str:
 
 
 def assert_clean(error: SpecError) -> None:
-    errors = error.errors if isinstance(error, SpecErrors) else [error]
+    errors = each(error)
     lines = str(error).splitlines()
     assert len(lines) == len(errors) >= 1
     for one, line in zip(errors, lines, strict=True):

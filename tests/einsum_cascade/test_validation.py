@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from spec_errors import each
 
 from einsum_cascade.errors import SpecError, SpecErrors
 from einsum_cascade.library import LIBRARY_DIR
@@ -57,13 +58,12 @@ def load_errors(path: Path) -> list[SpecError]:
     """Load `path`, which must be rejected, and return every reported error."""
     with pytest.raises(SpecError) as info:
         load_cascade(path)
-    error = info.value
-    errors = error.errors if isinstance(error, SpecErrors) else [error]
+    errors = each(info.value)
     assert errors, "a SpecErrors must carry at least one error"
     for one in errors:
         assert one.source == str(path)
         assert "\n" not in one.message, "each error is one line"
-    rendered = str(error)
+    rendered = str(info.value)
     assert len(rendered.splitlines()) == len(errors)
     for one, text in zip(errors, rendered.splitlines(), strict=True):
         assert text.startswith(str(path)), f"error line does not name the file: {text!r}"

@@ -4,8 +4,9 @@ the GEMMs of one layer (hand-derived), sequence-length parsing and bad input."""
 from __future__ import annotations
 
 import pytest
+from spec_errors import line_of, rejected
 
-from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.errors import SpecError
 from workloads import attention_shapes, layer_gemms, load_model, model_names, parse_models, parse_seq_len
 from workloads.zoo import MODELS_FILE
 
@@ -102,15 +103,7 @@ GOOD_ENTRY = """\
 
 
 def models_errors(text: str) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        parse_models(text, "models.yaml")
-    errors = info.value.errors if isinstance(info.value, SpecErrors) else [info.value]
-    return [error.one_line() for error in errors]
-
-
-def line_of(text: str, fragment: str, after: str = "") -> int:
-    start = text.index(after) if after else 0
-    return text[:text.index(fragment, start)].count("\n") + 1
+    return rejected(lambda: parse_models(text, "models.yaml"))
 
 
 def test_shipped_file_and_a_small_good_file_parse():
