@@ -10,7 +10,7 @@ Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, 
 
 from __future__ import annotations
 
-from arch_models.gpu import load_gpu
+from arch_models.gpu import GpuArch, load_gpu
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.library import resolve_cascade
 from mappers.gpu_kernels import GpuMapping, load_gpu_mapping
@@ -28,9 +28,9 @@ OCCUPANCY_KEYS = ("blocks_per_sm", "occupancy_limiter", "registers_per_thread", 
 ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies are cited)"
 
 
-def simulate_gpu_point(gpu_name: str, mapping_name: str, workload: str, seq_len: int | str, batch: int | None = None,
-                       end_to_end: bool = False, causal: bool = False) -> dict:
-    gpu = load_gpu(gpu_name)
+def simulate_gpu_point(gpu: GpuArch | str, mapping_name: str, workload: str, seq_len: int | str,
+                       batch: int | None = None, end_to_end: bool = False, causal: bool = False) -> dict:
+    gpu = load_gpu(gpu) if isinstance(gpu, str) else gpu
     mapping = load_gpu_mapping(mapping_name)
     model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
     efficiency = default_efficiency()

@@ -57,9 +57,11 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     from workloads.zoo import attention_shapes, load_model
 
     arch_name, mapping_name = _arch_and_mapping(values)
-    if is_gpu_name(arch_name):
-        return _evaluate_gpu(values, arch_name, mapping_name)
     overrides = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("arch.")}
+    if is_gpu_name(arch_name):
+        from arch_models.gpu import load_gpu
+
+        return _evaluate_gpu(values, load_gpu(arch_name).with_overrides(**overrides), mapping_name)
     arch = load_arch(arch_name).with_overrides(**overrides) if overrides else load_arch(arch_name)
     row = {"status": "ok", "reason": ""}
     if "mapper" in values:
@@ -91,12 +93,13 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     return row, einsums
 
 
-def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list[dict]]:
+def _evaluate_gpu(values: dict, gpu, mapping_name: str) -> tuple[dict, list[dict]]:
+    """A GPU point on `gpu` (a GpuArch with the point's arch.* overrides applied)."""
     from simulator.gpu.point import simulate_gpu_point
 
     if mapping_name is None:
-        raise SpecError(f"a GPU point needs `mapping` (a GPU mapping such as fa2); {gpu} has no mapping here")
-    row = {"status": "ok", "reason": "", "arch_name": gpu, "mapping_name": mapping_name}
+        raise SpecError(f"a GPU point needs `mapping` (a GPU mapping such as fa2); {gpu.name} has no mapping here")
+    row = {"status": "ok", "reason": "", "arch_name": gpu.name, "mapping_name": mapping_name}
     simulated = mapping_name
     if "mapper" in values:  # search the kernel's tile space for this point, then simulate the best tile
         simulated, found = _searched_gpu_mapping(values, gpu, mapping_name)
@@ -109,13 +112,12 @@ def _evaluate_gpu(values: dict, gpu: str, mapping_name: str) -> tuple[dict, list
     return row, []
 
 
-def _searched_gpu_mapping(values: dict, gpu_name: str, mapping_name: str) -> tuple[str, dict]:
-    from arch_models.gpu import load_gpu
+def _searched_gpu_mapping(values: dict, gpu, mapping_name: str) -> tuple[str, dict]:
     from mappers.gpu_kernels import load_gpu_mapping
     from simulator.gpu.point import workload_problem
     from simulator.gpu.search import search_against_shipped, searched_mapping_yaml
 
-    gpu, mapping = load_gpu(gpu_name), load_gpu_mapping(mapping_name)
+    mapping = load_gpu_mapping(mapping_name)
     if mapping.kind == "unfused":
         raise SpecError(f"mapper: GPU mapping {mapping_name!r} is unfused; only fused and split-KV kernels have "
                         "tiles to search")

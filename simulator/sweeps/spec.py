@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
+from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
 from mappers.load import mapping_names
@@ -112,8 +113,9 @@ class _SweepReader(SpecReader):
                    "workload": model_names(), "scope": SCOPES}
         if key.startswith("arch."):
             override = key.split(".", 1)[1]
-            if override not in OVERRIDE_KEYS:
-                self.fail(f"unknown arch override {override!r}; allowed: {', '.join(OVERRIDE_KEYS)}", *path)
+            if override not in OVERRIDE_KEYS and override not in GPU_OVERRIDE_KEYS:  # the point's arch checks its own
+                self.fail(f"unknown arch override {override!r}; allowed: "
+                          f"{', '.join(dict.fromkeys([*OVERRIDE_KEYS, *GPU_OVERRIDE_KEYS]))}", *path)
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 self.fail(f"{value!r} must be a positive number", *path)
         elif key not in POINT_KEYS:

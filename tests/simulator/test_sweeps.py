@@ -213,3 +213,26 @@ mapper: {budget: 2000}
     assert by_mapping["pytorch-unfused"]["status"] == "rejected"
     assert "unfused; only fused and split-KV kernels have tiles to search" in by_mapping["pytorch-unfused"]["reason"]
     assert by_mapping["fa2"]["status"] == "ok" and by_mapping["fa2"]["mapping_name"].startswith("fa2")
+
+
+def test_gpu_points_apply_arch_overrides(tmp_path):
+    # halving the SM clock of a compute-bound fused kernel (FA3 at 8K on an H100) must slow it down; an override
+    # the GPU does not have is a rejected row, not silently ignored
+    spec = parse_sweep("""
+version: 1
+name: gpu-overrides
+base: {arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention, mapping: fa3, seq_len: 8K}
+axes: {arch.clock_hz: [1830000000, 915000000]}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    latency = {float(r["arch.clock_hz"]): float(r["latency_s"]) for r in rows(tmp_path)}
+    assert 1.8 < latency[0.915e9] / latency[1.83e9] < 2.01
+    spec = parse_sweep("""
+version: 1
+name: gpu-bad-override
+base: {arch: h100-sxm5-80gb, workload: llama3-8b, scope: attention, mapping: fa3, seq_len: 8K}
+axes: {arch.pe_dim: [64]}
+""")
+    run_sweep(spec, tmp_path / "bad", progress=False)
+    (row,) = rows(tmp_path / "bad")
+    assert row["status"] == "rejected" and "unknown GPU override 'pe_dim'" in row["reason"]
