@@ -18,6 +18,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from mappers import cache
+
 
 class ResultsFile:
     """One CSV file with a fixed header, appended line by line."""
@@ -72,16 +74,18 @@ class SweepStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.results = ResultsFile(self.directory / "results.csv", ["point_id", *point_keys, *metric_keys])
         self.einsums = ResultsFile(self.directory / "einsums.csv", ["point_id", "einsum", "time_share"])
+        # Einsum rows already on disk (a point killed before its own row keeps them): read once, not per point
+        self._einsums_written = {(r["point_id"], r["einsum"]) for r in self.einsums.rows()}
 
     def finished(self) -> set[str]:
         return {row["point_id"] for row in self.results.rows()}
 
     def add(self, point_id: str, values: dict, row: dict, einsum_rows: list[dict]) -> None:
         """Per-Einsum rows first, the point's row last: a point counts as done only once its row is written."""
-        done_einsums = {(r["point_id"], r["einsum"]) for r in self.einsums.rows()} if einsum_rows else set()
         for einsum in einsum_rows:
-            if (point_id, einsum["einsum"]) not in done_einsums:
+            if (point_id, einsum["einsum"]) not in self._einsums_written:
                 self.einsums.append({"point_id": point_id, **einsum})
+                self._einsums_written.add((point_id, einsum["einsum"]))
         self.results.append({"point_id": point_id, **values, **row})
 
     def write_manifest(self, spec, seed) -> None:
@@ -91,9 +95,7 @@ class SweepStore:
             "versions": {name: _version(name) for name in ("cascade-sim", "numpy", "numba", "scipy", "sympy")},
             "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        temporary = self.directory / f".manifest.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps(manifest, indent=1, default=str))
-        temporary.replace(self.directory / "manifest.json")
+        cache.store("manifest", manifest, self.directory)  # atomic: temp file + rename
 
 
 def _version(name: str) -> str | None:
