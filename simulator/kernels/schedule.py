@@ -72,11 +72,13 @@ def _simulate(durations, resources, stages, order, edges, recurrence_stride, til
 
 
 @njit(cache=True)
-def _latency(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
+def _window(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
+    """(makespan, period): the whole run's makespan when `tiles` fits the window; else the window's makespan
+    and the steady-state cycles per further tile."""
     if tiles <= window:
         makespan, _ = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
                                 int(tiles))
-        return makespan
+        return makespan, 0.0
     makespan, done = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
                                window)
     # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
@@ -90,7 +92,14 @@ def _latency(durations, resources, stages, order, edges, recurrence_stride, tile
     busiest = np.zeros(3)  # and no steady state beats the busiest resource's work per tile
     for task in range(durations.shape[0]):
         busiest[resources[task]] += durations[task]
-    return makespan + (tiles - window) * max(period, busiest.max())
+    return makespan, max(period, busiest.max())
+
+
+@njit(cache=True)
+def _latency(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
+    makespan, period = _window(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
+                               tiles, window)
+    return makespan if tiles <= window else makespan + (tiles - window) * period
 
 
 @njit(cache=True)
@@ -147,26 +156,12 @@ def _distinct_latency(durations, resources, stages, order, deps, recurrence, rec
     rec_start, rec_target = _edges(recurrence)
     edges = (dep_start, dep_target, rec_start, rec_target)
     batch, tasks = durations.shape
-    max_stage = 0
-    for t in range(stages.shape[0]):
-        max_stage = max(max_stage, stages[t])
-    span = window - window // 2
-    last = min(window - 1, max(window - 1 - max_stage, span))
     makespans = np.empty(first.shape[0])
     periods = np.empty(first.shape[0])
     for g in range(first.shape[0]):
         r = first[g]
-        if tiles[r] <= window:
-            makespans[g], _ = _simulate(durations[r], resources, stages, order, edges, recurrence_stride[r],
-                                        tiles_in_flight[r], int(tiles[r]))
-            periods[g] = 0.0
-            continue
-        makespans[g], done = _simulate(durations[r], resources, stages, order, edges, recurrence_stride[r],
-                                       tiles_in_flight[r], window)
-        busiest = np.zeros(3)
-        for task in range(tasks):
-            busiest[resources[task]] += durations[r, task]
-        periods[g] = max((done[last] - done[last - span]) / span, busiest.max())
+        makespans[g], periods[g] = _window(durations[r], resources, stages, order, edges, recurrence_stride[r],
+                                           tiles_in_flight[r], tiles[r], window)
     out = np.empty(batch)
     for b in range(batch):
         g = group[b]
