@@ -135,9 +135,10 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
 
 
 @njit(cache=True)
-def query_block_tiles(rows, seqlen_kv, br, bc, causal, offset):
+def query_block_tiles(rows, seqlen_kv, br, bc, causal, offset, dense=False):
     """Key tiles and partial tiles of every query block (FlashAttention-2's bottom-right causal alignment;
-    fully masked tiles skipped). The numba twin of `simulator.gpu.attention.tile_grid` (tile-skip masking)."""
+    fully masked tiles skipped, or with `dense` computed and masked). The numba twin of
+    `simulator.gpu.attention.tile_grid`."""
     nq = (rows + br - 1) // br
     nk = (seqlen_kv + bc - 1) // bc
     ragged = 1 if seqlen_kv % bc != 0 else 0
@@ -159,19 +160,19 @@ def query_block_tiles(rows, seqlen_kv, br, bc, causal, offset):
                 n += 1
                 if k_last > first_row + offset or (k_last - k_first + 1) < bc:
                     p += 1
-        needed[i] = n
-        partial[i] = p
+        needed[i] = nk if dense else n
+        partial[i] = p + (nk - n if dense else 0)
     return needed, partial
 
 
 @njit(cache=True)
 def fused_batch_cycles(br, bc, splits, demands, work, limits, flags, machine, rows, seqlen_kv, causal, instances,
-                       query_fastest, longest_first):
+                       query_fastest, longest_first, dense=False):
     """`schedule_cycles` for a batch of tilings of one fused attention kernel (row i = candidate i)."""
     n = br.shape[0]
     out = np.empty(n)
     for c in range(n):
-        needed, partial = query_block_tiles(rows, seqlen_kv, br[c], bc[c], causal, seqlen_kv - rows)
+        needed, partial = query_block_tiles(rows, seqlen_kv, br[c], bc[c], causal, seqlen_kv - rows, dense)
         nq = needed.shape[0]
         s = splits[c]
         pattern_tiles = np.zeros(nq * s, dtype=np.int64)

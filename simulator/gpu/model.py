@@ -139,17 +139,25 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
 
 
 def tile_demands(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> dict[str, float]:
-    if phase.family is not None and phase.tensor_fma > 0:
-        rate = gpu.tensor_rate(phase.family) * efficiency.get(phase.family, 1.0)
-        tensor = phase.tensor_fma / rate
+    return {k: float(v) for k, v in demands_per_tile(phase.family, phase.tensor_fma, phase.sfu_ops, phase.fp32_ops,
+                                                     phase.alu_ops, phase.shared_bytes, gpu, efficiency).items()}
+
+
+def demands_per_tile(family, tensor_fma, sfu_ops, fp32_ops, alu_ops, shared_bytes, gpu: GpuArch,
+                     efficiency: dict[str, float]) -> dict:
+    """Cycles one tile keeps each pipe of an SM busy (scalars, or arrays of tilings for the mapper)."""
+    if family is not None:
+        tensor = np.asarray(tensor_fma, dtype=np.float64) / (gpu.tensor_rate(family) * efficiency.get(family, 1.0))
     else:
-        tensor = 0.0
-    sfu = phase.sfu_ops / gpu.sfu_ops_per_clk_per_sm
-    fp32 = phase.fp32_ops / gpu.fp32_fma_per_clk_per_sm
-    alu = phase.alu_ops / gpu.alu_ops_per_clk_per_sm
-    issue = (phase.sfu_ops + phase.fp32_ops + phase.alu_ops) / gpu.issue_thread_ops_per_clk_per_sm
-    return {"tensor": tensor, "shared-memory": phase.shared_bytes / gpu.shared_memory_bytes_per_clk_per_sm,
-            "special-function": sfu, "fp32": max(fp32, alu, issue), "vector": max(sfu, fp32, alu, issue)}
+        tensor = np.zeros_like(np.asarray(tensor_fma, dtype=np.float64))
+    sfu = np.asarray(sfu_ops, dtype=np.float64) / gpu.sfu_ops_per_clk_per_sm
+    fp32 = np.asarray(fp32_ops, dtype=np.float64) / gpu.fp32_fma_per_clk_per_sm
+    alu = np.asarray(alu_ops, dtype=np.float64) / gpu.alu_ops_per_clk_per_sm
+    issue = (np.asarray(sfu_ops) + np.asarray(fp32_ops) + np.asarray(alu_ops)) / gpu.issue_thread_ops_per_clk_per_sm
+    scalar = np.maximum(np.maximum(fp32, alu), issue)
+    return {"tensor": tensor, "shared-memory": np.asarray(shared_bytes, dtype=np.float64)
+            / gpu.shared_memory_bytes_per_clk_per_sm, "special-function": sfu, "fp32": scalar,
+            "vector": np.maximum(sfu, scalar)}
 
 
 def _bound(utilization: dict[str, float]) -> str:

@@ -30,7 +30,7 @@ from simulator.gpu.attention import (
     rows_and_heads,
 )
 from simulator.gpu.kernels import fused_batch_cycles
-from simulator.gpu.model import Phase, tile_demands, time_phase
+from simulator.gpu.model import demands_per_tile, time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
 
@@ -71,13 +71,9 @@ class GpuTilingCost:
         rows_count, heads = rows_and_heads(mapping, problem)
         work = fused_tile_work(mapping, self.family, problem, br, bc, warps, stages)
         n = len(br)
-        demands = np.empty((n, 3))
-        for i in range(n):  # per-tile demands share `time_phase`'s formulas
-            phase = Phase("tile", self.family, np.ones(1, dtype=np.int64), np.zeros(1, dtype=np.int64), 1,
-                          **{k: float(work[k][i]) for k in ("tensor_fma", "sfu_ops", "fp32_ops", "alu_ops",
-                                                           "shared_bytes")})
-            d = tile_demands(phase, gpu, self.efficiency)
-            demands[i] = (d["tensor"], d["shared-memory"], d["vector"])
+        d = demands_per_tile(self.family, *(work[k] for k in ("tensor_fma", "sfu_ops", "fp32_ops", "alu_ops",
+                                                              "shared_bytes")), gpu, self.efficiency)
+        demands = np.stack([d["tensor"], d["shared-memory"], d["vector"]], axis=1)  # `time_phase`'s formulas
         query_blocks = np.ceil(rows_count / br)
         overhead = work["epilogue_fp32_ops"] / gpu.fp32_fma_per_clk_per_sm + work["epilogue_sfu_ops"] / \
             gpu.sfu_ops_per_clk_per_sm
@@ -94,7 +90,7 @@ class GpuTilingCost:
                                     batch_work, limits, flags, machine, rows_count, problem.seqlen_kv,
                                     problem.causal and rows_count == problem.seqlen_q, problem.batch * heads,
                                     bool(mapping.grid and mapping.grid[0] in ("query_blocks", "kv_splits")),
-                                    mapping.block_order == "longest-first")
+                                    mapping.block_order == "longest-first", mapping.masking == "dense")
         times = cycles / gpu.clock_hz + gpu.launch_overhead_s
         return times + np.array([self._combine_time(int(s)) for s in splits])
 

@@ -40,6 +40,11 @@ def test_causal_tiles_hand_counted():
     assert needed.sum(axis=1).tolist() == [2, 4, 6, 8] and partial.sum(axis=1).tolist() == [2, 2, 2, 2]
     numba_needed, numba_partial = query_block_tiles(512, 512, 128, 64, True, 0)
     assert numba_needed.tolist() == [2, 4, 6, 8] and numba_partial.tolist() == [2, 2, 2, 2]
+    # dense masking computes all 8 key tiles of every block and masks the future ones too: 6+2, 4+2, 2+2, 0+2
+    needed, partial = tile_grid(problem, 128, 64, masking="dense")
+    assert needed.sum(axis=1).tolist() == [8] * 4 and partial.sum(axis=1).tolist() == [8, 6, 4, 2]
+    numba_needed, numba_partial = query_block_tiles(512, 512, 128, 64, True, 0, True)
+    assert numba_needed.tolist() == [8] * 4 and numba_partial.tolist() == [8, 6, 4, 2]
 
 
 def _time(mapping: str, gpu, problem) -> float:

@@ -74,3 +74,23 @@ def test_space_with_search_loop_rejects_and_finds_legal_tiles():
                     progress=False)
     assert np.isfinite(result.best_value) and result.rejections
     assert space.decode(result.best)["br"] in (16, 32, 64, 128, 192, 256)
+
+
+@pytest.mark.parametrize("masking", ["tile-skip", "dense"])
+def test_search_costs_a_tile_as_simulate_does(masking):
+    # the mapper's batched cost and simulate_attention build the blocks in two places (Numba and NumPy): the
+    # shipped tile must cost the same in both, whether masked tiles are skipped or computed and masked
+    from dataclasses import replace
+
+    from simulator.gpu.attention import AttentionProblem
+    from simulator.gpu.search import GpuTilingCost, tiling_space
+    from simulator.gpu.simulate import simulate_attention
+
+    mapping = replace(load_gpu_mapping("fa2"), masking=masking)
+    problem = AttentionProblem(4, 16, 16, 4096, 4096, 128, 128, causal=True)
+    space = tiling_space(H100, mapping, problem)
+    tile = mapping.tile_for(128, H100.name, True)
+    genome = [[list(space.choices[k]).index(v) for k, v in (("br", tile.br), ("bc", tile.bc), ("warps", tile.warps),
+                                                            ("stages", tile.stages), ("splits", 1))]]
+    searched, _ = GpuTilingCost(space, mapping, problem)(np.array(genome))
+    assert searched[0] == pytest.approx(simulate_attention(mapping, H100, problem).time_s, rel=1e-9)
