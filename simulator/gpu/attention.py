@@ -100,7 +100,7 @@ def fused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, f
     if splits is None:
         splits = split_count(mapping, gpu, problem.batch * heads * query_blocks, key_tiles, blocks_per_sm) \
             if mapping.kind == "split-kv" else 1
-    tiles, masked = key_tiles_per_query_block(problem, tile, query_blocks, mapping.masking, rows != problem.seqlen_q)
+    tiles, masked = key_tiles_per_query_block(problem, tile, mapping.masking, rows != problem.seqlen_q)
     tiles_per_block, masked_per_block = _split_and_order(mapping, tiles, masked, splits, problem.batch * heads)
     main = _fused_phase(mapping, gpu, problem, tile, family, blocks_per_sm, tiles_per_block, masked_per_block,
                         query_blocks, splits, heads)
@@ -146,7 +146,7 @@ def tile_grid(problem: AttentionProblem, br: int, bc: int, masking: str = "tile-
     return needed, partial
 
 
-def key_tiles_per_query_block(problem: AttentionProblem, tile: TileChoice, query_blocks: int, masking: str,
+def key_tiles_per_query_block(problem: AttentionProblem, tile: TileChoice, masking: str,
                               packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Key tiles each query block computes and how many of them are partial (see `tile_grid`)."""
     needed, partial = tile_grid(problem, tile.br, tile.bc, masking, packed)
@@ -207,7 +207,7 @@ def fused_tile_work(mapping: GpuMapping, family: str, problem: AttentionProblem,
     scores = br * bc
     return {"tensor_fma": scores * (d + dv), "sfu_ops": 2.0 * scores, "fp32_ops": 2.0 * scores + br * dv,
             "alu_ops": scores, "shared_bytes": shared, "mask_alu_ops": 2.0 * scores, "l2_bytes": incoming,
-            "first_load_bytes": br * d * ELEMENT + incoming, "prologue_hbm_bytes": np.zeros_like(br),
+            "first_load_bytes": br * d * ELEMENT + incoming,
             "epilogue_fp32_ops": br * dv, "epilogue_sfu_ops": br * dv,
             "streams_per_block": groups if (mapping.producer_warpgroup and mapping.softmax_overlap == "none")
             else np.ones_like(groups),
@@ -225,7 +225,6 @@ def _fused_phase(mapping, gpu, problem, tile, family, blocks_per_sm, tiles_per_b
         hbm_bytes=float(forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm)),
         stages=tile.stages, prefetch_across_blocks=mapping.persistent and mapping.producer_warpgroup,
         masked_loop_refill=mapping.masked_loop,
-        useful_fma=problem.flops() / 2.0 if problem.passes != "fwd+bwd" else problem.flops() / 7.0,
         **counts, **{k: float(v) for k, v in work.items() if k not in counts})
 
 
@@ -258,4 +257,4 @@ def combine_phase(gpu: GpuArch, problem: AttentionProblem, splits: int) -> Phase
         masked_per_block=np.zeros(blocks, dtype=np.int64), blocks_per_sm=16,
         sfu_ops=4.0 * (splits + problem.head_dim_v), fp32_ops=4.0 * 2 * per_row, alu_ops=4.0 * splits,
         hbm_bytes=float(rows * (per_row * 4 + problem.head_dim_v * ELEMENT)),
-        inflight_bytes_per_block=float(4 * per_row * 4), stages=1, useful_fma=0.0)
+        inflight_bytes_per_block=float(4 * per_row * 4), stages=1)

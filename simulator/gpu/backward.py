@@ -57,7 +57,7 @@ def backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
         mask_alu_ops=2.0 * scores, hbm_bytes=float(hbm), l2_bytes=float(incoming + br * d * 4),  # + dQ atomics
         first_load_bytes=float(incoming + bc * (d + dv) * ELEMENT),
         epilogue_fp32_ops=float(bc * (d + dv)), epilogue_sfu_ops=float(bc * (d + dv)), stages=tile.stages,
-        inflight_bytes_per_block=float(tile.stages * incoming), useful_fma=problem.flops() * 2.5 / 7.0)
+        inflight_bytes_per_block=float(tile.stages * incoming))
     preprocess = elementwise("backward: D = rowsum(dO * O), clear dQ", gpu, rows * dv, rows * dv * 2 * ELEMENT,
                              rows * 4 + rows * d * 4, ops=2)
     convert = elementwise("backward: dQ to 16 bits", gpu, rows * d, rows * d * 4, rows * d * ELEMENT, ops=1)

@@ -84,7 +84,7 @@ def combined_tile_time(tensor, shared, vector, memory, pingpong, groups, streams
         compute = max(feed, vector, (feed + vector) / max(groups, 1))
     else:
         compute = mva_cycle(np.array([feed, vector]), max(streams, 1))
-    return mva_cycle(np.array([compute, memory]), max(memory_customers, 1)), compute
+    return mva_cycle(np.array([compute, memory]), max(memory_customers, 1))
 
 
 @njit(cache=True)
@@ -94,9 +94,8 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
     tiles, masked: per block in launch order (key tiles, partial tiles).
     demands: tensor, shared-memory, vector cycles per tile (one SM).
     work: hbm_bytes (the phase's), epilogue_bytes (per block), fixed overhead cycles per block, first_load_bytes
-          (from L2, per block), mask cycles per partial tile, inflight bytes per block, prologue_hbm_bytes (per
-          block, fetched from HBM before the first tile; streamed with the rest when blocks prefetch), l2_bytes
-          (per tile: what one tile iteration moves from L2 into the SM, hits and misses alike).
+          (from L2, per block), mask cycles per partial tile, inflight bytes per block, l2_bytes (per tile: what
+          one tile iteration moves from L2 into the SM, hits and misses alike).
     limits: blocks per SM (resources), streams per block, ping-pong groups (0 = none), stages.
     flags: prefetch across blocks (0/1), masked-loop refill (0/1).
     machine: SMs, HBM bytes per clock (x efficiency), latency cycles, L2 bytes per clock.
@@ -115,13 +114,12 @@ def schedule_cycles(tiles, masked, demands, work, limits, flags, machine):
     for b in range(count):
         total_tiles += tiles[b]
     total_tiles = max(total_tiles, 1.0)
-    streamed = work[0] if flags[0] != 0 else max(work[0] - work[6] * count, 0.0)
     # every load crosses L2: a tile's memory time is the slower of its HBM share and its L2 -> SM share
-    hbm = streamed / total_tiles / bandwidth
-    memory = max(hbm, work[7] / (machine[3] / active))
-    tile, _ = combined_tile_time(demands[0], demands[1], demands[2], memory, limits[2] > 0, int(limits[2]),
+    hbm = work[0] / total_tiles / bandwidth
+    memory = max(hbm, work[6] / (machine[3] / active))
+    tile = combined_tile_time(demands[0], demands[1], demands[2], memory, limits[2] > 0, int(limits[2]),
                                  resident * int(limits[1]), resident * (int(limits[3]) + 1))
-    first_wait = latency + work[3] / (machine[3] / active) + work[6] / bandwidth
+    first_wait = latency + work[3] / (machine[3] / active)
     overhead = work[2] + work[1] / bandwidth
     if flags[0] == 0:
         overhead += first_wait

@@ -55,7 +55,6 @@ class Phase:
     hbm_bytes: float = 0.0  # whole phase
     l2_bytes: float = 0.0  # per tile: bytes one tile iteration reads from L2 into the SM (fused kernels' K/V tiles)
     first_load_bytes: float = 0.0  # bytes a block waits for from L2 before its first tile
-    prologue_hbm_bytes: float = 0.0  # bytes a block waits for from HBM before its first tile (part of hbm_bytes)
     masked_loop_refill: bool = False  # masked tiles run in a second loop: its first load waits again
     epilogue_fp32_ops: float = 0.0  # per block
     epilogue_sfu_ops: float = 0.0  # per block (e.g. converting an output tile to 16 bits)
@@ -65,7 +64,6 @@ class Phase:
     stages: int = 1
     inflight_bytes_per_block: float = 0.0
     prefetch_across_blocks: bool = False  # persistent + producer warpgroup: next tile's loads overlap
-    useful_fma: float = 0.0  # whole phase, FMAs the FLOP count credits (no padding, no masked work)
     notes: tuple[str, ...] = ()
 
     @property
@@ -80,13 +78,11 @@ class PhaseResult:
     cycles: float
     tile_cycles: float  # SM time per tile at full residency
     demands: dict[str, float]  # per tile per SM, cycles
-    busy_cycles: dict[str, float]  # whole phase, summed over SMs
     utilization: dict[str, float]
     bound: str
     resident_blocks: int
     blocks: int
     waves: float
-    tiles_per_block_mean: float
     tiles_per_block_max: int
     hbm_bytes: float
     notes: list[str] = field(default_factory=list)
@@ -101,7 +97,7 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
                 + phase.epilogue_sfu_ops / gpu.sfu_ops_per_clk_per_sm)
     work = np.array([phase.hbm_bytes, phase.epilogue_bytes, overhead, phase.first_load_bytes,
                      phase.mask_alu_ops / gpu.alu_ops_per_clk_per_sm, phase.inflight_bytes_per_block,
-                     phase.prologue_hbm_bytes, phase.l2_bytes])
+                     phase.l2_bytes])
     limits = np.array([phase.blocks_per_sm, phase.streams_per_block, phase.pingpong_groups, phase.stages],
                       dtype=np.float64)
     flags = np.array([int(phase.prefetch_across_blocks), int(phase.masked_loop_refill)])
@@ -132,9 +128,9 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
         executed = phase.tensor_fma * total_tiles
         utilization["tensor"] = min(1.0, executed / gpu.tensor_rate(gpu.best_family()) / available)
     return PhaseResult(
-        name=phase.name, time_s=time_s, cycles=cycles, tile_cycles=float(tile), demands=demands, busy_cycles=busy,
+        name=phase.name, time_s=time_s, cycles=cycles, tile_cycles=float(tile), demands=demands,
         utilization=utilization, bound=bound, resident_blocks=resident, blocks=phase.blocks,
-        waves=phase.blocks / (sms * resident), tiles_per_block_mean=float(phase.tiles_per_block.mean()),
+        waves=phase.blocks / (sms * resident),
         tiles_per_block_max=int(phase.tiles_per_block.max()), hbm_bytes=float(hbm_total), notes=list(phase.notes))
 
 

@@ -54,10 +54,7 @@ class GpuTilingCost:
         resources = self.space.resources(genomes)
         legal = resources["reason"] == ""
         reasons = Counter(str(r) for r in resources["reason"][~legal])
-        splits = values["splits"] if self.mapping.kind == "split-kv" else np.ones(len(genomes), dtype=np.int64)
-        if self.mapping.kind != "split-kv" and (values["splits"] > 1).any():
-            reasons["key splits need a split-kv mapping"] += int(((values["splits"] > 1) & legal).sum())
-            legal &= values["splits"] == 1
+        splits = values["splits"]  # always 1 unless the mapping is split-kv (see `tiling_space`)
         latency = np.full(len(genomes), np.inf)
         rows = np.flatnonzero(legal)
         if len(rows):
@@ -80,7 +77,7 @@ class GpuTilingCost:
         batch_work = np.stack([forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm),
                                np.zeros(n), overhead, work["first_load_bytes"], work["mask_alu_ops"] /
                                gpu.alu_ops_per_clk_per_sm, work["inflight_bytes_per_block"],
-                               work["prologue_hbm_bytes"], work["l2_bytes"]], axis=1)
+                               work["l2_bytes"]], axis=1)
         limits = np.stack([blocks_per_sm, work["streams_per_block"], work["pingpong_groups"], stages],
                           axis=1).astype(np.float64)
         flags = np.array([int(mapping.persistent and mapping.producer_warpgroup), int(mapping.masked_loop)])
@@ -122,9 +119,8 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
         raise SpecError(f"no legal tiling of {mapping.name!r} on {gpu.name}; most common reason: "
                         f"{result.binding_constraint()}")
     chosen = space.decode(result.best)
-    tile = TileChoice(10**9, chosen["br"], chosen["bc"], chosen["warps"], chosen["stages"])
     return {"tile": chosen, "latency_s": result.best_value, "evaluated": result.evaluated, "legal": result.legal,
-            "rejections": dict(result.rejections), "strategy": result.strategy, "tile_choice": tile,
+            "rejections": dict(result.rejections), "strategy": result.strategy,
             "space_size": space.size, "seconds": result.seconds, "candidates_per_s": result.candidates_per_s,
             "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0}
 

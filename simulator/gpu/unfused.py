@@ -106,8 +106,7 @@ def gemm(name: str, mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
         tensor_fma=float(br * bc * K_STEP), shared_bytes=float(2 * incoming), hbm_bytes=float(input_bytes),
         epilogue_bytes=float(output_bytes) / blocks,
         first_load_bytes=float(incoming), epilogue_sfu_ops=float(br * bc), epilogue_fp32_ops=float(br * bc),
-        stages=tile.stages, inflight_bytes_per_block=float(tile.stages * incoming),
-        useful_fma=float(batch) * rows * cols * depth)
+        stages=tile.stages, inflight_bytes_per_block=float(tile.stages * incoming))
 
 
 def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, write_bytes: float, ops: float,
@@ -134,7 +133,7 @@ def elementwise(name: str, gpu: GpuArch, elements: float, read_bytes: float, wri
         sfu_ops=per_block * (exps + (1.0 if write_bytes else 0.0)), fp32_ops=per_block * ops,
         alu_ops=per_block * index_ops, hbm_bytes=float(read_bytes + write_bytes), stages=1,
         l2_bytes=per_block * SECTOR_BYTES if sector_reads else 0.0,
-        inflight_bytes_per_block=threads * per_thread * bytes_per_element, useful_fma=0.0, notes=notes)
+        inflight_bytes_per_block=threads * per_thread * bytes_per_element, notes=notes)
 
 
 def unfused_backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str):
