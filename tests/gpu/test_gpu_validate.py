@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -25,23 +24,20 @@ KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     plot = tmp_path_factory.mktemp("plots") / "parity"
-    parser = argparse.ArgumentParser()
-    validate_gpu.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["validate-gpu", "--json", "--plot", str(plot)])
     from simulator.gpu.validate import validate
 
     data = validate(read_measurements(DATA_FILE))
     from simulator.gpu.parity_plot import plot_parity
 
     data["figures"] = [str(p) for p in plot_parity(data, plot)]
-    assert args.json
     return data
 
 
 def test_json_shape(result):
     assert {"rows", "summary", "targets", "decode_analysis", "efficiency", "fit_subsets"} <= set(result)
     modelled = [r for r in result["rows"] if r["modelled"]]
-    assert len(result["rows"]) == 273 and len(modelled) >= 200
+    # 273 rows in the CSV; FA1 (36 rows), FA-Triton(2022) (18) and xformers-cutlass (18) have no mapping
+    assert len(result["rows"]) == 273 and len(modelled) == 273 - 36 - 18 - 18
     for row in modelled:
         assert {"measured", "predicted", "error_pct", "gpu", "kernel", "pass", "fitted"} <= set(row)
         assert row["error_pct"] == pytest.approx(100 * (row["predicted"] - row["measured"]) / row["measured"])
@@ -49,7 +45,7 @@ def test_json_shape(result):
     for group in ("by_gpu", "by_kernel", "by_pass"):
         for stats in summary[group].values():
             assert {"mape_pct", "max_abs_error_pct", "rows"} <= set(stats)
-    assert {"mape_pct", "max_abs_error_pct"} <= set(summary["overall"]) and summary["held_out"]["rows"] > 180
+    assert {"mape_pct", "max_abs_error_pct"} <= set(summary["overall"]) and summary["held_out"]["rows"] == 201 - 12
     json.dumps(result)
 
 
@@ -138,7 +134,8 @@ def test_causal_ratios_compare_the_masking_with_the_kernels(result):
     assert 0.45 < ratios[("H100", "FA3", "fwd", 128, 16384)]["predicted"] < 0.6
     assert ratios[("H100", "PyTorch-std", "fwd", 64, 8192)]["predicted"] > 1.0
     text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
-    assert "causal time / non-causal time" in text and "1.12 / 0.8" in text
+    assert "causal time / non-causal time" in text and f"{triton['measured']:.2f} / {triton['predicted']:.2f}" in text
+    assert triton["predicted"] < 1  # the model skips the tiles above the diagonal: causal runs take less time
 
 
 def test_causal_ratios_use_each_rows_own_unit(tmp_path, run_command):
