@@ -6,7 +6,7 @@ from pathlib import Path
 
 from simulator.compare import DEFAULT_DESIGNS, DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 from simulator.designs import load_design
-from simulator.output import print_json, table
+from simulator.output import names_option, print_json, table
 from workloads.zoo import load_model, parse_seq_len
 
 SUMMARY_KEYS = ("design", "workload", "seq_len", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
@@ -32,17 +32,17 @@ def add_compare_arguments(parser) -> None:
 
 
 def run_comparison(args) -> dict:
-    designs = _names(args.designs)
+    designs = names_option(args.designs, "--designs")
     arch = getattr(args, "arch", None)
     if arch is None:
         for name in [*designs, args.baseline]:
             load_design(name)
     elif args.baseline not in designs:
         args.baseline = designs[0]
-    workloads = _names(args.workloads)
+    workloads = names_option(args.workloads, "--workloads")
     for name in workloads:
         load_model(name)
-    seq_lens = [parse_seq_len(s) for s in _names(args.seq)] or list(DEFAULT_SEQ_LENS)
+    seq_lens = [parse_seq_len(s) for s in names_option(args.seq, "--seq")] if args.seq else list(DEFAULT_SEQ_LENS)
     return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json, arch=arch)
 
 
@@ -74,7 +74,3 @@ def format_comparison(result: dict) -> str:
     blocks.append(table(("design", "mean speedup", "mean energy ratio", "points"), summary,
                         title=f"arithmetic means over all points against {result['baseline']}"))
     return "\n\n".join(blocks)
-
-
-def _names(text: str) -> list[str]:
-    return [item.strip() for item in str(text).split(",") if item.strip()]

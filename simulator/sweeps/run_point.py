@@ -62,7 +62,7 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
         from arch_models.gpu import load_gpu
 
         return _evaluate_gpu(values, load_gpu(arch_name).with_overrides(**overrides), mapping_name)
-    arch = load_arch(arch_name).with_overrides(**overrides) if overrides else load_arch(arch_name)
+    arch = load_arch(arch_name, overrides)
     row = {"status": "ok", "reason": ""}
     if "mapper" in values:
         cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))

@@ -29,8 +29,9 @@ from itertools import product
 
 from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
 from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
+from arch_models.gpu import is_gpu_name
 from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import SpecReader, load_yaml, read_text
+from einsum_cascade.yaml_source import SpecReader, load_yaml, looks_like_path, read_text
 from mappers.load import mapping_names
 from mappers.search import STRATEGIES, parse_budget
 from workloads.zoo import model_names, parse_seq_len
@@ -122,7 +123,7 @@ class _SweepReader(SpecReader):
             self.fail(f"unknown point key {key!r}; allowed: {', '.join(POINT_KEYS)} or arch.<override>", *path)
         elif key in allowed and value not in allowed[key]:
             self.fail(f"{value!r} is not one of {', '.join(map(str, allowed[key]))}", *path)
-        elif key == "arch" and value not in arch_names() + gpu_names() and not str(value).endswith((".yaml", ".yml")):
+        elif key == "arch" and value not in arch_names() and not looks_like_path(value) and not is_gpu_name(value):
             self.fail(f"{value!r} is not one of {', '.join(arch_names() + gpu_names())} (or a YAML file)", *path)
         elif key == "seq_len":
             try:
