@@ -21,10 +21,10 @@ import numpy as np
 from arch_models.gpu import GpuArch
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import GpuMapping, TileChoice
+from mappers.gpu_space import ELEMENT_BYTES as ELEMENT  # bytes of a 16-bit value
 from mappers.gpu_space import TileFlags, tile_resources
 from simulator.gpu.model import Phase
 
-ELEMENT = 2  # bytes of a 16-bit value
 PASSES = ("fwd", "fwd+bwd", "decode")
 
 
