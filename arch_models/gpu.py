@@ -16,17 +16,30 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, looks_like_path, parse_checked, preset_names, read_text
+from einsum_cascade.yaml_source import (
+    COUNT,
+    POSITIVE,
+    POSITIVE_INT,
+    TEXT,
+    VERSION,
+    YamlDocument,
+    leaf_problem,
+    load_yaml,
+    looks_like_path,
+    parse_checked,
+    preset_names,
+    read_text,
+)
 
 GPU_PRESETS_DIR = Path(__file__).parent / "gpu_presets"
 SUPPORTED_VERSIONS = (1,)
 INSTRUCTION_FAMILIES = ("mma", "wgmma")
 DTYPES = ("fp16", "bf16", "fp8", "tf32")
 
-_INT, _NUM, _TEXT = "positive integer", "positive number", "text"
+_INT, _NUM, _TEXT = POSITIVE_INT, POSITIVE, TEXT
 # key -> (kind, required, meaning)
 GPU_KEYS = {
-    "version": ("version", True, "format version of the file (1)"),
+    "version": (VERSION, True, "format version of the file (1)"),
     "name": (_TEXT, True, "the GPU's name, e.g. h100-sxm5-80gb"),
     "description": (_TEXT, False, "one line on what it is"),
     "sm_count": (_INT, True, "streaming multiprocessors"),
@@ -41,7 +54,7 @@ GPU_KEYS = {
     "shared_memory_bytes_per_clk_per_sm": (_NUM, True, "shared-memory bandwidth per SM"),
     "shared_memory_bytes_per_sm": (_INT, True, "shared memory per SM"),
     "shared_memory_bytes_per_block": (_INT, True, "largest shared-memory allocation of one block"),
-    "shared_memory_reserved_bytes_per_block": ("count", False, "shared memory the system reserves per resident block"),
+    "shared_memory_reserved_bytes_per_block": (COUNT, False, "shared memory the system reserves per resident block"),
     "registers_per_sm": (_INT, True, "32-bit registers per SM"),
     "registers_per_thread_max": (_INT, True, "largest register count of one thread"),
     "register_allocation_unit": (_INT, True, "registers are allocated per warp in multiples of this"),
@@ -190,7 +203,7 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
         if kind == "families":
             errors += _family_problems(doc, value)
             continue
-        problem = _leaf_problem(value, kind)
+        problem = leaf_problem(value, kind, SUPPORTED_VERSIONS)
         if problem:
             errors.append(doc.error(f"{key} = {value!r} {problem}", key))
     if not errors and data["shared_memory_bytes_per_block"] > data["shared_memory_bytes_per_sm"]:
@@ -215,36 +228,9 @@ def _family_problems(doc: YamlDocument, value) -> list[SpecError]:
             for dtype, rate in rates.items():
                 if dtype not in DTYPES:
                     errors.append(doc.error(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}", key, family, dtype))
-                elif _leaf_problem(rate, _NUM):
+                elif leaf_problem(rate, _NUM):
                     errors.append(doc.error(f"{dtype} = {rate!r} must be a positive number", key, family, dtype))
     return errors
-
-
-def _leaf_problem(value, kind: str) -> str | None:
-    if kind == _TEXT:
-        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
-    if kind == "version":
-        return None if value in SUPPORTED_VERSIONS and not isinstance(value, bool) else \
-            f"is not a supported version (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})"
-    if isinstance(value, str) and _looks_numeric(value):
-        return f"must be a {kind} (YAML reads {value!r} as text: write the exponent with a sign, e.g. 3.35e+12)"
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return f"must be a {kind}"
-    if kind == "count":
-        return None if isinstance(value, int) and value >= 0 else "must be a non-negative integer"
-    if kind == _INT and (not isinstance(value, int) or value <= 0):
-        return "must be a positive integer"
-    if not 0 < value < math.inf:
-        return "must be a positive number"
-    return None
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _build(data: dict, source: str) -> GpuArch:

@@ -7,19 +7,28 @@ Presets live in `arch_models/presets/` and are loaded by name (`fusemax`, `flat`
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from arch_models.spatial import OPERATOR_NAMES, Buffer, ComputeArray, Dram, OperatorCost, SpatialArch
 from einsum_cascade.errors import SpecError, SpecErrors
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, looks_like_path, preset_names, preset_path, read_text
+from einsum_cascade.yaml_source import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    TEXT,
+    VERSION,
+    YamlDocument,
+    leaf_problem,
+    load_yaml,
+    looks_like_path,
+    preset_names,
+    preset_path,
+    read_text,
+)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SUPPORTED_VERSIONS = (1,)
 
-# Value kinds of leaf keys.
-POSITIVE_INT, POSITIVE, NON_NEGATIVE, TEXT, VERSION = "positive integer", "positive number", \
-    "non-negative number", "text", "version"
 SECTION = "section"
 
 # Each section: key -> (kind or nested section, required, what it is).
@@ -125,7 +134,7 @@ def _check_section(doc: YamlDocument, data, schema: dict, path: tuple, errors: l
         elif kind == "operators":
             _check_operators(doc, value, where, errors)
         else:
-            problem = _leaf_problem(value, kind)
+            problem = leaf_problem(value, kind, SUPPORTED_VERSIONS)
             if problem:
                 errors.append(doc.error(f"{key} = {value!r} {problem}", *where))
     for operator in REQUIRED_OPERATORS.get(path[-1] if path else "", ()):
@@ -148,24 +157,6 @@ def _check_operators(doc: YamlDocument, operators, path: tuple, errors: list[Spe
                                     *path, name))
         else:
             _check_section(doc, cost, OPERATOR, path + (name,), errors)
-
-
-def _leaf_problem(value, kind: str) -> str | None:
-    """What is wrong with a leaf value, or None."""
-    if kind == TEXT:
-        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
-    if kind == VERSION:
-        return None if value in SUPPORTED_VERSIONS and not isinstance(value, bool) else \
-            f"is not a supported version (supported: {', '.join(map(str, SUPPORTED_VERSIONS))})"
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return f"must be a {kind}"
-    if kind == POSITIVE_INT and (not isinstance(value, int) or value <= 0):
-        return "must be a positive integer"
-    if kind == POSITIVE and not 0 < value < math.inf:
-        return "must be a positive number"
-    if kind == NON_NEGATIVE and not 0 <= value < math.inf:
-        return "must be a non-negative number"
-    return None
 
 
 # ---- building (input already validated) -----------------------------------------------------

@@ -5,6 +5,7 @@ Shared by every package that reads user YAML (cascades, architectures, mappings,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,3 +149,38 @@ def parse_checked(text: str, source: str, what: str, keys, problems, build):
     if errors:
         raise SpecErrors(errors)
     return build(document.data, source)
+
+
+# Kinds of leaf values in a spec file's key table (architecture and GPU files).
+POSITIVE_INT, POSITIVE, NON_NEGATIVE, COUNT, TEXT, VERSION = (
+    "positive integer", "positive number", "non-negative number", "count", "text", "version")
+
+
+def leaf_problem(value, kind: str, versions: tuple[int, ...] = (1,)) -> str | None:
+    """What is wrong with a leaf value of `kind`, or None."""
+    if kind == TEXT:
+        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+    if kind == VERSION:
+        return None if value in versions and not isinstance(value, bool) else \
+            f"is not a supported version (supported: {', '.join(map(str, versions))})"
+    if isinstance(value, str) and _looks_numeric(value):
+        return f"must be a {kind} (YAML reads {value!r} as text: write the exponent with a sign, e.g. 3.35e+12)"
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return f"must be a {kind}"
+    if kind == COUNT:
+        return None if isinstance(value, int) and value >= 0 else "must be a non-negative integer"
+    if kind == POSITIVE_INT and (not isinstance(value, int) or value <= 0):
+        return "must be a positive integer"
+    if kind in (POSITIVE, POSITIVE_INT) and not 0 < value < math.inf:
+        return "must be a positive number"
+    if kind == NON_NEGATIVE and not 0 <= value < math.inf:
+        return "must be a non-negative number"
+    return None
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
