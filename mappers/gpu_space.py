@@ -56,20 +56,13 @@ def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: in
     consumer_threads = np.maximum(consumer_warps * 32, 1)
     accumulators = (br * bc + br * head_dim_v) / consumer_threads
     q_fragments = br * head_dim / 2 / consumer_threads if flags.q_in_registers else 0.0
-    per_thread = (np.ceil((accumulators + q_fragments + REGISTER_OVERHEAD) / 8) * 8).astype(np.int64)
+    per_thread, per_warp = _registers(gpu, accumulators + q_fragments)
     unit = gpu.register_allocation_unit
-    per_warp = np.ceil(per_thread * 32 / unit).astype(np.int64) * unit
     producer = int(np.ceil(PRODUCER_REGISTERS * 32 / unit) * unit) * producer_warps
     registers_per_block = per_warp * consumer_warps + producer
     shared = ELEMENT_BYTES * (br * head_dim + stages * bc * (head_dim + head_dim_v)
                               + (br * bc if flags.p_through_shared else 0))
-    shared_per_sm = shared + gpu.shared_memory_reserved_bytes_per_block
-    limits = {
-        "blocks": np.full(br.shape, gpu.max_blocks_per_sm),
-        "warps": gpu.max_warps_per_sm // np.maximum(warps, 1),
-        "shared memory": gpu.shared_memory_bytes_per_sm // np.maximum(shared_per_sm, 1),
-        "registers": gpu.registers_per_sm // np.maximum(registers_per_block, 1),
-    }
+    limits = _blocks_per_sm_limits(gpu, warps, shared, registers_per_block)
     stacked = np.stack([np.broadcast_to(v, br.shape) for v in limits.values()])
     blocks_per_sm = stacked.min(axis=0)
     limiter = np.array(list(limits))[stacked.argmin(axis=0)]
@@ -78,6 +71,23 @@ def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: in
     return {"registers_per_thread": per_thread, "registers_per_block": registers_per_block,
             "shared_memory_bytes": shared, "blocks_per_sm": blocks_per_sm, "occupancy_limiter": limiter,
             "reason": reason, "threads": warps * 32}
+
+
+def _registers(gpu: GpuArch, values_per_thread):
+    """(registers per thread, registers per warp as allocated): the values plus `REGISTER_OVERHEAD`, rounded
+    up to 8 per thread, then per warp to the GPU's allocation unit."""
+    per_thread = (np.ceil((np.asarray(values_per_thread) + REGISTER_OVERHEAD) / 8) * 8).astype(np.int64)
+    unit = gpu.register_allocation_unit
+    return per_thread, np.ceil(per_thread * 32 / unit).astype(np.int64) * unit
+
+
+def _blocks_per_sm_limits(gpu: GpuArch, warps, shared, registers_per_block) -> dict:
+    """Resident blocks per SM each resource allows (block slots, warps, shared memory, registers)."""
+    shared_per_sm = np.asarray(shared) + gpu.shared_memory_reserved_bytes_per_block
+    return {"blocks": np.full(np.shape(shared), gpu.max_blocks_per_sm),
+            "warps": gpu.max_warps_per_sm // np.maximum(warps, 1),
+            "shared memory": gpu.shared_memory_bytes_per_sm // np.maximum(shared_per_sm, 1),
+            "registers": gpu.registers_per_sm // np.maximum(registers_per_block, 1)}
 
 
 def _reasons(gpu, flags, br, bc, warps, consumer_warps, per_thread, registers_per_block, shared) -> np.ndarray:
@@ -116,18 +126,15 @@ def backward_tile_resources(gpu: GpuArch, head_dim: int, head_dim_v: int, br: in
     fp32 over the block's threads, plus `REGISTER_OVERHEAD`. Shared memory: `stages` Q and dO tiles, the
     block's K and V, and dS (P reuses its space), 2 bytes per element."""
     threads = warps * 32
-    per_thread = int(np.ceil(((bc * (head_dim + head_dim_v) + 2 * br * bc) / threads + REGISTER_OVERHEAD) / 8) * 8)
-    unit = gpu.register_allocation_unit
-    per_block = int(np.ceil(per_thread * 32 / unit) * unit) * warps
+    per_thread, per_warp = (int(x) for x in _registers(gpu, (bc * (head_dim + head_dim_v) + 2 * br * bc) / threads))
+    per_block = per_warp * warps
     shared = ELEMENT_BYTES * (stages * br * (head_dim + head_dim_v) + bc * (head_dim + head_dim_v) + br * bc)
     reason = ""
     if per_thread > gpu.registers_per_thread_max:
         reason = f"registers: needs more than {gpu.registers_per_thread_max} per thread"
     elif shared > gpu.shared_memory_bytes_per_block:
         reason = f"shared memory: tile needs more than {gpu.shared_memory_bytes_per_block} bytes per block"
-    shared_per_sm = shared + gpu.shared_memory_reserved_bytes_per_block
-    blocks = 0 if reason else min(gpu.max_blocks_per_sm, gpu.max_warps_per_sm // warps,
-                                  gpu.registers_per_sm // per_block, gpu.shared_memory_bytes_per_sm // shared_per_sm)
+    blocks = 0 if reason else int(min(_blocks_per_sm_limits(gpu, warps, shared, per_block).values()))
     return {"registers_per_thread": per_thread, "registers_per_block": per_block, "shared_memory_bytes": shared,
             "blocks_per_sm": blocks, "reason": reason, "threads": threads}
 
