@@ -138,6 +138,12 @@ class SpatialArch:
     def dram_bytes_per_cycle(self) -> float:
         return self.dram.bandwidth_bytes_per_s / self.clock_hz
 
+    def override_value(self, key: str):
+        """The current value of an override key (what `with_overrides(key=...)` would replace)."""
+        return {"global_buffer_bytes": self.global_buffer.capacity_bytes,
+                "dram_bandwidth_bytes_per_s": self.dram.bandwidth_bytes_per_s, "pe_dim": self.array_2d.rows,
+                "lanes": self.array_1d.cols, "clock_hz": self.clock_hz}[key]
+
     def with_overrides(self, **overrides) -> SpatialArch:
         """A variant for parametric sweeps; see OVERRIDE_KEYS. The name records the overrides."""
         unknown = [key for key in overrides if key not in OVERRIDE_KEYS]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from arch_models.gpu import is_gpu_name
 from simulator.designs import simulate_on
 from simulator.output import format_number, print_json
 from workloads.zoo import parse_seq_len
@@ -28,7 +27,7 @@ def run(args) -> int:
     if args.json:
         print_json(row)
         return 0
-    if is_gpu_name(args.arch):
+    if "achieved_tflops" in row:  # a GPU point (simulate_on chose the model by the arch)
         from simulator.gpu.point import format_gpu_point
 
         print(format_gpu_point(row))

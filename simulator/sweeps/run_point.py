@@ -34,10 +34,7 @@ def evaluate_point(values: dict, grow: dict | None = None) -> tuple[dict, list[d
 def _arch_value(values: dict, key: str):
     from arch_models import load_arch
 
-    arch = load_arch(_arch_and_mapping(values)[0])
-    return {"arch.global_buffer_bytes": arch.global_buffer.capacity_bytes,
-            "arch.dram_bandwidth_bytes_per_s": arch.dram.bandwidth_bytes_per_s, "arch.pe_dim": arch.array_2d.rows,
-            "arch.lanes": arch.array_1d.cols, "arch.clock_hz": arch.clock_hz}[key]
+    return load_arch(_arch_and_mapping(values)[0]).override_value(key.split(".", 1)[1])
 
 
 def _arch_and_mapping(values: dict) -> tuple[str, str | None]:
