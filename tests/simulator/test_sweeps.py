@@ -1,6 +1,7 @@
 """Sweeps: expansion, bad files, writing as points finish, resuming after a kill, and the dask path."""
 
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -236,3 +237,22 @@ axes: {arch.pe_dim: [64]}
     run_sweep(spec, tmp_path / "bad", progress=False)
     (row,) = rows(tmp_path / "bad")
     assert row["status"] == "rejected" and "unknown GPU override 'pe_dim'" in row["reason"]
+
+
+def test_growth_rule_doubles_the_buffer_from_the_arch_value_until_not_memory_bound(tmp_path):
+    # with no arch.global_buffer_bytes on the point, the rule starts from the preset's own buffer and doubles it
+    from arch_models import load_arch
+
+    spec = parse_sweep("""
+version: 1
+name: grow
+base: {arch: fusemax, workload: bert, seq_len: 64K, scope: attention, arch.dram_bandwidth_bytes_per_s: 1000000000}
+axes: {mapping: [flat]}
+grow: {key: arch.global_buffer_bytes, until: not-memory-bound, max: 17179869184}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    (row,) = rows(tmp_path)
+    start = load_arch("fusemax").global_buffer.capacity_bytes
+    grown = int(row["grown_value"])
+    assert row["status"] == "ok" and grown > start and (grown / start) == 2 ** round(math.log2(grown / start))
+    assert row["bound"] != "memory" or grown * 2 > 17179869184
