@@ -14,6 +14,16 @@ DEFAULT_SEQ_LENS = (1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
 DEFAULT_DESIGNS = ("unfused", "flat", "fusemax")
 
 
+def against(rows: list[dict], baseline: str) -> list[tuple[float, float]]:
+    """(speedup, energy ratio) of every row against the `baseline` design's row of the same workload and length."""
+    by_key = {(r["workload"], r["seq_len"], r["design"]): r for r in rows}
+    pairs = []
+    for row in rows:
+        base = by_key[(row["workload"], row["seq_len"], baseline)]
+        pairs.append((base["latency_s"] / row["latency_s"], row["energy_pj"] / base["energy_pj"]))
+    return pairs
+
+
 def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = False, progress: bool = True,
             arch: str | None = None) -> dict:
     """Every (design, workload, length) point plus, per design, the mean speedup and energy ratio."""
@@ -21,11 +31,8 @@ def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = Fals
     grid = list(product(workloads, seq_lens, designs))
     rows = [simulate_design(design, workload, seq, end_to_end, arch)
             for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress)]
-    by_key = {(r["workload"], r["seq_len"], r["design"]): r for r in rows}
-    for row in rows:
-        base = by_key[(row["workload"], row["seq_len"], baseline)]
-        row["speedup"] = base["latency_s"] / row["latency_s"]
-        row["energy_ratio"] = row["energy_pj"] / base["energy_pj"]
+    for row, (speedup, energy_ratio) in zip(rows, against(rows, baseline), strict=True):
+        row["speedup"], row["energy_ratio"] = speedup, energy_ratio
     summary = {
         design: {
             "mean_speedup": float(np.mean([r["speedup"] for r in rows if r["design"] == design])),

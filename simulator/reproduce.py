@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.compare import against
 from simulator.plots.figures import plot, read_rows
 from simulator.sweeps.runner import run_sweep
 from simulator.sweeps.spec import load_sweep
@@ -70,17 +71,13 @@ def _round(value: float) -> float:
 
 def _comparison_table(rows: list[dict], scope: str) -> list[dict]:
     rows = [r for r in rows if r["scope"] == scope]
-    by_key = {(r["design"], r["workload"], r["seq_len"]): r for r in rows}
     table = []
-    for r in rows:
-        flat, unfused = by_key[("flat", r["workload"], r["seq_len"])], by_key[("unfused", r["workload"], r["seq_len"])]
+    for r, flat, unfused in zip(rows, against(rows, "flat"), against(rows, "unfused"), strict=True):
         table.append({"workload": r["workload"], "seq_len": int(r["seq_len"]), "design": r["design"],
                       "latency_s": _round(r["latency_s"]), "energy_pj": _round(r["energy_pj"]),
                       "util_2d": _round(r["util_2d"]), "util_1d": _round(r["util_1d"]), "bound": r["bound"],
-                      "speedup_vs_flat": _round(flat["latency_s"] / r["latency_s"]),
-                      "energy_vs_flat": _round(r["energy_pj"] / flat["energy_pj"]),
-                      "speedup_vs_unfused": _round(unfused["latency_s"] / r["latency_s"]),
-                      "energy_vs_unfused": _round(r["energy_pj"] / unfused["energy_pj"])})
+                      "speedup_vs_flat": _round(flat[0]), "energy_vs_flat": _round(flat[1]),
+                      "speedup_vs_unfused": _round(unfused[0]), "energy_vs_unfused": _round(unfused[1])})
     return table
 
 
