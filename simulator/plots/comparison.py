@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.plots.style import TEXT_WIDTH_IN, new_figure, save
+from simulator.plots.style import TEXT_WIDTH_IN, new_figure, save, token_label
 
 # One colour per design in every figure (colour-blind-safe Okabe-Ito palette).
 DESIGN_COLOURS = {"unfused": "#999999", "flat": "#E69F00", "fusemax": "#0072B2",
@@ -31,12 +31,10 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     top.set_ylabel(f"speedup over {result['baseline']}")
     bottom.set_ylabel(f"energy / {result['baseline']}")
     bottom.set_xticks(x + width * (len(designs) - 1) / 2)
-    bottom.set_xticklabels([f"{w}\n{_tokens(s)}" for w, s in labels], fontsize=6)
+    bottom.set_xticklabels([f"{w}\n{token_label(s)}" for w, s in labels], fontsize=6)
     top.axhline(1.0, color="black", linewidth=0.5)
     bottom.axhline(1.0, color="black", linewidth=0.5)
     top.legend(frameon=False, ncol=len(designs), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return save(figure, path)
 
 
-def _tokens(n: int) -> str:
-    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"

@@ -16,7 +16,7 @@ import numpy as np
 
 from einsum_cascade.errors import SpecError
 from simulator.plots.comparison import DESIGN_COLOURS
-from simulator.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, save
+from simulator.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, save, token_label
 
 KINDS = ("speedup", "energy", "utilization", "breakdown", "pareto", "roofline", "parity")
 FALLBACK_COLOURS = ("#CC79A7", "#D55E00", "#F0E442", "#000000", "#56B4E9", "#009E73")
@@ -39,11 +39,6 @@ def read_rows(directory: Path, name: str = "results.csv") -> list[dict]:
 
 def colour(design: str, designs: list[str]) -> str:
     return DESIGN_COLOURS.get(design, FALLBACK_COLOURS[designs.index(design) % len(FALLBACK_COLOURS)])
-
-
-def _tokens(n: float) -> str:
-    n = int(n)
-    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K" if n >= 1024 else str(n)
 
 
 def _need(rows: list[dict], columns: tuple[str, ...], kind: str) -> None:
@@ -75,7 +70,7 @@ def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, pa
     else:
         axes.set_ylabel(f"energy / {baseline} energy")
     axes.set_xticks(x + width * (len(shown) - 1) / 2)
-    axes.set_xticklabels([f"{w}\n{_tokens(s)}" for w, s in keys], fontsize=6)
+    axes.set_xticklabels([f"{w}\n{token_label(s)}" for w, s in keys], fontsize=6)
     axes.legend(frameon=False, ncol=len(shown), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return save(figure, path)
 
@@ -115,7 +110,7 @@ def breakdown(rows: list[dict], einsum_rows: list[dict], scope: str, path: Path)
         total = sum(point.values()) or 1.0
         for einsum in point:
             point[einsum] /= total
-    labels = [f"{r['design']}\n{_tokens(r['seq_len'])}" for r in rows]
+    labels = [f"{r['design']}\n{token_label(r['seq_len'])}" for r in rows]
     einsums = list(dict.fromkeys(e for r in rows for e in shares.get(r["point_id"], {})))
     figure, axes = new_figure(TEXT_WIDTH_IN, 2.6)
     bottom = np.zeros(len(rows))

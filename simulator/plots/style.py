@@ -41,3 +41,9 @@ def save(figure, path: str | Path) -> list[Path]:
     figure.savefig(png, dpi=200, metadata={"Software": None})
     plt.close(figure)
     return [pdf, png]
+
+
+def token_label(n: float) -> str:
+    """A sequence length as an axis label: 1K, 64K, 1M (powers of two), or the plain number below 1024."""
+    n = int(n)
+    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K" if n >= 1024 else str(n)
