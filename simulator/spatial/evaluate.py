@@ -16,9 +16,9 @@ from arch_models import SpatialArch
 from arch_models.operators import fused_operators
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.kernels.systolic import OUTPUT_STATIONARY, systolic_gemm_cycles
 from simulator.spatial.batch import energy_pj, evaluate_group_batch, fits, traffic
 from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
+from simulator.spatial.systolic_mode import dataflow_code, einsum_systolic_cycles, timing_convention
 
 LEVELS = ("reg", "staging", "buffer", "dram")
 
@@ -84,14 +84,17 @@ def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, in
 
 
 def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
-                   shapes: dict[str, int], timing: str = "ideal") -> GroupResult:
-    """One group of a mapping in detail (the batch path with one row, plus per-Einsum breakdowns)."""
+                   shapes: dict[str, int], timing: str = "ideal", dataflow: str = "os") -> GroupResult:
+    """One group of a mapping in detail (the batch path with one row, plus per-Einsum breakdowns).
+
+    `timing` and `dataflow`: see `simulate` and simulator/spatial/systolic_mode.py."""
+    timing_convention(timing), dataflow_code(dataflow)  # reject an unknown mode before any work
     auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
     lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
     extents = lowered.extents[None, :]
     override = None
-    if timing == "systolic":
-        override = systolic_cycles(lowered, arch, traffic(lowered, extents)[0][0])[None, :]
+    if timing != "ideal":
+        override = systolic_cycles(lowered, arch, traffic(lowered, extents)[0][0], timing, dataflow)[None, :]
     batch = evaluate_group_batch(lowered, arch, extents, override)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, _, _ = (
         a[0] for a in batch.traffic)
@@ -127,29 +130,18 @@ def _einsum_energy(arch: SpatialArch, lowered: LoweredGroup, points: np.ndarray)
     return result
 
 
-def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray) -> np.ndarray:
-    """Systolic timing of the 2D array's multiply-accumulate Einsums, each fold paying its fill and drain
-    (SCALE-Sim's model, simulator/kernels/systolic.py): Sr is the part on the rows, Sc the part on the
-    columns, T the parts walked in time inside a tile; every tile (loop iteration) is a new GEMM."""
+def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray, timing: str = "systolic",
+                    dataflow: str = "os") -> np.ndarray:
+    """Per-Einsum cycles with the 2D array's multiply-accumulate Einsums timed as systolic GEMMs under
+    `timing` ("systolic": SCALE-Sim's count, "systolic-unpadded") and `dataflow` (os, ws, is); every other
+    Einsum keeps its `ideal` cycles. How an Einsum becomes GEMMs: simulator/spatial/systolic_mode.py."""
+    convention, code = timing_convention(timing), dataflow_code(dataflow)
     cycles = ideal.copy()
-    array = arch.array_2d
-    rows_part, cols_part = lowered.spatial_part[0]
+    if convention is None:
+        return cycles
     for n, einsum in enumerate(lowered.einsums):
-        if lowered.einsum_array[n] != 0 or "mac" not in fused_operators(einsum, set(array.operators)):
-            continue
-        parts = lowered.einsum_parts[n]
-        extent = lowered.extents
-        sr = extent[rows_part] if rows_part >= 0 and parts[rows_part] else 1
-        sc = extent[cols_part] if cols_part >= 0 and parts[cols_part] else 1
-        looped = parts & ((lowered.dram_position >= 0) | (lowered.buffer_position >= 0))
-        inside = parts & ~looped
-        for p in (rows_part, cols_part):
-            if p >= 0:
-                inside[p] = False
-        repeats = float(np.prod(extent[looped]))
-        steps = int(np.prod(extent[inside]))
-        cycles[n] = repeats * lowered.density[n] * systolic_gemm_cycles(
-            int(sr), int(sc), steps, array.rows, array.cols, OUTPUT_STATIONARY)
+        if lowered.einsum_array[n] == 0 and "mac" in fused_operators(einsum, set(arch.array_2d.operators)):
+            cycles[n] = einsum_systolic_cycles(lowered, n, arch, convention, code)
     return cycles
 
 

@@ -15,15 +15,18 @@ from simulator.spatial.lower import MappingRejected, instance_ranks
 
 
 def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
-             design: str | None = None, timing: str = "ideal") -> SpatialReport:
+             design: str | None = None, timing: str = "ideal", dataflow: str = "os") -> SpatialReport:
     """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point).
 
-    `timing`: "ideal" (no array fill or drain, as the FuseMax paper models) or "systolic" (per-fold fill
-    and drain of the 2D array's multiply-accumulate Einsums)."""
+    `timing`: "ideal" (no array fill or drain, as the FuseMax paper models), "systolic" (the 2D array's
+    multiply-accumulate Einsums timed fold by fold as SCALE-Sim counts them) or "systolic-unpadded" (edge
+    folds charged only for the PEs they map). `dataflow` ("os", "ws" or "is") is the 2D array's dataflow
+    in the systolic modes; "ideal" ignores it. Details: simulator/spatial/systolic_mode.py."""
     reports, reasons = [], []
     for variant in mapping.family():
         try:
-            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name, timing))
+            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name, timing,
+                                        dataflow))
         except MappingRejected as rejected:
             reasons.append(f"{variant.name}: {rejected.message}")
     if not reports:
@@ -31,8 +34,9 @@ def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict
     return min(reports, key=lambda r: r.latency_s)
 
 
-def _simulate_one(cascade, arch, mapping, shapes, design, timing) -> SpatialReport:
-    groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing) for n in range(len(mapping.groups))]
+def _simulate_one(cascade, arch, mapping, shapes, design, timing, dataflow) -> SpatialReport:
+    groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing, dataflow)
+              for n in range(len(mapping.groups))]
     cycles = float(combine_groups([np.array([g.cycles]) for g in groups], [g.busy[None] for g in groups],
                                   [g.overlap_previous for g in groups])[0])
     useful = np.sum([g.useful for g in groups], axis=0)
