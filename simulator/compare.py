@@ -25,11 +25,12 @@ def against(rows: list[dict], baseline: str) -> list[tuple[float, float]]:
 
 
 def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = False, progress: bool = True,
-            arch: str | None = None) -> dict:
-    """Every (design, workload, length) point plus, per design, the mean speedup and energy ratio."""
+            arch: str | None = None, overrides: dict | None = None) -> dict:
+    """Every (design, workload, length) point plus, per design, the mean speedup and energy ratio;
+    `overrides` (`--set`) apply to every design's architecture."""
     designs = list(dict.fromkeys([*designs, baseline]))
     grid = list(product(workloads, seq_lens, designs))
-    rows = [simulate_design(design, workload, seq, end_to_end, arch)
+    rows = [simulate_design(design, workload, seq, end_to_end, arch, overrides)
             for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress)]
     for row, (speedup, energy_ratio) in zip(rows, against(rows, baseline), strict=True):
         row["speedup"], row["energy_ratio"] = speedup, energy_ratio

@@ -48,13 +48,16 @@ def gemm_mapping_name() -> str:
 
 
 def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len: int, design: str,
-                   end_to_end: bool = False, batch: int | None = None, timing: str = "ideal") -> dict:
+                   end_to_end: bool = False, batch: int | None = None, timing: str = "ideal",
+                   dataflow: str = "os") -> dict:
     """One row of results with the keys scripts rely on (see README: simulate --json)."""
     model = load_model(workload)
     mapping = load_mapping(mapping_name)
     cascade = resolve_cascade(mapping.cascade)
-    report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design, timing)
-    row = {"design": design, "workload": model.key, "seq_len": int(seq_len), **_metrics(report), "scope": "attention"}
+    report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design, timing,
+                      dataflow)
+    row = {"design": design, "workload": model.key, "seq_len": int(seq_len), **_metrics(report), "scope": "attention",
+           "cycles": report.cycles}
     row.update({"einsum_share": report.einsum_share, "occupancy_bytes": report.occupancy_bytes,
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
@@ -63,7 +66,7 @@ def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
         layers = [simulate(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols},
-                           timing=timing)
+                           timing=timing, dataflow=dataflow)
                   for g in layer_gemms(model, seq_len, batch)]
         row["attention_latency_s"] = row["latency_s"]
         row["attention_energy_pj"] = row["energy_pj"]
@@ -75,6 +78,7 @@ def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len:
             for key, value in layer.energy_breakdown.items():
                 breakdown[key] = breakdown.get(key, 0.0) + value
         row.update({"scope": "end-to-end", "latency_s": cycles / arch.clock_hz, "energy_breakdown": breakdown,
+                    "cycles": cycles,
                     "energy_pj": row["energy_pj"] + sum(r.energy_pj for r in layers),
                     "dram_bytes": row["dram_bytes"] + sum(r.dram_bytes for r in layers),
                     "util_2d": busy_2d / cycles, "util_1d": busy_1d / cycles})
@@ -87,20 +91,25 @@ def _metrics(report) -> dict:
 
 
 def simulate_on(arch_name: str, mapping_name: str, workload: str, seq_len: int, design: str,
-                end_to_end: bool = False, batch: int | None = None, timing: str = "ideal") -> dict:
-    """One point on a spatial array or a GPU, chosen by the arch name (same result keys either way)."""
+                end_to_end: bool = False, batch: int | None = None, timing: str = "ideal", dataflow: str = "os",
+                overrides: dict | None = None) -> dict:
+    """One point on a spatial array or a GPU, chosen by the arch name (same result keys either way);
+    `overrides` are the arch's with_overrides keys (`cascade simulate --set`)."""
     if is_gpu_name(arch_name):
+        from arch_models.gpu import load_gpu
         from simulator.gpu.point import simulate_gpu_point
 
-        row = simulate_gpu_point(arch_name, mapping_name, workload, seq_len, batch=batch, end_to_end=end_to_end)
+        gpu = load_gpu(arch_name).with_overrides(**overrides) if overrides else arch_name
+        row = simulate_gpu_point(gpu, mapping_name, workload, seq_len, batch=batch, end_to_end=end_to_end)
         return {**row, "design": design}
-    return simulate_point(load_arch(arch_name), mapping_name, workload, seq_len, design, end_to_end, batch, timing)
+    return simulate_point(load_arch(arch_name, overrides), mapping_name, workload, seq_len, design, end_to_end, batch,
+                          timing, dataflow)
 
 
 def simulate_design(design_name: str, workload: str, seq_len: int, end_to_end: bool = False,
-                    arch: str | None = None) -> dict:
+                    arch: str | None = None, overrides: dict | None = None) -> dict:
     """A named design, or with `arch` a mapping of that name on the given architecture (e.g. fa3 on an H100)."""
     if arch is not None:
-        return simulate_on(arch, design_name, workload, seq_len, design_name, end_to_end)
+        return simulate_on(arch, design_name, workload, seq_len, design_name, end_to_end, overrides=overrides)
     design = load_design(design_name)
-    return simulate_on(design.arch, design.mapping, workload, seq_len, design.name, end_to_end)
+    return simulate_on(design.arch, design.mapping, workload, seq_len, design.name, end_to_end, overrides=overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
 from simulator.compare import DEFAULT_DESIGNS, DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 from simulator.designs import load_design
 from simulator.output import names_option, print_json, table
@@ -29,21 +30,27 @@ def add_compare_arguments(parser) -> None:
     parser.add_argument("--plot", help="also write a speedup/energy figure to this path (PDF + PNG)")
     parser.add_argument("--arch", help="compare mappings on one architecture: --designs are then mapping names "
                                        "(e.g. --arch h100-sxm5-80gb --designs fa2,fa3)")
+    add_set_argument(parser)
 
 
 def run_comparison(args) -> dict:
     designs = names_option(args.designs, "--designs")
     arch = getattr(args, "arch", None)
+    overrides = parse_set_options(getattr(args, "set", None))
     if arch is None:
-        for name in [*designs, args.baseline]:
-            load_design(name)
-    elif args.baseline not in designs:
-        args.baseline = designs[0]
+        archs = {load_design(name).arch for name in [*designs, args.baseline]}
+    else:
+        archs = {arch}
+        if args.baseline not in designs:
+            args.baseline = designs[0]
+    for name in sorted(archs):  # every design's arch takes the overrides: check them before any work
+        load_arch_with_overrides(name, overrides)
     workloads = names_option(args.workloads, "--workloads")
     for name in workloads:
         load_model(name)
     seq_lens = [parse_seq_len(s) for s in names_option(args.seq, "--seq")] if args.seq else list(DEFAULT_SEQ_LENS)
-    return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json, arch=arch)
+    return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json, arch=arch,
+                   overrides=overrides)
 
 
 def run(args) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from arch_models import load_arch
-from arch_models.gpu import is_gpu_name
+from arch_models.gpu import GpuArch
 from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from mappers.search import STRATEGIES, SearchSettings, parse_budget
+from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
 from simulator.mapper_cost import OBJECTIVES
 from simulator.mapping_search import search_mapping
 from simulator.output import format_number, names_option, print_json, write_text_file
@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
                                        "several cascades or kernels, the fastest one's")
     parser.add_argument("--no-cache", action="store_true",
                         help="ignore and do not write the result cache (spatial searches; GPU searches are not cached)")
+    add_set_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -47,10 +48,10 @@ def _shapes(args) -> dict[str, int]:
 def run(args) -> int:
     evaluations, seconds = parse_budget(args.budget)
     settings = SearchSettings(strategy=args.strategy, evaluations=evaluations, seconds=seconds, seed=args.seed)
-    if is_gpu_name(args.arch):
+    arch = load_arch_with_overrides(args.arch, parse_set_options(args.set))
+    if isinstance(arch, GpuArch):
         from simulator.commands.map_gpu import run_gpu
-        return run_gpu(args, settings)
-    arch = load_arch(args.arch)
+        return run_gpu(args, settings, arch)
     if not args.cascade:
         raise SpecError("give --cascade (library cascades or YAML files)", key="--cascade")
     if args.kernel:

@@ -92,8 +92,9 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     }
 
 
-def run_gpu(args, settings: SearchSettings) -> int:
-    gpu = load_gpu(args.arch)
+def run_gpu(args, settings: SearchSettings, gpu=None) -> int:
+    """`cascade map` on a GPU; `gpu`: the GpuArch with `--set` overrides applied (default: `--arch` as is)."""
+    gpu = gpu or load_gpu(args.arch)
     if args.shape:
         raise SpecError("a GPU search takes --workload and --seq (its attention shapes), not --shape",
                         key="--shape")

@@ -1,39 +1,97 @@
-"""`cascade simulate`: one design point (arch + mapping + workload + sequence length)."""
+"""`cascade simulate`: one point, a mapping on an architecture for a workload (or any cascade at given shapes)."""
 
 from __future__ import annotations
 
+from arch_models.gpu import GpuArch
+from einsum_cascade.analysis.report import parse_shape_option
+from einsum_cascade.errors import SpecError
+from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
 from simulator.designs import simulate_on
 from simulator.output import format_number, print_json
+from simulator.spatial.systolic_mode import DATAFLOWS, TIMINGS
 from workloads.zoo import parse_seq_len
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("simulate", help="simulate one mapping of a cascade on an architecture")
     parser.add_argument("--arch", required=True, help="architecture preset or YAML file (spatial array or GPU)")
-    parser.add_argument("--mapping", required=True, help="mapping preset or YAML file (names its cascade)")
-    parser.add_argument("--workload", required=True, help="model, e.g. bert, trxl, t5, xlm, llama3-8b")
-    parser.add_argument("--seq", required=True, help="sequence length, e.g. 4096, 64K, 1M")
+    parser.add_argument("--mapping", help="mapping preset or YAML file (names its cascade); needed with --workload; "
+                                          "with --cascade, defaults to the shipped mapping of the cascade's name")
+    parser.add_argument("--workload", help="model, e.g. bert, trxl, t5, xlm, llama3-8b (with --seq)")
+    parser.add_argument("--seq", help="sequence length, e.g. 4096, 64K, 1M")
+    parser.add_argument("--cascade", help="instead of --workload/--seq: a library cascade or YAML file (spatial "
+                                          "arrays), sized by --shape")
+    parser.add_argument("--shape", help="with --cascade: the size of every shape symbol, e.g. M=1024,N=1024,K=64")
     parser.add_argument("--batch", type=int, help="batch size (default: the model's)")
     parser.add_argument("--end-to-end", action="store_true", help="add the layer's projections and FFN GEMMs")
-    parser.add_argument("--timing", choices=("ideal", "systolic"), default="ideal",
-                        help="ideal (as the FuseMax paper) or systolic (per-fold fill and drain of 2D MACs)")
+    add_set_argument(parser)
+    parser.add_argument("--timing", choices=TIMINGS, default="ideal",
+                        help="ideal (as the FuseMax paper), systolic (2D MACs fold by fold, as SCALE-Sim counts "
+                             "them) or systolic-unpadded (edge folds charged only for the PEs they map)")
+    parser.add_argument("--dataflow", choices=DATAFLOWS, default="os",
+                        help="2D array dataflow: output, weight or input stationary; only used with "
+                             "--timing systolic or systolic-unpadded (ideal timing has no dataflow)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    row = simulate_on(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
-                      end_to_end=args.end_to_end, batch=args.batch, timing=args.timing)
+    overrides = parse_set_options(args.set)
+    arch = load_arch_with_overrides(args.arch, overrides)  # checks the keys and values before any work
+    row = _cascade_row(args, arch) if args.cascade else _workload_row(args, overrides)
+    if "achieved_tflops" in row:  # a GPU point (simulate_on chose the model by the arch)
+        row.setdefault("cycles", row["latency_s"] * arch.clock_hz)
     if args.json:
         print_json(row)
         return 0
-    if "achieved_tflops" in row:  # a GPU point (simulate_on chose the model by the arch)
+    if "achieved_tflops" in row:
         from simulator.gpu.point import format_gpu_point
 
         print(format_gpu_point(row))
         return 0
-    print(f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})")
-    for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
+    _print_spatial(row)
+    return 0
+
+
+def _workload_row(args, overrides: dict) -> dict:
+    if args.shape:
+        raise SpecError("--shape goes with --cascade; with --workload give --seq", key="--shape")
+    missing = [option for option, value in (("--mapping", args.mapping), ("--workload", args.workload),
+                                            ("--seq", args.seq)) if not value]
+    if missing:
+        raise SpecError(f"give {', '.join(missing)} (or --cascade NAME --shape ... instead of --workload/--seq)",
+                        key=missing[0])
+    row = simulate_on(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
+                      end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
+                      overrides=overrides)
+    return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}
+
+
+def _cascade_row(args, arch) -> dict:
+    from simulator.cascade_point import simulate_cascade_point
+
+    for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
+                          ("--end-to-end", args.end_to_end)):
+        if value:
+            raise SpecError(f"{option} does not go with --cascade (its sizes come from --shape)", key=option)
+    if isinstance(arch, GpuArch):
+        raise SpecError(f"--cascade runs on spatial arrays; for the GPU {arch.name} give --mapping, --workload "
+                        "and --seq", key="--cascade")
+    if not args.shape:
+        raise SpecError("--cascade needs --shape with the size of every shape symbol, e.g. M=1024,N=1024,K=64",
+                        key="--shape")
+    row = simulate_cascade_point(arch, args.cascade, parse_shape_option(args.shape), args.mapping, args.timing,
+                                 args.dataflow)
+    return {**row, "timing": args.timing, "dataflow": args.dataflow}
+
+
+def _print_spatial(row: dict) -> None:
+    if row["scope"] == "cascade":
+        shape = ",".join(f"{k}={v}" for k, v in row["shape"].items())
+        print(f"{row['design']} on {row['arch']}: {row['cascade']} at {shape}")
+    else:
+        print(f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})")
+    for key in ("latency_s", "cycles", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
         print(f"  {key:<12} {format_number(row[key])}")
     print("  passes       cascade lower bound " + str(row["pass_lower_bound"]) + "; measured " + ", ".join(
         f"{t}: DRAM {v['dram_reads_per_element']:.3g}x, buffer {v['buffer_reads_per_element']:.3g}x"
@@ -41,4 +99,3 @@ def run(args) -> int:
     print("  occupancy    " + ", ".join(f"{k} {format_number(v)} B" for k, v in row["occupancy_bytes"].items()))
     shares = sorted(row["einsum_share"].items(), key=lambda kv: -kv[1])
     print("  time share   " + ", ".join(f"{name} {share:.1%}" for name, share in shares))
-    return 0

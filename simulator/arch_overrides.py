@@ -1,0 +1,74 @@
+"""`--set KEY=VALUE`: architecture overrides on the command line (simulate, compare, map).
+
+The keys are the ones sweeps already apply (`arch.pe_dim` in a sweep file): `arch_models.spatial`
+OVERRIDE_KEYS for spatial arrays (`SpatialArch.with_overrides`) and `arch_models.gpu` OVERRIDE_KEYS for
+GPUs (`GpuArch.with_overrides`). Values are numbers with an optional binary size suffix, as sequence
+lengths are written (64K = 65536): `32`, `1e9`, `940e6`, `32K`, `16MB`, `1.5G`. A bad key or value is a
+SpecError naming `--set`, which the CLI prints as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import re
+
+from arch_models import load_arch
+from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
+from arch_models.gpu import is_gpu_name, load_gpu
+from arch_models.spatial import OVERRIDE_KEYS as SPATIAL_OVERRIDE_KEYS
+from einsum_cascade.errors import SpecError
+
+OPTION = "--set"
+_NUMBER = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)([kKmMgGtT]?)(?:i?[bB])?$")
+_SCALE = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def add_set_argument(parser) -> None:
+    keys = ", ".join(SPATIAL_OVERRIDE_KEYS)
+    gpu_keys = ", ".join(GPU_OVERRIDE_KEYS)
+    parser.add_argument(OPTION, action="append", metavar="KEY=VALUE",
+                        help=f"architecture override, repeatable or comma-separated (e.g. pe_dim=32,"
+                             f"global_buffer_bytes=16MB); spatial arrays: {keys}; GPUs: {gpu_keys}")
+
+
+def parse_set_options(values: list[str] | None) -> dict[str, int | float]:
+    """The `--set` options (each `KEY=VALUE[,KEY=VALUE...]`) as {key: number}; keys are checked on loading."""
+    overrides: dict[str, int | float] = {}
+    for item in (part for value in values or () for part in value.split(",")):
+        key, sep, text = (piece.strip() for piece in item.partition("="))
+        if not sep or not key:
+            raise SpecError(f"{item.strip()!r} is not KEY=VALUE (e.g. pe_dim=32)", key=OPTION)
+        if key in overrides:
+            raise SpecError(f"{key} is given twice", key=OPTION)
+        overrides[key] = parse_override_value(text, key)
+    return overrides
+
+
+def parse_override_value(text: str, key: str) -> int | float:
+    """`32` -> 32, `1e9` -> 1000000000, `16MB` -> 16777216, `32K` -> 32768 (binary suffixes K, M, G, T)."""
+    match = _NUMBER.match(text.strip())
+    if not match:
+        raise SpecError(f"{key} = {text!r} is not a number (e.g. 32, 1e9, 32K, 16MB)", key=OPTION)
+    value = float(match.group(1)) * _SCALE[match.group(2).lower()]
+    return int(value) if value.is_integer() else value
+
+
+def load_arch_with_overrides(name_or_path: str, overrides: dict[str, int | float]):
+    """The spatial array or GPU `name_or_path` names, with `overrides` applied (unknown keys rejected)."""
+    gpu = is_gpu_name(name_or_path)
+    allowed = GPU_OVERRIDE_KEYS if gpu else SPATIAL_OVERRIDE_KEYS
+    check_keys(overrides, allowed, "a GPU" if gpu else "a spatial array")
+    try:
+        if gpu:
+            return load_gpu(name_or_path).with_overrides(**overrides)
+        return load_arch(name_or_path, overrides or None)
+    except SpecError as error:
+        if error.key in overrides:  # a bad value: name the option as well as the key
+            raise SpecError(error.message, key=f"{OPTION} {error.key}") from None
+        raise
+
+
+def check_keys(overrides: dict, allowed: dict, kind: str) -> None:
+    """Reject a key `allowed` (an OVERRIDE_KEYS table) does not have, naming the keys it does."""
+    for key in overrides:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r} for {kind}; allowed: {', '.join(allowed)}", key=OPTION)
