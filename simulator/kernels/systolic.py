@@ -137,6 +137,15 @@ def gemm_cycles(m, n, k, rows, cols, dataflow, convention):
 
 
 @njit(cache=True)
+def schedule_cycles(m, n, k, rows, cols, dataflow, convention):
+    """Cycles the array is busy with the GEMM, counted from 1: `scalesim_schedule_cycles` (convention 0) or
+    `unpadded_gemm_cycles` (convention 1, already such a count). Back-to-back GEMMs add up in this count."""
+    if convention == SCALESIM:
+        return scalesim_schedule_cycles(m, n, k, rows, cols, dataflow)
+    return gemm_cycles(m, n, k, rows, cols, dataflow, convention)
+
+
+@njit(cache=True)
 def gemm_cycles_batch(m, n, k, rows, cols, dataflow, convention):
     """`gemm_cycles` for every entry of the equal-length 1D integer arrays m, n, k."""
     if m.shape[0] != n.shape[0] or m.shape[0] != k.shape[0]:

@@ -18,7 +18,12 @@ from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from simulator.spatial.batch import energy_pj, evaluate_group_batch, fits, traffic
 from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
-from simulator.spatial.systolic_mode import dataflow_code, einsum_systolic_cycles, timing_convention
+from simulator.spatial.systolic_mode import (
+    check_timing_options,
+    dataflow_code,
+    einsum_systolic_cycles,
+    timing_convention,
+)
 
 LEVELS = ("reg", "staging", "buffer", "dram")
 
@@ -88,7 +93,7 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     """One group of a mapping in detail (the batch path with one row, plus per-Einsum breakdowns).
 
     `timing` and `dataflow`: see `simulate` and simulator/spatial/systolic_mode.py."""
-    timing_convention(timing), dataflow_code(dataflow)  # reject an unknown mode before any work
+    check_timing_options(timing, dataflow)  # before any work
     auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
     lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
     extents = lowered.extents[None, :]

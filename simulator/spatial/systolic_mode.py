@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from arch_models import SpatialArch
-from simulator.kernels.systolic import CONVENTION_NAMES, DATAFLOW_NAMES, SCALESIM, gemm_cycles
+from simulator.kernels.systolic import CONVENTION_NAMES, DATAFLOW_NAMES, SCALESIM, gemm_cycles, schedule_cycles
 from simulator.spatial.lower import LoweredGroup
 
 TIMINGS = ("ideal", "systolic", "systolic-unpadded")
@@ -60,6 +60,12 @@ def timing_convention(timing: str) -> int | None:
     if timing not in TIMINGS:
         raise ValueError(f"timing {timing!r} must be one of {', '.join(TIMINGS)}")
     return None if timing == "ideal" else convention_code(_CONVENTION_OF_TIMING[timing])
+
+
+def check_timing_options(timing: str, dataflow: int | str) -> None:
+    """A ValueError for an unknown timing mode or dataflow (a bad dataflow too when "ideal" ignores it)."""
+    timing_convention(timing)
+    dataflow_code(dataflow)
 
 
 def systolic_cycles_for_gemm(rows_m: int, cols_n: int, reduction_k: int, arch: SpatialArch,
@@ -96,11 +102,10 @@ def einsum_systolic_cycles(lowered: LoweredGroup, einsum: int, arch: SpatialArch
     """Cycles of one Einsum's GEMMs on the 2D array, scaled by its mask density (see the module docstring)."""
     repeats, m, n, k = tile_gemm(lowered, einsum)
     array = arch.array_2d
-    per_tile = int(gemm_cycles(m, n, k, array.rows, array.cols, dataflow, convention))
-    if convention == SCALESIM and per_tile > 0:
-        per_tile += 1  # a tile's schedule length; the Einsum, one SCALE-Sim layer, reports one cycle less
-        return repeats * lowered.density[einsum] * per_tile - 1
-    return repeats * lowered.density[einsum] * per_tile
+    busy = repeats * lowered.density[einsum] * int(schedule_cycles(m, n, k, array.rows, array.cols, dataflow,
+                                                                    convention))
+    # SCALE-Sim reports a layer (here the Einsum: all its tiles' folds end to end) one cycle short of its schedule
+    return busy - 1 if convention == SCALESIM and busy > 0 else busy
 
 
 def _is_int(value) -> bool:
