@@ -41,29 +41,37 @@ OPERATOR = {
     "cycles": (POSITIVE, True, "issue cycles one operation occupies the PE/lane"),
     "energy_pj": (NON_NEGATIVE, True, "energy per operation"),
 }
+# An operator built from other operators of the same array: cycles and energy are the sums over its parts,
+# unless `cycles` says otherwise (parts on different units that pipeline, e.g. an adder feeding an exp unit).
+COMPOSED_OPERATOR = {
+    "composed_of": ("composition", True, "operator -> count of the primitive operations it takes"),
+    "cycles": (POSITIVE, False, "issue cycles, when the parts overlap (default: the sum of the parts' cycles)"),
+}
 ARRAY_2D = {
     "rows": (POSITIVE_INT, True, "PE rows"),
     "cols": (POSITIVE_INT, True, "PE columns"),
     "pe_area_um2": (POSITIVE, True, "area of one PE"),
     "register_file": (REGISTER_FILE, True, "per-PE register file"),
-    "operators": ("operators", True, "operator -> {cycles, energy_pj}"),
+    "operators": ("operators", True, "operator -> {cycles, energy_pj} or {composed_of: {...}}"),
 }
 ARRAY_1D = {
     "lanes": (POSITIVE_INT, True, "number of lanes"),
     "lane_area_um2": (POSITIVE, True, "area of one lane"),
     "register_file": (REGISTER_FILE, True, "per-lane register file"),
-    "operators": ("operators", True, "operator -> {cycles, energy_pj}"),
+    "operators": ("operators", True, "operator -> {cycles, energy_pj} or {composed_of: {...}}"),
 }
 BUFFER = {
     "capacity_bytes": (POSITIVE_INT, True, "capacity"),
-    "access_bytes": (POSITIVE_INT, True, "bytes moved by one read or write"),
+    "access_words": (POSITIVE_INT, True, "words moved by one read or write access (a row)"),
     "read_pj": (NON_NEGATIVE, True, "energy per read access"),
     "write_pj": (NON_NEGATIVE, True, "energy per write access"),
     "area_mm2": (NON_NEGATIVE, True, "area"),
 }
 DRAM = {
     "bandwidth_bytes_per_s": (POSITIVE, True, "bandwidth"),
-    "energy_pj_per_byte": (NON_NEGATIVE, True, "energy per byte transferred"),
+    "access_words": (POSITIVE_INT, True, "words moved by one read or write access"),
+    "read_pj": (NON_NEGATIVE, True, "energy per read access"),
+    "write_pj": (NON_NEGATIVE, True, "energy per write access"),
 }
 TOP_LEVEL = {
     "version": (VERSION, True, "format version of the file (1)"),
@@ -133,6 +141,8 @@ def _check_section(doc: YamlDocument, data, schema: dict, path: tuple, errors: l
             _check_section(doc, value, kind, where, errors)
         elif kind == "operators":
             _check_operators(doc, value, where, errors)
+        elif kind == "composition":
+            continue  # checked with the array's other operators (_check_composition)
         else:
             problem = leaf_problem(value, kind, SUPPORTED_VERSIONS)
             if problem:
@@ -155,8 +165,29 @@ def _check_operators(doc: YamlDocument, operators, path: tuple, errors: list[Spe
         if name not in OPERATOR_NAMES:
             errors.append(doc.error(f"unknown operator {name!r}; known operators: {', '.join(OPERATOR_NAMES)}",
                                     *path, name))
+        elif isinstance(cost, dict) and "composed_of" in cost:
+            _check_section(doc, cost, COMPOSED_OPERATOR, path + (name,), errors)
+            _check_composition(doc, operators, name, cost["composed_of"], path + (name, "composed_of"), errors)
         else:
             _check_section(doc, cost, OPERATOR, path + (name,), errors)
+
+
+def _check_composition(doc: YamlDocument, operators: dict, name: str, parts, path: tuple,
+                       errors: list[SpecError]) -> None:
+    """Parts of a composed operator: primitive operators of the same array, each with a positive count."""
+    if not isinstance(parts, dict) or not parts:
+        errors.append(doc.error(f"must map operators of this array to counts, e.g. {{mac: 6, add: 1}}", *path))
+        return
+    for part, count in parts.items():
+        cost = operators.get(part)
+        if not isinstance(cost, dict) or "composed_of" in cost:
+            primitives = [n for n, c in operators.items() if isinstance(c, dict) and "composed_of" not in c]
+            errors.append(doc.error(f"{name} is composed of {part!r}, which is not a primitive operator of this "
+                                    f"array; primitives here: {', '.join(map(str, primitives)) or 'none'}",
+                                    *path, part))
+        problem = leaf_problem(count, POSITIVE_INT)
+        if problem:
+            errors.append(doc.error(f"count {count!r} of {part} {problem}", *path, part))
 
 
 # ---- building (input already validated) -----------------------------------------------------
@@ -172,14 +203,17 @@ def _build(data: dict, source: str) -> SpatialArch:
         global_buffer=_buffer(data["global_buffer"]),
         staging_buffer=_buffer(staging) if staging is not None else None,
         dram=Dram(bandwidth_bytes_per_s=float(data["dram"]["bandwidth_bytes_per_s"]),
-                  energy_pj_per_byte=float(data["dram"]["energy_pj_per_byte"])),
+                  access_words=int(data["dram"]["access_words"]), read_pj=float(data["dram"]["read_pj"]),
+                  write_pj=float(data["dram"]["write_pj"])),
         source=source,
     )
 
 
 def _array(spec: dict, rows: int, cols: int, area: float) -> ComputeArray:
     registers = spec["register_file"]
-    operators = {str(name): OperatorCost(cycles=float(cost["cycles"]), energy_pj=float(cost["energy_pj"]))
+    primitive = {str(name): OperatorCost(cycles=float(cost["cycles"]), energy_pj=float(cost["energy_pj"]))
+                 for name, cost in spec["operators"].items() if "composed_of" not in cost}
+    operators = {str(name): primitive.get(str(name)) or _composed(cost, primitive)
                  for name, cost in spec["operators"].items()}
     return ComputeArray(rows=int(rows), cols=int(cols), register_entries=int(registers["entries"]),
                         register_read_pj=float(registers["read_pj"]),
@@ -187,8 +221,15 @@ def _array(spec: dict, rows: int, cols: int, area: float) -> ComputeArray:
                         operators=operators, pe_area_um2=float(area))
 
 
+def _composed(spec: dict, primitive: dict[str, OperatorCost]) -> OperatorCost:
+    parts = tuple(sorted((str(part), int(count)) for part, count in spec["composed_of"].items()))
+    cycles = spec.get("cycles", sum(count * primitive[part].cycles for part, count in parts))
+    return OperatorCost(cycles=float(cycles), energy_pj=sum(count * primitive[part].energy_pj for part, count in parts),
+                        composed_of=parts)
+
+
 def _buffer(spec: dict) -> Buffer:
-    return Buffer(capacity_bytes=int(spec["capacity_bytes"]), access_bytes=int(spec["access_bytes"]),
+    return Buffer(capacity_bytes=int(spec["capacity_bytes"]), access_words=int(spec["access_words"]),
                   read_pj=float(spec["read_pj"]), write_pj=float(spec["write_pj"]),
                   area_mm2=float(spec["area_mm2"]))
 
@@ -198,11 +239,10 @@ def arch_to_spec(arch: SpatialArch) -> dict:
     def array(compute: ComputeArray) -> dict:
         return {"register_file": {"entries": compute.register_entries, "read_pj": compute.register_read_pj,
                                   "write_pj": compute.register_write_pj},
-                "operators": {name: {"cycles": cost.cycles, "energy_pj": cost.energy_pj}
-                              for name, cost in compute.operators.items()}}
+                "operators": {name: _operator_spec(cost) for name, cost in compute.operators.items()}}
 
     def buffer(spec: Buffer) -> dict:
-        return {"capacity_bytes": spec.capacity_bytes, "access_bytes": spec.access_bytes,
+        return {"capacity_bytes": spec.capacity_bytes, "access_words": spec.access_words,
                 "read_pj": spec.read_pj, "write_pj": spec.write_pj, "area_mm2": spec.area_mm2}
 
     spec = {
@@ -213,9 +253,15 @@ def arch_to_spec(arch: SpatialArch) -> dict:
         "array_1d": {"lanes": arch.array_1d.cols, "lane_area_um2": arch.array_1d.pe_area_um2,
                      **array(arch.array_1d)},
         "global_buffer": buffer(arch.global_buffer),
-        "dram": {"bandwidth_bytes_per_s": arch.dram.bandwidth_bytes_per_s,
-                 "energy_pj_per_byte": arch.dram.energy_pj_per_byte},
+        "dram": {"bandwidth_bytes_per_s": arch.dram.bandwidth_bytes_per_s, "access_words": arch.dram.access_words,
+                 "read_pj": arch.dram.read_pj, "write_pj": arch.dram.write_pj},
     }
     if arch.staging_buffer is not None:
         spec["staging_buffer"] = buffer(arch.staging_buffer)
     return spec
+
+
+def _operator_spec(cost: OperatorCost) -> dict:
+    if not cost.composed_of:
+        return {"cycles": cost.cycles, "energy_pj": cost.energy_pj}
+    return {"composed_of": dict(cost.composed_of), "cycles": cost.cycles}

@@ -23,10 +23,14 @@ UM2_PER_MM2 = 1e6
 
 @dataclass(frozen=True, slots=True)
 class OperatorCost:
-    """Cost of one operation on one PE or lane: issue cycles it occupies the unit, and its energy."""
+    """Cost of one operation on one PE or lane: issue cycles it occupies the unit, and its energy.
+
+    `composed_of` names the primitive operations an operator is built from on this array (e.g. exp as a
+    5th-order Taylor series, 6 MAC + 1 add, on a PE without an exp unit); empty for a unit of its own."""
 
     cycles: float
     energy_pj: float
+    composed_of: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,26 +70,25 @@ class ComputeArray:
 
 @dataclass(frozen=True, slots=True)
 class Buffer:
-    """An SRAM buffer; read/write energies are per access of `access_bytes` bytes."""
+    """An SRAM buffer accessed in rows of `access_words` words; read/write energies are per row access
+    (the FuseMax artifact's buffer: 4096-bit rows of 256 fp16 words, REFERENCE.md §1 "Energy per action")."""
 
     capacity_bytes: int
-    access_bytes: int
+    access_words: int
     read_pj: float
     write_pj: float
     area_mm2: float
 
-    @property
-    def read_pj_per_byte(self) -> float:
-        return self.read_pj / self.access_bytes
-
-    @property
-    def write_pj_per_byte(self) -> float:
-        return self.write_pj / self.access_bytes
+    def accesses(self, words):
+        """Physical accesses that move `words` words: one per `access_words` (full rows, as the artifact
+        counts them: scalar accesses divided by the words per row)."""
+        return words / self.access_words
 
     def resized(self, capacity_bytes: int) -> Buffer:
-        """The same buffer at another capacity: area scales linearly with capacity, per-access energy
-        with its square root (longer bit/word lines and H-tree; the rule the presets use to derive
-        the 16 MB and smaller buffers from the 32 MB Accelergy figures)."""
+        """The same buffer at another capacity (parametric sweeps): area scales linearly with capacity,
+        per-access energy with its square root (longer bit and word lines, deeper H-tree). An assumption for
+        sizes the Accelergy tables do not give; the artifact itself uses one table for its 16 MB and 32 MB
+        buffers (docs/fusemax-deviations.md)."""
         ratio = capacity_bytes / self.capacity_bytes
         return replace(self, capacity_bytes=capacity_bytes, area_mm2=self.area_mm2 * ratio,
                        read_pj=self.read_pj * math.sqrt(ratio), write_pj=self.write_pj * math.sqrt(ratio))
@@ -93,8 +96,16 @@ class Buffer:
 
 @dataclass(frozen=True, slots=True)
 class Dram:
+    """Off-chip memory: bandwidth, and energy per access of `access_words` words (a 64-bit burst beat of
+    4 fp16 words in the FuseMax artifact's Accelergy table, REFERENCE.md §1 "Energy per action")."""
+
     bandwidth_bytes_per_s: float
-    energy_pj_per_byte: float
+    access_words: int
+    read_pj: float
+    write_pj: float
+
+    def accesses(self, words):
+        return words / self.access_words
 
 
 OVERRIDE_KEYS = {

@@ -16,6 +16,9 @@ import numpy as np
 from tqdm import tqdm
 
 STRATEGIES = ("auto", "exhaustive", "random", "evolution")
+# Latencies within this fraction of each other are a tie: below what the cost models can tell apart. A search
+# then keeps the shipped choice (GPU tiles) or the lower-energy one (a spatial mapping family's variants).
+TIE_TOLERANCE = 0.005
 EXHAUSTIVE_LIMIT = 2_000_000  # candidates; at ~5e4-1e6 candidates/s this stays within a 30 s budget
 
 

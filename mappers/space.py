@@ -24,7 +24,7 @@ from mappers.genome import GenomeSpace
 from mappers.mapping import Group, Mapping
 
 PLACEMENTS = ("work", "matmul-2d", "prefer-2d")
-BINDINGS = ("none", "return", "every")
+BINDINGS = ("none", "return", "every", "every-deep")
 GROUPINGS = ("fused", "split")
 SIZED_PARTS = ("p0", "p1", "m0")
 
@@ -175,6 +175,9 @@ class SpatialMappingSpace(GenomeSpace):
             spatial = {"2d": {"rows": rows, "cols": cols}, "1d": {"lanes": m0 if structure.key_on_lanes else p0}}
         stages = _stages(self.cascade, run, arrays, structure.binding)
         homes = self._homes(run, arrays, spatial, crossing, outputs)
+        earlier = {e.name for e in self.cascade.einsums[:self.cascade.einsums.index(einsums[0])]}
+        for name in {n for e in einsums for n in e.input_names} & earlier:
+            homes[name] = "buffer"  # an earlier group's result: fetched into the buffer per tile, not streamed
         spill = tuple(t for t in homes if homes[t] == "buffer" and set(self.cascade.tensor_ranks[t])
                       & self.cascade.family(self.key) and not self.cascade.iterative_tensors.get(t))
         return Group(
@@ -243,7 +246,10 @@ def _preferred_array(einsum: Einsum, placement: str, inner_key: str, key: str) -
 
 def _stages(cascade: Cascade, run: list[str], arrays: dict[str, str], binding: str) -> dict[str, int]:
     """Pipeline stage of each Einsum: a consumer runs one tile behind a producer on the other array
-    (`every`), or only when the 2D array consumes a 1D result (`return`); `none` keeps all at stage 0."""
+    (`every`), or only when the 2D array consumes a 1D result (`return`); `every-deep` puts a 2D consumer of
+    a 1D result two tiles behind, so that a value that went across the 2D array to the 1D array and back
+    (a spatial reduction's hop latency, then the 1D work) has a second tile of 2D work to hide behind;
+    `none` keeps all at stage 0."""
     stages: dict[str, int] = {}
     for name in run:
         einsum = cascade.einsum(name)
@@ -251,8 +257,10 @@ def _stages(cascade: Cascade, run: list[str], arrays: dict[str, str], binding: s
         for source in einsum.input_names:
             if source in stages and source != name:
                 crossing = arrays[source] != arrays[name]
-                step = binding == "every" and crossing or binding == "return" and crossing and arrays[name] == "2d"
-                stage = max(stage, stages[source] + int(step))
+                back = crossing and arrays[name] == "2d"
+                step = {"every": int(crossing), "return": int(back), "every-deep": int(crossing) + int(back)}.get(
+                    binding, 0)
+                stage = max(stage, stages[source] + step)
         stages[name] = stage
     return stages
 

@@ -61,7 +61,7 @@ def simulate_point(arch: SpatialArch, mapping_name: str, workload: str, seq_len:
     row.update({"einsum_share": report.einsum_share, "occupancy_bytes": report.occupancy_bytes,
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
-                "energy_breakdown": report.energy_breakdown})
+                "energy_breakdown": report.energy_breakdown, "storage": report.storage})
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)

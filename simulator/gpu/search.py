@@ -19,7 +19,7 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import read_text
 from mappers.gpu_kernels import GpuMapping, TileChoice
 from mappers.gpu_space import GpuTilingSpace
-from mappers.search import SearchSettings, search
+from mappers.search import TIE_TOLERANCE, SearchSettings, search
 from simulator.gpu.attention import (
     AttentionProblem,
     combine_phase,
@@ -123,9 +123,6 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
             "rejections": dict(result.rejections), "strategy": result.strategy,
             "space_size": space.size, "seconds": result.seconds, "candidates_per_s": result.candidates_per_s,
             "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0}
-
-
-TIE_TOLERANCE = 0.005  # a searched tile must beat the kernel's own by more than this to be reported instead
 
 
 def search_against_shipped(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,

@@ -2,7 +2,9 @@
 
 Every tile runs the same tasks (one per Einsum, plus the tile's DRAM transfer). Tasks issue in order
 on their resource: step s issues, for each task in `order`, the tile s - stage(task). A task starts
-when its resource is free, its producers in the same tile have finished, its recurrence producers
+when its resource is free, its producers in the same tile have finished (and, for a producer on another
+resource, delivered: `delivery[producer]` cycles after it finishes, e.g. a reduction's result crossing
+the array to its edge), its recurrence producers
 `stride` tiles back have finished, and the tile `tiles_in_flight` back has fully finished (buffer slots).
 The schedule is periodic after warm-up, so only the first `window` tiles are simulated and the rest
 is extrapolated from the measured period. In a mapper's batch many candidates share their per-tile
@@ -36,7 +38,7 @@ def _edges(matrix):
 
 
 @njit(cache=True)
-def _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles):
+def _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles):
     """Makespan and per-tile finish times for `tiles` tiles (tiles small enough to simulate).
     `edges` = (dep_start, dep_target, rec_start, rec_target), the dependency matrices compressed."""
     n_tasks = durations.shape[0]
@@ -55,7 +57,9 @@ def _simulate(durations, resources, stages, order, edges, recurrence_stride, til
                 continue
             start = resource_free[resources[task]]
             for j in range(dep_start[task], dep_start[task + 1]):
-                start = max(start, finish[tile, dep_target[j]])
+                producer = dep_target[j]
+                lag = delivery[producer] if resources[producer] != resources[task] else 0.0
+                start = max(start, finish[tile, producer] + lag)
             if tile - recurrence_stride >= 0:
                 for j in range(rec_start[task], rec_start[task + 1]):
                     start = max(start, finish[tile - recurrence_stride, rec_target[j]])
@@ -72,15 +76,15 @@ def _simulate(durations, resources, stages, order, edges, recurrence_stride, til
 
 
 @njit(cache=True)
-def _window(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
+def _window(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
     """(makespan, period): the whole run's makespan when `tiles` fits the window; else the window's makespan
     and the steady-state cycles per further tile."""
     if tiles <= window:
-        makespan, _ = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
-                                int(tiles))
+        makespan, _ = _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                                tiles_in_flight, int(tiles))
         return makespan, 0.0
-    makespan, done = _simulate(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
-                               window)
+    makespan, done = _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                               tiles_in_flight, window)
     # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
     # window drain without later tiles competing for the resources, so their finish times are early.
     max_stage = 0
@@ -96,50 +100,54 @@ def _window(durations, resources, stages, order, edges, recurrence_stride, tiles
 
 
 @njit(cache=True)
-def _latency(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
-    makespan, period = _window(durations, resources, stages, order, edges, recurrence_stride, tiles_in_flight,
-                               tiles, window)
+def _latency(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles,
+             window):
+    makespan, period = _window(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                               tiles_in_flight, tiles, window)
     return makespan if tiles <= window else makespan + (tiles - window) * period
 
 
 @njit(cache=True)
-def schedule_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight,
-                     tiles, window):
+def schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
+                     tiles_in_flight, tiles, window):
     """Cycles to run `tiles` tiles; beyond `window` tiles the steady-state period is extrapolated."""
     dep_start, dep_target = _edges(deps)
     rec_start, rec_target = _edges(recurrence)
-    return _latency(durations, resources, stages, order, (dep_start, dep_target, rec_start, rec_target),
+    return _latency(durations, delivery, resources, stages, order, (dep_start, dep_target, rec_start, rec_target),
                     recurrence_stride, tiles_in_flight, tiles, window)
 
 
 @njit(cache=True)
-def schedule_latency_batch(durations, resources, stages, order, deps, recurrence, recurrence_stride,
+def schedule_latency_batch(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
                            tiles_in_flight, tiles, window):
-    """`schedule_latency` for a batch: durations [batch, tasks], recurrence_stride/tiles_in_flight/tiles [batch]."""
+    """`schedule_latency` for a batch: durations and delivery [batch, tasks], recurrence_stride/tiles_in_flight/
+    tiles [batch]."""
     dep_start, dep_target = _edges(deps)
     rec_start, rec_target = _edges(recurrence)
     edges = (dep_start, dep_target, rec_start, rec_target)
     batch = durations.shape[0]
     out = np.empty(batch)
     for b in range(batch):
-        out[b] = _latency(durations[b], resources, stages, order, edges, recurrence_stride[b], tiles_in_flight[b],
-                          tiles[b], window)
+        out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
+                          tiles_in_flight[b], tiles[b], window)
     return out
 
 
 @njit(cache=True)
-def _signatures(durations, recurrence_stride, tiles_in_flight, tiles, window):
-    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations, recurrence stride,
+def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window):
+    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations and delivery lags, recurrence stride,
     buffer slots, and the tile count when it is within the window (beyond it, tiles only scale the
     extrapolation)."""
     batch, tasks = durations.shape
     out = np.empty(batch, dtype=np.int64)
     bits = durations.view(np.int64)
+    lag_bits = delivery.view(np.int64)
     prime = np.int64(1099511628211)
     for b in range(batch):
         h = np.int64(-3750763034362895579)  # FNV offset basis 14695981039346656037 as int64
         for t in range(tasks):
             h = (h ^ bits[b, t]) * prime
+            h = (h ^ lag_bits[b, t]) * prime
         h = (h ^ recurrence_stride[b]) * prime
         h = (h ^ tiles_in_flight[b]) * prime
         h = (h ^ (np.int64(tiles[b]) if tiles[b] <= window else np.int64(-1))) * prime
@@ -148,8 +156,8 @@ def _signatures(durations, recurrence_stride, tiles_in_flight, tiles, window):
 
 
 @njit(cache=True)
-def _distinct_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride, tiles_in_flight,
-                      tiles, window, first, group):
+def _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
+                      tiles_in_flight, tiles, window, first, group):
     """Latency of every row, simulating the window once per group of rows with the same signature.
     `first[g]` is the representative row of group g, `group[b]` the group of row b."""
     dep_start, dep_target = _edges(deps)
@@ -160,34 +168,35 @@ def _distinct_latency(durations, resources, stages, order, deps, recurrence, rec
     periods = np.empty(first.shape[0])
     for g in range(first.shape[0]):
         r = first[g]
-        makespans[g], periods[g] = _window(durations[r], resources, stages, order, edges, recurrence_stride[r],
-                                           tiles_in_flight[r], tiles[r], window)
+        makespans[g], periods[g] = _window(durations[r], delivery[r], resources, stages, order, edges,
+                                           recurrence_stride[r], tiles_in_flight[r], tiles[r], window)
     out = np.empty(batch)
     for b in range(batch):
         g = group[b]
         same = recurrence_stride[b] == recurrence_stride[first[g]] and tiles_in_flight[b] == tiles_in_flight[first[g]]
         for t in range(tasks):
-            same = same and durations[b, t] == durations[first[g], t]
+            same = same and durations[b, t] == durations[first[g], t] and delivery[b, t] == delivery[first[g], t]
         within = tiles[b] <= window
         same = same and ((within and tiles[b] == tiles[first[g]]) or (not within and tiles[first[g]] > window))
         if same:
             out[b] = makespans[g] if tiles[b] <= window else makespans[g] + (tiles[b] - window) * periods[g]
         else:  # a hash collision: simulate this row on its own
-            out[b] = _latency(durations[b], resources, stages, order, edges, recurrence_stride[b],
+            out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
                               tiles_in_flight[b], tiles[b], window)
     return out
 
 
-def schedule_latency_distinct(durations, resources, stages, order, deps, recurrence, recurrence_stride,
+def schedule_latency_distinct(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
                               tiles_in_flight, tiles, window):
     """`schedule_latency_batch`, with each distinct schedule simulated once (same results, bit for bit)."""
     durations = np.ascontiguousarray(durations, dtype=np.float64)
+    delivery = np.ascontiguousarray(delivery, dtype=np.float64)
     recurrence_stride = np.asarray(recurrence_stride, dtype=np.int64)
     tiles_in_flight = np.asarray(tiles_in_flight, dtype=np.int64)
     tiles = np.asarray(tiles)
     if len(durations) == 0:
         return np.empty(0)
-    signatures = _signatures(durations, recurrence_stride, tiles_in_flight, tiles, window)
+    signatures = _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window)
     _, first, group = np.unique(signatures, return_index=True, return_inverse=True)
-    return _distinct_latency(durations, resources, stages, order, deps, recurrence, recurrence_stride,
+    return _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
                              tiles_in_flight, tiles, window, first.astype(np.int64), group.astype(np.int64).ravel())

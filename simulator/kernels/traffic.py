@@ -2,7 +2,9 @@
 
 Loop-nest reuse (as in Timeloop): a tensor kept in the global buffer is refetched from DRAM once per
 iteration of the DRAM-level loops down to the innermost loop that indexes it, and each fetch brings
-its buffer tile (all parts not looped at the DRAM level). An array reads an operand from the buffer
+its buffer tile (all parts not looped at the DRAM level). A tensor the group reads but homes in DRAM
+is streamed: it takes no buffer space and every array read of it is a DRAM read (FLAT's K and V,
+re-streamed for every block of query rows). An array reads an operand from the buffer
 once per point, divided by the spatial broadcast over array dimensions bound to parts the operand
 does not have. Outputs are written once per output point.
 """
@@ -270,7 +272,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                         below_dram *= ext[p]
                         if not buffer_loop[p]:
                             inside_tile *= ext[p]
-            if from_dram[t]:
+            streamed = from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM
+            if from_dram[t] and not streamed:
                 k = tensor_innermost_dram[t]  # DRAM loops of one iteration do not end the reuse
                 while k >= 0 and (ext[dram_order[k]] == 1 or not tensor_parts[t, dram_order[k]]):
                     k -= 1
@@ -287,7 +290,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                     staging[b, t] += written
             if not owns_storage[t]:
                 continue
-            if home[t] == HOME_BUFFER or (from_dram[t] and home[t] != HOME_REG):
+            if home[t] == HOME_BUFFER or (from_dram[t] and home[t] != HOME_REG and not streamed):
                 occupancy[b, 0] += below_dram * copies[t]
                 if spillable[t]:
                     occupancy[b, 1] += below_dram * copies[t]
@@ -295,10 +298,14 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                 occupancy[b, 2] += inside_tile * copies[t]
             elif home[t] == HOME_REG and producer[t] >= 0:
                 array = einsum_array[producer[t]]
-                occupancy[b, 3] += inside_tile / (spatial_size[array, 0] * spatial_size[array, 1])
+                occupancy[b, 3] += inside_tile * copies[t] / (spatial_size[array, 0] * spatial_size[array, 1])
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
                 b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
                 output_of[e], prefix, buffer_read, buffer_write, staging)
+        for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
+            if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
+                dram_read[b, t] += buffer_read[b, t]
+                buffer_read[b, t] = 0.0
     return (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
             reduced_innermost)

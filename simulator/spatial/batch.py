@@ -81,25 +81,55 @@ def spill(lowered: LoweredGroup, arch: SpatialArch, raw: tuple) -> np.ndarray:
     return fraction
 
 
-def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, buffer_read, buffer_write, staging, dram_bytes):
-    """Energy per row and the per-component parts: compute and registers per array, buffer, staging, DRAM."""
+def level_words(buffer_read, buffer_write, staging, dram_read, dram_write) -> dict[str, np.ndarray]:
+    """Words moved at each storage level per row, by direction (staging counts reads and writes together)."""
+    return {"buffer_read": buffer_read.sum(axis=1), "buffer_write": buffer_write.sum(axis=1),
+            "staging": staging.sum(axis=1), "dram_read": dram_read.sum(axis=1), "dram_write": dram_write.sum(axis=1)}
+
+
+def register_pj_per_cycle(unit) -> float:
+    """Register energy of one busy PE cycle: one update of the accumulator (or of the temporary of a
+    multi-cycle operation such as the Taylor exp), a read-modify-write that Accelergy's register file
+    counts as one `update` action, priced as a write (docs/accelergy/*_ERT_summary.yaml: update = write).
+    Operands arrive from the buffer or a neighbouring PE, not from the register file."""
+    return unit.register_write_pj
+
+
+def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, words: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Energy per row and the per-component parts: compute and registers per array, buffer, staging, DRAM.
+    A storage level is charged per physical access of its access width (`level_words` / access_words)."""
     parts = {}
     for code, label, unit in ((0, "2d", arch.array_2d), (1, "1d", arch.array_1d)):
         on = lowered.einsum_array == code
         parts[f"compute_{label}"] = points[:, on] @ lowered.energy_per_point[on]
-        # one register read and one write per busy PE cycle: the accumulator (or the temporary of a
-        # multi-cycle operation) is read-modified-written; operands arrive from the buffer or a neighbour
-        parts[f"registers_{label}"] = (points[:, on] @ lowered.cycles_per_point[on]) * (
-            unit.register_read_pj + unit.register_write_pj)
-    words_per_access = arch.global_buffer.access_bytes / arch.word_bytes
-    parts["buffer"] = (buffer_read.sum(axis=1) * arch.global_buffer.read_pj
-                       + buffer_write.sum(axis=1) * arch.global_buffer.write_pj) / words_per_access
+        parts[f"registers_{label}"] = (points[:, on] @ lowered.cycles_per_point[on]) * register_pj_per_cycle(unit)
+    buffer = arch.global_buffer
+    parts["buffer"] = (buffer.accesses(words["buffer_read"]) * buffer.read_pj
+                       + buffer.accesses(words["buffer_write"]) * buffer.write_pj)
     if arch.staging_buffer is not None:
-        per_access = arch.staging_buffer.access_bytes / arch.word_bytes
-        parts["staging"] = staging.sum(axis=1) * (arch.staging_buffer.read_pj + arch.staging_buffer.write_pj) / 2 \
-            / per_access
-    parts["dram"] = dram_bytes * arch.dram.energy_pj_per_byte
+        staging = arch.staging_buffer
+        parts["staging"] = staging.accesses(words["staging"]) * (staging.read_pj + staging.write_pj) / 2
+    parts["dram"] = (arch.dram.accesses(words["dram_read"]) * arch.dram.read_pj
+                     + arch.dram.accesses(words["dram_write"]) * arch.dram.write_pj)
     return parts
+
+
+def delivery_lag(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
+    """[B, tasks] cycles after a task finishes before its result reaches a consumer on another resource.
+    A reduction over a part spread across an array dimension ends as a chain of partial results crossing
+    that dimension, one PE per hop (FuseMax's LM: 256 hops of a max on a 256x256 array, REFERENCE.md §1
+    "How the artifact's model charges time and energy"); the result leaves the array only after the last
+    hop. Whether a consumer waits for it is left to the schedule (a binding that overlaps the next tile
+    hides it)."""
+    lag = np.zeros((len(extents), len(lowered.einsums) + 1))
+    for n in range(len(lowered.einsums)):
+        array = lowered.einsum_array[n]
+        for d in range(2):
+            part = lowered.spatial_part[array, d]
+            if part >= 0 and lowered.einsum_reduced[n, part]:
+                hops = np.minimum(extents[:, part], lowered.spatial_size[array, d])
+                lag[:, n] += hops * lowered.reduce_hop_cycles[n]
+    return lag
 
 
 def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -135,7 +165,8 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
     rows = np.flatnonzero(feasible)
     latency[rows] = schedule_latency_distinct(
-        durations[rows], resources, stages, order, lowered.deps, lowered.recurrence,
+        durations[rows], delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps,
+        lowered.recurrence,
         recurrence_stride(lowered, extents[rows]), np.full(len(rows), slots, dtype=np.int64), tiles[rows],
         SCHEDULE_WINDOW)
     latency = np.maximum(latency, dram_cycles)
@@ -143,7 +174,8 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
                      dram_cycles], axis=1)
     work = points * lowered.cycles_per_point
     useful = np.stack([work[:, lowered.einsum_array == a].sum(axis=1) for a in (0, 1)], axis=1)
-    energy = sum(energy_pj(lowered, arch, points, buffer_read, buffer_write, staging, dram_bytes).values())
+    words = level_words(buffer_read, buffer_write, staging, dram_read, dram_write)
+    energy = sum(energy_pj(lowered, arch, points, words).values())
     return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                        raw[9]))

@@ -16,7 +16,14 @@ from arch_models import SpatialArch
 from arch_models.operators import fused_operators
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.spatial.batch import energy_pj, evaluate_group_batch, fits, traffic
+from simulator.spatial.batch import (
+    energy_pj,
+    evaluate_group_batch,
+    fits,
+    level_words,
+    register_pj_per_cycle,
+    traffic,
+)
 from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
 from simulator.spatial.systolic_mode import (
     check_timing_options,
@@ -44,6 +51,7 @@ class GroupResult:
     tensor_buffer_reads: dict[str, float]
     spilled_fraction: float
     overlap_previous: bool
+    storage: dict[str, dict[str, float]]  # level -> words and physical accesses (read/write)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class SpatialReport:
     occupancy_bytes: dict[str, float]
     measured_passes: dict[str, dict[str, float]]
     pass_lower_bound: int
+    storage: dict[str, dict[str, float]] = field(default_factory=dict)  # summed over groups
     groups: list[GroupResult] = field(default_factory=list)
 
 
@@ -109,8 +118,9 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     reject(bool(batch.feasible[0]), _overflow_reason(arch, lowered, occupancy), mapping)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
-    parts = energy_pj(lowered, arch, points[None], buffer_read[None], buffer_write[None], staging[None],
-                      batch.dram_bytes)
+    words = {k: float(v[0]) for k, v in level_words(buffer_read[None], buffer_write[None], staging[None],
+                                                     dram_read[None], dram_write[None]).items()}
+    parts = energy_pj(lowered, arch, points[None], {k: np.array([v]) for k, v in words.items()})
     return GroupResult(
         name=lowered.name, cycles=float(batch.cycles[0]), busy=batch.busy[0], useful=batch.useful[0],
         energy={k: float(v[0]) for k, v in parts.items()},
@@ -121,7 +131,26 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
         extents={p: int(x) for p, x in zip(lowered.parts, lowered.extents, strict=True)},
         tensor_dram_reads={t: float(r) for t, r in zip(lowered.tensors, dram_read, strict=True)},
         tensor_buffer_reads={t: float(r) for t, r in zip(lowered.tensors, buffer_read, strict=True)},
-        spilled_fraction=float(batch.spilled[0]), overlap_previous=lowered.overlap_previous)
+        spilled_fraction=float(batch.spilled[0]), overlap_previous=lowered.overlap_previous,
+        storage=storage_accesses(arch, words))
+
+
+def storage_accesses(arch: SpatialArch, words: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Words and physical accesses (words / access width) per storage level and direction."""
+    levels = {"buffer": (arch.global_buffer, ("read", "write")), "dram": (arch.dram, ("read", "write"))}
+    if arch.staging_buffer is not None:
+        levels["staging"] = (arch.staging_buffer, ("",))
+    result = {}
+    for level, (memory, directions) in levels.items():
+        entry = {}
+        for direction in directions:
+            key = f"{level}_{direction}" if direction else level
+            suffix = f"{direction}_" if direction else ""
+            entry[f"{suffix}words"] = words[key]
+            entry[f"{suffix}accesses"] = float(memory.accesses(words[key]))
+        entry["access_words"] = memory.access_words
+        result[level] = entry
+    return result
 
 
 def _einsum_energy(arch: SpatialArch, lowered: LoweredGroup, points: np.ndarray) -> dict[str, float]:
@@ -131,7 +160,7 @@ def _einsum_energy(arch: SpatialArch, lowered: LoweredGroup, points: np.ndarray)
         unit = (arch.array_2d, arch.array_1d)[int(lowered.einsum_array[n])]
         work = points[n] * lowered.cycles_per_point[n]
         result[einsum.name] = float(points[n] * lowered.energy_per_point[n]
-                                    + work * (unit.register_read_pj + unit.register_write_pj))
+                                    + work * register_pj_per_cycle(unit))
     return result
 
 

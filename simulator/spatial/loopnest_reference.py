@@ -33,7 +33,7 @@ import numpy as np
 
 from simulator.spatial.lower import HOME_CODES, LoweredGroup
 
-REG, STAGING, BUFFER = HOME_CODES["reg"], HOME_CODES["staging"], HOME_CODES["buffer"]
+REG, STAGING, BUFFER, DRAM = HOME_CODES["reg"], HOME_CODES["staging"], HOME_CODES["buffer"], HOME_CODES["dram"]
 
 
 @dataclass
@@ -124,11 +124,15 @@ def reference_counts(lowered: LoweredGroup, reduced_innermost, extents=None) -> 
             table[name] = 0.0
     home = {name: int(lowered.tensor_home[t]) for t, name in enumerate(names)}
 
+    # A tensor read here but homed in DRAM is streamed: no buffer copy, every array read is a DRAM read.
+    produced = {einsum.name for einsum in lowered.einsums}
+    streamed = {name for t, name in enumerate(names)
+                if lowered.tensor_from_dram[t] and name not in produced and home[name] == DRAM}
     # DRAM fetches: the group's DRAM loops, each fetch bringing the tensor's buffer tile.
     dram = sorted((p for p in range(len(lowered.parts)) if lowered.dram_position[p] >= 0),
                   key=lambda p: lowered.dram_position[p])
     for t, name in enumerate(names):
-        if not lowered.tensor_from_dram[t]:
+        if not lowered.tensor_from_dram[t] or name in streamed:
             continue
         positions = [k for k, p in enumerate(dram) if lowered.tensor_parts[t][p]]
         _, changes, _ = _walk([int(extents[p]) for p in dram], {t: positions}, None)
@@ -151,7 +155,9 @@ def reference_counts(lowered: LoweredGroup, reduced_innermost, extents=None) -> 
         counts.cycles[einsum.name] = steps * float(lowered.cycles_per_point[e]) * density
         for t in operands:  # an operand read twice by the Einsum is read twice
             reads = changes[t] * _spatial_words(lowered, extents, e, t) * density
-            if home[names[t]] == STAGING:
+            if names[t] in streamed:
+                counts.dram_read[names[t]] += reads
+            elif home[names[t]] == STAGING:
                 counts.staging[names[t]] += reads
             elif home[names[t]] != REG:
                 counts.buffer_read[names[t]] += reads

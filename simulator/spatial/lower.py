@@ -50,6 +50,7 @@ class LoweredGroup:
     einsum_array: np.ndarray  # [einsums] int
     cycles_per_point: np.ndarray
     energy_per_point: np.ndarray
+    reduce_hop_cycles: np.ndarray  # [einsums] cycles a partial result takes per PE it crosses when reduced spatially
     density: np.ndarray
     stages: np.ndarray
     operand_einsum: np.ndarray  # [operands] int
@@ -172,7 +173,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
             d = {"rows": 0, "cols": 1, "lanes": 0}[dim]
             spatial_part[ARRAY_CODES[array], d] = index[part]
             spatial_size[ARRAY_CODES[array], d] = unit.rows if dim == "rows" else unit.cols
-    einsum_array, cpp, epp, density, stages = [], [], [], [], []
+    einsum_array, cpp, epp, density, stages, hop = [], [], [], [], [], []
     for einsum in einsums:
         array = group.arrays.get(einsum.name, group.arrays.get("default"))
         reject(array in ARRAY_CODES, f"group {group.name}: no array for Einsum {einsum.name} (add it under arrays)",
@@ -185,6 +186,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
         einsum_array.append(ARRAY_CODES[array])
         cpp.append(sum(unit.cost(k).cycles for k in kinds))
         epp.append(sum(unit.cost(k).energy_pj for k in kinds))
+        hop.append(_reduce_hop_cycles(einsum, kinds, unit))
         density.append(_density(cascade, einsum, shapes))
         stages.append(group.stages.get(einsum.name, 0))
     tensors = list(dict.fromkeys([r for e in einsums for r in e.input_names] + [e.name for e in einsums]))
@@ -214,7 +216,8 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
         einsum_parts=np.array([parts_of(e.iteration_ranks) for e in einsums]),
         einsum_reduced=np.array([parts_of(e.reduced_ranks) & ~parts_of(()) for e in einsums]),
         einsum_array=np.array(einsum_array), cycles_per_point=np.array(cpp, dtype=float),
-        energy_per_point=np.array(epp, dtype=float), density=np.array(density), stages=np.array(stages),
+        energy_per_point=np.array(epp, dtype=float), reduce_hop_cycles=np.array(hop, dtype=float),
+        density=np.array(density), stages=np.array(stages),
         operand_einsum=np.array(operand_einsum), operand_tensor=np.array(operand_tensor), tensors=tensors,
         tensor_parts=np.array([parts_of(cascade.tensor_ranks[t]) for t in tensors]),
         tensor_home=np.array(homes), tensor_from_dram=np.array(from_dram), tensor_to_dram=np.array(to_dram),
@@ -232,7 +235,47 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
            "in flight", mapping)
     _dependencies(cascade, mapping, group, lowered, produced, index, expansion)
     _storage(lowered, produced)
+    lowered.reduce_hop_cycles *= _returns_to_own_array(lowered)
     return lowered
+
+
+def _streamed(lowered: LoweredGroup, tensor: int, producer: int, readers: list[int]) -> bool:
+    """A register-homed result that flows straight into its readers: each reader is element-wise over exactly
+    the tensor's parts (reads every element once, as it is produced) in the producer's pipeline stage. It
+    occupies a pipeline latch, not register entries (FuseMax's SLNV and SPNV stream into RNV on the 1D array,
+    REFERENCE.md §1 "FuseMax mapping and binding": only Q, RM, RD and RNV need the buffer)."""
+    if lowered.tensor_home[tensor] != HOME_CODES["reg"] or not readers:
+        return False
+    parts = lowered.tensor_parts[tensor]
+    return all(not lowered.einsum_reduced[r].any() and np.array_equal(lowered.einsum_parts[r], parts)
+               and lowered.stages[r] == lowered.stages[producer] for r in readers)
+
+
+def _returns_to_own_array(lowered: LoweredGroup) -> np.ndarray:
+    """[einsums] whether an Einsum's result comes back, within the tile, to an Einsum on its own array through
+    a consumer on another one (FuseMax: LM on the 2D array -> RM on the 1D array -> SLN on the 2D array). Only
+    then does the hop latency of a spatial reduction hold the array up: a result that leaves for good drains
+    while the array goes on, a pipeline drain that the ideal timing mode, like the FuseMax paper, does not
+    charge (docs/fusemax-deviations.md)."""
+    n = len(lowered.einsums)
+    reach = lowered.deps[:n, :n].T.copy()  # reach[producer, consumer]: consumer reads producer in the same tile
+    for middle in range(n):  # transitive closure (Floyd-Warshall on booleans)
+        reach |= reach[:, [middle]] & reach[[middle], :]
+    arrays = lowered.einsum_array
+    returns = np.zeros(n)
+    for producer in range(n):
+        away = reach[producer] & (arrays != arrays[producer])
+        back = reach[producer] & (arrays == arrays[producer])
+        returns[producer] = float(bool(away.any() and (reach[away][:, back]).any()))
+    return returns
+
+
+def _reduce_hop_cycles(einsum: Einsum, kinds: list[str], unit) -> float:
+    """Cycles of the reduction operator a partial result passes through at each PE (the accumulate of a
+    fused MAC, else the reduce operator); 0 for an Einsum that reduces nothing."""
+    if not einsum.reduced_ranks:
+        return 0.0
+    return unit.cost("mac" if "mac" in kinds else einsum.reduce_op.value).cycles
 
 
 def _members(cascade: Cascade, mapping: Mapping, position: int) -> list[str]:
@@ -309,6 +352,9 @@ def _storage(lowered: LoweredGroup, produced: dict[str, int]) -> None:
                 owner[out] = owner[t]
                 lowered.tensor_storage[out] = False
                 break
+    for t, name in enumerate(lowered.tensors):
+        if name in produced and _streamed(lowered, t, produced[name], readers.get(t, [])):
+            lowered.tensor_storage[t] = False
     first_stage: dict[int, int] = {}
     last_stage: dict[int, int] = {}
     for t, name in enumerate(lowered.tensors):

@@ -9,6 +9,7 @@ from arch_models import SpatialArch
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
+from mappers.search import TIE_TOLERANCE
 from simulator.spatial.batch import combine_groups
 from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
 from simulator.spatial.lower import MappingRejected, instance_ranks
@@ -16,7 +17,8 @@ from simulator.spatial.lower import MappingRejected, instance_ranks
 
 def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
              design: str | None = None, timing: str = "ideal", dataflow: str = "os") -> SpatialReport:
-    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point).
+    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point);
+    variants within `TIE_TOLERANCE` of the fastest are a tie, which the lower energy breaks.
 
     `timing`: "ideal" (no array fill or drain, as the FuseMax paper models), "systolic" (the 2D array's
     multiply-accumulate Einsums timed fold by fold as SCALE-Sim counts them) or "systolic-unpadded" (edge
@@ -31,7 +33,8 @@ def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict
             reasons.append(f"{variant.name}: {rejected.message}")
     if not reports:
         raise MappingRejected("; ".join(reasons), source=mapping.source or mapping.name)
-    return min(reports, key=lambda r: r.latency_s)
+    fastest = min(r.latency_s for r in reports)
+    return min((r for r in reports if r.latency_s <= fastest * (1 + TIE_TOLERANCE)), key=lambda r: r.energy_pj)
 
 
 def _simulate_one(cascade, arch, mapping, shapes, design, timing, dataflow) -> SpatialReport:
@@ -61,7 +64,17 @@ def _simulate_one(cascade, arch, mapping, shapes, design, timing, dataflow) -> S
         area_mm2=arch.area_mm2, bound=bound,
         occupancy_bytes={level: max(g.occupancy_bytes[level] for g in groups) for level in groups[0].occupancy_bytes},
         measured_passes=_measured_passes(cascade, groups, shapes),
-        pass_lower_bound=analyze_passes(cascade).passes, groups=groups)
+        pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups), groups=groups)
+
+
+def _sum_storage(groups: list[GroupResult]) -> dict[str, dict[str, float]]:
+    total: dict[str, dict[str, float]] = {}
+    for group in groups:
+        for level, entry in group.storage.items():
+            into = total.setdefault(level, {})
+            for key, value in entry.items():
+                into[key] = value if key == "access_words" else into.get(key, 0.0) + value
+    return total
 
 
 def _measured_passes(cascade: Cascade, groups: list[GroupResult], shapes: dict[str, int]) -> dict:

@@ -14,17 +14,27 @@ METRICS = ("status", "reason", "latency_s", "energy_pj", "dram_bytes", "util_2d"
 
 
 def evaluate_point(values: dict, grow: dict | None = None) -> tuple[dict, list[dict]]:
-    """(row, einsum_rows) for one point; a point the model rejects becomes a row with status 'rejected'."""
+    """(row, einsum_rows) for one point; a point the model rejects becomes a row with status 'rejected'.
+    With a growth rule the grown key is multiplied by its factor while the point is memory-bound or does not
+    fit (the smallest buffer that holds the mapping and keeps it compute-bound), up to its maximum."""
+    from simulator.spatial.lower import MappingRejected
+
     try:
-        row, einsums = _evaluate(values)
-        while grow and row.get("bound") == "memory":
-            key = grow["key"]
-            current = values.get(key) or _arch_value(values, key)
-            grown = int(current * grow.get("factor", 2))
+        while True:
+            try:
+                row, einsums = _evaluate(values)
+                if not (grow and row.get("bound") == "memory"):
+                    break
+            except MappingRejected:
+                if not grow:
+                    raise
+                row = None
+            grown = int((values.get(grow["key"]) or _arch_value(values, grow["key"])) * grow.get("factor", 2))
             if grown > grow.get("max", 1 << 34):
+                if row is None:
+                    raise
                 break
-            values = {**values, key: grown}
-            row, einsums = _evaluate(values)
+            values = {**values, grow["key"]: grown}
         row["grown_value"] = values.get(grow["key"]) if grow else None
         return row, einsums
     except SpecError as rejected:

@@ -64,7 +64,7 @@ def test_version_is_required_and_checked(tmp_path):
 
 
 def test_unknown_operator_lists_the_vocabulary(tmp_path):
-    text = edited(("    max: {cycles: 1, energy_pj: 0.028}", "    maximum: {cycles: 1, energy_pj: 0.028}"))
+    text = edited(("    max: {cycles: 1, energy_pj: 0.028036}", "    maximum: {cycles: 1, energy_pj: 0.028036}"))
     assert_one(tmp_path, text, "maximum:", "array_2d.operators.maximum",
                "unknown operator 'maximum'; known operators: add, sub, mul, div, max, min, exp")
 
@@ -84,29 +84,33 @@ def test_sizes_bandwidths_and_clocks_must_be_positive(tmp_path, old, new, key, w
 
 
 def test_operator_cycles_must_be_positive(tmp_path):
-    text = edited(("    exp: {cycles: 7, energy_pj: 111.30}", "    exp: {cycles: 0, energy_pj: 111.30}"))
-    assert_one(tmp_path, text, "exp: {cycles: 0", "array_2d.operators.exp.cycles", "cycles = 0 must be a positive")
+    text = edited(("    mac: {cycles: 1, energy_pj: 17.1645}", "    mac: {cycles: 0, energy_pj: 17.1645}"))
+    assert_one(tmp_path, text, "mac: {cycles: 0", "array_2d.operators.mac.cycles", "cycles = 0 must be a positive")
 
 
 def test_energy_must_not_be_negative(tmp_path):
-    text = edited(("  read_pj: 342.95", "  read_pj: -342.95"))
-    assert_one(tmp_path, text, "read_pj: -342.95", "global_buffer.read_pj",
-               "read_pj = -342.95 must be a non-negative number")
+    text = edited(("  read_pj: 484.97271", "  read_pj: -484.97271"))
+    assert_one(tmp_path, text, "read_pj: -484.97271", "global_buffer.read_pj",
+               "read_pj = -484.97271 must be a non-negative number")
 
 
 def test_operator_without_energy(tmp_path):
-    text = edited(("    div: {cycles: 1, energy_pj: 36.25}", "    div: {cycles: 1}"))
+    text = edited(("    div: {cycles: 1, energy_pj: 36.251153}", "    div: {cycles: 1}"))
     assert_one(tmp_path, text, "div: {cycles: 1}", "array_1d.operators.div.energy_pj",
                "missing required key 'energy_pj' (energy per operation)")
 
 
 def test_2d_array_needs_mac_and_every_array_needs_add(tmp_path):
-    text = edited(("    mac: {cycles: 1, energy_pj: 17.16}     # fp16", "    # no mac"))
-    assert_one(tmp_path, text, "    add: {", "array_2d.operators", "the array_2d needs a 'mac' operator")
-    lane_add = "    add: {cycles: 1, energy_pj: 8.34}      # REFERENCE.md"
+    text = edited(("    mac: {cycles: 1, energy_pj: 17.1645}   # fp16", "    # no mac"))
+    path, errors = load_errors(tmp_path, text)  # the exp and sub_exp built from MACs lose their part too
+    assert f"{path}:{line_of(text, '    add: {')}: array_2d.operators: the array_2d needs a 'mac' operator" in \
+        " ".join(errors), errors
+    assert sum("is composed of 'mac', which is not a primitive operator" in e for e in errors) == 2, errors
+    lane_add = "    add: {cycles: 1, energy_pj: 8.3395}    # docs/accelergy/1d"
     text = edited((lane_add, "    # no add"))
-    assert_one(tmp_path, text, "max: {cycles: 1", "array_1d.operators", "the array_1d needs a 'add' operator",
-               after="array_1d:")
+    path, errors = load_errors(tmp_path, text)
+    assert f"{path}:{line_of(text, 'max: {cycles: 1', 'array_1d:')}: array_1d.operators: the array_1d needs a " \
+        "'add' operator" in " ".join(errors), errors
 
 
 def test_operators_must_be_a_mapping(tmp_path):
@@ -118,11 +122,11 @@ def test_operators_must_be_a_mapping(tmp_path):
 
 def test_every_problem_is_reported_together(tmp_path):
     text = edited(("clock_hz: 940000000", "clock_hz: -1"), ("  rows: 256", "  rows: 0"),
-                  ("    exp: {cycles: 7, energy_pj: 111.30}", "    expo: {cycles: 7, energy_pj: 111.30}"),
-                  ("  energy_pj_per_byte: 31.2", "  energy_pj_per_byte: -1"))
+                  ("    exp: {composed_of: {mac: 6, add: 1}}", "    expo: {composed_of: {mac: 6, add: 1}}"),
+                  ("  read_pj: 249.6", "  read_pj: -1"))
     path, errors = load_errors(tmp_path, text)
     keys = [error.split(": ")[1] for error in errors]
-    assert keys == ["clock_hz", "array_2d.rows", "array_2d.operators.expo", "dram.energy_pj_per_byte"]
+    assert keys == ["clock_hz", "array_2d.rows", "array_2d.operators.expo", "dram.read_pj"]
 
 
 def test_malformed_yaml_and_wrong_shapes(tmp_path):
@@ -133,4 +137,26 @@ def test_malformed_yaml_and_wrong_shapes(tmp_path):
     text = edited(("global_buffer:\n", "global_buffer: 16MB\nunused:\n"))  # leaves an `unused` section too
     path, errors = load_errors(tmp_path, text)
     assert f"{path}:{line_of(text, 'global_buffer: 16MB')}: global_buffer: must be a mapping with keys " \
-        "capacity_bytes, access_bytes, read_pj, write_pj, area_mm2" in errors
+        "capacity_bytes, access_words, read_pj, write_pj, area_mm2" in errors
+
+
+def test_a_composed_operator_names_primitive_parts_of_its_own_array(tmp_path):
+    text = edited(("    exp: {composed_of: {mac: 6, add: 1}}", "    exp: {composed_of: {mac: 6, fma: 1}}"))
+    assert_one(tmp_path, text, "exp: {composed_of: {mac: 6, fma", "array_2d.operators.exp.composed_of.fma",
+               "exp is composed of 'fma', which is not a primitive operator of this array")
+    text = edited(("    exp: {composed_of: {mac: 6, add: 1}}", "    exp: {composed_of: {mac: 0, add: 1}}"))
+    assert_one(tmp_path, text, "exp: {composed_of: {mac: 0", "array_2d.operators.exp.composed_of.mac",
+               "count 0 of mac must be a positive integer")
+    text = edited(("    exp: {composed_of: {mac: 6, add: 1}}", "    exp: {composed_of: {sub_exp: 1}}"))
+    assert_one(tmp_path, text, "exp: {composed_of: {sub_exp", "array_2d.operators.exp.composed_of.sub_exp",
+               "not a primitive operator")
+
+
+def test_a_composed_operator_costs_the_sum_of_its_parts_unless_it_says_its_cycles(tmp_path):
+    text = edited(("    exp: {composed_of: {mac: 6, add: 1}}", "    exp: {composed_of: {mac: 2, max: 3}, cycles: 4}"))
+    path = tmp_path / "arch.yaml"
+    path.write_text(text)
+    exp = load_arch(str(path)).array_2d.cost("exp")
+    assert exp.cycles == 4  # declared: the parts overlap
+    assert exp.energy_pj == pytest.approx(2 * 17.1645 + 3 * 0.028036)
+    assert exp.composed_of == (("mac", 2), ("max", 3))

@@ -31,22 +31,26 @@ def test_every_preset_loads_and_round_trips_through_its_spec():
 
 
 def test_fusemax_operators_and_energies():
+    """Energies per action from the artifact's Accelergy tables (docs/accelergy/*-fusemax_ERT_summary.yaml,
+    REFERENCE.md §1 "Energy per action"); exp and exp(a - b) from REFERENCE.md §1 "How the artifact's model
+    charges time and energy": 6 MAC + 1 add, 7 cycles, the subtraction folded into the Taylor series."""
     arch = load_arch("fusemax")
     pe, lane = arch.array_2d, arch.array_1d
     assert (pe.rows, pe.cols, pe.pes) == (256, 256, 65536)
     assert (lane.rows, lane.cols, lane.pes) == (1, 256, 256)
-    assert pe.cost("mac").energy_pj == 17.16 and pe.cost("mac").cycles == 1
-    # exp on a PE without an exp unit: 5th-order Taylor = 6 MAC + 1 add
-    assert pe.cost("exp").cycles == 7
-    assert pe.cost("exp").energy_pj == pytest.approx(6 * 17.16 + 8.34) == pytest.approx(111.30)
+    assert pe.cost("mac").energy_pj == 17.1645 and pe.cost("mac").cycles == 1
+    for array in (pe, lane):
+        for name in ("exp", "sub_exp"):
+            assert array.cost(name).cycles == 7
+            assert array.cost(name).energy_pj == pytest.approx(6 * 17.1645 + 8.3395)
+            assert array.cost(name).composed_of == (("add", 1), ("mac", 6))
     assert lane.cost(Op.EXP) == pe.cost(Op.EXP)
-    assert lane.cost("div").energy_pj == 36.25 and lane.cost("div").cycles == 1
-    assert pe.cost("max").energy_pj == 0.028
+    assert lane.cost("div").energy_pj == 36.251153 and lane.cost("div").cycles == 1
+    assert pe.cost("max").energy_pj == 0.028036
     assert not pe.supports("div") and lane.supports(Op.DIV)
-    assert (lane.register_entries, lane.register_read_pj, lane.register_write_pj) == (32, 2.19, 1.91)
-    # 16 entries: linear in depth between (4, 0.23) and (32, 2.19); writes x 1.91/2.19
-    assert pe.register_read_pj == pytest.approx(0.23 + 12 * (2.19 - 0.23) / 28, abs=0.005)
-    assert pe.register_write_pj == pytest.approx(pe.register_read_pj * 1.91 / 2.19, abs=0.005)
+    assert (lane.register_entries, pe.register_entries) == (32, 16)
+    for array in (pe, lane):  # REFERENCE.md §1: FuseMax 2D and 1D register files alike
+        assert (array.register_read_pj, array.register_write_pj) == (0.653431, 0.56957)
 
 
 def test_fusemax_memories():
@@ -55,14 +59,17 @@ def test_fusemax_memories():
     assert arch.global_buffer.capacity_bytes == 16 * MB
     assert arch.staging_buffer.capacity_bytes == 8192 * 2
     assert arch.dram.bandwidth_bytes_per_s == 400 * GIB
-    assert arch.dram.energy_pj_per_byte == pytest.approx(249.6 / 8)  # 31.2 pJ/B
+    assert (arch.dram.access_words, arch.dram.read_pj, arch.dram.write_pj) == (4, 249.6, 249.6)  # per 64 bits
+    assert arch.dram.accesses(1000) == 250
     assert arch.dram_bytes_per_cycle == pytest.approx(400 * GIB / 940e6) == pytest.approx(456.91, abs=0.01)
-    # 16 MB buffer derived from the 32 MB figures with the same rule as with_overrides
-    flat_at_16mb = load_arch("flat").with_overrides(global_buffer_bytes=16 * MB).global_buffer
-    assert arch.global_buffer.read_pj == pytest.approx(flat_at_16mb.read_pj, abs=0.01)  # 485/sqrt(2)
-    assert arch.global_buffer.write_pj == pytest.approx(flat_at_16mb.write_pj, abs=0.01)
-    assert arch.global_buffer.area_mm2 == pytest.approx(94 / 2)
-    assert arch.global_buffer.read_pj_per_byte == pytest.approx(342.95 / 8)
+    # per 4096-bit row of 256 words, the same table as FLAT's 32 MB buffer (REFERENCE.md §1)
+    buffer = arch.global_buffer
+    assert (buffer.access_words, buffer.read_pj, buffer.write_pj) == (256, 484.97271, 451.30271)
+    assert buffer.area_mm2 == 47.0
+    assert buffer.accesses(512) == 2
+    # staging rows: 484.97 * sqrt(16 KB / 16 MB) = 484.97 / 32
+    assert arch.staging_buffer.read_pj == pytest.approx(484.97271 / 32, abs=1e-3)
+    assert arch.staging_buffer.write_pj == pytest.approx(451.30271 / 32, abs=1e-3)
 
 
 @pytest.mark.parametrize("side, published_mm2", [(16, 5.4), (32, 20.3), (64, 78.4), (128, 308), (256, 1221),
@@ -93,18 +100,27 @@ def test_flat_unfused_and_edge():
     flat, unfused, edge = load_arch("flat"), load_arch("unfused"), load_arch("flat-edge")
     assert flat.staging_buffer is None and unfused.staging_buffer is None
     assert flat.global_buffer.capacity_bytes == unfused.global_buffer.capacity_bytes == 32 * MB
-    assert (flat.global_buffer.read_pj, flat.global_buffer.write_pj) == (485, 451)
+    assert (flat.global_buffer.read_pj, flat.global_buffer.write_pj) == (484.97271, 451.30271)
+    assert flat.global_buffer == unfused.global_buffer
     assert flat.array_2d.register_entries == unfused.array_2d.register_entries == 4
+    # docs/accelergy/2d-flat_ERT_summary.yaml and 1d-flat_ERT_summary.yaml
+    assert (flat.array_2d.register_read_pj, flat.array_2d.register_write_pj) == (0.291512, 0.225259)
+    assert (flat.array_1d.register_read_pj, flat.array_1d.register_write_pj) == (0.385026, 0.336188)
     assert set(flat.array_2d.operators) == {"mac", "add", "sub"}
     assert flat.array_1d.cost("exp") == unfused.array_1d.cost("exp")
-    assert flat.array_1d.cost("exp").cycles == 1 and flat.array_1d.cost("exp").energy_pj == 94.65
+    assert flat.array_1d.cost("exp").cycles == 1 and flat.array_1d.cost("exp").energy_pj == 94.6475
+    # exp(a - b): adder and exp unit pipeline, one element per cycle, energy of both
+    assert flat.array_1d.cost("sub_exp").cycles == 1
+    assert flat.array_1d.cost("sub_exp").energy_pj == pytest.approx(94.6475 + 8.3395)
     assert flat.array_1d.register_entries == 16
     assert all(cost.cycles == 1 for cost in unfused.array_1d.operators.values())
     assert {"max", "add", "sub", "mul", "exp", "div"} <= set(unfused.array_1d.operators)
     assert (edge.array_2d.rows, edge.array_2d.cols, edge.array_1d.cols) == (32, 32, 32)
     assert edge.global_buffer.capacity_bytes == 512 * 1024
     assert edge.dram.bandwidth_bytes_per_s == 50 * GIB
-    assert edge.global_buffer == flat.global_buffer.resized(512 * 1024)
+    resized = flat.global_buffer.resized(512 * 1024)  # 484.97271 / 8 per row
+    assert edge.global_buffer.read_pj == pytest.approx(resized.read_pj, abs=1e-4)
+    assert edge.global_buffer.area_mm2 == pytest.approx(resized.area_mm2)
 
 
 def test_overrides_for_sweeps():
@@ -115,7 +131,7 @@ def test_overrides_for_sweeps():
     assert base.with_overrides(pe_dim=64, lanes=512).array_1d.cols == 512
     big = base.with_overrides(global_buffer_bytes=32 * MB)
     assert big.global_buffer.area_mm2 == pytest.approx(94)
-    assert big.global_buffer.read_pj == pytest.approx(485, abs=0.01)
+    assert big.global_buffer.read_pj == pytest.approx(484.97271 * math.sqrt(2))  # area linear, energy ~ sqrt
     assert base.with_overrides(global_buffer_bytes=float(32 * MB)).global_buffer.capacity_bytes == 32 * MB
     fast = base.with_overrides(dram_bandwidth_bytes_per_s=800 * GIB, clock_hz=1.88e9)
     assert fast.dram_bytes_per_cycle == pytest.approx(base.dram_bytes_per_cycle)

@@ -6,7 +6,7 @@ import pytest
 from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
-from mappers.search import SearchSettings
+from mappers.search import TIE_TOLERANCE, SearchSettings
 from simulator.mapping_search import search_mapping
 from simulator.spatial.simulate import simulate
 from workloads.zoo import attention_shapes, load_model
@@ -30,7 +30,7 @@ def test_searched_three_pass_on_flat_is_no_worse_than_flat(seq):
     shipped = simulate(cascade, arch, load_mapping("flat"), shapes).latency_s
     found = search_mapping(cascade, arch, shapes, "latency", SearchSettings(seconds=30), progress=False,
                            use_cache=False)
-    assert found["best"]["latency_s"] <= shipped * (1 + 1e-9)
+    assert found["best"]["latency_s"] <= shipped * (1 + TIE_TOLERANCE)  # a tie is below what the model resolves
 
 
 def test_three_pass_on_fusemax_hardware_explains_its_gap():

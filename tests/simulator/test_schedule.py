@@ -25,34 +25,37 @@ def issue_order(stages: np.ndarray) -> np.ndarray:
     return np.array(sorted(range(len(stages)), key=lambda t: (-stages[t], t)))
 
 
-def brute_force(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles) -> float:
+def brute_force(durations, delivery, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
+                tiles) -> float:
     """Makespan as the longest path through every (tile, task) instance, built from the rules alone:
     tasks run one at a time on their resource, in issue order (step s issues tile s - stage, tasks in
-    `order`); a task waits for its producers in the same tile, for its recurrence producers `stride`
+    `order`); a task waits for its producers in the same tile (plus the producer's delivery lag when the
+    producer runs on another resource), for its recurrence producers `stride`
     tiles back, and for every task of the tile `tiles_in_flight` back. Finish times are relaxed to a
     fixpoint over that graph (no issue-order sweep)."""
     n = len(durations)
     rank = {int(task): k for k, task in enumerate(order)}
     nodes = [(tile, task) for tile in range(tiles) for task in range(n)]
-    preds: dict[tuple[int, int], list[tuple[int, int]]] = {node: [] for node in nodes}
+    preds: dict[tuple[int, int], list[tuple[tuple[int, int], float]]] = {node: [] for node in nodes}
     for resource in set(int(r) for r in resources):
         sequence = sorted((node for node in nodes if resources[node[1]] == resource),
                           key=lambda node: (node[0] + stages[node[1]], rank[node[1]]))
         for before, after in zip(sequence, sequence[1:], strict=False):
-            preds[after].append(before)
+            preds[after].append((before, 0.0))
     for tile, task in nodes:
         for other in range(n):
             if deps[task, other]:
-                preds[(tile, task)].append((tile, other))
+                lag = delivery[other] if resources[other] != resources[task] else 0.0
+                preds[(tile, task)].append(((tile, other), lag))
             if recurrence[task, other] and tile - stride >= 0:
-                preds[(tile, task)].append((tile - stride, other))
+                preds[(tile, task)].append(((tile - stride, other), 0.0))
         if tile - tiles_in_flight >= 0:
-            preds[(tile, task)] += [(tile - tiles_in_flight, other) for other in range(n)]
+            preds[(tile, task)] += [((tile - tiles_in_flight, other), 0.0) for other in range(n)]
     finish = dict.fromkeys(nodes, 0.0)
     for _ in range(len(nodes) + 1):
         changed = False
         for node in nodes:
-            start = max((finish[p] for p in preds[node]), default=0.0)
+            start = max((finish[p] + lag for p, lag in preds[node]), default=0.0)
             value = start + durations[node[1]]
             if value != finish[node]:
                 finish[node], changed = value, True
@@ -68,6 +71,7 @@ def pipelines(draw, max_tiles=12):
     and at least one tile in flight per stage."""
     n = draw(st.integers(1, 5))
     durations = np.array(draw(st.lists(st.floats(0.0, 100.0, allow_nan=False), min_size=n, max_size=n)))
+    delivery = np.array(draw(st.lists(st.sampled_from([0.0, 0.0, 3.0, 40.0, 256.0]), min_size=n, max_size=n)))
     resources = np.array(draw(st.lists(st.sampled_from([TWO_D, ONE_D, DRAM]), min_size=n, max_size=n)))
     stages = np.array(sorted(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))))
     deps = np.zeros((n, n), dtype=bool)
@@ -82,23 +86,27 @@ def pipelines(draw, max_tiles=12):
     max_stage = int(stages.max())
     tiles_in_flight = draw(st.integers(max(1, max_stage), max_stage + 2))
     tiles = draw(st.integers(1, max_tiles))
-    return durations, resources, stages, issue_order(stages), deps, recurrence, stride, tiles_in_flight, tiles
+    return durations, delivery, resources, stages, issue_order(stages), deps, recurrence, stride, tiles_in_flight, \
+        tiles
 
 
 @settings(max_examples=150, deadline=None)
 @given(pipelines())
 def test_small_schedules_equal_brute_force(case):
-    durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles = case
-    kernel = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
-                              float(tiles), 64)
-    expected = brute_force(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles)
+    durations, delivery, resources, stages, order, deps, recurrence, stride, tiles_in_flight, tiles = case
+    kernel = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                              tiles_in_flight, float(tiles), 64)
+    expected = brute_force(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                           tiles_in_flight, tiles)
     assert kernel == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
 def fusemax_like():
     """The FuseMax binding's shape: QK, LM on the 2D array (stage 0); RM, PRM on the 1D array and SLN on
-    the 2D array one tile behind; RM reads its own previous value; a DRAM task feeding QK."""
+    the 2D array one tile behind; RM reads its own previous value; a DRAM task feeding QK. LM's result
+    takes 25 cycles to leave the 2D array (its delivery lag to the 1D array)."""
     durations = np.array([40.0, 3.0, 2.0, 30.0, 5.0, 17.0])
+    delivery = np.array([0.0, 25.0, 0.0, 0.0, 0.0, 0.0])
     resources = np.array([TWO_D, TWO_D, ONE_D, TWO_D, ONE_D, DRAM])
     stages = np.array([0, 0, 1, 1, 1, 0])
     deps = np.zeros((6, 6), dtype=bool)
@@ -106,22 +114,22 @@ def fusemax_like():
     recurrence = np.zeros((6, 6), dtype=bool)
     recurrence[2, 2] = recurrence[4, 2] = True
     order = np.array([5, 2, 3, 4, 0, 1])  # stage 1 first, then the tile's DRAM transfer before QK reads it
-    return durations, resources, stages, order, deps, recurrence
+    return durations, delivery, resources, stages, order, deps, recurrence
 
 
 @pytest.mark.parametrize(("stride", "tiles_in_flight"), [(1, 2), (4, 2), (1, 3), (3, 1)])
 @pytest.mark.parametrize("scale_dram", [0.1, 1.0, 5.0])
 def test_extrapolation_equals_full_simulation(stride, tiles_in_flight, scale_dram):
-    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
     durations = durations.copy()
     durations[-1] *= scale_dram
     if tiles_in_flight < stages.max():
         stages = np.zeros_like(stages)
         order = np.array([5, 0, 1, 2, 3, 4])
     tiles = 500
-    full = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
-                            float(tiles), tiles)
-    extrapolated = schedule_latency(durations, resources, stages, order, deps, recurrence, stride,
+    full = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                            tiles_in_flight, float(tiles), tiles)
+    extrapolated = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
                                     tiles_in_flight, float(tiles), 64)
     assert extrapolated == pytest.approx(full, rel=1e-9)
 
@@ -134,7 +142,7 @@ def test_extrapolation_measures_the_period_before_the_drain():
     resources = np.zeros(4, dtype=np.int64)
     stages = np.array([0, 0, 1, 2])
     none = np.zeros((4, 4), dtype=bool)
-    args = (durations, resources, stages, issue_order(stages), none, none, 1, 2, 500.0)
+    args = (durations, np.zeros(4), resources, stages, issue_order(stages), none, none, 1, 2, 500.0)
     assert schedule_latency(*args, 500) == 500.0
     assert schedule_latency(*args, 64) == pytest.approx(500.0, rel=1e-12)
 
@@ -145,16 +153,16 @@ def test_extrapolation_equals_full_simulation_random(case):
     # Extrapolation is exact once the schedule is periodic. A random pipeline may approach its steady
     # state for longer than half the window (e.g. two arrays with almost equal loads per tile, the
     # difference absorbed slowly by the tiles in flight); those cases are not the property under test.
-    durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight, _ = case
+    durations, delivery, resources, stages, order, deps, recurrence, stride, tiles_in_flight, _ = case
     durations = np.round(durations)
     tiles, window = 500, 64
-    full = schedule_latency(durations, resources, stages, order, deps, recurrence, stride, tiles_in_flight,
-                            float(tiles), tiles)
+    full = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                            tiles_in_flight, float(tiles), tiles)
     edges = (*_edges(deps), *_edges(recurrence))
-    _, done = _simulate(durations, resources, stages, order, edges, stride, tiles_in_flight, tiles)
+    _, done = _simulate(durations, delivery, resources, stages, order, edges, stride, tiles_in_flight, tiles)
     steps = np.diff(done[window // 2 - int(stages.max()) - 1: tiles - int(stages.max())])
     assume(np.ptp(steps) <= 1e-9 * max(1.0, float(np.abs(steps).max())))
-    extrapolated = schedule_latency(durations, resources, stages, order, deps, recurrence, stride,
+    extrapolated = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
                                     tiles_in_flight, float(tiles), window)
     assert extrapolated == pytest.approx(full, rel=1e-9)
 
@@ -167,7 +175,7 @@ def two_tasks(a: float, b: float, pipelined: bool, tiles: int, window: int) -> f
     stages = np.array([0, 1] if pipelined else [0, 0])
     deps = np.array([[False, False], [True, False]])
     recurrence = np.zeros((2, 2), dtype=bool)
-    return schedule_latency(durations, resources, stages, issue_order(stages), deps, recurrence, 1,
+    return schedule_latency(durations, np.zeros(2), resources, stages, issue_order(stages), deps, recurrence, 1,
                             2 if pipelined else 1, float(tiles), window)
 
 
@@ -192,28 +200,57 @@ def test_two_stage_pipeline_steady_period():
 def test_distinct_schedules_equal_one_by_one():
     # A mapper batch repeats per-tile durations with different outer loop counts; simulating each
     # distinct schedule once must give what simulating every row does, bit for bit.
-    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
     rng = np.random.default_rng(3)
     variants = durations[None, :] * rng.integers(1, 4, (5, len(durations)))
-    rows = variants[rng.integers(0, 5, 400)]
+    lags = delivery[None, :] * rng.integers(0, 3, (5, len(durations)))
+    pick = rng.integers(0, 5, 400)
+    rows, row_lags = variants[pick], lags[rng.integers(0, 5, 400)]
     tiles = rng.choice([1.0, 7.0, 48.0, 49.0, 500.0, 4096.0], 400)
     stride = rng.integers(1, 3, 400)
     slots = np.full(400, 3, dtype=np.int64)
-    args = (rows, resources, stages, order, deps, recurrence, stride, slots, tiles, 48)
-    expected = np.array([schedule_latency(rows[n], resources, stages, order, deps, recurrence, int(stride[n]), 3,
-                                          tiles[n], 48) for n in range(400)])
+    args = (rows, row_lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48)
+    expected = np.array([schedule_latency(rows[n], row_lags[n], resources, stages, order, deps, recurrence,
+                                          int(stride[n]), 3, tiles[n], 48) for n in range(400)])
     assert np.array_equal(schedule_latency_distinct(*args), expected)
     assert np.array_equal(schedule_latency_batch(*args), expected)
 
 
 def test_distinct_schedules_survive_a_hash_collision():
     # Rows put in one group although they differ (what a hash collision would do) are simulated alone.
-    durations, resources, stages, order, deps, recurrence = fusemax_like()
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
     rows = np.stack([durations, durations * 2.0, durations])
-    tiles = np.array([500.0, 500.0, 10.0])
+    lags = np.stack([delivery, delivery, delivery * 3.0])
+    tiles = np.array([500.0, 500.0, 500.0])
     stride, slots = np.ones(3, dtype=np.int64), np.full(3, 3, dtype=np.int64)
-    got = _distinct_latency(rows, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
+    got = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
                             np.array([0]), np.zeros(3, dtype=np.int64))
-    expected = [schedule_latency(rows[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
+    expected = [schedule_latency(rows[n], lags[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
                 for n in range(3)]
     assert np.array_equal(got, expected)
+
+
+def test_a_round_trip_through_the_other_array_pays_the_delivery_lag_unless_pipelined():
+    # Task A on the 2D array (a cycles), B on the 1D array reading A (b cycles), C on the 2D array reading B
+    # (c cycles); A's result needs `lag` cycles to reach the 1D array. Serial (one tile in flight): every tile
+    # is a + lag + b + c. Pipelined with C two tiles behind A and B one tile behind, the 2D array runs
+    # C(t-2) then A(t) each step, and B(t) waits for A(t) + lag: with lag + b <= a + c the 2D array is never
+    # idle and the period is a + c.
+    a, b, c, lag = 10.0, 2.0, 5.0, 12.0
+    durations, delivery = np.array([a, b, c]), np.array([lag, 0.0, 0.0])
+    resources = np.array([TWO_D, ONE_D, TWO_D])
+    deps = np.zeros((3, 3), dtype=bool)
+    deps[1, 0] = deps[2, 1] = True
+    none = np.zeros((3, 3), dtype=bool)
+    tiles = 1000.0
+    serial = schedule_latency(durations, delivery, resources, np.zeros(3, dtype=np.int64), np.arange(3), deps, none,
+                              1, 1, tiles, 64)
+    assert serial == pytest.approx(tiles * (a + lag + b + c), rel=1e-12)
+    stages = np.array([0, 1, 2])
+    piped = schedule_latency(durations, delivery, resources, stages, issue_order(stages), deps, none, 1, 3, tiles,
+                             64)
+    assert piped / tiles == pytest.approx(a + c, rel=1e-3)
+    # A lag on an edge between tasks on the same resource is not charged (the value does not leave the array).
+    same = schedule_latency(durations, delivery, np.array([TWO_D, TWO_D, TWO_D]), np.zeros(3, dtype=np.int64),
+                            np.arange(3), deps, none, 1, 1, tiles, 64)
+    assert same == pytest.approx(tiles * (a + b + c), rel=1e-12)
