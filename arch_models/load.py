@@ -176,7 +176,7 @@ def _check_composition(doc: YamlDocument, operators: dict, name: str, parts, pat
                        errors: list[SpecError]) -> None:
     """Parts of a composed operator: primitive operators of the same array, each with a positive count."""
     if not isinstance(parts, dict) or not parts:
-        errors.append(doc.error(f"must map operators of this array to counts, e.g. {{mac: 6, add: 1}}", *path))
+        errors.append(doc.error("must map operators of this array to counts, e.g. {mac: 6, add: 1}", *path))
         return
     for part, count in parts.items():
         cost = operators.get(part)

@@ -135,8 +135,8 @@ def schedule_latency_batch(durations, delivery, resources, stages, order, deps, 
 
 @njit(cache=True)
 def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window):
-    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations and delivery lags, recurrence stride,
-    buffer slots, and the tile count when it is within the window (beyond it, tiles only scale the
+    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations and delivery lags,
+    recurrence stride, buffer slots, and the tile count when it is within the window (beyond it, tiles only scale the
     extrapolation)."""
     batch, tasks = durations.shape
     out = np.empty(batch, dtype=np.int64)

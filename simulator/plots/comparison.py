@@ -10,7 +10,8 @@ from simulator.plots.style import TEXT_WIDTH_IN, new_figure, save, token_label
 
 # One colour per design in every figure (colour-blind-safe Okabe-Ito palette).
 DESIGN_COLOURS = {"unfused": "#999999", "flat": "#E69F00", "fusemax": "#0072B2",
-                  "fusemax-cascade-on-flat-hw": "#56B4E9", "fusemax-no-binding": "#009E73"}
+                  "fusemax-cascade-on-flat-hw": "#56B4E9", "fusemax-cascade-on-flat-hw-artifact": "#CC79A7",
+                  "fusemax-no-binding": "#009E73", "flat-best": "#D55E00"}
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 speedup / energy: normalised to a baseline design per model and length (the FuseMax paper normalises to
 the unfused baseline); utilization: 2D and 1D array utilization per design; breakdown: each Einsum's
 share of time; pareto: latency against area; roofline: achieved throughput against operational
-intensity under the compute and bandwidth roofs; parity: predicted against measured.
+intensity under the compute and bandwidth roofs; parity: predicted against measured; ablation: each
+design's mean speedup over a baseline (arithmetic mean over models and lengths, as the FuseMax artifact
+averages its ablation), with published means beside it where the caller has them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from einsum_cascade.errors import SpecError
 from simulator.plots.comparison import DESIGN_COLOURS
 from simulator.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, save, token_label
 
-KINDS = ("speedup", "energy", "utilization", "breakdown", "pareto", "roofline", "parity")
+KINDS = ("speedup", "energy", "utilization", "breakdown", "pareto", "roofline", "parity", "ablation")
 FALLBACK_COLOURS = ("#CC79A7", "#D55E00", "#F0E442", "#000000", "#56B4E9", "#009E73")
 
 
@@ -193,8 +195,38 @@ def parity(rows: list[dict], path: Path) -> list[Path]:
     return save(figure, path)
 
 
+def ablation(rows: list[dict], baseline: str, scope: str, path: Path,
+             published: dict[str, float] | None = None) -> list[Path]:
+    """Mean speedup over `baseline` per design, in sweep order; `published` means as markers beside the bars."""
+    _need(rows, ("design", "workload", "seq_len", "latency_s"), "ablation")
+    rows = [r for r in rows if r.get("scope", scope) == scope]
+    designs = list(dict.fromkeys(r["design"] for r in rows))
+    if baseline not in designs:
+        raise SpecError(f"baseline {baseline!r} is not among the designs {', '.join(designs)}", key="--baseline")
+    base = {(r["workload"], r["seq_len"]): r["latency_s"] for r in rows if r["design"] == baseline}
+    shown = [d for d in designs if d not in (baseline, "unfused")]
+    means = [np.mean([base[(r["workload"], r["seq_len"])] / r["latency_s"] for r in rows if r["design"] == d])
+             for d in shown]
+    figure, axes = new_figure(COLUMN_WIDTH_IN, 2.4)
+    x = np.arange(len(shown))
+    axes.bar(x, means, 0.6, color=[colour(d, designs) for d in shown], label="Cascade")
+    for n, mean in enumerate(means):
+        axes.annotate(f"{mean:.2f}x", (n, mean), ha="center", va="bottom", fontsize=6, xytext=(0, 5),
+                      textcoords="offset points")
+    marked = [(n, published[d]) for n, d in enumerate(shown) if published and d in published]
+    if marked:
+        axes.scatter([n for n, _ in marked], [v for _, v in marked], marker="_", s=200, color="black", zorder=3,
+                     label="published")
+    axes.axhline(1.0, color="black", linewidth=0.5)
+    axes.set_xticks(x)
+    axes.set_xticklabels(shown, fontsize=6, rotation=20, ha="right")
+    axes.set_ylabel(f"mean speedup over {baseline} (x)")
+    axes.legend(frameon=False, loc="upper left")
+    return save(figure, path)
+
+
 def plot(directory: str | Path, kind: str, path: str | Path, baseline: str = "unfused",
-         scope: str = "attention") -> list[Path]:
+         scope: str = "attention", published: dict[str, float] | None = None) -> list[Path]:
     directory, path = Path(directory), Path(path)
     rows = read_rows(directory)
     if kind == "speedup":
@@ -211,4 +243,6 @@ def plot(directory: str | Path, kind: str, path: str | Path, baseline: str = "un
         return roofline(rows, path)
     if kind == "parity":
         return parity(rows, path)
+    if kind == "ablation":
+        return ablation(rows, baseline, scope, path, published)
     raise SpecError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}", key="--kind")

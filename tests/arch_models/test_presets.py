@@ -21,7 +21,7 @@ GIB = 2**30
 
 
 def test_every_preset_loads_and_round_trips_through_its_spec():
-    assert arch_names() == ["flat", "flat-edge", "fusemax", "unfused"]
+    assert arch_names() == ["flat", "flat-edge", "flat-unpipelined-exp", "fusemax", "unfused"]
     for name in arch_names():
         arch = load_arch(name)
         assert arch.name == name
@@ -157,7 +157,8 @@ def test_cost_of_an_unsupported_operator_names_what_the_array_has():
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(SpecError, match="no architecture named 'tpu'; presets: flat, flat-edge, fusemax, unfused"):
+    presets = "flat, flat-edge, flat-unpipelined-exp, fusemax, unfused"
+    with pytest.raises(SpecError, match=f"no architecture named 'tpu'; presets: {presets}"):
         load_arch("tpu")
     with pytest.raises(SpecError, match="file not found"):
         load_arch("no/such/arch.yaml")

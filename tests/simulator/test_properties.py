@@ -303,10 +303,10 @@ def test_defective_mappings_are_rejected_with_a_message(case):
 
 
 def flat_pipelined(stages: str, tiles_in_flight: int | None = None):
-    text = (PRESET_DIR / "flat-best.yaml").read_text().replace("p0: 256, m0: 256", "p0: 4, m0: 4")
+    text = (PRESET_DIR / "flat-best.yaml").read_text().replace("p0: cols, m0: rows", "p0: 4, m0: 4")
     old = "stages: {GM: 1, SN: 1, SD: 1, A: 1, AV: 2}"
     assert old in text
-    new = f"stages: {stages}" + (f"\n        tiles_in_flight: {tiles_in_flight}" if tiles_in_flight else "")
+    new = f"stages: {stages}" + (f"\n  tiles_in_flight: {tiles_in_flight}" if tiles_in_flight else "")
     mapping = parse_mapping(text.replace(old, new))
     return next(v for v in mapping.variants if v.name == "flat-best-pipelined")
 
