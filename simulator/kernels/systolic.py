@@ -91,14 +91,22 @@ def scalesim_fold_cycles(rows, cols, t, dataflow):
 
 
 @njit(cache=True)
-def scalesim_schedule_cycles(m, n, k, rows, cols, dataflow):
-    """Cycles of SCALE-Sim's schedule of C[m,n] = A[m,k] @ B[k,n]: its padded folds end to end."""
+def _folds(m, n, k, rows, cols, dataflow):
+    """(Sr, Sc, T, row folds, column folds) of the GEMM under `dataflow`; zero folds for an empty GEMM."""
     _check_array(rows, cols)
     sr, sc, t = gemm_block(np.int64(m), np.int64(n), np.int64(k), dataflow)
     if sr < 1 or sc < 1 or t < 1:
+        return sr, sc, t, np.int64(0), np.int64(0)
+    return sr, sc, t, (sr + rows - 1) // rows, (sc + cols - 1) // cols
+
+
+@njit(cache=True)
+def scalesim_schedule_cycles(m, n, k, rows, cols, dataflow):
+    """Cycles of SCALE-Sim's schedule of C[m,n] = A[m,k] @ B[k,n]: its padded folds end to end."""
+    _, _, t, folds_r, folds_c = _folds(m, n, k, rows, cols, dataflow)
+    if folds_r == 0:
         return np.int64(0)
-    folds = ((sr + rows - 1) // rows) * ((sc + cols - 1) // cols)
-    return folds * scalesim_fold_cycles(np.int64(rows), np.int64(cols), t, dataflow)
+    return folds_r * folds_c * scalesim_fold_cycles(np.int64(rows), np.int64(cols), t, dataflow)
 
 
 @njit(cache=True)
@@ -117,12 +125,9 @@ def unpadded_fold_cycles(sr, sc, t):
 @njit(cache=True)
 def unpadded_gemm_cycles(m, n, k, rows, cols, dataflow):
     """Cycles of C[m,n] = A[m,k] @ B[k,n] summed over its folds, each charged for the PEs it maps."""
-    _check_array(rows, cols)
-    sr, sc, t = gemm_block(np.int64(m), np.int64(n), np.int64(k), dataflow)
-    if sr < 1 or sc < 1 or t < 1:
+    sr, sc, t, folds_r, folds_c = _folds(m, n, k, rows, cols, dataflow)
+    if folds_r == 0:
         return np.int64(0)
-    folds_r = (sr + rows - 1) // rows
-    folds_c = (sc + cols - 1) // cols
     return 2 * sr * folds_c + sc * folds_r + (t - 2) * folds_r * folds_c
 
 
