@@ -1,18 +1,24 @@
 """GPUs as frozen value objects, read from one YAML file each (`arch_models/gpu_presets/*.yaml`).
 
 A GPU is what the threadblock model needs and nothing else: SM count and clock, dense tensor-core
-throughput per SM per clock for each instruction family (Ampere-style `mma` vs Hopper `wgmma`) and
+throughput per SM per clock (FP32 accumulate) for each instruction family the GPU has (Ampere-style
+`mma` = mma.sync, Hopper `wgmma`, Blackwell `tcgen05`; a family a GPU lacks is simply not listed) and
 dtype, the non-tensor pipes (FP32, compare/min/max, special functions, type conversions, issue), the
 per-SM limits that decide occupancy (registers, shared memory, warps, blocks), L2, HBM, and two
 latencies (DRAM, kernel launch). Units are in the key names. Validation collects every problem with
 `file:line: key` before anything is built, as `arch_models.load` does for spatial arrays; adding a GPU
 means writing one more YAML file (`load_gpu("path/to/my-gpu.yaml")` or drop it in `gpu_presets/`).
+
+Names: a shipped preset answers to its `name` and to each of its declared `aliases` (the names papers and
+`torch.cuda.get_device_name()` use), matched exactly, ignoring case and surrounding spaces; never by
+prefix, so `H20` is the H20 and `H100 NVL` (another product) is no preset at all.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
@@ -33,7 +39,7 @@ from einsum_cascade.yaml_source import (
 
 GPU_PRESETS_DIR = Path(__file__).parent / "gpu_presets"
 SUPPORTED_VERSIONS = (1,)
-INSTRUCTION_FAMILIES = ("mma", "wgmma")
+INSTRUCTION_FAMILIES = ("mma", "wgmma", "tcgen05")
 DTYPES = ("fp16", "bf16", "fp8", "tf32")
 
 _INT, _NUM, _TEXT = POSITIVE_INT, POSITIVE, TEXT
@@ -41,11 +47,13 @@ _INT, _NUM, _TEXT = POSITIVE_INT, POSITIVE, TEXT
 GPU_KEYS = {
     "version": (VERSION, True, "format version of the file (1)"),
     "name": (_TEXT, True, "the GPU's name, e.g. h100-sxm5-80gb"),
+    "aliases": ("aliases", False, "other exact names of this very product, e.g. [H100, NVIDIA H100 80GB HBM3]"),
     "description": (_TEXT, False, "one line on what it is"),
     "sm_count": (_INT, True, "streaming multiprocessors"),
     "clock_hz": (_NUM, True, "SM clock the throughputs below are quoted at"),
     "boost_clock_hz": (_NUM, False, "maximum boost clock (informational)"),
-    "tensor_fma_per_clk_per_sm": ("families", True, "dense tensor FMAs per clock per SM: {family: {dtype: n}}"),
+    "tensor_fma_per_clk_per_sm": ("families", True, "dense tensor FMAs per clock per SM with FP32 accumulate, for "
+                                  "each instruction family the GPU has: {family: {dtype: n}}"),
     "fp32_fma_per_clk_per_sm": (_NUM, True, "FP32 fused multiply-adds per clock per SM"),
     "alu_ops_per_clk_per_sm": (_NUM, True, "FP32 compare/min/max results per clock per SM"),
     "sfu_ops_per_clk_per_sm": (_NUM, True, "special-function (exp2) results per clock per SM"),
@@ -82,6 +90,7 @@ OVERRIDE_KEYS = {
 class GpuArch:
     name: str
     description: str
+    aliases: tuple[str, ...]
     sm_count: int
     clock_hz: float
     boost_clock_hz: float | None
@@ -158,17 +167,52 @@ def gpu_names() -> list[str]:
     return preset_names(GPU_PRESETS_DIR)
 
 
+def _folded(name: str) -> str:
+    return str(name).strip().casefold()
+
+
+@cache
+def gpu_name_index() -> dict[str, str]:
+    """Every name a shipped preset answers to (its name and aliases, case-folded) -> the preset's name.
+    Two presets claiming one name is an error in the shipped files, reported with both."""
+    index: dict[str, str] = {}
+    for stem in gpu_names():
+        path = GPU_PRESETS_DIR / f"{stem}.yaml"
+        gpu = parse_gpu(read_text(path), source=str(path))
+        for name in (gpu.name, *gpu.aliases):
+            claimed = index.setdefault(_folded(name), gpu.name)
+            if claimed != gpu.name:
+                raise SpecError(f"GPU name {name!r} is claimed by presets {claimed!r} and {gpu.name!r}",
+                                source=str(path), key="aliases")
+    return index
+
+
+def gpu_preset_named(name: str) -> str | None:
+    """The preset whose name or one of whose aliases is `name` (exactly, ignoring case), or None."""
+    return gpu_name_index().get(_folded(name))
+
+
+def resolve_gpu_name(name: str) -> str:
+    """`gpu_preset_named`, or a one-line SpecError naming the presets."""
+    preset = gpu_preset_named(name)
+    if preset is None:
+        raise SpecError(f"no GPU preset named {str(name)!r}; presets: {', '.join(gpu_names())} (each also answers "
+                        f"to its aliases, exactly and ignoring case: `cascade list archs` shows them)", key="--arch")
+    return preset
+
+
+def preset_of(gpu_name: str) -> str | None:
+    """The shipped preset a GpuArch name comes from (`a100-sxm4-80gb[sm_count=54]` -> a100-sxm4-80gb, as
+    `with_overrides` names variants), or None for a GPU described by a user's file."""
+    return gpu_preset_named(str(gpu_name).split("[", 1)[0])
+
+
 def load_gpu(name_or_path: str) -> GpuArch:
-    """A preset name (`h100-sxm5-80gb`, also `h100`, `a100`) or a path to a GPU YAML file."""
+    """A preset by name or alias (`h100-sxm5-80gb`, `H100`, `NVIDIA H100 80GB HBM3`) or a GPU YAML file."""
     text = str(name_or_path)
     if looks_like_path(text):
         return parse_gpu(read_text(text), source=text)
-    path = GPU_PRESETS_DIR / f"{text.lower()}.yaml"
-    if not path.exists():
-        matches = [n for n in gpu_names() if n.startswith(text.lower())]
-        if len(matches) != 1:
-            raise SpecError(f"no GPU named {text!r}; GPU presets: {', '.join(gpu_names())}", key="--arch")
-        path = GPU_PRESETS_DIR / f"{matches[0]}.yaml"
+    path = GPU_PRESETS_DIR / f"{resolve_gpu_name(text)}.yaml"
     return parse_gpu(read_text(path), source=str(path))
 
 
@@ -181,7 +225,7 @@ def is_gpu_name(name_or_path: str) -> bool:
         except SpecError:
             return False
         return isinstance(data, dict) and "sm_count" in data
-    return text.lower() in gpu_names() or sum(n.startswith(text.lower()) for n in gpu_names()) == 1
+    return gpu_preset_named(text) is not None
 
 
 def parse_gpu(text: str, source: str = "<string>") -> GpuArch:
@@ -203,12 +247,25 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
         if kind == "families":
             errors += _family_problems(doc, value)
             continue
+        if kind == "aliases":
+            errors += _alias_problems(doc, value)
+            continue
         problem = leaf_problem(value, kind, SUPPORTED_VERSIONS)
         if problem:
             errors.append(doc.error(f"{key} = {value!r} {problem}", key))
     if not errors and data["shared_memory_bytes_per_block"] > data["shared_memory_bytes_per_sm"]:
         errors.append(doc.error("shared_memory_bytes_per_block cannot exceed shared_memory_bytes_per_sm",
                                 "shared_memory_bytes_per_block"))
+    return errors
+
+
+def _alias_problems(doc: YamlDocument, value) -> list[SpecError]:
+    if not isinstance(value, list):
+        return [doc.error("must be a list of names, e.g. [H100, NVIDIA H100 80GB HBM3]", "aliases")]
+    errors = []
+    for position, alias in enumerate(value):
+        if not isinstance(alias, str) or not alias.strip() or looks_like_path(alias):
+            errors.append(doc.error(f"{alias!r} must be a non-empty name (not a path)", "aliases", position))
     return errors
 
 
@@ -242,5 +299,6 @@ def _build(data: dict, source: str) -> GpuArch:
                if kind in (_INT, _NUM) and key not in optional}
     reserved = int(data.get("shared_memory_reserved_bytes_per_block", 0))
     return GpuArch(name=str(data["name"]), description=str(data.get("description", "")),
+                   aliases=tuple(str(alias).strip() for alias in data.get("aliases", [])),
                    tensor_fma_per_clk_per_sm=families, shared_memory_reserved_bytes_per_block=reserved,
                    source=source, **optional, **numbers)

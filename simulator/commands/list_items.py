@@ -1,8 +1,9 @@
-"""`cascade list KIND`: what the project ships (cascades, archs, mappings, designs, workloads)."""
+"""`cascade list KIND`: what the project ships (cascades, archs: spatial arrays and GPU presets, mappings,
+designs, workloads)."""
 
 from __future__ import annotations
 
-from arch_models import arch_names, load_arch
+from arch_models import arch_names, gpu_names, load_arch, load_gpu
 from einsum_cascade.library import library_cascade, library_names
 from mappers.load import load_mapping, mapping_names
 from simulator.designs import design_names, load_design
@@ -11,11 +12,20 @@ from workloads.zoo import load_model, model_names
 
 DESCRIBE = {
     "cascades": (library_names, lambda n: library_cascade(n).description),
-    "archs": (arch_names, lambda n: load_arch(n).description),
+    "archs": (lambda: arch_names() + gpu_names(), lambda n: _arch_line(n)),
     "mappings": (mapping_names, lambda n: f"{load_mapping(n).cascade}: {load_mapping(n).description}"),
     "designs": (design_names, lambda n: f"arch {load_design(n).arch}, mapping {load_design(n).mapping}"),
     "workloads": (model_names, lambda n: _model_line(load_model(n))),
 }
+
+
+def _arch_line(name: str) -> str:
+    """A spatial array's description, or a GPU preset's with the other names it answers to."""
+    if name in gpu_names():
+        gpu = load_gpu(name)
+        others = [alias for alias in gpu.aliases if alias.casefold() != name.casefold()]
+        return f"GPU: {gpu.description}" + (f"; also named: {', '.join(others)}" if others else "")
+    return load_arch(name).description
 
 
 def _model_line(model) -> str:
