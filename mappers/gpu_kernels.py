@@ -1,15 +1,18 @@
 """GPU mappings of attention cascades: how a kernel (or a chain of kernels) tiles attention on a GPU.
 
-A mapping is data (`mappers/gpu_presets/*.yaml`): the kind of kernel (one fused kernel, split-KV
+A mapping is data (`mappers/gpu_presets/*.yaml`): the names the kernel goes by (`measured_as`: what
+papers, blog posts, issue threads and measurement files call it, matched exactly, ignoring case; the
+mapping's own name matches too; never a prefix), the kind of kernel (one fused kernel, split-KV
 decoding with a combine step, or unfused kernels with the M x P scores through HBM), the tensor
-instruction family (`mma` = Ampere-style mma.sync, `wgmma` = Hopper warpgroup MMA, `best` = the
-fastest the GPU has, as a vendor library picks), the threadblock tile Br x Bc, warps, pipeline
-stages (per head dim and optionally per GPU / causal), how the grid is formed and ordered, whether
-softmax overlaps the matrix products (`pingpong`: FA3's coordinated consumer warpgroups; `none`:
-only independent resident blocks overlap), whether a producer warpgroup issues the loads (warp
-specialization), and the masking granularity (`tile-skip`: fully masked tiles are skipped and
-partial tiles masked element-wise; `dense`: every tile computed and masked). Legality of a tile on a
-GPU (registers, shared memory, occupancy) is decided by `mappers.gpu_space`.
+instruction family (`mma` = Ampere-style mma.sync, `wgmma` = Hopper warpgroup MMA, `tcgen05` =
+Blackwell's, `best` = the fastest the GPU has, as a vendor library picks), the threadblock tile
+Br x Bc, warps, pipeline stages (per head dim and optionally per GPU preset, by name or alias, and
+causal), how the grid is formed and ordered, whether softmax overlaps the matrix products (`pingpong`:
+FA3's coordinated consumer warpgroups; `none`: only independent resident blocks overlap), whether a
+producer warpgroup issues the loads (warp specialization), and the masking granularity (`tile-skip`:
+fully masked tiles are skipped and partial tiles masked element-wise; `dense`: every tile computed and
+masked). Legality of a tile on a GPU (registers, shared memory, occupancy) is decided by
+`mappers.gpu_space`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from arch_models.gpu import INSTRUCTION_FAMILIES, gpu_names, gpu_preset_named, preset_of
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import (
     YamlDocument,
@@ -30,7 +34,7 @@ from einsum_cascade.yaml_source import (
 
 GPU_PRESET_DIR = Path(__file__).parent / "gpu_presets"
 KINDS = ("fused", "split-kv", "unfused")
-INSTRUCTIONS = ("mma", "wgmma", "best")
+INSTRUCTIONS = (*INSTRUCTION_FAMILIES, "best")
 OVERLAPS = ("none", "pingpong")
 BLOCK_ORDERS = ("launch", "longest-first")
 MASKINGS = ("tile-skip", "dense")
@@ -41,7 +45,7 @@ GQA_MODES = ("shared", "expand")
 MAPPING_KEYS = {
     "version": "format version (1)", "name": "mapping name", "description": "one line",
     "cascade": "library cascade the kernel computes", "kind": f"one of {', '.join(KINDS)}",
-    "measured_as": "kernel names in measurement files that this mapping describes",
+    "measured_as": "other names of this kernel (papers, blog posts, measurement files), matched exactly ignoring case",
     "instruction": f"tensor instruction family: {', '.join(INSTRUCTIONS)}",
     "softmax_overlap": f"{', '.join(OVERLAPS)}", "producer_warpgroup": "true if a producer warpgroup issues loads",
     "persistent": "true if one block per SM loops over work tiles", "block_order": f"{', '.join(BLOCK_ORDERS)}",
@@ -79,7 +83,7 @@ class TileChoice:
     splits: int | None = None  # split-KV: a fixed number of key chunks instead of the heuristic
 
     def matches(self, head_dim: int, gpu: str, causal: bool) -> bool:
-        return head_dim <= self.head_dim_max and (self.gpu is None or gpu.startswith(self.gpu)) and \
+        return head_dim <= self.head_dim_max and (self.gpu is None or preset_of(gpu) == self.gpu) and \
             (self.causal is None or self.causal == causal)
 
 
@@ -158,13 +162,29 @@ def load_gpu_mapping(name_or_path: str) -> GpuMapping:
     return _preset(str(name_or_path))
 
 
-def mapping_for_kernel(kernel: str) -> GpuMapping | None:
-    """The shipped mapping whose `measured_as` lists `kernel` (a name in a measurement file), or None."""
+def _folded(name: str) -> str:
+    return str(name).strip().casefold()
+
+
+@cache
+def kernel_name_index() -> dict[str, str]:
+    """Every name a shipped mapping answers to (its name and `measured_as`, case-folded) -> the mapping's name.
+    Two mappings claiming one name is an error in the shipped files, reported with both."""
+    index: dict[str, str] = {}
     for name in gpu_mapping_names():
         mapping = _preset(name)
-        if kernel in mapping.measured_as:
-            return mapping
-    return None
+        for alias in (mapping.name, *mapping.measured_as):
+            claimed = index.setdefault(_folded(alias), mapping.name)
+            if claimed != mapping.name:
+                raise SpecError(f"kernel name {alias!r} is claimed by GPU mappings {claimed!r} and {mapping.name!r}",
+                                source=mapping.source, key="measured_as")
+    return index
+
+
+def mapping_for_kernel(kernel: str) -> GpuMapping | None:
+    """The shipped mapping named `kernel` or listing it in `measured_as` (exactly, ignoring case), or None."""
+    name = kernel_name_index().get(_folded(kernel))
+    return None if name is None else _preset(name)
 
 
 def parse_gpu_mapping(text: str, source: str = "<string>") -> GpuMapping:
@@ -192,7 +212,7 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
     if not isinstance(grid, list) or any(d not in GRID_DIMS for d in grid) or len(set(grid)) != len(grid):
         errors.append(doc.error(f"grid must list distinct dimensions from: {', '.join(GRID_DIMS)}", "grid"))
     names = data.get("measured_as", [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
         errors.append(doc.error("measured_as must be a list of kernel names", "measured_as"))
     errors += _tile_problems(doc, data.get("tiles"))
     if data.get("kind") != "split-kv" and isinstance(data.get("tiles"), list):
@@ -229,17 +249,18 @@ def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecErr
             continue
         errors += [doc.error(f"unknown key {k!r}; allowed: {', '.join(TILE_KEYS)}", *where, k)
                    for k in tile if k not in TILE_KEYS]
-        for key in TILE_KEYS[:5]:
-            value = tile.get(key)
+        for name in TILE_KEYS[:5]:  # (not `key`: that names the list, and `where` is built from it)
+            value = tile.get(name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                errors.append(doc.error(f"{key} = {value!r} must be a positive integer", *where, key))
+                errors.append(doc.error(f"{name} = {value!r} must be a positive integer", *where, name))
         if "splits" in tile and (isinstance(tile["splits"], bool) or not isinstance(tile["splits"], int)
                                  or tile["splits"] <= 0):
             errors.append(doc.error(f"splits = {tile['splits']!r} must be a positive integer", *where, "splits"))
         if "causal" in tile and not isinstance(tile["causal"], bool):
             errors.append(doc.error(f"causal = {tile['causal']!r} must be true or false", *where, "causal"))
-        if "gpu" in tile and not (isinstance(tile["gpu"], str) and tile["gpu"]):
-            errors.append(doc.error("gpu must name a GPU (prefix), e.g. a100", *where, "gpu"))
+        if "gpu" in tile and not (isinstance(tile["gpu"], str) and gpu_preset_named(tile["gpu"])):
+            errors.append(doc.error(f"gpu = {tile['gpu']!r} must name a GPU preset (a name or an alias, exactly); "
+                                    f"presets: {', '.join(gpu_names())}", *where, "gpu"))
     return errors
 
 
@@ -276,9 +297,14 @@ def _chain(data: dict) -> UnfusedChain:
     return UnfusedChain(**{k: (tuple(v) if k in TENSOR_LISTS else v) for k, v in data.items()})
 
 
+def _tile(tile: dict) -> TileChoice:
+    """A tile choice; its `gpu`, given by name or alias, stored as the preset's name."""
+    return TileChoice(**{**tile, "gpu": gpu_preset_named(tile["gpu"])} if "gpu" in tile else tile)
+
+
 def _build(data: dict, source: str) -> GpuMapping:
-    tiles = tuple(TileChoice(**tile) for tile in data["tiles"])
-    backward = tuple(TileChoice(**tile) for tile in data.get("backward_tiles", []))
+    tiles = tuple(_tile(tile) for tile in data["tiles"])
+    backward = tuple(_tile(tile) for tile in data.get("backward_tiles", []))
     split = data.get("split_kv", {})
     return GpuMapping(
         name=str(data["name"]), description=str(data.get("description", "")), cascade=str(data["cascade"]),

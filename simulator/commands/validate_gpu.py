@@ -39,16 +39,24 @@ def format_validation(result: dict, rows: bool = False) -> str:
     summary = result["summary"]
     blocks = []
     if rows:
-        lines = [(r["gpu"], r["kernel"], r["pass"], r["causal"], r["headdim"], r["batch"], r["seqlen_kv"], r["unit"],
-                  r["measured"], "-" if r["predicted"] is None else f"{r['predicted']:.4g}",
-                  "-" if r["error_pct"] is None else f"{r['error_pct']:+.1f}%") for r in result["rows"]]
-        blocks.append(table(("gpu", "kernel", "pass", "causal", "d", "batch", "seqlen", "unit", "measured", "predicted",
-                             "error"), lines, title="every row"))
+        lines = [(r["gpu"], r["kernel"], r["mapping"] or "-", r["pass"], r["causal"], r["headdim"], r["batch"],
+                  r["seqlen_kv"], r["unit"], r["measured"], "-" if r["predicted"] is None else f"{r['predicted']:.4g}",
+                  "-" if r["error_pct"] is None else f"{r['error_pct']:+.1f}%", r["role"] or "not modelled")
+                 for r in result["rows"]]
+        blocks.append(table(("gpu", "kernel", "mapping", "pass", "causal", "d", "batch", "seqlen", "unit", "measured",
+                             "predicted", "error", "role"), lines, title="every row"))
     overall = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]))
-               for name, s in (("all modelled rows", summary["overall"]), ("held out", summary["held_out"]),
-                               ("calibration subset", summary["fitted"]))]
+               for name, s in (("all modelled rows", summary["overall"]), ("fitted (the calibration subset)",
+                                                                           summary["fitted"]),
+                               ("development set (shipped, not fitted)", summary["development"]),
+                               ("held out (not shipped, not fitted)", summary["held_out"]))]
     blocks.append(table(("rows", "count", "MAPE", "worst |error|"), overall,
-                        title=f"GPU model vs measurements ({result['data']})"))
+                        title=f"GPU model vs measurements ({result['data']}); the development set informed the "
+                              f"model's structure, so only held-out rows are unseen"))
+    names = [(n["gpu"], n["gpu_preset"], n["kernel"], n["mapping"]) for n in summary["names"]]
+    if names:
+        blocks.append(table(("gpu", "preset", "kernel", "mapping"), names, title="names in the data -> what was "
+                                                                                  "simulated"))
     for key, label in GROUPS:
         lines = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]), _pct(s["mean_error_pct"]))
                  for name, s in summary[key].items()]
@@ -57,7 +65,7 @@ def format_validation(result: dict, rows: bool = False) -> str:
                 ", ".join(f"{k} <= {v:g}%" for k, v in t["target"].items() if k != "gpu"),
                 "met" if t["met"] else "NOT met")
                for passes, t in result["targets"].items()]
-    blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="issue-5 targets"))
+    blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="accuracy targets"))
     causal = _causal_table(summary["causal_ratios"])
     if causal:
         blocks.append(causal)
@@ -74,7 +82,8 @@ def format_validation(result: dict, rows: bool = False) -> str:
     not_modelled = summary["not_modelled"]
     if not_modelled["rows"]:
         blocks.append(f"not modelled: {not_modelled['rows']} rows of {', '.join(not_modelled['kernels'])}\n  "
-                      + "\n  ".join(not_modelled["reasons"]))
+                      + "\n  ".join(f"{count} rows: {reason}"
+                                     for reason, count in not_modelled["rows_by_reason"].items()))
     if result.get("figures"):
         blocks.append("parity plot: " + ", ".join(result["figures"]))
     return "\n\n".join(blocks)

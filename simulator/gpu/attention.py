@@ -25,7 +25,8 @@ from mappers.gpu_space import ELEMENT_BYTES as ELEMENT  # bytes of a 16-bit valu
 from mappers.gpu_space import TileFlags, tile_resources
 from simulator.gpu.model import Phase
 
-PASSES = ("fwd", "fwd+bwd", "decode")
+PASSES = ("fwd", "bwd", "fwd+bwd", "decode")
+BACKWARD_FLOPS = 2.5  # backward FLOPs per forward FLOP as the published benchmarks count them (REFERENCE.md §2)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class AttentionProblem:
         halved for causal; backward = 2.5 x forward, forward+backward = 3.5 x forward."""
         forward = 2.0 * self.batch * self.heads * self.seqlen_q * self.seqlen_kv * (self.head_dim + self.head_dim_v)
         forward /= 2.0 if self.causal else 1.0
-        return forward * (3.5 if self.passes == "fwd+bwd" else 1.0)
+        return forward * {"bwd": BACKWARD_FLOPS, "fwd+bwd": 1.0 + BACKWARD_FLOPS}.get(self.passes, 1.0)
 
 
 def mapping_flags(mapping: GpuMapping, family: str) -> TileFlags:
@@ -69,11 +70,15 @@ def mapping_flags(mapping: GpuMapping, family: str) -> TileFlags:
 
 def build_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
                  efficiency_family: str | None = None) -> tuple[list[Phase], dict]:
-    """The kernel launches of `mapping` on `gpu` for `problem`, and a description of the choices made."""
+    """The kernel launches of `mapping` on `gpu` for `problem`, and a description of the choices made: the
+    forward kernels, the backward kernels (`bwd`: given the forward's saved outputs), or both (`fwd+bwd`)."""
     family = efficiency_family or mapping.family(gpu.families, gpu.best_family(problem.dtype))
     from simulator.gpu.backward import backward_phases  # backward builds on this module
     from simulator.gpu.unfused import unfused_phases
 
+    if problem.passes == "bwd":
+        backward, backward_info = backward_phases(mapping, gpu, problem, family)
+        return backward, {"family": family, **backward_info, "backward": backward_info}
     builder = unfused_phases if mapping.kind == "unfused" else fused_phases
     phases, info = builder(mapping, gpu, problem, family)
     if problem.passes == "fwd+bwd":

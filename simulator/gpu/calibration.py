@@ -1,22 +1,26 @@
 """The model's only fitted numbers: one efficiency per instruction family, fitted on a documented subset.
 
-`calibration.yaml` holds the factors and, under `fit.subsets`, which measured rows each one is fitted on
-(a filter over the CSV columns). `fit_efficiencies` reproduces the stored factors: it minimises the mean
-absolute log error of the subset rows by golden-section search on one factor at a time, cycling until
-the factors stop moving (the memory factor touches the tensor-bound rows a little, and vice versa).
-Every other row is held out; `cascade validate-gpu` reports both groups separately.
+`calibration.yaml` holds the factors, under `fit.data` the measurement file they were fitted on and under
+`fit.subsets` which of its rows each one is fitted on (a filter over the CSV columns). `fit_efficiencies`
+reproduces the stored factors: it minimises the mean absolute log error of the subset rows by
+golden-section search on one factor at a time, cycling until the factors stop moving (the memory factor
+touches the tensor-bound rows a little, and vice versa). A row counts as fitted only if it is one of the
+rows the fit used (the same measurement: every column equal), whatever file it is read from; a row of
+another file that merely passes the filter is not.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
 from arch_models.gpu import load_gpu
 from mappers.gpu_kernels import mapping_for_kernel
-from simulator.gpu.measurements import Measurement
-from simulator.gpu.simulate import calibration, simulate_attention
+from simulator.gpu.measurements import Measurement, read_measurements
+from simulator.gpu.simulate import CALIBRATION_FILE, calibration, simulate_attention
 
 SEARCH_RANGE = (0.2, 1.5)
 
@@ -25,12 +29,21 @@ def fit_subsets() -> dict[str, dict]:
     return {str(k): dict(v) for k, v in calibration()["fit"]["subsets"].items()}
 
 
-def fitted_family(measurement: Measurement, subsets: dict[str, dict] | None = None) -> str | None:
-    """The family whose fit subset contains this row, or None for a held-out row."""
-    for family, rule in (subsets or fit_subsets()).items():
-        if _matches(measurement, rule):
-            return family
-    return None
+def fit_data_file() -> Path:
+    """The measurement file the stored factors were fitted on (`fit.data`, relative to calibration.yaml)."""
+    return CALIBRATION_FILE.parent / str(calibration()["fit"]["data"])
+
+
+@cache
+def fit_rows() -> dict[Measurement, str]:
+    """Every row the stored fit used -> the family it was used for."""
+    rows = read_measurements(fit_data_file())
+    return {m: family for family, rule in fit_subsets().items() for m in rows if _matches(m, rule)}
+
+
+def fitted_family(measurement: Measurement) -> str | None:
+    """The family whose fit used this very row, or None for a row the fit did not use."""
+    return fit_rows().get(measurement)
 
 
 def _matches(m: Measurement, rule: dict) -> bool:
@@ -43,7 +56,7 @@ def _matches(m: Measurement, rule: dict) -> bool:
 
 
 def predicted_time(m: Measurement, efficiency: dict[str, float]) -> float:
-    return simulate_attention(mapping_for_kernel(m.kernel), load_gpu(m.gpu_preset), m.problem(), efficiency).time_s
+    return simulate_attention(mapping_for_kernel(m.kernel), load_gpu(m.gpu), m.problem(), efficiency).time_s
 
 
 def log_error(rows: list[Measurement], efficiency: dict[str, float]) -> float:

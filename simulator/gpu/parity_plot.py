@@ -10,10 +10,11 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from simulator.plots.style import TEXT_WIDTH_IN, new_figure, save
 
 MARKERS = "osD^v<>ph*X"
+BACKWARD_PASSES = ("bwd", "fwd+bwd")
 
 
 def plot_parity(result: dict, path: str | Path) -> list[Path]:
-    """Two panels: throughput rows (TFLOP/s: forward and forward+backward) and time rows (decode, us)."""
+    """Two panels: throughput rows (TFLOP/s: forward, backward, forward+backward) and time rows (decode, us)."""
     rows = [r for r in result["rows"] if r["modelled"]]
     figure, _ = new_figure(TEXT_WIDTH_IN, 3.0)
     figure.clear()
@@ -28,8 +29,8 @@ def plot_parity(result: dict, path: str | Path) -> list[Path]:
             if not points:
                 continue
             colour, marker = style[kernel]
-            filled = [p for p in points if p["pass"] != "fwd+bwd"]
-            hollow = [p for p in points if p["pass"] == "fwd+bwd"]
+            filled = [p for p in points if p["pass"] not in BACKWARD_PASSES]
+            hollow = [p for p in points if p["pass"] in BACKWARD_PASSES]
             for group, face in ((filled, colour), (hollow, "none")):
                 if group:
                     axis.scatter([p["measured"] for p in group], [p["predicted"] for p in group], s=12, marker=marker,
@@ -52,6 +53,6 @@ def plot_parity(result: dict, path: str | Path) -> list[Path]:
         axis.set_ylabel(f"predicted {label}")
         axis.legend(frameon=False, fontsize=5.5, loc="upper left")
     stats = result["summary"]["overall"]
-    axes[0].set_title(f"filled: forward/decode, hollow: fwd+bwd; band: +/-25%; MAPE {stats['mape_pct']:.1f}%",
+    axes[0].set_title(f"filled: forward/decode, hollow: bwd or fwd+bwd; band: +/-25%; MAPE {stats['mape_pct']:.1f}%",
                       fontsize=7)
     return save(figure, path)

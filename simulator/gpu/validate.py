@@ -1,73 +1,93 @@
 """Predictions against measured runs: per-row error, MAPE and worst error overall and by GPU, kernel, pass.
 
-Each measured row is simulated with the shipped mapping whose `measured_as` names its kernel (rows of
-kernels no mapping describes are listed as not modelled). Rows inside a calibration subset are marked
-`fitted` and summarised apart from the held-out rows. `decode_analysis` compares the measured FA2 decode
-kernel with split-KV decoding on the same points, which is why split-KV wins at long K/V and few heads.
+Each measured row is simulated on the GPU preset its `gpu` names and with the shipped mapping its `kernel`
+names (a preset's or mapping's name or one of its aliases, exactly, ignoring case); each row says which
+preset and mapping it used. Rows without one, or that the mapping cannot run (no tile for the head dim,
+instructions the GPU lacks, no backward kernel), are listed as not modelled with the reason. Each modelled
+row has a role: `fitted` (one of the rows the stored efficiencies were fitted on), `development` (shipped
+with the project but not fitted: not held out, since these rows informed the model's structure) or
+`held-out` (any other measurement). `decode_analysis` compares the measured FA2 decode kernel with
+split-KV decoding on the same points, which is why split-KV wins at long K/V and few heads.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 
-from arch_models.gpu import gpu_names, load_gpu
+from arch_models.gpu import gpu_preset_named, load_gpu
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import load_gpu_mapping, mapping_for_kernel
 from simulator.gpu.calibration import fit_subsets, fitted_family
-from simulator.gpu.measurements import Measurement
+from simulator.gpu.measurements import DATA_FILE, Measurement, read_measurements
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
+# The GPU model's accuracy targets on the shipped measurements (per pass; `gpu` restricts the rows).
 TARGETS = {"fwd": {"gpu": "H100-SXM5-80GB", "mape_pct": 10.0, "max_abs_error_pct": 25.0},
            "fwd+bwd": {"mape_pct": 15.0}}
 SPLIT_KV_MAPPING = "flash-decoding"
+# SpecError keys that mean "this mapping cannot run this row" (not modelled) rather than a broken input
+NOT_RUNNABLE_KEYS = ("tiles", "backward_tiles", "instruction", "kind")
+ROLES = ("fitted", "development", "held-out")
+
+
+@cache
+def _shipped_rows() -> frozenset[Measurement]:
+    return frozenset(read_measurements(DATA_FILE))
 
 
 def validate(measurements: list[Measurement], efficiency: dict[str, float] | None = None) -> dict:
     efficiency = efficiency or default_efficiency()
-    subsets = fit_subsets()
-    rows = [_row(m, efficiency, subsets) for m in measurements]
+    rows = [_row(m, efficiency) for m in measurements]
     modelled = [r for r in rows if r["modelled"]]
+    skipped = [r for r in rows if not r["modelled"]]
     summary = {
-        "overall": _stats(modelled), "held_out": _stats([r for r in modelled if not r["fitted"]]),
-        "fitted": _stats([r for r in modelled if r["fitted"]]),
+        "overall": _stats(modelled), "fitted": _stats([r for r in modelled if r["role"] == "fitted"]),
+        "development": _stats([r for r in modelled if r["role"] == "development"]),
+        "held_out": _stats([r for r in modelled if r["role"] == "held-out"]),
         "by_gpu": _grouped(modelled, ("gpu",)), "by_kernel": _grouped(modelled, ("kernel",)),
         "by_pass": _grouped(modelled, ("pass",)),
         "by_kernel_headdim": _grouped(modelled, ("pass", "kernel", "headdim")),
         "causal_ratios": causal_ratios(modelled),
-        "not_modelled": {"rows": len(rows) - len(modelled),
-                         "kernels": sorted({r["kernel"] for r in rows if not r["modelled"]}),
-                         "reasons": sorted({r["reason"] for r in rows if not r["modelled"]})},
+        "names": [dict(zip(("gpu", "gpu_preset", "kernel", "mapping"), names, strict=True)) for names in
+                  sorted({(r["gpu"], r["gpu_preset"], r["kernel"], r["mapping"]) for r in modelled})],
+        "not_modelled": {"rows": len(skipped), "kernels": sorted({r["kernel"] for r in skipped}),
+                         "reasons": sorted({r["reason"] for r in skipped}),
+                         "rows_by_reason": dict(sorted(Counter(r["reason"] for r in skipped).items()))},
     }
-    return {"efficiency": efficiency, "fit_subsets": subsets, "rows": rows, "summary": summary,
+    return {"efficiency": efficiency, "fit_subsets": fit_subsets(), "rows": rows, "summary": summary,
             "targets": _targets(modelled), "decode_analysis": decode_analysis(measurements, efficiency)}
 
 
-def _row(m: Measurement, efficiency: dict[str, float], subsets: dict) -> dict:
-    row = m.row()
+def _row(m: Measurement, efficiency: dict[str, float]) -> dict:
+    row = {**m.row(), "measured": m.value, "gpu_preset": gpu_preset_named(m.gpu), "mapping": None}
     mapping = mapping_for_kernel(m.kernel)
+    if row["gpu_preset"] is None:
+        return _not_modelled(row, f"no GPU preset named {m.gpu!r} (a preset answers to its name and its aliases, "
+                                  f"exactly, ignoring case)")
     if mapping is None:
-        return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
-                "reason": f"no shipped GPU mapping lists {m.kernel!r} in measured_as"}
+        return _not_modelled(row, f"no GPU mapping named {m.kernel!r} (a mapping answers to its name and its "
+                                  f"measured_as names, exactly, ignoring case)")
+    row["mapping"] = mapping.name
     try:
-        gpu = load_gpu(m.gpu_preset)
-    except SpecError:
-        return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
-                "reason": f"no GPU preset named {m.gpu!r} (add arch_models/gpu_presets/{m.gpu_preset}.yaml)"}
-    try:
-        report = simulate_attention(mapping, gpu, m.problem(), efficiency)
+        report = simulate_attention(mapping, load_gpu(row["gpu_preset"]), m.problem(), efficiency)
     except SpecError as error:
-        if error.key not in ("tiles", "backward_tiles"):  # only "no tile for this head dim" means "not modelled"
+        if error.key not in NOT_RUNNABLE_KEYS:
             raise
-        return {**row, "modelled": False, "fitted": False, "measured": m.value, "predicted": None, "error_pct": None,
-                "reason": f"{mapping.name}: {error.message}"}
+        return _not_modelled(row, f"{mapping.name}: {error.message}")
     predicted = m.value_from_time(report.time_s)
-    return {**row, "modelled": True, "fitted": fitted_family(m, subsets) is not None, "mapping": mapping.name,
-            "measured": m.value, "predicted": predicted, "error_pct": 100.0 * (predicted - m.value) / m.value,
-            "measured_time_s": m.time_s(), "predicted_time_s": report.time_s, "bound": report.bound,
-            "tile": report.info.get("tile")}
+    role = "fitted" if fitted_family(m) else "development" if m in _shipped_rows() else "held-out"
+    return {**row, "modelled": True, "fitted": role == "fitted", "role": role, "predicted": predicted,
+            "error_pct": 100.0 * (predicted - m.value) / m.value, "measured_time_s": m.time_s(),
+            "predicted_time_s": report.time_s, "bound": report.bound, "tile": report.info.get("tile")}
+
+
+def _not_modelled(row: dict, reason: str) -> dict:
+    return {**row, "modelled": False, "fitted": False, "role": None, "predicted": None, "error_pct": None,
+            "reason": reason}
 
 
 def _stats(rows: list[dict]) -> dict:
@@ -131,13 +151,18 @@ def decode_analysis(measurements: list[Measurement], efficiency: dict[str, float
     split = load_gpu_mapping(SPLIT_KV_MAPPING)
     points = {}
     for m in measurements:
-        mapping = mapping_for_kernel(m.kernel)
-        if m.passes != "decode" or mapping is None or mapping.kind != "fused" or m.gpu_preset not in gpu_names():
+        mapping, preset = mapping_for_kernel(m.kernel), gpu_preset_named(m.gpu)
+        if m.passes != "decode" or mapping is None or mapping.kind != "fused" or preset is None:
             continue
-        gpu = load_gpu(m.gpu_preset)
-        fused = simulate_attention(mapping, gpu, m.problem(), efficiency)
-        chunked = simulate_attention(split, gpu, m.problem(), efficiency)
-        unpacked = simulate_attention(replace(split, pack_gqa=False), gpu, m.problem(), efficiency)
+        gpu = load_gpu(preset)
+        try:
+            fused = simulate_attention(mapping, gpu, m.problem(), efficiency)
+            chunked = simulate_attention(split, gpu, m.problem(), efficiency)
+            unpacked = simulate_attention(replace(split, pack_gqa=False), gpu, m.problem(), efficiency)
+        except SpecError as error:  # a point one of the mappings cannot run (listed as not modelled above)
+            if error.key not in NOT_RUNNABLE_KEYS:
+                raise
+            continue
         points[(m.gpu, m.batch, m.seqlen_kv)] = {
             "gpu": m.gpu, "batch": m.batch, "heads": m.nheads_q, "kv_heads": m.nheads_kv, "seqlen_kv": m.seqlen_kv,
             "measured_fa2_us": m.value if m.unit == "us" else None,

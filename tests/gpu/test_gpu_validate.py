@@ -1,4 +1,5 @@
-"""`cascade validate-gpu`: JSON shape, the issue-5 targets, the decode story, the parity plot, and the fit."""
+"""`cascade validate-gpu`: JSON shape, the accuracy targets, the decode story, the parity plot, the fit and which
+rows it used, the names each row resolved to, and backward-only rows."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def test_json_shape(result):
     for group in ("by_gpu", "by_kernel", "by_pass"):
         for stats in summary[group].values():
             assert {"mape_pct", "max_abs_error_pct", "rows"} <= set(stats)
-    assert {"mape_pct", "max_abs_error_pct"} <= set(summary["overall"]) and summary["held_out"]["rows"] == 201 - 12
+    assert {"mape_pct", "max_abs_error_pct"} <= set(summary["overall"])
+    # the shipped rows the fit did not use are the development set; none is held out
+    assert summary["development"]["rows"] == 201 - 12 and summary["held_out"]["rows"] == 0
     json.dumps(result)
 
 
@@ -111,7 +114,7 @@ def test_bad_data_file_exits_2(tmp_path, run_command):
     assert status == 2 and "file not found" in err
     good = [m.row() for m in read_measurements()][:1]
     for column, value, words in (("value", 0.0, "must be a positive number"), ("value", "nan", "positive number"),
-                                 ("batch", 0, "must be at least 1"), ("pass", "bwd", "is not one of"),
+                                 ("batch", 0, "must be at least 1"), ("pass", "backward", "is not one of"),
                                  ("dtype", "bogus", "is not one of"), ("nheads_kv", 3, "not a multiple of 3 K/V")):
         write_measurements(path, [{**good[0], column: value}])
         status, _, err = run_command(validate_gpu, "validate-gpu", "--data", str(path))
@@ -120,7 +123,8 @@ def test_bad_data_file_exits_2(tmp_path, run_command):
 
 def test_text_output_has_the_kernel_head_dim_table(result):
     text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
-    assert "fwd / FA3 / 128" in text and "issue-5 targets" in text and "split-KV" in text
+    assert "fwd / FA3 / 128" in text and "accuracy targets" in text and "split-KV" in text
+    assert "issue" not in text and "development set (shipped, not fitted)" in text
 
 
 def test_causal_ratios_compare_the_masking_with_the_kernels(result):
