@@ -13,6 +13,7 @@ from simulator.spatial.batch import combine_groups, evaluate_group_batch
 from simulator.spatial.lower import lower_group
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
+OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
 
 
 class SpatialCost:
@@ -59,7 +60,7 @@ class SpatialCost:
             latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
             energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
             if (~feasible).any():
-                reasons["buffers overflow (global, staging or registers)"] += int((~feasible).sum())
+                reasons[OVERFLOW] += int((~feasible).sum())
         return latency, energy, reasons
 
     def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:

@@ -14,7 +14,8 @@ from mappers import cache
 from mappers.dump import mapping_to_yaml
 from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
-from simulator.mapper_cost import SpatialCost
+from simulator.mapper_cost import OVERFLOW, SpatialCost
+from simulator.spatial.lower import CapacityRejected
 from simulator.spatial.simulate import simulate
 
 CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
@@ -81,8 +82,9 @@ def search_mapping(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], 
     start = time.perf_counter()
     result = search(space, cost, settings, progress)
     if result.best is None or not np.isfinite(result.best_value):
-        raise SpecError(f"no legal mapping of {cascade.name} on {arch.name} for {shapes} among "
-                        f"{result.evaluated} candidates; binding constraint: {result.binding_constraint()}")
+        kind = CapacityRejected if result.binding_constraint() == OVERFLOW else SpecError
+        raise kind(f"no legal mapping of {cascade.name} on {arch.name} for {shapes} among "
+                   f"{result.evaluated} candidates; binding constraint: {result.binding_constraint()}")
     mapping = space.decode(result.best)
     report = simulate(cascade, arch, mapping, shapes, design="searched")
     metrics = {"design": "searched", "latency_s": report.latency_s, "energy_pj": report.energy_pj,

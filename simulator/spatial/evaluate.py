@@ -24,7 +24,7 @@ from simulator.spatial.batch import (
     register_pj_per_cycle,
     traffic,
 )
-from simulator.spatial.lower import LoweredGroup, MappingRejected, lower_group, reject
+from simulator.spatial.lower import CapacityRejected, LoweredGroup, MappingRejected, lower_group, reject
 from simulator.spatial.systolic_mode import (
     check_timing_options,
     dataflow_code,
@@ -93,7 +93,7 @@ def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, in
     occupancy = traffic(probe, rows)[7]
     fitting = [size for size, ok in zip(candidates, fits(arch, occupancy), strict=True) if ok]
     reject(bool(fitting), f"group {probe.name}: no size of {part} fits the buffers: "
-           + _overflow_reason(arch, probe, occupancy[0]), mapping)
+           + _overflow_reason(arch, probe, occupancy[0]), mapping, CapacityRejected)
     return {part: max(fitting)}
 
 
@@ -115,7 +115,7 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     if arch.staging_buffer is None and staging.sum() > 0:
         raise MappingRejected(f"group {lowered.name} keeps tensors in a staging buffer, but {arch.name} has none",
                               source=mapping.source or mapping.name)
-    reject(bool(batch.feasible[0]), _overflow_reason(arch, lowered, occupancy), mapping)
+    reject(bool(batch.feasible[0]), _overflow_reason(arch, lowered, occupancy), mapping, CapacityRejected)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
     words = {k: float(v[0]) for k, v in level_words(buffer_read[None], buffer_write[None], staging[None],

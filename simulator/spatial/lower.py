@@ -27,9 +27,13 @@ class MappingRejected(SpecError):
     """The mapping is illegal for this cascade, arch and shape; the message says why."""
 
 
-def reject(condition: bool, message: str, mapping: Mapping) -> None:
+class CapacityRejected(MappingRejected):
+    """The mapping is legal but its tiles do not fit the buffers: a larger buffer would take it."""
+
+
+def reject(condition: bool, message: str, mapping: Mapping, kind: type[MappingRejected] = MappingRejected) -> None:
     if not condition:
-        raise MappingRejected(message, source=mapping.source or mapping.name)
+        raise kind(message, source=mapping.source or mapping.name)
 
 
 @dataclass
@@ -196,7 +200,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     outputs = {ref.name for ref in cascade.outputs}
     homes, from_dram, to_dram = [], [], []
     for tensor in tensors:
-        default = "buffer" if tensor in produced or tensor in cascade.input_names else "dram"
+        default = "buffer"  # inputs and earlier groups' results alike are staged in the buffer unless homed dram
         home = group.homes.get(tensor, default)
         homes.append(HOME_CODES[home])
         read_here = any(tensor in e.input_names for e in einsums)
@@ -353,7 +357,8 @@ def _storage(lowered: LoweredGroup, produced: dict[str, int]) -> None:
                 lowered.tensor_storage[out] = False
                 break
     for t, name in enumerate(lowered.tensors):
-        if name in produced and _streamed(lowered, t, produced[name], readers.get(t, [])):
+        chain_root = any(owner[u] == t for u in range(len(owner)) if u != t)  # others live in its storage
+        if name in produced and not chain_root and _streamed(lowered, t, produced[name], readers.get(t, [])):
             lowered.tensor_storage[t] = False
     first_stage: dict[int, int] = {}
     last_stage: dict[int, int] = {}

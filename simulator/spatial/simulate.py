@@ -12,7 +12,7 @@ from mappers.mapping import Mapping
 from mappers.search import TIE_TOLERANCE
 from simulator.spatial.batch import combine_groups
 from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
-from simulator.spatial.lower import MappingRejected, instance_ranks
+from simulator.spatial.lower import CapacityRejected, MappingRejected, instance_ranks
 
 
 def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
@@ -24,15 +24,16 @@ def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict
     multiply-accumulate Einsums timed fold by fold as SCALE-Sim counts them) or "systolic-unpadded" (edge
     folds charged only for the PEs they map). `dataflow` ("os", "ws" or "is") is the 2D array's dataflow
     in the systolic modes; "ideal" ignores it. Details: simulator/spatial/systolic_mode.py."""
-    reports, reasons = [], []
+    reports, rejections = [], []
     for variant in mapping.family():
         try:
             reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name, timing,
                                         dataflow))
         except MappingRejected as rejected:
-            reasons.append(f"{variant.name}: {rejected.message}")
-    if not reports:
-        raise MappingRejected("; ".join(reasons), source=mapping.source or mapping.name)
+            rejections.append((variant.name, rejected))
+    if not reports:  # a capacity rejection only if every variant merely overflowed (a larger buffer would do)
+        kind = CapacityRejected if all(isinstance(r, CapacityRejected) for _, r in rejections) else MappingRejected
+        raise kind("; ".join(f"{name}: {r.message}" for name, r in rejections), source=mapping.source or mapping.name)
     fastest = min(r.latency_s for r in reports)
     return min((r for r in reports if r.latency_s <= fastest * (1 + TIE_TOLERANCE)), key=lambda r: r.energy_pj)
 

@@ -17,28 +17,39 @@ def evaluate_point(values: dict, grow: dict | None = None) -> tuple[dict, list[d
     """(row, einsum_rows) for one point; a point the model rejects becomes a row with status 'rejected'.
     With a growth rule the grown key is multiplied by its factor while the point is memory-bound or does not
     fit (the smallest buffer that holds the mapping and keeps it compute-bound), up to its maximum."""
-    from simulator.spatial.lower import MappingRejected
-
     try:
-        while True:
-            try:
-                row, einsums = _evaluate(values)
-                if not (grow and row.get("bound") == "memory"):
-                    break
-            except MappingRejected:
-                if not grow:
-                    raise
-                row = None
-            grown = int((values.get(grow["key"]) or _arch_value(values, grow["key"])) * grow.get("factor", 2))
-            if grown > grow.get("max", 1 << 34):
-                if row is None:
-                    raise
-                break
-            values = {**values, grow["key"]: grown}
-        row["grown_value"] = values.get(grow["key"]) if grow else None
-        return row, einsums
+        return _grown(values, grow)
     except SpecError as rejected:
-        return {"status": "rejected", "reason": str(rejected).replace("\n", "; ")}, []
+        return _rejected_row(rejected), []
+
+
+def _grown(values: dict, grow: dict | None) -> tuple[dict, list[dict]]:
+    """Evaluate, growing the key while the point is memory-bound or overflows; the last overflow is the
+    answer when even the maximum does not fit. Only a capacity rejection grows: any other is final."""
+    from simulator.spatial.lower import CapacityRejected
+
+    while True:
+        overflow = None
+        try:
+            row, einsums = _evaluate(values)
+        except CapacityRejected as rejected:
+            if not grow:
+                raise
+            overflow = rejected
+        if not grow or (overflow is None and row.get("bound") != "memory"):
+            break
+        grown = int((values.get(grow["key"]) or _arch_value(values, grow["key"])) * grow.get("factor", 2))
+        if grown > grow.get("max", 1 << 34):
+            if overflow is not None:
+                raise overflow
+            break
+        values = {**values, grow["key"]: grown}
+    row["grown_value"] = values.get(grow["key"]) if grow else None
+    return row, einsums
+
+
+def _rejected_row(rejected: SpecError) -> dict:
+    return {"status": "rejected", "reason": str(rejected).replace("\n", "; ")}
 
 
 def _arch_value(values: dict, key: str):

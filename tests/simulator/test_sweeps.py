@@ -256,3 +256,44 @@ grow: {key: arch.global_buffer_bytes, until: not-memory-bound, max: 17179869184}
     grown = int(row["grown_value"])
     assert row["status"] == "ok" and grown > start and (grown / start) == 2 ** round(math.log2(grown / start))
     assert row["bound"] != "memory" or grown * 2 > 17179869184
+
+
+def _scripted_evaluate(monkeypatch, answers):
+    """Replace the point evaluation by a script: buffer size -> a row or an exception; returns the calls."""
+    from simulator.sweeps import run_point
+
+    calls = []
+
+    def evaluate(values):
+        calls.append(values["arch.global_buffer_bytes"])
+        answer = answers(values["arch.global_buffer_bytes"])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer, []
+
+    monkeypatch.setattr(run_point, "_evaluate", evaluate)
+    return calls
+
+
+def test_growth_grows_past_overflow_and_reports_the_last_overflow_at_the_maximum(monkeypatch):
+    from simulator.spatial.lower import CapacityRejected
+    from simulator.sweeps.run_point import evaluate_point
+
+    grow = {"key": "arch.global_buffer_bytes", "factor": 2, "max": 8}
+    calls = _scripted_evaluate(monkeypatch, lambda size: CapacityRejected(f"needs 100, has {size}"))
+    row, _ = evaluate_point({"arch.global_buffer_bytes": 1}, grow)
+    assert calls == [1, 2, 4, 8]  # 16 exceeds the maximum
+    assert row["status"] == "rejected" and "has 8" in row["reason"]
+
+    calls = _scripted_evaluate(monkeypatch, lambda size: CapacityRejected("x") if size < 4 else {"bound": "compute"})
+    row, _ = evaluate_point({"arch.global_buffer_bytes": 1}, grow)
+    assert calls == [1, 2, 4] and row["grown_value"] == 4
+
+
+def test_growth_does_not_grow_past_a_rejection_a_larger_buffer_cannot_lift(monkeypatch):
+    from simulator.spatial.lower import MappingRejected
+    from simulator.sweeps.run_point import evaluate_point
+
+    calls = _scripted_evaluate(monkeypatch, lambda size: MappingRejected("GM reads QK of a later stage"))
+    row, _ = evaluate_point({"arch.global_buffer_bytes": 1}, {"key": "arch.global_buffer_bytes", "max": 64})
+    assert calls == [1] and row["status"] == "rejected" and "later stage" in row["reason"]
