@@ -192,12 +192,12 @@ def gpu_preset_named(name: str) -> str | None:
     return gpu_name_index().get(_folded(name))
 
 
-def resolve_gpu_name(name: str) -> str:
-    """`gpu_preset_named`, or a one-line SpecError naming the presets."""
+def resolve_gpu_name(name: str, option: str = "--arch") -> str:
+    """`gpu_preset_named`, or a one-line SpecError naming the option and the presets."""
     preset = gpu_preset_named(name)
     if preset is None:
         raise SpecError(f"no GPU preset named {str(name)!r}; presets: {', '.join(gpu_names())} (each also answers "
-                        f"to its aliases, exactly and ignoring case: `cascade list archs` shows them)", key="--arch")
+                        f"to its aliases, exactly and ignoring case: `cascade list archs` shows them)", key=option)
     return preset
 
 

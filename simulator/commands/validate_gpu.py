@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from einsum_cascade.errors import SpecError
 from simulator.output import print_json, table
 
 GROUPS = (("by_gpu", "gpu"), ("by_kernel", "kernel"), ("by_pass", "pass"), ("by_kernel_headdim", "pass / kernel / d"))
@@ -14,6 +15,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--data", help="measurement CSV (default: the shipped FA2/FA3/Flash-Decoding measurements)")
     parser.add_argument("--plot", help="write a parity plot (predicted vs measured, log axes) to PATH (.pdf + .png)")
     parser.add_argument("--rows", action="store_true", help="also print every row (text output)")
+    parser.add_argument("--calibrate-on", metavar="GPU[,GPU]",
+                        help="also refit the efficiencies on these GPUs' rows only and score the other GPUs' rows "
+                             "(summary.transfer); names as in `cascade list archs`, exact or a declared alias")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -22,7 +26,7 @@ def run(args) -> int:
     from simulator.gpu.measurements import DATA_FILE, read_measurements
     from simulator.gpu.validate import validate
 
-    result = validate(read_measurements(args.data or DATA_FILE))
+    result = validate(read_measurements(args.data or DATA_FILE), calibrate_on=calibrate_on_names(args.calibrate_on))
     result["data"] = str(args.data or DATA_FILE)
     if args.plot:
         from simulator.gpu.parity_plot import plot_parity
@@ -33,6 +37,17 @@ def run(args) -> int:
     else:
         print(format_validation(result, rows=args.rows))
     return 0
+
+
+def calibrate_on_names(text: str | None) -> tuple[str, ...]:
+    """`--calibrate-on a100,H100` -> the names; an empty name is a one-line error."""
+    if text is None:
+        return ()
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise SpecError(f"{text!r} must be GPU names separated by commas, e.g. a100-sxm4-80gb,h100-sxm5-80gb",
+                        key="--calibrate-on")
+    return names
 
 
 def format_validation(result: dict, rows: bool = False) -> str:
@@ -61,11 +76,9 @@ def format_validation(result: dict, rows: bool = False) -> str:
         lines = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]), _pct(s["mean_error_pct"]))
                  for name, s in summary[key].items()]
         blocks.append(table((label, "rows", "MAPE", "worst |error|", "mean error"), lines))
-    targets = [(passes, t["rows"], _pct(t["mape_pct"]), _pct(t["max_abs_error_pct"]),
-                ", ".join(f"{k} <= {v:g}%" for k, v in t["target"].items() if k != "gpu"),
-                "met" if t["met"] else "NOT met")
-               for passes, t in result["targets"].items()]
-    blocks.append(table(("pass", "rows", "MAPE", "worst", "target", ""), targets, title="accuracy targets"))
+    blocks.append(_targets_table(result["targets"], summary.get("transfer")))
+    if "transfer" in summary:
+        blocks.append(_transfer_table(summary["transfer"]))
     causal = _causal_table(summary["causal_ratios"])
     if causal:
         blocks.append(causal)
@@ -87,6 +100,47 @@ def format_validation(result: dict, rows: bool = False) -> str:
     if result.get("figures"):
         blocks.append("parity plot: " + ", ".join(result["figures"]))
     return "\n\n".join(blocks)
+
+
+TARGET_NAMES = {"mape_pct": "MAPE", "max_abs_error_pct": "worst"}
+
+
+def _targets_table(targets: dict, transfer: dict | None) -> str:
+    lines = []
+    for passes, t in targets.items():
+        named = t["outliers"]
+        outliers = (f"{named['rows']} named outliers ({', '.join(f'{k} {v}' for k, v in t['named_outliers'].items())})"
+                    f", worst {_pct(named['max_abs_error_pct'])}" if named["rows"] else "-")
+        lines.append((passes, t["rows"], _pct(t["mape_pct"]), _pct(t["max_abs_error_pct"]), _goal(t["target"]),
+                      "met" if t["met"] else "NOT met", outliers))
+    if transfer:
+        lines.append((f"transfer from {'+'.join(transfer['calibrated_on'])}", transfer["overall"]["rows"],
+                      _pct(transfer["overall"]["mape_pct"]), _pct(transfer["overall"]["max_abs_error_pct"]),
+                      _goal(transfer["target"]), "met" if transfer["met"] else "NOT met", "-"))
+    return table(("pass", "rows", "MAPE", "worst", "target", "", "left out of the worst"), lines,
+                 title="accuracy targets")
+
+
+def _goal(target: dict) -> str:
+    return ", ".join(f"{TARGET_NAMES[k]} <= {v:g}%" for k, v in target.items())
+
+
+def _transfer_table(transfer: dict) -> str:
+    """The leave-GPUs-out score: what was refitted on which rows, and the other GPUs' error by pass."""
+    families = "; ".join(f"{family} {f['efficiency']:g} (" + (f"{f['rows']} {f['pass']} rows" if f["fitted"] else
+                                                             "not fitted: no rows, datasheet rate") + ")"
+                         for family, f in transfer["families"].items())
+    lines = [(name, s["rows"], _pct(s["mape_pct"]), _pct(s["max_abs_error_pct"]), _pct(s["mean_error_pct"]),
+              _where(s["worst"]))
+             for name, s in (("all", transfer["overall"]), *transfer["by_pass"].items())]
+    return table(("pass", "rows", "MAPE", "worst |error|", "mean error", "worst row"), lines,
+                 title=f"transfer: calibrated on {', '.join(transfer['calibrated_on'])}, scored on "
+                       f"{', '.join(transfer['scored_on'])}; refitted: {families}")
+
+
+def _where(worst: dict) -> str:
+    return (f"{worst['gpu']} {worst['kernel']} {worst['pass']} d={worst['headdim']} {worst['seqlen_kv']} keys"
+            f"{' causal' if worst['causal'] else ''} {worst['error_pct']:+.1f}%")
 
 
 def _causal_table(ratios: list[dict]) -> str | None:

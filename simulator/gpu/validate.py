@@ -7,7 +7,8 @@ instructions the GPU lacks, no backward kernel), are listed as not modelled with
 row has a role: `fitted` (one of the rows the stored efficiencies were fitted on), `development` (shipped
 with the project but not fitted: not held out, since these rows informed the model's structure) or
 `held-out` (any other measurement). `decode_analysis` compares the measured FA2 decode kernel with
-split-KV decoding on the same points, which is why split-KV wins at long K/V and few heads.
+split-KV decoding on the same points, which is why split-KV wins at long K/V and few heads. `transfer` refits
+the efficiencies on the rows of some GPUs only and scores the other GPUs' rows (leave-one-GPU-out).
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ from functools import cache
 
 import numpy as np
 
-from arch_models.gpu import gpu_preset_named, load_gpu
+from arch_models.gpu import gpu_preset_named, load_gpu, resolve_gpu_name
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import load_gpu_mapping, mapping_for_kernel
-from simulator.gpu.calibration import fit_subsets, fitted_family
+from simulator.gpu.calibration import calibrated_on, fit_efficiencies, fit_plan, fit_subsets, fitted_family
 from simulator.gpu.measurements import DATA_FILE, Measurement, read_measurements
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
-# The GPU model's accuracy targets on the shipped measurements (per pass; `gpu` restricts the rows).
-TARGETS = {"fwd": {"gpu": "H100-SXM5-80GB", "mape_pct": 10.0, "max_abs_error_pct": 25.0},
-           "fwd+bwd": {"mape_pct": 15.0}}
+# The product's accuracy targets, per pass: MAPE and the worst |error| (%). The worst forward error leaves out
+# the named outliers, which are listed instead: the Triton tutorial kernel's causal rows (measured at 512 tokens,
+# its causal runs take longer than its non-causal ones, which nothing the model knows explains).
+TARGETS = {"fwd": {"mape_pct": 8.0, "max_abs_error_pct": 30.0}, "fwd+bwd": {"mape_pct": 12.0},
+           "decode": {"mape_pct": 12.0}}
+NAMED_OUTLIERS = {"fwd": {"mapping": "triton-fa2", "causal": True}}
+TRANSFER_TARGET = {"mape_pct": 15.0}  # each direction: calibrated on some GPUs, scored on the others
 SPLIT_KV_MAPPING = "flash-decoding"
 # SpecError keys that mean "this mapping cannot run this row" (not modelled) rather than a broken input
 NOT_RUNNABLE_KEYS = ("tiles", "backward_tiles", "instruction", "kind")
@@ -39,7 +44,9 @@ def _shipped_rows() -> frozenset[Measurement]:
     return frozenset(read_measurements(DATA_FILE))
 
 
-def validate(measurements: list[Measurement], efficiency: dict[str, float] | None = None) -> dict:
+def validate(measurements: list[Measurement], efficiency: dict[str, float] | None = None,
+             calibrate_on: tuple[str, ...] = ()) -> dict:
+    """Every row against its prediction; with `calibrate_on` (GPU names) also `summary.transfer`."""
     efficiency = efficiency or default_efficiency()
     rows = [_row(m, efficiency) for m in measurements]
     modelled = [r for r in rows if r["modelled"]]
@@ -58,7 +65,10 @@ def validate(measurements: list[Measurement], efficiency: dict[str, float] | Non
                          "reasons": sorted({r["reason"] for r in skipped}),
                          "rows_by_reason": dict(sorted(Counter(r["reason"] for r in skipped).items()))},
     }
-    return {"efficiency": efficiency, "fit_subsets": fit_subsets(), "rows": rows, "summary": summary,
+    if calibrate_on:
+        summary["transfer"] = transfer(measurements, calibration_gpus(calibrate_on))
+    return {"efficiency": efficiency, "calibrated_on": list(calibrated_on()), "fit_subsets": fit_subsets(),
+            "rows": rows, "summary": summary,
             "targets": _targets(modelled), "decode_analysis": decode_analysis(measurements, efficiency)}
 
 
@@ -80,7 +90,8 @@ def _row(m: Measurement, efficiency: dict[str, float]) -> dict:
         return _not_modelled(row, f"{mapping.name}: {error.message}")
     predicted = m.value_from_time(report.time_s)
     role = "fitted" if fitted_family(m) else "development" if m in _shipped_rows() else "held-out"
-    return {**row, "modelled": True, "fitted": role == "fitted", "role": role, "predicted": predicted,
+    return {**row, "modelled": True, "fitted": role == "fitted", "role": role, "family": report.info.get("family"),
+            "predicted": predicted,
             "error_pct": 100.0 * (predicted - m.value) / m.value, "measured_time_s": m.time_s(),
             "predicted_time_s": report.time_s, "bound": report.bound, "tile": report.info.get("tile")}
 
@@ -134,14 +145,50 @@ def causal_ratios(rows: list[dict]) -> list[dict]:
 
 
 def _targets(rows: list[dict]) -> dict:
+    """Each pass's MAPE over all its rows and worst |error| over those not named outliers, against TARGETS."""
     result = {}
     for passes, target in TARGETS.items():
-        members = [r for r in rows if r["pass"] == passes and ("gpu" not in target or r["gpu"] == target["gpu"])]
-        stats = _stats(members)
-        met = stats["rows"] > 0 and all(stats[k] is not None and stats[k] <= v for k, v in target.items() if k != "gpu")
-        result[passes] = {"target": target, **{k: stats[k] for k in ("rows", "mape_pct", "max_abs_error_pct")},
-                          "met": bool(met)}
+        members = [r for r in rows if r["pass"] == passes]
+        rule = NAMED_OUTLIERS.get(passes, {})
+        named = [r for r in members if rule and all(r[key] == value for key, value in rule.items())]
+        counted = [r for r in members if not any(r is o for o in named)]
+        stats = {"rows": len(members), "mape_pct": _stats(members)["mape_pct"],
+                 "max_abs_error_pct": _stats(counted)["max_abs_error_pct"]}
+        result[passes] = {"target": target, **stats, "met": _met(stats, target), "named_outliers": rule,
+                          "outliers": _stats(named)}
     return result
+
+
+def _met(stats: dict, target: dict) -> bool:
+    return stats["rows"] > 0 and all(stats[k] is not None and stats[k] <= v for k, v in target.items())
+
+
+def calibration_gpus(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The presets `--calibrate-on` names (exactly or by a declared alias); an unknown name is a SpecError."""
+    return tuple(dict.fromkeys(resolve_gpu_name(name, "--calibrate-on") for name in names))
+
+
+def transfer(measurements: list[Measurement], gpus: tuple[str, ...]) -> dict:
+    """Leave-GPUs-out: the efficiencies refitted on the rows of `gpus` only (calibration.yaml's subsets on those
+    GPUs), then every modelled row of the other GPUs scored with them."""
+    plan = fit_plan(measurements, gpus)
+    if not any(entry["rows"] for entry in plan.values()):
+        raise SpecError(f"no row of {', '.join(gpus)} is in any fit subset (calibration.yaml fit.subsets); "
+                        f"nothing to calibrate on", key="--calibrate-on")
+    efficiency = fit_efficiencies(measurements, gpus)
+    rows = [r for r in (_row(m, efficiency) for m in measurements if gpu_preset_named(m.gpu) not in gpus)
+            if r["modelled"]]
+    if not rows:
+        raise SpecError(f"every modelled row is on {', '.join(gpus)}; no other GPU's rows to score",
+                        key="--calibrate-on")
+    families = {family: {"fitted": bool(entry["rows"]), "pass": entry["pass"], "rows": len(entry["rows"]),
+                         "efficiency": efficiency[family]} for family, entry in plan.items()}
+    overall = _stats(rows)
+    return {"calibrated_on": list(gpus), "scored_on": sorted({r["gpu_preset"] for r in rows}),
+            "efficiency": efficiency, "families": families, "overall": overall,
+            "by_pass": _grouped(rows, ("pass",)), "by_gpu": _grouped(rows, ("gpu",)),
+            "by_kernel_headdim": _grouped(rows, ("pass", "kernel", "headdim")),
+            "target": TRANSFER_TARGET, "met": _met(overall, TRANSFER_TARGET)}
 
 
 def decode_analysis(measurements: list[Measurement], efficiency: dict[str, float]) -> list[dict]:

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from simulator.commands import validate_gpu
-from simulator.gpu.calibration import fit_subsets, log_error
+from simulator.gpu.calibration import calibrated_on, fit_plan, log_error
 from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
 from simulator.gpu.simulate import default_efficiency
 
@@ -77,11 +77,8 @@ def test_parity_plot_written(result):
 
 def test_calibration_is_the_minimum_on_its_subset():
     stored = default_efficiency()
-    rows = read_measurements()
-    from simulator.gpu.calibration import _matches
-
-    for family, rule in fit_subsets().items():
-        subset = [m for m in rows if _matches(m, rule)]
+    for family, entry in fit_plan(read_measurements(), calibrated_on()).items():
+        subset = entry["rows"]
         assert subset, family
         here = log_error(subset, stored)
         for step in (-0.03, 0.03):
