@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint mutants clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/cascade bench
+
+mutants: $(STAMP)  # every one-line mutation in tests/mutants/mutations.yaml must make a test fail
+	$(BIN)/python tests/mutants/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
