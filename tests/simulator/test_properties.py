@@ -17,13 +17,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from loopnest_reference import reference_counts
 
 from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import PRESET_DIR, parse_mapping
 from simulator.spatial.batch import traffic
 from simulator.spatial.evaluate import _choose_auto_sizes
-from simulator.spatial.loopnest_reference import reference_counts
 from simulator.spatial.lower import MappingRejected, lower_group
 from simulator.spatial.simulate import simulate
 
@@ -228,7 +228,9 @@ def test_traffic_kernel_equals_loop_nest_reference(case):
             continue
         (cycles, _, dram_read, _, buffer_read, buffer_write, staging, _, _,
          reduced_innermost) = traffic(lowered, lowered.extents[None, :])
-        reference = reference_counts(lowered, reduced_innermost[0])
+        reference = reference_counts(lowered)
+        assert reduced_innermost[0].astype(bool).tolist() == [reference.reduced_innermost[e.name]
+                                                             for e in lowered.einsums]
         for t, tensor in enumerate(lowered.tensors):
             assert buffer_read[0, t] == pytest.approx(reference.buffer_read[tensor], rel=1e-12), tensor
             assert buffer_write[0, t] == pytest.approx(reference.buffer_write[tensor], rel=1e-12), tensor

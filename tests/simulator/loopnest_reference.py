@@ -1,12 +1,14 @@
-"""A slow, literal loop-nest reference for the traffic kernel (`simulator.kernels.traffic`), for tests.
+"""A slow, literal loop-nest reference for the traffic kernel (`simulator.kernels.traffic`): the tests' oracle.
 
 For each Einsum of a lowered group it walks the Einsum's loop nest step by step with
 `itertools.product`: the DRAM loops in their order, the buffer loops in their order, the spatial folds
 of the Einsum's array (a part larger than the array dimension it is bound to is walked in
 ceil(extent / size) folds), then the temporal loops inside a tile, non-reduced parts before reduced
-ones when the reduced parts are innermost and the reverse otherwise (the kernel's choice, passed in);
-inside each of these blocks parts keep the group's part order. Only loops over parts the Einsum
-iterates belong to its nest.
+ones when the reduced parts are innermost and the reverse otherwise; inside each of these blocks parts
+keep the group's part order. The reference picks the in-tile order itself, per Einsum: it walks both and
+keeps the one that moves fewer words between the buffer (or staging) and the array, an output update
+counting twice (written, and read back as a partial sum); on a tie, reduced parts innermost. Only loops
+over parts the Einsum iterates belong to its nest.
 
 At every step each tensor the Einsum touches is looked at through the loops over its parts: it is
 accessed only if one of those loop indices changed since the previous step (the same tile is still
@@ -44,6 +46,7 @@ class ReferenceCounts:
     steps: dict[str, int] = field(default_factory=dict)  # iterations of the Einsum's loop nest
     updates: dict[str, float] = field(default_factory=dict)  # output words written by the array
     loops: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # the nest walked, outer to inner
+    reduced_innermost: dict[str, bool] = field(default_factory=dict)  # the in-tile order chosen per Einsum
     buffer_read: dict[str, float] = field(default_factory=dict)
     buffer_write: dict[str, float] = field(default_factory=dict)
     dram_read: dict[str, float] = field(default_factory=dict)
@@ -113,9 +116,9 @@ def _walk(trips: list[int], watched: dict[int, list[int]], remember: int | None)
     return steps, changes, repeats
 
 
-def reference_counts(lowered: LoweredGroup, reduced_innermost, extents=None) -> ReferenceCounts:
-    """Literal loop-nest counts of a lowered group. `reduced_innermost[e]`: the order the kernel chose
-    for Einsum e (true: reduced parts innermost). `extents` defaults to the lowered group's."""
+def reference_counts(lowered: LoweredGroup, extents=None) -> ReferenceCounts:
+    """Literal loop-nest counts of a lowered group, each Einsum in the cheaper of its two in-tile orders
+    (`ReferenceCounts.reduced_innermost`). `extents` defaults to the lowered group's."""
     extents = lowered.extents if extents is None else np.asarray(extents)
     names = lowered.tensors
     counts = ReferenceCounts()
@@ -142,15 +145,18 @@ def reference_counts(lowered: LoweredGroup, reduced_innermost, extents=None) -> 
         counts.buffer_write[name] += changes[t] * tile
 
     for e, einsum in enumerate(lowered.einsums):
-        nest = einsum_loop_nest(lowered, extents, e, bool(reduced_innermost[e]))
-        counts.loops[einsum.name] = [(lowered.parts[p], n) for p, n in nest]
-        density = float(lowered.density[e])
         operands = [int(t) for o, t in enumerate(lowered.operand_tensor) if lowered.operand_einsum[o] == e]
         output = names.index(einsum.name)
-        watched = {}
-        for t in set(operands) | {output}:
-            watched[t] = [k for k, (p, _) in enumerate(nest) if lowered.tensor_parts[t][p]]
-        steps, changes, repeats = _walk([n for _, n in nest], watched, output)
+        walks = {order: _einsum_walk(lowered, extents, e, order, operands, output) for order in (True, False)}
+        moved = {order: sum(walk[2][t] * _spatial_words(lowered, extents, e, t) for t in operands
+                            if home[names[t]] != REG)
+                 + (2 * walk[2][output] * _spatial_words(lowered, extents, e, output) if home[einsum.name] != REG
+                    else 0.0) for order, walk in walks.items()}
+        order = moved[True] <= moved[False]
+        nest, (steps, changes, repeats) = walks[order][0], walks[order][1:]
+        counts.reduced_innermost[einsum.name] = order
+        counts.loops[einsum.name] = [(lowered.parts[p], n) for p, n in nest]
+        density = float(lowered.density[e])
         counts.steps[einsum.name] = steps
         counts.cycles[einsum.name] = steps * float(lowered.cycles_per_point[e]) * density
         for t in operands:  # an operand read twice by the Einsum is read twice
@@ -171,3 +177,10 @@ def reference_counts(lowered: LoweredGroup, reduced_innermost, extents=None) -> 
         elif home[einsum.name] == STAGING:
             counts.staging[einsum.name] += updates + rereads
     return counts
+
+
+def _einsum_walk(lowered: LoweredGroup, extents, e: int, reduced_innermost: bool, operands: list[int], output: int):
+    """(nest, steps, changes, repeats) of Einsum `e` walked in one in-tile order."""
+    nest = einsum_loop_nest(lowered, extents, e, reduced_innermost)
+    watched = {t: [k for k, (p, _) in enumerate(nest) if lowered.tensor_parts[t][p]] for t in set(operands) | {output}}
+    return (nest, *_walk([n for _, n in nest], watched, output))
