@@ -22,7 +22,9 @@ shared-memory bytes, and the phase's HBM bytes (after L2 reuse). Timing, in SM c
 6. time = makespan / clock + launch overhead.
 The only fitted numbers are one efficiency per instruction family: the tensor families (`mma`, `wgmma`: the
 fraction of the dense rate their matrix products reach) and the global-memory loads/stores (`memory`: the
-fraction of datasheet HBM bandwidth they reach); see `simulator/gpu/calibration.yaml`.
+fraction of a datasheet bandwidth they reach, applied to both bandwidths they draw on, HBM and L2, since a
+load served by L2 is the same instruction as one served by HBM; `machine_rates`); see
+`simulator/gpu/calibration.yaml`.
 """
 
 from __future__ import annotations
@@ -92,7 +94,6 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
     """Time one kernel launch on `gpu`; `efficiency` maps instruction family (mma, wgmma, memory) -> fitted factor."""
     sms, clock = gpu.sm_count, gpu.clock_hz
     demands = tile_demands(phase, gpu, efficiency)
-    latency = gpu.dram_latency_s * clock
     overhead = (phase.epilogue_fp32_ops / gpu.fp32_fma_per_clk_per_sm
                 + phase.epilogue_sfu_ops / gpu.sfu_ops_per_clk_per_sm)
     work = np.array([phase.hbm_bytes, phase.epilogue_bytes, overhead, phase.first_load_bytes,
@@ -101,12 +102,12 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
     limits = np.array([phase.blocks_per_sm, phase.streams_per_block, phase.pingpong_groups, phase.stages],
                       dtype=np.float64)
     flags = np.array([int(phase.prefetch_across_blocks), int(phase.masked_loop_refill)])
-    machine = np.array([sms, gpu.hbm_bytes_per_clk * efficiency.get("memory", 1.0), latency, gpu.l2_bytes_per_clk])
+    machine = machine_rates(gpu, efficiency)
     cycles, tile, resident, memory = schedule_cycles(
         phase.tiles_per_block.astype(np.int64), phase.masked_per_block.astype(np.int64),
         np.array([demands["tensor"], demands["shared-memory"], demands["vector"]]), work, limits, flags, machine)
     active = max(1, min(sms, phase.blocks))
-    demands["l2"] = phase.l2_bytes / (gpu.l2_bytes_per_clk / active)
+    demands["l2"] = phase.l2_bytes / (machine[3] / active)
     demands["hbm"] = float(memory)
     total_tiles = max(float(phase.tiles_per_block.sum()), 1.0)
     hbm_total = phase.hbm_bytes + phase.epilogue_bytes * phase.blocks
@@ -132,6 +133,14 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
         utilization=utilization, bound=bound, resident_blocks=resident, blocks=phase.blocks,
         waves=phase.blocks / (sms * resident),
         tiles_per_block_max=int(phase.tiles_per_block.max()), hbm_bytes=float(hbm_total), notes=list(phase.notes))
+
+
+def machine_rates(gpu: GpuArch, efficiency: dict[str, float]) -> np.ndarray:
+    """What `schedule_cycles` needs of the GPU: SMs, HBM bytes per clock, DRAM latency in clocks, L2 bytes per
+    clock; both bandwidths at the fraction global loads/stores reach (the `memory` family's efficiency)."""
+    memory = efficiency.get("memory", 1.0)
+    return np.array([gpu.sm_count, gpu.hbm_bytes_per_clk * memory, gpu.dram_latency_s * gpu.clock_hz,
+                     gpu.l2_bytes_per_clk * memory])
 
 
 def tile_demands(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> dict[str, float]:

@@ -30,7 +30,7 @@ from simulator.gpu.attention import (
     rows_and_heads,
 )
 from simulator.gpu.kernels import fused_batch_cycles
-from simulator.gpu.model import demands_per_tile, time_phase
+from simulator.gpu.model import demands_per_tile, machine_rates, time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
 
@@ -81,8 +81,7 @@ class GpuTilingCost:
         limits = np.stack([blocks_per_sm, work["streams_per_block"], work["pingpong_groups"], stages],
                           axis=1).astype(np.float64)
         flags = np.array([int(mapping.persistent and mapping.producer_warpgroup), int(mapping.masked_loop)])
-        machine = np.array([gpu.sm_count, gpu.hbm_bytes_per_clk * self.efficiency.get("memory", 1.0),
-                            gpu.dram_latency_s * gpu.clock_hz, gpu.l2_bytes_per_clk])
+        machine = machine_rates(gpu, self.efficiency)
         cycles = fused_batch_cycles(br.astype(np.int64), bc.astype(np.int64), splits.astype(np.int64), demands,
                                     batch_work, limits, flags, machine, rows_count, problem.seqlen_kv,
                                     problem.causal and rows_count == problem.seqlen_q, problem.batch * heads,

@@ -59,9 +59,11 @@ def test_more_bandwidth_speeds_up_memory_bound_decode_not_compute_bound_forward(
 
 
 def test_more_sms_and_higher_clock_speed_up():
-    for mapping in ("fa2", "fa3"):
+    # half the SMs: nearly twice the time; not quite, since the L2 bandwidth is the whole chip's, so each of the
+    # 66 SMs gets twice the share for its K/V tiles (FA3's big tiles lean on it most)
+    for mapping, slower in (("fa2", 1.8), ("fa3", 1.7)):
         base = _time(mapping, H100, FORWARD)
-        assert _time(mapping, H100.with_overrides(sm_count=66), FORWARD) > 1.8 * base
+        assert _time(mapping, H100.with_overrides(sm_count=66), FORWARD) > slower * base
         assert _time(mapping, H100.with_overrides(clock_hz=2 * H100.clock_hz), FORWARD) < 0.6 * base
 
 

@@ -55,11 +55,25 @@ def test_json_shape(result):
 def test_targets(result):
     forward = [r for r in result["rows"] if r["modelled"] and r["pass"] == "fwd"]
     assert len(forward) == 116
-    assert result["targets"]["fwd"]["mape_pct"] <= 10.0
+    targets = result["targets"]
+    # the product's targets; decode (A100 rows) is not met: docs/gpu-sources.md says why
+    assert targets["fwd"]["met"] and targets["fwd"]["mape_pct"] <= 8.0 and targets["fwd"]["max_abs_error_pct"] <= 30
+    assert targets["fwd+bwd"]["met"] and targets["fwd+bwd"]["mape_pct"] <= 12.0
+    assert targets["decode"]["target"] == {"mape_pct": 12.0} and targets["decode"]["rows"] == 20
     misses = {(r["kernel"], r["headdim"], r["causal"], r["seqlen_kv"]) for r in forward if abs(r["error_pct"]) > 25}
     assert misses <= KNOWN_OUTLIERS
-    assert result["targets"]["fwd+bwd"]["met"] and result["targets"]["fwd+bwd"]["mape_pct"] <= 15.0
     assert result["summary"]["fitted"]["rows"] == 12  # the documented calibration subset
+
+
+def test_worst_forward_error_leaves_out_only_the_named_outliers(result):
+    # the Triton kernel's causal forward rows: 6 lengths x 2 head dims in the CSV (FA3 paper Fig. 5)
+    forward = [r for r in result["rows"] if r["modelled"] and r["pass"] == "fwd"]
+    named = [r for r in forward if r["kernel"] == "Triton-FA2(H100 instrs)" and r["causal"]]
+    others = [abs(r["error_pct"]) for r in forward if not any(r is n for n in named)]
+    target = result["targets"]["fwd"]
+    assert len(named) == 12 == target["outliers"]["rows"]
+    assert target["max_abs_error_pct"] == pytest.approx(max(others))
+    assert target["outliers"]["max_abs_error_pct"] == pytest.approx(max(abs(r["error_pct"]) for r in named))
 
 
 def test_decode_shows_why_split_kv_wins(result):
