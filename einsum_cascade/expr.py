@@ -114,13 +114,36 @@ def operators(expr: Expr) -> list[Op]:
     return [node.op for node in walk(expr) if isinstance(node, Unary | Binary)]
 
 
+MAX_EXPRESSION_CHARS = 10_000  # an Einsum's right-hand side, a mask or a density (docs/input-limits.md)
+MAX_EXPRESSION_DEPTH = 200  # operators nested in one another (a + b + c ... nests one level per term)
+
+
 def parse_python(text: str, mode: str = "eval") -> ast.AST:
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExprSyntaxError(f"expression of {len(text):,} characters, more than the limit of "
+                              f"{MAX_EXPRESSION_CHARS:,}: split it into several Einsums")
     try:
-        return ast.parse(text.strip(), mode=mode)
+        tree = ast.parse(text.strip(), mode=mode)
+    except (RecursionError, MemoryError):
+        raise ExprSyntaxError("expression nested too deeply to parse: split it into several Einsums") from None
     except SyntaxError as exc:
         raise ExprSyntaxError(f"cannot parse {text.strip()!r}: {exc.msg}") from None
     except ValueError as exc:  # e.g. a null character, which Python 3.11 reports as ValueError
         raise ExprSyntaxError(f"cannot parse {text.strip()!r}: {exc}") from None
+    if _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise ExprSyntaxError(f"expression nested more than {MAX_EXPRESSION_DEPTH} operators deep (a sum of that "
+                              "many terms nests as deep): split it into several Einsums")
+    return tree
+
+
+def _depth(tree: ast.AST) -> int:
+    """The nesting depth of a syntax tree, walked without recursion (the tree may be thousands deep)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def parse_tensor_ref(text: str) -> TensorRef:

@@ -6,6 +6,7 @@ Shared by every package that reads user YAML (cascades, architectures, mappings,
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,32 @@ class YamlDocument:
         return SpecError(message, source=self.source, line=self.line(*path), key=key)
 
 
+# Input limits (docs/input-limits.md): a spec file larger than this many bytes, a YAML document whose aliases
+# expand to more nodes, or one nested deeper, is refused with a one-line error instead of a hang or a crash.
+MAX_INPUT_BYTES_VARIABLE = "CASCADE_MAX_INPUT_BYTES"
+MAX_INPUT_BYTES = 4 << 20
+MAX_YAML_NODES = 200_000
+MAX_YAML_DEPTH = 64
+
+
+def max_input_bytes() -> int:
+    """The file-size limit: `CASCADE_MAX_INPUT_BYTES` if set (a positive integer), else 4 MiB."""
+    text = os.environ.get(MAX_INPUT_BYTES_VARIABLE)
+    if text is None:
+        return MAX_INPUT_BYTES
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise SpecError(f"{MAX_INPUT_BYTES_VARIABLE}={text!r} is not a positive number of bytes",
+                        key=MAX_INPUT_BYTES_VARIABLE)
+    return int(text)
+
+
 def read_text(path: str | Path) -> str:
+    limit = max_input_bytes()
     try:
+        size = Path(path).stat().st_size
+        if size > limit and Path(path).is_file():
+            raise SpecError(f"file is {size:,} bytes, more than the limit of {limit:,} for a spec file (raise it "
+                            f"with {MAX_INPUT_BYTES_VARIABLE}=BYTES)", source=str(path))
         return Path(path).read_text()
     except FileNotFoundError:
         raise SpecError("file not found", source=str(path)) from None
@@ -46,24 +71,78 @@ def read_text(path: str | Path) -> str:
 
 
 def load_yaml(text: str, source: str) -> YamlDocument:
-    """Parse YAML text; malformed YAML becomes a one-line SpecError with the line."""
+    """Parse YAML text; malformed YAML, or YAML beyond the size, alias-expansion or nesting limits, becomes a
+    one-line SpecError with the line. The text is composed once and the data constructed from that tree."""
+    limit = max_input_bytes()
+    if len(text) > limit:
+        raise SpecError(f"text is {len(text):,} characters, more than the limit of {limit:,} for a spec (raise it "
+                        f"with {MAX_INPUT_BYTES_VARIABLE}=BYTES)", source=source)
+    _check_bracket_depth(text, source)
+    lines: dict[tuple, int] = {}
+    blocks: set[tuple] = set()
+    folded: set[tuple] = set()
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
+        if root is not None:  # lines first: constructing merges `<<` keys into the nodes themselves
+            _check_size(root, source)
+            try:
+                _record_lines(root, (), lines, blocks, folded)
+            except SpecError as error:
+                raise SpecError(error.message, source=source, line=error.line, key=error.key) from None
+        data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"malformed YAML: {problem}", source=source,
                         line=mark.line + 1 if mark else None) from None
-    lines: dict[tuple, int] = {}
-    blocks: set[tuple] = set()
-    folded: set[tuple] = set()
-    if root is not None:
-        try:
-            _record_lines(root, (), lines, blocks, folded)
-        except SpecError as error:
-            raise SpecError(error.message, source=source, line=error.line, key=error.key) from None
+    except RecursionError:
+        raise SpecError(f"YAML nested deeper than this reader allows (the limit is {MAX_YAML_DEPTH} levels)",
+                        source=source) from None
+    finally:
+        loader.dispose()
     return YamlDocument(data, source, lines, frozenset(blocks), frozenset(folded))
+
+
+def _check_bracket_depth(text: str, source: str) -> None:
+    """Refuse deeply nested flow collections before the (recursive) YAML composer meets them. Brackets inside
+    strings (an Einsum's `Q[e,p]`) are balanced, so they add a level or two, never dozens."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    if deepest > 2 * MAX_YAML_DEPTH:
+        raise SpecError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep ({deepest} open brackets at once)",
+                        source=source)
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document nested deeper than MAX_YAML_DEPTH or whose aliases expand to more than MAX_YAML_NODES
+    nodes (a "billion laughs" file is a few lines that expand to billions). Sizes are memoised per node, so
+    the check costs one visit per distinct node."""
+    expanded: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise SpecError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep", source=source,
+                            line=node.start_mark.line + 1)
+        if id(node) in expanded:
+            return expanded[id(node)]
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_YAML_NODES:
+                raise SpecError(f"YAML expands to more than {MAX_YAML_NODES:,} values (aliases of aliases?); a spec "
+                                "file is far smaller", source=source, line=node.start_mark.line + 1)
+        expanded[id(node)] = total
+        return total
+
+    size(root, 0)
 
 
 def _record_lines(node: yaml.Node, path: tuple, lines: dict, blocks: set, folded: set) -> None:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
+import operator
 from dataclasses import dataclass, field
 from itertools import product
 
@@ -205,13 +207,56 @@ class _SweepReader(SpecReader):
                 values["seq_len"] = parse_seq_len(values["seq_len"])
             names = {k.split(".")[-1]: v for k, v in values.items()}
             for key, expression in derived.items():
-                values[key] = _arithmetic(str(expression), names)
+                try:
+                    values[key] = arithmetic(str(expression), names)
+                except SpecError as error:
+                    used = sorted({n.id for n in ast.walk(ast.parse(str(expression), mode="eval"))
+                                   if isinstance(n, ast.Name)})
+                    at = "".join(f", {n} = {names[n]}" for n in used)
+                    raise self.doc.error(f"{expression!r}{at}: {error.message}", "derived", key) from None
             if mapper:
                 values["mapper"] = dict(mapper)
             points.append(Point(values))
         return points
 
 
-def _arithmetic(expression: str, names: dict):
-    value = eval(compile(ast.parse(expression, mode="eval"), "<derived>", "eval"), {"__builtins__": {}}, names)  # noqa: S307
+MAX_POWER_BITS = 1024  # a derived value beyond 2**1024 is no size of anything (and 9 ** 9 ** 9 never returns)
+
+
+def arithmetic(expression: str, names: dict):
+    """Evaluate a sweep's derived expression (+ - * / // ** on numbers and axis values) without `eval`: a
+    division by zero, a power too large to be a size, or a result that is not finite is a SpecError."""
+    value = _evaluate(ast.parse(expression, mode="eval").body, names)
+    if not math.isfinite(value):
+        raise SpecError(f"the value {value} is not finite")
     return int(value) if float(value).is_integer() else value
+
+
+def _evaluate(node: ast.AST, names: dict):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name):
+        value = names[node.id]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"{node.id} = {value!r} is not a number")
+        return value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _evaluate(node.operand, names)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
+        if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right == 0:
+            raise SpecError("division by zero")
+        if isinstance(node.op, ast.Pow) and abs(left) > 1 and right * math.log2(abs(left)) > MAX_POWER_BITS:
+            raise SpecError(f"{left} ** {right} is larger than 2 ** {MAX_POWER_BITS}")
+        operations = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+                      ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+        if type(node.op) in operations:
+            try:
+                result = operations[type(node.op)](left, right)
+            except OverflowError:
+                raise SpecError("the value overflows a float") from None
+            if isinstance(result, complex):
+                raise SpecError(f"{left} ** {right} is not a real number")
+            return result
+    raise SpecError(f"{ast.unparse(node)!r}: only + - * / // % ** and numbers are allowed")
