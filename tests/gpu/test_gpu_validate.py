@@ -136,6 +136,7 @@ def test_text_output_has_the_kernel_head_dim_table(result):
     text = validate_gpu.format_validation({**result, "data": str(DATA_FILE)})
     assert "fwd / FA3 / 128" in text and "accuracy targets" in text and "split-KV" in text
     assert "issue" not in text and "development set (shipped, not fitted)" in text
+    assert "transfer, each way" in text and "see --calibrate-on GPU" in text  # no transfer without the option
 
 
 def test_causal_ratios_compare_the_masking_with_the_kernels(result):
