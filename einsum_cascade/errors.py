@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class SpecError(Exception):
     """A problem in user input (a cascade, arch, mapping or sweep file). The CLI prints it and exits 2."""
@@ -35,3 +37,12 @@ class SpecErrors(SpecError):
 
     def __str__(self) -> str:
         return "\n".join(e.one_line() for e in self.errors)
+
+
+def unknown_name(what: str, name: str, names, listing: str | None = None) -> str:
+    """"no <what> named 'x' (did you mean 'y'?); <listing>: a, b, c": names resolve exactly (or by a declared
+    alias); a near miss is only ever a suggestion, never a silent pick."""
+    names = [str(n) for n in names]
+    close = difflib.get_close_matches(str(name).lower(), [n.lower() for n in names], n=1, cutoff=0.75)
+    hint = f" (did you mean {next(n for n in names if n.lower() == close[0])!r}?)" if close else ""
+    return f"no {what} named {name!r}{hint}; {listing or what + 's'}: {', '.join(names)}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.errors import SpecError, SpecErrors, unknown_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +184,7 @@ def preset_path(directory: Path, name: str, what: str, listing: str, key: str | 
     """The file of the shipped preset `name`, or a one-line error naming the ones there are."""
     path = directory / f"{name}.yaml"
     if not path.exists():
-        raise SpecError(f"no {what} named {name!r}; {listing}: {', '.join(preset_names(directory))}", key=key)
+        raise SpecError(unknown_name(what, name, preset_names(directory), listing), key=key)
     return path
 
 

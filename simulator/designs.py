@@ -8,7 +8,7 @@ from pathlib import Path
 
 from arch_models import SpatialArch, load_arch
 from arch_models.gpu import is_gpu_name
-from einsum_cascade.errors import SpecError
+from einsum_cascade.errors import SpecError, unknown_name
 from einsum_cascade.library import resolve_cascade
 from einsum_cascade.yaml_source import load_yaml, read_text
 from mappers.load import load_mapping
@@ -38,7 +38,7 @@ def design_names() -> list[str]:
 def load_design(name: str) -> Design:
     designs = _designs_document().data["designs"]
     if name not in designs:
-        raise SpecError(f"no design named {name!r}; designs: {', '.join(designs)}", key="--designs")
+        raise SpecError(unknown_name("design", name, designs), key="--designs")
     entry = designs[name]
     return Design(name, entry["arch"], entry["mapping"], entry.get("label", name))
 

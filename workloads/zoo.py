@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError, SpecErrors
+from einsum_cascade.errors import SpecError, SpecErrors, unknown_name
 from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
 
 MODELS_FILE = Path(__file__).parent / "models.yaml"
@@ -94,7 +94,7 @@ def load_model(name: str) -> AttentionModel:
     for model in _zoo().values():
         if wanted in {model.key.lower(), model.name.lower(), *(alias.lower() for alias in model.aliases)}:
             return model
-    raise SpecError(f"no model named {name!r}; known models: {', '.join(model_names())}")
+    raise SpecError(unknown_name("model", name, model_names(), "known models"))
 
 
 def attention_shapes(model: AttentionModel, seq_len: int | str, batch: int | None = None) -> dict[str, int]:

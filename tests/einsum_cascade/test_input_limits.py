@@ -60,3 +60,12 @@ def test_huge_or_deep_expressions_are_refused(text):
 
 def test_a_long_but_shallow_expression_parses():
     assert parse_expr("+".join(["Q[e,p]"] * 150)) is not None
+
+
+def test_a_near_miss_is_suggested_never_picked():
+    from einsum_cascade.errors import unknown_name
+    from einsum_cascade.library import library_cascade
+
+    message = refused(library_cascade, "fusemx")
+    assert "no cascade named 'fusemx' (did you mean 'fusemax'?); library cascades:" in message
+    assert unknown_name("model", "gpt5", ["bert", "t5"]) == "no model named 'gpt5'; models: bert, t5"
