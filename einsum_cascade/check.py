@@ -33,14 +33,17 @@ class CheckResult:
 
 def check_sizes(cascade: Cascade, shape_set: dict[str, int]) -> dict[str, int]:
     """Concrete sizes for one shape set: rank symbols from the set, params that fix a rank keep their
-    value (e.g. P = 1 for decode), every other param (tile sizes, window widths) gets the set's tile."""
+    value (e.g. P = 1 for decode); params that size the structure (a partition's tile, a mask's window width
+    or block size) get the set's tile, so tiling and masks are exercised at small sizes; every other param
+    (a slope, a scale) keeps its declared value."""
     rank_symbols = {cascade.shapes[r] for r in cascade.shapes if cascade.partition_of_part(r) is None}
+    structural = {p.tile_symbol for p in cascade.partitions} | {n for mask in cascade.masks for n in mask.names}
     sizes = {}
     for symbol in sorted(rank_symbols):
         sizes[symbol] = int(cascade.params[symbol]) if symbol in cascade.params else shape_set.get(symbol, 3)
-    for symbol in cascade.params:
+    for symbol, value in cascade.params.items():
         if symbol not in rank_symbols:
-            sizes[symbol] = shape_set["tile"]
+            sizes[symbol] = shape_set["tile"] if symbol in structural else value
     return cascade.sizes(sizes)
 
 

@@ -131,10 +131,11 @@ class Cascade:
         """Tensor name -> the rank it iterates over."""
         return {e.name: e.recurrence_rank for e in self.einsums if e.recurrence_rank}
 
-    def sizes(self, values: dict[str, int]) -> dict[str, int]:
-        """Complete a shape assignment: params default, outer partition sizes = ceil(parent / tile)."""
-        sizes = {k: int(v) for k, v in self.params.items()}
-        sizes.update({k: int(v) for k, v in values.items()})
+    def sizes(self, values: dict[str, int]) -> dict[str, int | float]:
+        """Complete a shape assignment: params default, outer partition sizes = ceil(parent / tile). A whole
+        number stays an int; a parameter such as a slope of 0.5 keeps its value (it is not truncated)."""
+        sizes = {k: _whole(v) for k, v in self.params.items()}
+        sizes.update({k: _whole(v) for k, v in values.items()})
         for part in self.partitions:
             outer_symbol = self.shapes[part.outer]
             if outer_symbol not in values:
@@ -144,6 +145,11 @@ class Cascade:
     def align(self, ref: TensorRef) -> list[Alignment]:
         """Line the indices of `ref` up with the stored ranks of its tensor (see Alignment)."""
         return align_indices(ref, self.tensor_ranks[ref.name], self.partitions)
+
+
+def _whole(value):
+    """An integral number as an int, any other number unchanged."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def align_indices(ref: TensorRef, stored: tuple[str, ...], partitions: tuple[Partition, ...]) -> list[Alignment]:

@@ -137,8 +137,8 @@ class _CascadeBuilder:
         for symbol, value in params.items():
             if not _SYMBOL_NAME.match(str(symbol)):
                 self.fail(f"parameter {symbol!r} must be an upper-case symbol", "params", symbol)
-            elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                self.fail(f"parameter {symbol} = {value!r} must be a positive number", "params", symbol)
+            elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                self.fail(f"parameter {symbol} = {value!r} must be a finite number", "params", symbol)
             else:
                 self.params[str(symbol)] = value
 
@@ -158,6 +158,8 @@ class _CascadeBuilder:
             elif tile not in self.params:
                 self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
                           position)
+            elif not (float(self.params[tile]).is_integer() and self.params[tile] > 0):
+                self.fail(f"tile size {tile} = {self.params[tile]!r} must be a positive integer", "params", tile)
             elif outer in self.shapes or inner in self.shapes:
                 self.fail(f"partition ranks {outer!r}, {inner!r} clash with declared ranks", "partitions", position)
             else:

@@ -258,11 +258,28 @@ def test_partition_of_unknown_rank(tmp_path):
     assert_error(path, text, "n -> n1, n0", "unknown rank 'n'")
 
 
-@pytest.mark.parametrize("value", ["0", "-3", ".inf", ".nan", "true", "big"])
-def test_param_must_be_a_positive_finite_number(tmp_path, value):
+@pytest.mark.parametrize("value", [".inf", ".nan", "true", "big"])
+def test_param_must_be_a_finite_number(tmp_path, value):
     text = cascade_text(["AV[f,p] = Q[e,p] * K[e,m] * V[f,m]"], extra=f"params:\n  W: {value}\n")
     path = write(tmp_path, text)
-    assert_error(path, text, "  W:", "must be a positive number")
+    assert_error(path, text, "  W:", "must be a finite number")
+
+
+@pytest.mark.parametrize("value", ["2.5", "0", "-4"])
+def test_a_tile_size_must_be_a_positive_integer(tmp_path, value):
+    text = "name: t\nversion: 1\nranks: {m: M, p: P}\nparams:\n  M0: " + value + "\npartitions:\n  - m -> m1, m0\n" \
+           "inputs: ['K[m,p]']\noutputs: ['S[p]']\neinsums: |\n  S[p] = K[m,p]\n"
+    path = write(tmp_path, text)
+    assert_error(path, text, "  M0:", "must be a positive integer")
+
+
+def test_a_parameter_keeps_its_value_and_type():
+    # LAM = 0.5 was truncated to 0 by int(); a slope may be negative; a whole number stays an int
+    from einsum_cascade.parse import parse_cascade
+
+    text = cascade_text(["AV[f,p] = Q[e,p] * K[e,m] * V[f,m] * LAM * NEG"], extra="params: {LAM: 0.5, NEG: -2}\n")
+    sizes = parse_cascade(text).sizes({"M": 4, "P": 4, "E": 2, "F": 2})
+    assert sizes["LAM"] == 0.5 and sizes["NEG"] == -2 and isinstance(sizes["NEG"], int)
 
 
 def test_query_ranks_must_be_a_list(tmp_path):
@@ -579,3 +596,15 @@ def test_library_file_in_list_form_parses_to_the_same_einsums(tmp_path, path):
     list_lines = (head + einsums_yaml(lines, "list")).splitlines()
     for einsum in listed.einsums:
         assert einsum.text in list_lines[einsum.line - 1]
+
+
+def test_check_scales_structural_params_to_the_small_shapes_and_keeps_the_others():
+    # `cascade check` used to give every param the shape set's tile, a slope of 0.5 included
+    from einsum_cascade.check import SHAPE_SETS, check_sizes
+    from einsum_cascade.library import library_cascade
+    from einsum_cascade.parse import parse_cascade
+
+    text = cascade_text(["AV[f,p] = Q[e,p] * K[e,m] * V[f,m] * LAM"], extra="params: {LAM: 0.5}\n")
+    assert check_sizes(parse_cascade(text), SHAPE_SETS[0])["LAM"] == 0.5
+    assert check_sizes(library_cascade("fusemax"), SHAPE_SETS[0])["M0"] == SHAPE_SETS[0]["tile"]
+    assert check_sizes(library_cascade("softmax-3pass-window"), SHAPE_SETS[1])["W"] == SHAPE_SETS[1]["tile"]
