@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
@@ -49,6 +50,17 @@ class Mask:
     def evaluate(self, values: dict[str, np.ndarray | int]) -> np.ndarray:
         """The mask as a boolean array, given arrays (or scalars) for its rank variables and symbols."""
         return np.asarray(_eval(self.tree.body, values), dtype=bool)
+
+    def box_bounds(self, lows: dict, highs: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Over boxes of integer points (each name from its low to its high value; arrays broadcast, a
+        symbol has low = high): whether the mask holds at every point of a box and at some point.
+
+        Interval arithmetic, so `sometimes` may say true and `always` false where the exact answer differs
+        (a box that needs masking element-wise, never one wrongly taken as empty or as full). Exact when each
+        comparison mentions a rank once per side, or as one difference: `m <= p`, `|m - p| <= W`,
+        `m // B == p // B`."""
+        always, sometimes = _bounds(self.tree.body, lows, highs)
+        return np.asarray(always, dtype=bool), np.asarray(sometimes, dtype=bool)
 
 
 def parse_mask(name: str, text: str, density: str | None = None) -> Mask:
@@ -105,3 +117,62 @@ def _eval(node: ast.AST, values: dict):
         result = np.logical_and(result, _COMPARE[type(op)](left, right))
         left = right
     return result
+
+
+def _interval(node: ast.AST, lows: dict, highs: dict):
+    """(low, high) of an integer expression over a box (float arrays, inf where unbounded)."""
+    if isinstance(node, ast.Name):
+        return np.asarray(lows[node.id], dtype=float), np.asarray(highs[node.id], dtype=float)
+    if isinstance(node, ast.Constant):
+        return float(node.value), float(node.value)
+    if isinstance(node, ast.Call):  # abs
+        low, high = _interval(node.args[0], lows, highs)
+        return np.where(low >= 0, low, np.where(high <= 0, -high, 0.0)), np.maximum(np.abs(low), np.abs(high))
+    if isinstance(node, ast.UnaryOp):
+        low, high = _interval(node.operand, lows, highs)
+        return -high, -low
+    (a, b), (c, d) = _interval(node.left, lows, highs), _interval(node.right, lows, highs)
+    if isinstance(node.op, ast.Add):
+        return a + c, b + d
+    if isinstance(node.op, ast.Sub):
+        return a - d, b - c
+    if isinstance(node.op, ast.Mult | ast.FloorDiv):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            combine = np.multiply if isinstance(node.op, ast.Mult) else np.floor_divide
+            corners = [combine(x, y) for x in (a, b) for y in (c, d)]
+        low, high = np.minimum.reduce(corners), np.maximum.reduce(corners)
+        if isinstance(node.op, ast.FloorDiv):  # monotone in each operand only for a positive divisor
+            low, high = np.where(c > 0, low, -np.inf), np.where(c > 0, high, np.inf)
+        return low, high
+    # %: exact when the box does not wrap around a multiple of a constant positive divisor
+    whole = (c == d) & (c > 0) & (np.floor_divide(a, np.maximum(c, 1)) == np.floor_divide(b, np.maximum(c, 1)))
+    return (np.where(whole, np.mod(a, np.maximum(c, 1)), np.where(c > 0, 0.0, -np.inf)),
+            np.where(whole, np.mod(b, np.maximum(c, 1)), np.where(c > 0, d - 1, np.inf)))
+
+
+_ALWAYS = {ast.Lt: lambda a, b, c, d: b < c, ast.LtE: lambda a, b, c, d: b <= c,
+           ast.Gt: lambda a, b, c, d: a > d, ast.GtE: lambda a, b, c, d: a >= d,
+           ast.Eq: lambda a, b, c, d: (a == b) & (c == d) & (a == c), ast.NotEq: lambda a, b, c, d: (b < c) | (d < a)}
+_SOMETIMES = {ast.Lt: lambda a, b, c, d: a < d, ast.LtE: lambda a, b, c, d: a <= d,
+              ast.Gt: lambda a, b, c, d: b > c, ast.GtE: lambda a, b, c, d: b >= c,
+              ast.Eq: lambda a, b, c, d: (a <= d) & (c <= b),
+              ast.NotEq: lambda a, b, c, d: ~((a == b) & (c == d) & (a == c))}
+
+
+def _bounds(node: ast.AST, lows: dict, highs: dict):
+    """(always, sometimes) of a boolean mask expression over boxes (see `Mask.box_bounds`)."""
+    if isinstance(node, ast.BoolOp):
+        parts = [_bounds(value, lows, highs) for value in node.values]
+        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        return reduce(combine, [a for a, _ in parts]), reduce(combine, [s for _, s in parts])
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        always, sometimes = _bounds(node.operand, lows, highs)
+        return ~np.asarray(sometimes), ~np.asarray(always)
+    always, sometimes = True, True
+    left = _interval(node.left, lows, highs)
+    for op, comparator in zip(node.ops, node.comparators, strict=True):
+        right = _interval(comparator, lows, highs)
+        always = always & _ALWAYS[type(op)](*left, *right)
+        sometimes = sometimes & _SOMETIMES[type(op)](*left, *right)
+        left = right
+    return always, sometimes

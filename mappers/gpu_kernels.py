@@ -17,7 +17,7 @@ masked). Legality of a tile on a GPU (registers, shared memory, occupancy) is de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -45,6 +45,7 @@ GQA_MODES = ("shared", "expand")
 MAPPING_KEYS = {
     "version": "format version (1)", "name": "mapping name", "description": "one line",
     "cascade": "library cascade the kernel computes", "kind": f"one of {', '.join(KINDS)}",
+    "chunk_cascade": "split-kv only: the cascade each key chunk's loop computes (the combine kernel merges the chunks)",
     "measured_as": "other names of this kernel (papers, blog posts, measurement files), matched exactly ignoring case",
     "instruction": f"tensor instruction family: {', '.join(INSTRUCTIONS)}",
     "softmax_overlap": f"{', '.join(OVERLAPS)}", "producer_warpgroup": "true if a producer warpgroup issues loads",
@@ -123,6 +124,7 @@ class GpuMapping:
     tile_space: dict[str, tuple[int, ...]]  # gene -> choices the kernel supports (missing gene: the default)
     unfused: UnfusedChain
     source: str
+    chunk_cascade: str | None = None  # split-kv: what each chunk's key loop computes
 
     def tile_for(self, head_dim: int, gpu: str, causal: bool, backward: bool = False) -> TileChoice:
         tiles, key = (self.backward_tiles, "backward_tiles") if backward else (self.tiles, "tiles")
@@ -135,6 +137,17 @@ class GpuMapping:
         largest = max(t.head_dim_max for t in tiles)
         raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim} on {gpu} "
                         f"(they cover head dims up to {largest})", source=self.source, key=key)
+
+    def with_cascade(self, cascade: str | None) -> GpuMapping:
+        """This kernel computing another cascade (a library name or a file; `--cascade`): its tile loop runs
+        that cascade's Einsums. Only fused kernels: a split-KV kernel's chunks are merged by its combine
+        kernel, and the unfused chain is a fixed sequence of kernels."""
+        if cascade is None or cascade == self.cascade:
+            return self
+        if self.kind != "fused":
+            raise SpecError(f"GPU mapping {self.name!r} is {self.kind}: only fused mappings run another cascade "
+                            f"(it computes {self.cascade})", key="--cascade")
+        return replace(self, cascade=str(cascade))
 
     def family(self, available: tuple[str, ...], best: str) -> str:
         if self.instruction == "best":
@@ -221,6 +234,9 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
     if "backward_tiles" in data:
         errors += _tile_problems(doc, data["backward_tiles"], "backward_tiles")
     errors += _section_problems(doc, data)
+    if (data.get("kind") == "split-kv") != ("chunk_cascade" in data):
+        errors.append(doc.error("chunk_cascade (the cascade each key chunk's loop computes) is required for, and "
+                                "only for, split-kv mappings", "chunk_cascade" if "chunk_cascade" in data else "kind"))
     errors += _tile_space_problems(doc, data.get("tile_space", {}))
     return errors
 
@@ -317,4 +333,4 @@ def _build(data: dict, source: str) -> GpuMapping:
         backward_tiles=backward, max_splits=int(split.get("max_splits", 128)),
         split_min_efficiency=float(split.get("min_efficiency", 0.85)), unfused=_chain(data.get("unfused", {})),
         tile_space={k: tuple(sorted(set(v))) for k, v in data.get("tile_space", {}).items()},
-        source=source)
+        source=source, chunk_cascade=data.get("chunk_cascade"))

@@ -5,9 +5,11 @@ Resource estimates (documented, not measured):
 - registers per consumer thread = fp32 accumulators of the score tile S (Br x Bc) and of the output O
   (Br x Dv) spread over the consumer threads, plus Q fragments if the mapping keeps Q in registers
   (Br x D halves, two per register), plus `REGISTER_OVERHEAD` for addresses, loop state and the
-  running row max/sum; rounded up to 8. A producer warpgroup (warp specialization) keeps
-  `PRODUCER_REGISTERS` per thread (FlashAttention-3 lowers it with setmaxnreg). Registers are
-  allocated per warp in units of the GPU's `register_allocation_unit`.
+  running row max/sum; rounded up to 8. A cascade that keeps more running state across key tiles than
+  O and the row max and sum (`state`: values per query row and per block, from
+  `simulator.gpu.cascade_work`) adds the excess to the accumulators; less state is not credited. A
+  producer warpgroup (warp specialization) keeps `PRODUCER_REGISTERS` per thread (FlashAttention-3 lowers
+  it with setmaxnreg). Registers are allocated per warp in units of the GPU's `register_allocation_unit`.
 - shared memory = Q tile (Br x D) + `stages` K and V tiles (Bc x D, Bc x Dv) + P (Br x Bc) if the
   mapping passes P through shared memory, 2 bytes per element; the GPU reserves a little per block.
   With one stage this is the (Br + 2 Bc) x d x 2 bytes of FlashAttention-2 (REFERENCE.md §2).
@@ -28,6 +30,7 @@ from arch_models.gpu import GpuArch
 from mappers.genome import GenomeSpace
 
 REGISTER_OVERHEAD = 32
+ROW_STATISTICS = 2  # running row max and row sum per query row, inside REGISTER_OVERHEAD
 PRODUCER_REGISTERS = 24
 ELEMENT_BYTES = 2
 BR_CHOICES = (16, 32, 64, 128, 192, 256)
@@ -47,14 +50,17 @@ class TileFlags:
     p_through_shared: bool = False
 
 
-def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, br, bc, warps, stages) -> dict:
+def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, br, bc, warps, stages,
+                   state: tuple[float, float] | None = None) -> dict:
     """Registers, shared memory and blocks per SM of tiles (scalars or equal-length arrays), plus the reason
-    each tile is illegal ("" when legal) and what limits its occupancy."""
+    each tile is illegal ("" when legal) and what limits its occupancy. `state`: (values per query row,
+    values per block) of running state the kernel keeps across key tiles (default: O's row and the row
+    max and sum)."""
     br, bc, warps, stages = (np.asarray(x, dtype=np.int64) for x in (br, bc, warps, stages))
     producer_warps = 4 if flags.producer_warpgroup else 0
     consumer_warps = np.maximum(warps - producer_warps, 0)
     consumer_threads = np.maximum(consumer_warps * 32, 1)
-    accumulators = (br * bc + br * head_dim_v) / consumer_threads
+    accumulators = (br * bc + br * head_dim_v + state_beyond_output(head_dim_v, br, state)) / consumer_threads
     q_fragments = br * head_dim / 2 / consumer_threads if flags.q_in_registers else 0.0
     per_thread, per_warp = _registers(gpu, accumulators + q_fragments)
     unit = gpu.register_allocation_unit
@@ -71,6 +77,15 @@ def tile_resources(gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: in
     return {"registers_per_thread": per_thread, "registers_per_block": registers_per_block,
             "shared_memory_bytes": shared, "blocks_per_sm": blocks_per_sm, "occupancy_limiter": limiter,
             "reason": reason, "threads": warps * 32}
+
+
+def state_beyond_output(head_dim_v: int, br, state: tuple[float, float] | None):
+    """Running-state values per block beyond O (Br x Dv) and the row statistics the register estimate
+    already holds; 0 for less."""
+    if state is None:
+        return 0.0
+    per_row, per_block = state
+    return np.maximum(0.0, (per_row - head_dim_v - ROW_STATISTICS) * np.asarray(br, dtype=np.float64) + per_block)
 
 
 def _registers(gpu: GpuArch, values_per_thread):
@@ -155,8 +170,10 @@ class GpuTilingSpace(GenomeSpace):
     """
 
     def __init__(self, gpu: GpuArch, flags: TileFlags, head_dim: int, head_dim_v: int, max_splits: int = 1,
-                 br_choices=BR_CHOICES, bc_choices=BC_CHOICES, warp_choices=WARP_CHOICES, stage_choices=STAGE_CHOICES):
+                 br_choices=BR_CHOICES, bc_choices=BC_CHOICES, warp_choices=WARP_CHOICES, stage_choices=STAGE_CHOICES,
+                 state: tuple[float, float] | None = None):
         self.gpu, self.flags, self.head_dim, self.head_dim_v = gpu, flags, head_dim, head_dim_v
+        self.state = state  # running state per row and per block (see `tile_resources`)
         splits = [1 << k for k in range(max(1, max_splits).bit_length()) if (1 << k) <= max_splits]
         self.choices = {"br": np.array(br_choices), "bc": np.array(bc_choices), "warps": np.array(warp_choices),
                         "stages": np.array(stage_choices), "splits": np.array(splits)}
@@ -175,7 +192,7 @@ class GpuTilingSpace(GenomeSpace):
     def resources(self, genomes: np.ndarray) -> dict:
         v = self.values(genomes)
         return tile_resources(self.gpu, self.flags, self.head_dim, self.head_dim_v, v["br"], v["bc"], v["warps"],
-                              v["stages"])
+                              v["stages"], self.state)
 
     def legality(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
         reasons = self.resources(genomes)["reason"]

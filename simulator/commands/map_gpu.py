@@ -3,13 +3,16 @@
 The kernel structure (FA2, FA3, Triton, split-KV, ...) comes from a GPU mapping (`--kernel`, or every fused
 GPU mapping that computes `--cascade`); the search walks its `tile_space` (Br, Bc, warps, stages, and key
 splits for split-KV) under the GPU's register, shared-memory and occupancy limits, and times each legal
-tiling with the threadblock model. The shipped tile is timed beside the best for comparison.
+tiling with the threadblock model. The shipped tile is timed beside the best for comparison. A `--cascade`
+that no mapping computes (a library cascade or a user's file) runs on every fused mapping the GPU can run
+(or on the `--kernel` ones): the kernel's tile loop then computes that cascade's Einsums.
 """
 
 from __future__ import annotations
 
 from arch_models.gpu import load_gpu
 from einsum_cascade.errors import SpecError
+from einsum_cascade.library import resolve_cascade
 from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
 from mappers.search import SearchSettings
 from simulator.commands.map import report_results
@@ -23,31 +26,24 @@ OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks til
 
 
 def kernels_for(args, gpu) -> list:
-    """The GPU mappings to search: the `--kernel` names (which must compute `--cascade` if it is given), else
-    every fused or split-KV mapping of `--cascade` whose instructions the GPU has. All of one kind, so that
-    they compare side by side."""
+    """The GPU mappings to search: the `--kernel` names (running `--cascade` if it is given), else every fused
+    or split-KV mapping of `--cascade` whose instructions the GPU has, else every fused mapping the GPU can
+    run, running `--cascade`. All of one kind, so that they compare side by side."""
     if args.kernel:
         mappings = [_kernel(name) for name in names_option(args.kernel, "--kernel")]
-        if args.cascade:
-            wanted = names_option(args.cascade, "--cascade")
-            for mapping in mappings:
-                if mapping.cascade not in wanted:
-                    raise SpecError(f"GPU mapping {mapping.name!r} computes {mapping.cascade}, not "
-                                    f"{', '.join(wanted)}", key="--kernel")
         for mapping in mappings:
             if mapping.kind not in SEARCHED_KINDS:
                 raise SpecError(f"GPU mapping {mapping.name!r} is {mapping.kind}: only fused and split-KV kernels "
                                 "have tiles to search", key="--kernel")
+        if args.cascade:
+            mappings = [m.with_cascade(_one_cascade(args)) for m in mappings]
     elif args.cascade:
         wanted = names_option(args.cascade, "--cascade")
-        computing = [m for m in map(load_gpu_mapping, gpu_mapping_names()) if m.cascade in wanted]
-        mappings = [m for m in computing if m.kind in SEARCHED_KINDS and
+        runnable = [m for m in map(load_gpu_mapping, gpu_mapping_names()) if m.kind in SEARCHED_KINDS and
                     (m.instruction == "best" or m.instruction in gpu.families)]
-        if not mappings:
-            reason = "" if not computing else (f" that this GPU can run with tiles to search (unfused or missing "
-                                               f"instructions: {', '.join(m.name for m in computing)})")
-            raise SpecError(f"no GPU mapping computes {', '.join(wanted)}{reason}; GPU mappings: "
-                            f"{', '.join(gpu_mapping_names())}", key="--cascade")
+        mappings = [m for m in runnable if m.cascade in wanted]
+        if not mappings:  # no kernel computes it: every fused kernel the GPU can run, running it
+            mappings = [m.with_cascade(_one_cascade(args)) for m in runnable if m.kind == "fused"]
     else:
         raise SpecError("give --kernel (GPU mappings, e.g. fa2,fa3) or --cascade", key="--kernel")
     kinds = {"decode" if m.kind == "split-kv" else "prefill" for m in mappings}
@@ -55,6 +51,13 @@ def kernels_for(args, gpu) -> list:
         raise SpecError("decode (split-KV) and prefill kernels do not compare side by side; search them "
                         "separately", key="--kernel" if args.kernel else "--cascade")
     return mappings
+
+
+def _one_cascade(args) -> str:
+    names = names_option(args.cascade, "--cascade")
+    if len(names) > 1:
+        raise SpecError(f"a GPU kernel runs one cascade at a time; got {', '.join(names)}", key="--cascade")
+    return names[0]
 
 
 def _kernel(name: str):
@@ -71,7 +74,8 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     report = tiling_report(gpu, mapping, problem, found["tile"])
     phase = max(report.phases, key=lambda p: p.time_s)
     return {
-        "arch": gpu.name, "kernel": mapping.name, "cascade": mapping.cascade, "workload": args.workload,
+        "arch": gpu.name, "kernel": mapping.name, "cascade": resolve_cascade(mapping.cascade).name,
+        "workload": args.workload,
         "seq_len": tokens, "objective": args.objective, "objective_note": OBJECTIVE_NOTE,
         "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
                     "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim},
@@ -88,7 +92,8 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
         "candidates_per_s": found["candidates_per_s"], "time_to_best_s": found["time_to_best_s"],
         "mapping_yaml": searched_mapping_yaml(
             mapping, problem.head_dim, found["tile"],
-            f"cascade map --arch {args.arch} --kernel {mapping.name} --workload {args.workload} --seq {args.seq}"),
+            f"cascade map --arch {args.arch} --kernel {mapping.name} --cascade {mapping.cascade} --workload "
+            f"{args.workload} --seq {args.seq}"),
     }
 
 
@@ -107,7 +112,7 @@ def run_gpu(args, settings: SearchSettings, gpu=None) -> int:
 def format_result(result: dict) -> str:
     best, tile = result["best"], result["best"]["tile"]
     splits = f", {tile['splits']} key splits" if tile.get("splits", 1) > 1 else ""
-    lines = [f"best tiling of {result['kernel']} on {result['arch']}: {result['workload']} at "
+    lines = [f"best tiling of {result['kernel']} ({result['cascade']}) on {result['arch']}: {result['workload']} at "
              f"{result['seq_len']} tokens",
              f"  tile         Br x Bc = {tile['br']} x {tile['bc']}, {tile['warps']} warps, {tile['stages']} "
              f"stages{splits}; {best['blocks_per_sm']} blocks/SM ({best['occupancy_limiter']}), "

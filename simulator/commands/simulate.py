@@ -11,17 +11,23 @@ from simulator.output import format_number, print_json
 from simulator.spatial.systolic_mode import DATAFLOWS, TIMINGS
 from workloads.zoo import parse_seq_len
 
+DEFAULT_GPU_MAPPING = "fa2"  # runs on every GPU preset (mma.sync)
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("simulate", help="simulate one mapping of a cascade on an architecture")
     parser.add_argument("--arch", required=True, help="architecture preset or YAML file (spatial array or GPU)")
     parser.add_argument("--mapping", help="mapping preset or YAML file (names its cascade); needed with --workload; "
-                                          "with --cascade, defaults to the shipped mapping of the cascade's name")
+                                          "with --cascade, defaults to the shipped mapping of the cascade's name "
+                                          f"(on a GPU: {DEFAULT_GPU_MAPPING}, run on the cascade)")
     parser.add_argument("--workload", help="model, e.g. bert, trxl, t5, xlm, llama3-8b (with --seq)")
     parser.add_argument("--seq", help="sequence length, e.g. 4096, 64K, 1M")
-    parser.add_argument("--cascade", help="instead of --workload/--seq: a library cascade or YAML file (spatial "
-                                          "arrays), sized by --shape")
-    parser.add_argument("--shape", help="with --cascade: the size of every shape symbol, e.g. M=1024,N=1024,K=64")
+    parser.add_argument("--cascade", help="a library cascade or YAML file: on a spatial array instead of "
+                                          "--workload/--seq, sized by --shape; on a GPU the cascade the mapping's "
+                                          "fused kernel computes (replacing its own), sized by --workload/--seq or "
+                                          "--shape")
+    parser.add_argument("--shape", help="with --cascade: the size of every shape symbol, e.g. M=1024,N=1024,K=64 "
+                                        "(GPU: M, P, E, F, B, H, HKV)")
     parser.add_argument("--batch", type=int, help="batch size (default: the model's)")
     parser.add_argument("--end-to-end", action="store_true", help="add the layer's projections and FFN GEMMs")
     add_set_argument(parser)
@@ -70,19 +76,36 @@ def _workload_row(args, overrides: dict) -> dict:
 def _cascade_row(args, arch) -> dict:
     from simulator.cascade_point import simulate_cascade_point
 
+    if isinstance(arch, GpuArch):
+        return _gpu_cascade_row(args, arch)
     for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
                           ("--end-to-end", args.end_to_end)):
         if value:
             raise SpecError(f"{option} does not go with --cascade (its sizes come from --shape)", key=option)
-    if isinstance(arch, GpuArch):
-        raise SpecError(f"--cascade runs on spatial arrays; for the GPU {arch.name} give --mapping, --workload "
-                        "and --seq", key="--cascade")
     if not args.shape:
         raise SpecError("--cascade needs --shape with the size of every shape symbol, e.g. M=1024,N=1024,K=64",
                         key="--shape")
     row = simulate_cascade_point(arch, args.cascade, parse_shape_option(args.shape), args.mapping, args.timing,
                                  args.dataflow)
     return {**row, "timing": args.timing, "dataflow": args.dataflow}
+
+
+def _gpu_cascade_row(args, gpu: GpuArch) -> dict:
+    """A GPU mapping's fused kernel computing `--cascade`, for a workload's attention or a `--shape`."""
+    from simulator.gpu.point import simulate_gpu_point, simulate_gpu_shape
+
+    mapping = args.mapping or DEFAULT_GPU_MAPPING
+    if args.shape:
+        for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
+                              ("--end-to-end", args.end_to_end)):
+            if value:
+                raise SpecError(f"{option} does not go with --shape (give --workload and --seq instead)", key=option)
+        return simulate_gpu_shape(gpu, mapping, args.cascade, parse_shape_option(args.shape))
+    if not (args.workload and args.seq):
+        raise SpecError("--cascade on a GPU needs --workload and --seq, or --shape (M, P, E, F, B, H, HKV)",
+                        key="--cascade")
+    return simulate_gpu_point(gpu, mapping, args.workload, parse_seq_len(args.seq), batch=args.batch,
+                              end_to_end=args.end_to_end, cascade=args.cascade)
 
 
 def _print_spatial(row: dict) -> None:

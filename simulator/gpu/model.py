@@ -60,6 +60,8 @@ class Phase:
     masked_loop_refill: bool = False  # masked tiles run in a second loop: its first load waits again
     epilogue_fp32_ops: float = 0.0  # per block
     epilogue_sfu_ops: float = 0.0  # per block (e.g. converting an output tile to 16 bits)
+    epilogue_alu_ops: float = 0.0  # per block (compare/min/max of a cascade's per-block Einsums)
+    epilogue_tensor_fma: float = 0.0  # per block (a cascade's per-block contractions, e.g. linear attention's Q x KV)
     epilogue_bytes: float = 0.0  # per block, written to HBM after the last tile (not in `hbm_bytes`)
     streams_per_block: int = 1
     pingpong_groups: int = 0  # >0: consumer warpgroups explicitly ping-ponged
@@ -94,8 +96,8 @@ def time_phase(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> Phas
     """Time one kernel launch on `gpu`; `efficiency` maps instruction family (mma, wgmma, memory) -> fitted factor."""
     sms, clock = gpu.sm_count, gpu.clock_hz
     demands = tile_demands(phase, gpu, efficiency)
-    overhead = (phase.epilogue_fp32_ops / gpu.fp32_fma_per_clk_per_sm
-                + phase.epilogue_sfu_ops / gpu.sfu_ops_per_clk_per_sm)
+    overhead = block_overhead_cycles(phase.family, phase.epilogue_tensor_fma, phase.epilogue_sfu_ops,
+                                     phase.epilogue_fp32_ops, phase.epilogue_alu_ops, gpu, efficiency)
     work = np.array([phase.hbm_bytes, phase.epilogue_bytes, overhead, phase.first_load_bytes,
                      phase.mask_alu_ops / gpu.alu_ops_per_clk_per_sm, phase.inflight_bytes_per_block,
                      phase.l2_bytes])
@@ -146,6 +148,15 @@ def machine_rates(gpu: GpuArch, efficiency: dict[str, float]) -> np.ndarray:
 def tile_demands(phase: Phase, gpu: GpuArch, efficiency: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in demands_per_tile(phase.family, phase.tensor_fma, phase.sfu_ops, phase.fp32_ops,
                                                      phase.alu_ops, phase.shared_bytes, gpu, efficiency).items()}
+
+
+def block_overhead_cycles(family, tensor_fma, sfu_ops, fp32_ops, alu_ops, gpu: GpuArch, efficiency: dict[str, float]):
+    """Cycles of a block's work outside the tile loop (prologue and epilogue), one pipe after another."""
+    tensor = 0.0 if family is None else np.asarray(tensor_fma, dtype=np.float64) / (
+        gpu.tensor_rate(family) * efficiency.get(family, 1.0))
+    return (tensor + np.asarray(sfu_ops, dtype=np.float64) / gpu.sfu_ops_per_clk_per_sm
+            + np.asarray(fp32_ops, dtype=np.float64) / gpu.fp32_fma_per_clk_per_sm
+            + np.asarray(alu_ops, dtype=np.float64) / gpu.alu_ops_per_clk_per_sm)
 
 
 def demands_per_tile(family, tensor_fma, sfu_ops, fp32_ops, alu_ops, shared_bytes, gpu: GpuArch,

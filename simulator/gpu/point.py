@@ -6,15 +6,22 @@ shared keys (design, workload, seq_len, latency_s, energy_pj, dram_bytes, util_2
 scope, bound, mapping, arch, cascade) plus GPU fields (achieved TFLOP/s, per-phase table, tile and
 occupancy, fitted efficiencies). `end_to_end` adds the layer's projection and FFN GEMMs (cuBLAS-like).
 Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, board power x time.
+`cascade=` runs the mapping's kernel on another cascade (`cascade simulate --arch h100 --cascade sigmoid-bias`):
+its tile work is derived from that cascade's Einsums (`simulator.gpu.cascade_work`, reported as `tile_work`).
+`simulate_gpu_shape` takes the problem from shape symbols instead of a workload. `achieved_tflops` counts the
+FLOPs of softmax attention of the problem's shape (REFERENCE.md §2) whatever the cascade computes, over the
+query-key pairs its masks keep (their declared density), as causal attention's are halved.
 """
 
 from __future__ import annotations
 
 from arch_models.gpu import GpuArch, load_gpu
 from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from mappers.gpu_kernels import GpuMapping, load_gpu_mapping
 from simulator.gpu.attention import AttentionProblem
+from simulator.gpu.cascade_work import mapping_tile_work, pair_density
 from simulator.gpu.model import RESOURCES, time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 from simulator.gpu.unfused import gemm
@@ -29,27 +36,58 @@ ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies
 
 
 def simulate_gpu_point(gpu: GpuArch | str, mapping_name: str, workload: str, seq_len: int | str,
-                       batch: int | None = None, end_to_end: bool = False, causal: bool = False) -> dict:
+                       batch: int | None = None, end_to_end: bool = False, causal: bool = False,
+                       cascade: str | None = None) -> dict:
     gpu = load_gpu(gpu) if isinstance(gpu, str) else gpu
-    mapping = load_gpu_mapping(mapping_name)
+    mapping = load_gpu_mapping(mapping_name).with_cascade(cascade)
     model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
     efficiency = default_efficiency()
-    report = simulate_attention(mapping, gpu, problem, efficiency)
-    cascade = resolve_cascade(mapping.cascade)
-    row = {"design": mapping.name, "workload": model.key, "seq_len": tokens, **_metrics(report, gpu),
-           "scope": "attention", "bound": report.bound, "mapping": mapping.name, "arch": gpu.name,
-           "cascade": cascade.name, "pass_lower_bound": analyze_passes(cascade).passes,
-           "achieved_tflops": report.tflops, "flops": report.flops, "tile": report.info.get("tile"),
-           "occupancy": {k: report.info[k] for k in OCCUPANCY_KEYS if k in report.info},
-           "instruction_family": report.info.get("family"), "efficiency": efficiency,
-           "phase_share": {p.name: p.time_s / report.time_s for p in report.phases},
-           "phases": report.phase_table(), "utilization": report.utilization(), "energy_note": ENERGY_NOTE,
-           "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
-                       "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim,
-                       "causal": problem.causal}}
+    row = _problem_row(gpu, mapping, problem, efficiency, {"workload": model.key, "seq_len": tokens})
     if end_to_end:
         row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
     return row
+
+
+SHAPE_SYMBOLS = {"M": "keys", "P": "queries (default M)", "E": "head dim", "F": "value head dim (default E)",
+                 "B": "batch (default 1)", "H": "query heads (default 1)", "HKV": "K/V heads (default H)"}
+
+
+def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, shapes: dict[str, int]) -> dict:
+    """One attention problem given by shape symbols (`--shape M=8192,E=128,H=16,B=4`) instead of a workload."""
+    unknown = sorted(set(shapes) - set(SHAPE_SYMBOLS))
+    missing = [s for s in ("M", "E") if s not in shapes]
+    if unknown or missing:
+        wrong = f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"
+        sizes = ", ".join(f"{k} ({v})" for k, v in SHAPE_SYMBOLS.items())
+        raise SpecError(f"a GPU attention problem is sized by {sizes}; {wrong}", key="--shape")
+    mapping = load_gpu_mapping(mapping_name).with_cascade(cascade)
+    heads = shapes.get("H", 1)
+    queries = shapes.get("P", shapes["M"])
+    problem = AttentionProblem(batch=shapes.get("B", 1), heads=heads, kv_heads=shapes.get("HKV", heads),
+                               seqlen_q=queries, seqlen_kv=shapes["M"], head_dim=shapes["E"],
+                               head_dim_v=shapes.get("F", shapes["E"]),
+                               pair_density=_pair_density(mapping, queries, shapes["M"]))
+    return _problem_row(gpu, mapping, problem, default_efficiency(),
+                        {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes)})
+
+
+def _problem_row(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, efficiency: dict,
+                 labels: dict) -> dict:
+    report = simulate_attention(mapping, gpu, problem, efficiency)
+    cascade = resolve_cascade(mapping.cascade)
+    work = None if mapping.kind == "unfused" else mapping_tile_work(mapping, problem).report()
+    return {"design": mapping.name, **labels, **_metrics(report, gpu),
+            "scope": "attention", "bound": report.bound, "mapping": mapping.name, "arch": gpu.name,
+            "cascade": cascade.name, "pass_lower_bound": analyze_passes(cascade).passes,
+            "achieved_tflops": report.tflops, "flops": report.flops, "tile": report.info.get("tile"),
+            "occupancy": {k: report.info[k] for k in OCCUPANCY_KEYS if k in report.info},
+            "instruction_family": report.info.get("family"), "efficiency": efficiency,
+            "phase_share": {p.name: p.time_s / report.time_s for p in report.phases},
+            "phases": report.phase_table(), "utilization": report.utilization(), "energy_note": ENERGY_NOTE,
+            "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
+                        "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim,
+                        "causal": problem.causal},
+            "tile_work": work}
 
 
 def workload_problem(mapping: GpuMapping, workload: str, seq_len: int | str, batch: int | None = None,
@@ -63,8 +101,13 @@ def workload_problem(mapping: GpuMapping, workload: str, seq_len: int | str, bat
     problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
                                seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
                                head_dim_v=shapes["F"], causal=causal and not decode,
-                               passes="decode" if decode else "fwd")
+                               passes="decode" if decode else "fwd",
+                               pair_density=_pair_density(mapping, 1 if decode else tokens, tokens))
     return model, tokens, problem
+
+
+def _pair_density(mapping: GpuMapping, queries: int, keys: int) -> float:
+    return pair_density(resolve_cascade(mapping.cascade), queries, keys)
 
 
 def _metrics(report: GpuReport, gpu) -> dict:
@@ -103,9 +146,18 @@ def _add_layer(row: dict, gpu, model, tokens: int, batch: int | None, problem: A
             "layer_gemms": [{"gemm": r.name, "time_s": r.time_s, "bound": r.bound} for r in results]}
 
 
+def _tile_work_text(work: dict | None) -> str:
+    if not work:
+        return " (unfused kernels)"
+    per_tile = ", ".join(f"{pipe} {terms}" for pipe, terms in work["per_tile"].items())
+    return f" (tile loop: {work['cascade']}, {work['passes']} sweep(s) over K/V; per Br x Bc tile: {per_tile})"
+
+
 def format_gpu_point(row: dict) -> str:
     """Text output in the shape of `cascade simulate`'s, for the lead to print GPU rows."""
-    lines = [f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})"]
+    what = row["workload"] or ",".join(f"{k}={v}" for k, v in row.get("shape", {}).items())
+    lines = [f"{row['design']} on {row['arch']}: {what} at {row['seq_len']} tokens ({row['scope']})",
+             f"  cascade          {row['cascade']}" + _tile_work_text(row.get("tile_work"))]
     for key in ("latency_s", "achieved_tflops", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
         lines.append(f"  {key:<16} {format_number(row[key])}")
     tile = row.get("tile") or {}

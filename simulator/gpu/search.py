@@ -26,11 +26,16 @@ from simulator.gpu.attention import (
     forward_hbm_bytes,
     fused_phases,
     fused_tile_work,
+    kernel_state,
+    key_tiles_per_query_block,
     mapping_flags,
     rows_and_heads,
+    split_and_order,
+    state_note,
 )
-from simulator.gpu.kernels import fused_batch_cycles
-from simulator.gpu.model import demands_per_tile, machine_rates, time_phase
+from simulator.gpu.cascade_work import mapping_tile_work, mask_tile_bounds
+from simulator.gpu.kernels import fused_batch_cycles, schedule_cycles
+from simulator.gpu.model import block_overhead_cycles, demands_per_tile, machine_rates, time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 
 
@@ -72,9 +77,10 @@ class GpuTilingCost:
                                                               "shared_bytes")), gpu, self.efficiency)
         demands = np.stack([d["tensor"], d["shared-memory"], d["vector"]], axis=1)  # `time_phase`'s formulas
         query_blocks = np.ceil(rows_count / br)
-        overhead = work["epilogue_fp32_ops"] / gpu.fp32_fma_per_clk_per_sm + work["epilogue_sfu_ops"] / \
-            gpu.sfu_ops_per_clk_per_sm
-        batch_work = np.stack([forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm),
+        overhead = block_overhead_cycles(self.family, *(work[k] for k in (
+            "epilogue_tensor_fma", "epilogue_sfu_ops", "epilogue_fp32_ops", "epilogue_alu_ops")), gpu, self.efficiency)
+        batch_work = np.stack([forward_hbm_bytes(gpu, problem, query_blocks, splits, heads, blocks_per_sm,
+                                                 mapping_tile_work(mapping, problem)),
                                np.zeros(n), overhead, work["first_load_bytes"], work["mask_alu_ops"] /
                                gpu.alu_ops_per_clk_per_sm, work["inflight_bytes_per_block"],
                                work["l2_bytes"]], axis=1)
@@ -82,13 +88,28 @@ class GpuTilingCost:
                           axis=1).astype(np.float64)
         flags = np.array([int(mapping.persistent and mapping.producer_warpgroup), int(mapping.masked_loop)])
         machine = machine_rates(gpu, self.efficiency)
-        cycles = fused_batch_cycles(br.astype(np.int64), bc.astype(np.int64), splits.astype(np.int64), demands,
-                                    batch_work, limits, flags, machine, rows_count, problem.seqlen_kv,
-                                    problem.causal and rows_count == problem.seqlen_q, problem.batch * heads,
-                                    bool(mapping.grid and mapping.grid[0] in ("query_blocks", "kv_splits")),
-                                    mapping.block_order == "longest-first", mapping.masking == "dense")
+        bounds = mask_tile_bounds(mapping_tile_work(mapping, problem), problem, rows_count != problem.seqlen_q)
+        if bounds is None:
+            cycles = fused_batch_cycles(br.astype(np.int64), bc.astype(np.int64), splits.astype(np.int64), demands,
+                                        batch_work, limits, flags, machine, rows_count, problem.seqlen_kv,
+                                        problem.causal and rows_count == problem.seqlen_q, problem.batch * heads,
+                                        bool(mapping.grid and mapping.grid[0] in ("query_blocks", "kv_splits")),
+                                        mapping.block_order == "longest-first", mapping.masking == "dense")
+        else:  # the cascade's masks decide the tiles: the Python tile grid, tiling by tiling
+            cycles = np.array([schedule_cycles(*self._blocks(int(b), int(c), int(s), bounds), demands[i],
+                                               batch_work[i], limits[i], flags, machine)[0]
+                               for i, (b, c, s) in enumerate(zip(br, bc, splits, strict=True))])
         times = cycles / gpu.clock_hz + gpu.launch_overhead_s
         return times + np.array([self._combine_time(int(s)) for s in splits])
+
+    def _blocks(self, br: int, bc: int, splits: int, bounds) -> tuple[np.ndarray, np.ndarray]:
+        """Key tiles and partial tiles of every block in launch order (`fused_phases`' grid)."""
+        problem, mapping = self.problem, self.mapping
+        rows_count, heads = rows_and_heads(mapping, problem)
+        tile = TileChoice(problem.head_dim, br, bc, 1, 1)
+        tiles, masked = key_tiles_per_query_block(problem, tile, mapping.masking, rows_count != problem.seqlen_q,
+                                                  bounds)
+        return split_and_order(mapping, tiles, masked, splits, problem.batch * heads)
 
     def _combine_time(self, splits: int) -> float:
         if splits <= 1:
@@ -105,7 +126,7 @@ def tiling_space(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem) -
     argument = {"br": "br_choices", "bc": "bc_choices", "warps": "warp_choices", "stages": "stage_choices"}
     supported = {argument[gene]: choices for gene, choices in mapping.tile_space.items()}
     return GpuTilingSpace(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v, max_splits,
-                          **supported)
+                          **supported, state=kernel_state(mapping_tile_work(mapping, problem)))
 
 
 def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
@@ -116,7 +137,7 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
     result = search(space, cost, settings or SearchSettings(seconds=None), progress=progress)
     if result.best is None:
         raise SpecError(f"no legal tiling of {mapping.name!r} on {gpu.name}; most common reason: "
-                        f"{result.binding_constraint()}")
+                        f"{result.binding_constraint()}{state_note(mapping_tile_work(mapping, problem), problem)}")
     chosen = space.decode(result.best)
     return {"tile": chosen, "latency_s": result.best_value, "evaluated": result.evaluated, "legal": result.legal,
             "rejections": dict(result.rejections), "strategy": result.strategy,
@@ -163,7 +184,7 @@ def searched_mapping_yaml(mapping: GpuMapping, head_dim: int, tile: dict, comman
     if mapping.kind == "split-kv":
         entry["splits"] = int(tile["splits"])
     data.update(name=f"{mapping.name}-searched", description=f"{mapping.description}; searched tile",
-                tiles=[entry])
+                cascade=mapping.cascade, tiles=[entry])
     header = (f"# Written by: {command}\n"
               f"# The best tile of {mapping.name} found by the search (head dim {head_dim}).\n")
     return header + yaml.safe_dump(data, sort_keys=False)

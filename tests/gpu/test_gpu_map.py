@@ -104,15 +104,17 @@ def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
     (("--arch", "h100", "--kernel", ",", "--workload", "llama3-8b", "--seq", "8K"), "names nothing"),
     (("--arch", "h100", "--kernel", "fa9", "--workload", "llama3-8b", "--seq", "8K"), "--kernel: no GPU mapping"),
     (("--arch", "h100", "--kernel", "flash-decoding", "--cascade", "flashattention-2", "--workload", "llama3-8b",
-      "--seq", "8K"), "computes decode-split-kv, not flashattention-2"),
+      "--seq", "8K"), "'flash-decoding' is split-kv: only fused mappings run another cascade"),
     (("--arch", "h100", "--kernel", "fa2,flash-decoding", "--workload", "llama3-8b", "--seq", "8K"),
      "do not compare side by side"),
     (("--arch", "h100", "--kernel", "fa2", "--shape", "M=1", "--workload", "llama3-8b", "--seq", "8K"), "not --shape"),
     (("--arch", "fusemax", "--cascade", "fusemax", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"),
      "--kernel applies to GPU"),
     (("--arch", "nosuch", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"), "no architecture named"),
-    (("--arch", "h100", "--cascade", "softmax-3pass", "--workload", "llama3-8b", "--seq", "8K"),
-     "--cascade: no GPU mapping computes softmax-3pass that this GPU can run"),
+    (("--arch", "h100", "--cascade", "gemm", "--workload", "llama3-8b", "--seq", "8K"),
+     "rank m is both the key rank and a query rank"),
+    (("--arch", "h100", "--cascade", "fusemax,sigmoid-bias", "--workload", "llama3-8b", "--seq", "8K"),
+     "--cascade: a GPU kernel runs one cascade at a time"),
 ])
 def test_map_gpu_errors_are_one_line(run_command, argv, message):
     status, _, err = run_command(map_command, "map", *argv)
@@ -146,11 +148,11 @@ def test_a_searched_tile_within_the_tolerance_gives_way_to_the_shipped_one(monke
     import simulator.gpu.search as gpu_search
     from simulator.gpu.search import TIE_TOLERANCE, search_against_shipped
 
-    fa2, problem = load_gpu_mapping("fa2"), AttentionProblem(1, 32, 8, 8192, 8192, 128, 128)
+    fa2, problem = load_gpu_mapping("fa2"), AttentionProblem(1, 32, 8, 8192, 8192, 64, 64)
     monkeypatch.setattr(gpu_search, "TIE_TOLERANCE", 0.0)
     raw = search_against_shipped(H100, fa2, problem)
     gain = raw["shipped"]["latency_s"] / raw["latency_s"] - 1
-    assert gain > 0 and not raw["best_is_shipped_tile"]  # FA2's 128 x 64 is not the model's best at 8K
+    assert gain > 0 and not raw["best_is_shipped_tile"]  # FA2's 128 x 128 is not the model's best at 8K, d = 64
     monkeypatch.setattr(gpu_search, "TIE_TOLERANCE", gain * 1.01)
     tied = search_against_shipped(H100, fa2, problem)
     assert tied["best_is_shipped_tile"] and tied["latency_s"] == tied["shipped"]["latency_s"]
