@@ -138,7 +138,8 @@ def _hand_written_phase(phase, tile: TileChoice, dv: int):
 def test_flashattention_predictions_change_only_by_the_per_row_rescales(kernel, headdim, seqlen, causal):
     # The FlashAttention-2 cascade adds per tile what the old formula left out: the rescale factor's exp (Br SFU)
     # and its subtraction and the row sum's rescale (2 Br FP32), and once per block the row sum's Br reciprocals.
-    # Without them the derived phase is the old one exactly; with them the time grows by well under 1%.
+    # Without them the derived phase is the old one exactly; with them the time grows at most as much as the SFU
+    # and FP32 work per tile do: by Br / (2 Br.Bc) and 2 Br / (2 Br.Bc + Br.Dv), both below 1 / Bc.
     row = next(m for m in read_measurements(DATA_FILE) if m.kernel == kernel and m.headdim == headdim
                and m.seqlen_kv == seqlen and m.causal == causal and m.gpu.startswith("H100") and m.passes == "fwd")
     mapping, problem = load_gpu_mapping(kernel.lower()), row.problem()
@@ -153,7 +154,7 @@ def test_flashattention_predictions_change_only_by_the_per_row_rescales(kernel, 
                                                                                              hand.epilogue_fp32_ops)
     efficiency = default_efficiency()
     old, new = time_phase(hand, H100, efficiency).time_s, time_phase(derived, H100, efficiency).time_s
-    assert old <= new <= old * 1.007
+    assert old <= new <= old * (1 + 1 / tile.bc)
     per_rows_removed = replace(derived, sfu_ops=derived.sfu_ops - tile.br, fp32_ops=derived.fp32_ops - 2 * tile.br,
                                epilogue_sfu_ops=derived.epilogue_sfu_ops - tile.br)
     assert time_phase(per_rows_removed, H100, efficiency).time_s == pytest.approx(old, rel=1e-12)
@@ -240,9 +241,9 @@ def test_an_operator_without_a_gpu_lowering_names_it(monkeypatch):
     from simulator.gpu import cascade_ops
 
     monkeypatch.setattr(cascade_ops, "UNARY_OPS", {k: v for k, v in cascade_ops.UNARY_OPS.items() if k is not Op.EXP})
-    cascade = load_cascade(library_cascade("softmax-3pass").source)  # not the cached derivation
+    cascade = load_cascade(library_cascade("softmax-3pass").source)
     with pytest.raises(SpecError, match=r"Einsum SN .*no GPU pipe executes the unary operator 'exp'") as error:
-        cascade_tile_work(cascade, 32, 32)
+        cascade_tile_work.__wrapped__(cascade, 32, 32)  # past the cache of derivations
     assert error.value.source.endswith("softmax-3pass.yaml") and error.value.line
 
 
