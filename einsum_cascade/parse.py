@@ -27,7 +27,7 @@ from einsum_cascade.expr import (
 from einsum_cascade.masks import Mask, parse_mask
 from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
 from einsum_cascade.ops import REDUCE_BY_NAME, Op
-from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
+from einsum_cascade.yaml_source import YamlDocument, header_problems, load_yaml, read_text
 
 TOP_LEVEL_KEYS = {
     "name": "the cascade's name",
@@ -92,6 +92,8 @@ class _CascadeBuilder:
         for key in REQUIRED_KEYS:
             if key not in data:
                 self.fail(f"missing required key {key!r} ({TOP_LEVEL_KEYS[key]})")
+        for message, key in header_problems(data):
+            self.fail(message, key)
         if self.errors:
             raise SpecErrors(self.errors)
         self._ranks(data.get("ranks"))

@@ -43,6 +43,7 @@ MAX_INPUT_BYTES_VARIABLE = "CASCADE_MAX_INPUT_BYTES"
 MAX_INPUT_BYTES = 4 << 20
 MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 64
+SUPPORTED_VERSIONS = (1,)  # the format version of every spec file this release reads
 
 
 def max_input_bytes() -> int:
@@ -188,6 +189,16 @@ def preset_path(directory: Path, name: str, what: str, listing: str, key: str | 
     return path
 
 
+def header_problems(data: dict) -> list[tuple[str, str]]:
+    """(message, key) for a `version` this release does not read and a `name` that is not non-empty text."""
+    problems = []
+    for key, kind in (("version", VERSION), ("name", TEXT)):
+        wrong = leaf_problem(data[key], kind, SUPPORTED_VERSIONS) if key in data else None
+        if wrong:
+            problems.append((f"{key} = {data[key]!r} {wrong}", key))
+    return problems
+
+
 class SpecReader:
     """Base of the readers that check a user file: collect every problem, then fail with all of them."""
 
@@ -207,7 +218,12 @@ class SpecReader:
         for key in required:
             if key not in data:
                 self.fail(f"missing required key {key!r}")
+        self.header(data)
         return data
+
+    def header(self, data: dict) -> None:
+        for message, key in header_problems(data):
+            self.fail(message, key)
 
     def known(self, data: dict, keys, *path) -> None:
         for key in data:

@@ -9,10 +9,12 @@ Blackwell's, `best` = the fastest the GPU has, as a vendor library picks), the t
 Br x Bc, warps, pipeline stages (per head dim and optionally per GPU preset, by name or alias, and
 causal), how the grid is formed and ordered, whether softmax overlaps the matrix products (`pingpong`:
 FA3's coordinated consumer warpgroups; `none`: only independent resident blocks overlap), whether a
-producer warpgroup issues the loads (warp specialization), and the masking granularity (`tile-skip`:
-fully masked tiles are skipped and partial tiles masked element-wise; `dense`: every tile computed and
-masked). Legality of a tile on a GPU (registers, shared memory, occupancy) is decided by
-`mappers.gpu_space`.
+producer warpgroup issues the loads (warp specialization), whether each consumer warpgroup keeps two key
+tiles in flight (`intra_warpgroup_overlap`, FA3's 2-stage GEMM-softmax pipelining), and the masking
+granularity (`tile-skip`: fully masked tiles are skipped and partial tiles masked element-wise; `dense`:
+every tile computed and masked). Legality of a tile on a GPU (registers, shared memory, occupancy) is
+decided by `mappers.gpu_space`. `load_gpu_mapping(name, overrides)` replaces scalar keys first
+(`--set mapping.KEY=VALUE`, `mappers.gpu_overrides`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from arch_models.gpu import INSTRUCTION_FAMILIES, gpu_names, gpu_preset_named, p
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import (
     YamlDocument,
+    header_problems,
     looks_like_path,
     parse_checked,
     preset_names,
     preset_path,
     read_text,
 )
+from mappers.gpu_overrides import apply_overrides, noted
 
 GPU_PRESET_DIR = Path(__file__).parent / "gpu_presets"
 KINDS = ("fused", "split-kv", "unfused")
@@ -48,7 +52,10 @@ MAPPING_KEYS = {
     "chunk_cascade": "split-kv only: the cascade each key chunk's loop computes (the combine kernel merges the chunks)",
     "measured_as": "other names of this kernel (papers, blog posts, measurement files), matched exactly ignoring case",
     "instruction": f"tensor instruction family: {', '.join(INSTRUCTIONS)}",
-    "softmax_overlap": f"{', '.join(OVERLAPS)}", "producer_warpgroup": "true if a producer warpgroup issues loads",
+    "softmax_overlap": f"{', '.join(OVERLAPS)} (pingpong needs a producer warpgroup)",
+    "producer_warpgroup": "true if a producer warpgroup (4 warps, counted in each tile's warps) issues the loads",
+    "intra_warpgroup_overlap": "true if each consumer warpgroup overlaps one key tile's softmax with the products "
+                               "of the next (two key tiles in flight per warpgroup)",
     "persistent": "true if one block per SM loops over work tiles", "block_order": f"{', '.join(BLOCK_ORDERS)}",
     "grid": f"launch order of the grid dimensions, fastest first ({', '.join(GRID_DIMS)})",
     "masking": f"{', '.join(MASKINGS)}", "q_in_registers": "Q fragments kept in registers across key tiles",
@@ -65,6 +72,7 @@ MAPPING_KEYS = {
     "source": "where the structure comes from",
 }
 REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
+SECTIONS = ("split_kv", "unfused")  # keys whose value is a mapping of scalar keys
 TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
@@ -109,6 +117,7 @@ class GpuMapping:
     instruction: str
     softmax_overlap: str
     producer_warpgroup: bool
+    intra_warpgroup_overlap: bool
     persistent: bool
     block_order: str
     grid: tuple[str, ...]
@@ -168,10 +177,14 @@ def _preset(name: str) -> GpuMapping:
     return parse_gpu_mapping(read_text(path), str(path))
 
 
-def load_gpu_mapping(name_or_path: str) -> GpuMapping:
-    """A shipped GPU mapping (`fa2`, `fa3`, `flash-decoding`, `pytorch-unfused`, ...) or a YAML path."""
+def load_gpu_mapping(name_or_path: str, overrides: dict | None = None) -> GpuMapping:
+    """A shipped GPU mapping (`fa2`, `fa3`, `flash-decoding`, `pytorch-unfused`, ...) or a YAML path, with
+    `overrides` ({key or section.key: value}, `--set mapping.KEY=VALUE`) replacing scalar keys before the check."""
     if looks_like_path(name_or_path):
-        return parse_gpu_mapping(read_text(name_or_path), str(name_or_path))
+        return parse_gpu_mapping(read_text(name_or_path), str(name_or_path), overrides)
+    if overrides:
+        path = preset_path(GPU_PRESET_DIR, str(name_or_path), "GPU mapping", "GPU mappings", key="--mapping")
+        return parse_gpu_mapping(read_text(path), str(path), overrides)
     return _preset(str(name_or_path))
 
 
@@ -200,8 +213,15 @@ def mapping_for_kernel(kernel: str) -> GpuMapping | None:
     return None if name is None else _preset(name)
 
 
-def parse_gpu_mapping(text: str, source: str = "<string>") -> GpuMapping:
-    return parse_checked(text, source, "GPU mapping", MAPPING_KEYS, _problems, _build)
+def parse_gpu_mapping(text: str, source: str = "<string>", overrides: dict | None = None) -> GpuMapping:
+    if not overrides:
+        return parse_checked(text, source, "GPU mapping", MAPPING_KEYS, _problems, _build)
+
+    def problems(doc: YamlDocument) -> list[SpecError]:
+        wrong = apply_overrides(doc, overrides, MAPPING_KEYS, SECTIONS)
+        return wrong or [noted(error, overrides) for error in _problems(doc)]
+
+    return parse_checked(text, source, "GPU mapping", MAPPING_KEYS, problems, _build)
 
 
 def _problems(doc: YamlDocument) -> list[SpecError]:
@@ -210,17 +230,20 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
               for key in data if key not in MAPPING_KEYS]
     errors += [SpecError(f"missing required key {key!r} ({MAPPING_KEYS[key]})", doc.source, doc.lines.get(()), key)
                for key in REQUIRED if key not in data]
-    if data.get("version", 1) != 1:
-        errors.append(doc.error(f"version = {data['version']!r} is not supported (supported: 1)", "version"))
+    errors += [doc.error(message, key) for message, key in header_problems(data)]
     choices = {"kind": KINDS, "instruction": INSTRUCTIONS, "softmax_overlap": OVERLAPS, "block_order": BLOCK_ORDERS,
                "masking": MASKINGS}
     for key, allowed in choices.items():
         if key in data and data[key] not in allowed:
             errors.append(doc.error(f"{key} = {data[key]!r} is not one of: {', '.join(allowed)}", key))
-    for key in ("producer_warpgroup", "persistent", "q_in_registers", "p_through_shared", "pack_gqa",
-                "masked_loop"):
+    for key in ("producer_warpgroup", "intra_warpgroup_overlap", "persistent", "q_in_registers",
+                "p_through_shared", "pack_gqa", "masked_loop"):
         if key in data and not isinstance(data[key], bool):
             errors.append(doc.error(f"{key} = {data[key]!r} must be true or false", key))
+    if data.get("softmax_overlap") == "pingpong" and data.get("producer_warpgroup") is not True:
+        errors.append(doc.error("pingpong needs producer_warpgroup: true (the consumer warpgroups take turns under "
+                                "warp specialization, FlashAttention-3 §3.1); without it write none",
+                                "softmax_overlap"))
     grid = data.get("grid", [])
     if not isinstance(grid, list) or any(d not in GRID_DIMS for d in grid) or len(set(grid)) != len(grid):
         errors.append(doc.error(f"grid must list distinct dimensions from: {', '.join(GRID_DIMS)}", "grid"))
@@ -326,6 +349,7 @@ def _build(data: dict, source: str) -> GpuMapping:
         name=str(data["name"]), description=str(data.get("description", "")), cascade=str(data["cascade"]),
         kind=data["kind"], measured_as=tuple(data.get("measured_as", [])), instruction=data["instruction"],
         softmax_overlap=data.get("softmax_overlap", "none"), producer_warpgroup=data.get("producer_warpgroup", False),
+        intra_warpgroup_overlap=data.get("intra_warpgroup_overlap", False),
         persistent=data.get("persistent", False), block_order=data.get("block_order", "launch"),
         grid=tuple(data.get("grid", ["query_blocks", "batch", "heads"])), masking=data.get("masking", "tile-skip"),
         q_in_registers=data.get("q_in_registers", False), p_through_shared=data.get("p_through_shared", False),

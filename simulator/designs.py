@@ -94,13 +94,17 @@ def simulate_on(arch_name: str, mapping_name: str, workload: str, seq_len: int, 
                 end_to_end: bool = False, batch: int | None = None, timing: str = "ideal", dataflow: str = "os",
                 overrides: dict | None = None) -> dict:
     """One point on a spatial array or a GPU, chosen by the arch name (same result keys either way);
-    `overrides` are the arch's with_overrides keys (`cascade simulate --set`)."""
+    `overrides` are the arch's with_overrides keys (`cascade simulate --set`), and on a GPU `mapping.KEY` keys
+    of the GPU mapping."""
     if is_gpu_name(arch_name):
         from arch_models.gpu import load_gpu
+        from simulator.arch_overrides import split_overrides
         from simulator.gpu.point import simulate_gpu_point
 
-        gpu = load_gpu(arch_name).with_overrides(**overrides) if overrides else arch_name
-        row = simulate_gpu_point(gpu, mapping_name, workload, seq_len, batch=batch, end_to_end=end_to_end)
+        arch_overrides, mapping_overrides = split_overrides(overrides or {})
+        gpu = load_gpu(arch_name).with_overrides(**arch_overrides) if arch_overrides else arch_name
+        row = simulate_gpu_point(gpu, mapping_name, workload, seq_len, batch=batch, end_to_end=end_to_end,
+                                 mapping_overrides=mapping_overrides)
         return {**row, "design": design}
     return simulate_point(load_arch(arch_name, overrides), mapping_name, workload, seq_len, design, end_to_end, batch,
                           timing, dataflow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from arch_models.gpu import GpuArch
 from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.errors import SpecError
-from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
+from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options, split_overrides
 from simulator.designs import simulate_on
 from simulator.output import format_number, print_json
 from simulator.spatial.systolic_mode import DATAFLOWS, TIMINGS
@@ -43,8 +43,8 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     overrides = parse_set_options(args.set)
-    arch = load_arch_with_overrides(args.arch, overrides)  # checks the keys and values before any work
-    row = _cascade_row(args, arch) if args.cascade else _workload_row(args, overrides)
+    arch = load_arch_with_overrides(args.arch, overrides, mapping_overrides=True)  # checks keys and values first
+    row = _cascade_row(args, arch, overrides) if args.cascade else _workload_row(args, overrides)
     if "achieved_tflops" in row:  # a GPU point (simulate_on chose the model by the arch)
         row.setdefault("cycles", row["latency_s"] * arch.clock_hz)
     if args.json:
@@ -73,11 +73,11 @@ def _workload_row(args, overrides: dict) -> dict:
     return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
-def _cascade_row(args, arch) -> dict:
+def _cascade_row(args, arch, overrides: dict) -> dict:
     from simulator.cascade_point import simulate_cascade_point
 
     if isinstance(arch, GpuArch):
-        return _gpu_cascade_row(args, arch)
+        return _gpu_cascade_row(args, arch, split_overrides(overrides)[1])
     for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
                           ("--end-to-end", args.end_to_end)):
         if value:
@@ -90,7 +90,7 @@ def _cascade_row(args, arch) -> dict:
     return {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
-def _gpu_cascade_row(args, gpu: GpuArch) -> dict:
+def _gpu_cascade_row(args, gpu: GpuArch, mapping_overrides: dict) -> dict:
     """A GPU mapping's fused kernel computing `--cascade`, for a workload's attention or a `--shape`."""
     from simulator.gpu.point import simulate_gpu_point, simulate_gpu_shape
 
@@ -100,12 +100,12 @@ def _gpu_cascade_row(args, gpu: GpuArch) -> dict:
                               ("--end-to-end", args.end_to_end)):
             if value:
                 raise SpecError(f"{option} does not go with --shape (give --workload and --seq instead)", key=option)
-        return simulate_gpu_shape(gpu, mapping, args.cascade, parse_shape_option(args.shape))
+        return simulate_gpu_shape(gpu, mapping, args.cascade, parse_shape_option(args.shape), mapping_overrides)
     if not (args.workload and args.seq):
         raise SpecError("--cascade on a GPU needs --workload and --seq, or --shape (M, P, E, F, B, H, HKV)",
                         key="--cascade")
     return simulate_gpu_point(gpu, mapping, args.workload, parse_seq_len(args.seq), batch=args.batch,
-                              end_to_end=args.end_to_end, cascade=args.cascade)
+                              end_to_end=args.end_to_end, cascade=args.cascade, mapping_overrides=mapping_overrides)
 
 
 def _print_spatial(row: dict) -> None:

@@ -23,11 +23,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from simulator.gpu.ablation import pipelining_ablation
     from simulator.gpu.measurements import DATA_FILE, read_measurements
     from simulator.gpu.validate import validate
 
     result = validate(read_measurements(args.data or DATA_FILE), calibrate_on=calibrate_on_names(args.calibrate_on))
     result["data"] = str(args.data or DATA_FILE)
+    result["fa3_pipelining_ablation"] = pipelining_ablation()
     if args.plot:
         from simulator.gpu.parity_plot import plot_parity
 
@@ -77,6 +79,8 @@ def format_validation(result: dict, rows: bool = False) -> str:
                  for name, s in summary[key].items()]
         blocks.append(table((label, "rows", "MAPE", "worst |error|", "mean error"), lines))
     blocks.append(_targets_table(result["targets"], summary.get("transfer")))
+    if "fa3_pipelining_ablation" in result:
+        blocks.append(_ablation_table(result["fa3_pipelining_ablation"]))
     if "transfer" in summary:
         blocks.append(_transfer_table(summary["transfer"]))
     causal = _causal_table(summary["causal_ratios"])
@@ -123,6 +127,20 @@ def _targets_table(targets: dict, transfer: dict | None) -> str:
         lines.append(("transfer, each way", "-", "-", "-", _goal(TRANSFER_TARGET), "see --calibrate-on GPU", "-"))
     return table(("pass", "rows", "MAPE", "worst", "target", "", "left out of the worst"), lines,
                  title="accuracy targets")
+
+
+def _ablation_table(ablation: dict) -> str:
+    """The paper's pipelining ablation: each row's time, the model's with the row's mapping keys replaced."""
+    from mappers.gpu_overrides import shown
+
+    p = ablation["problem"]
+    lines = [(r["name"], shown(r["mapping_overrides"], "mapping.", ",") or "-", f"{r['measured_ms']:.3f}",
+              f"{r['predicted_ms']:.3f}", f"{r['error_pct']:+.1f}%", "met" if r["met"] else "NOT met")
+             for r in ablation["rows"]]
+    return table(("configuration", "--set", "paper ms", "model ms", "error", f"<= {ablation['target_pct']:g}%"), lines,
+                 title=f"{ablation['source']}: {ablation['mapping']} on {ablation['gpu']}, batch {p['batch']}, "
+                       f"{p['heads']} heads, d = {p['head_dim']}, {p['seqlen_kv']} tokens, "
+                       f"{'causal' if p['causal'] else 'non-causal'}")
 
 
 def _goal(target: dict) -> str:

@@ -247,10 +247,25 @@ def fused_tile_work(mapping: GpuMapping, family: str, problem: AttentionProblem,
     first_load = evaluate(cascade_work.query_bytes, br, bc) + evaluate(cascade_work.first_tile_bytes, br, bc)
     return {**cascade_work.counts(br, bc), "shared_bytes": shared, "mask_alu_ops": 2.0 * scores * cascade_work.passes,
             "l2_bytes": incoming, "first_load_bytes": first_load,
-            "streams_per_block": groups if (mapping.producer_warpgroup and mapping.softmax_overlap == "none")
-            else np.ones_like(groups),
-            "pingpong_groups": groups if mapping.softmax_overlap == "pingpong" else np.zeros_like(groups),
+            **overlap_counts(mapping, groups),
             "inflight_bytes_per_block": stages * incoming / cascade_work.passes}
+
+
+def overlap_counts(mapping: GpuMapping, groups) -> dict:
+    """How a block's compute overlaps (`combined_tile_time`), from the mapping's flags and its consumer warpgroups.
+
+    Key tiles in flight per consumer warpgroup: 2 with FA3's intra-warpgroup pipelining (§3.2, Algorithm 2: the
+    scores of one tile accumulate while the previous tile's P feeds the second product), else 1. Ping-pong: the
+    tiles in flight across the warpgroups share one tile's serial chain (products, then softmax). Otherwise the
+    independent streams are queueing customers: with a producer warpgroup every consumer warpgroup runs on its
+    own; without one the consumer warps issue the loads themselves and wait together for each K/V tile, so the
+    block's warpgroups run in step as one stream (FA2's loop: a block barrier per tile)."""
+    depth = 2 if mapping.intra_warpgroup_overlap else 1
+    in_flight = groups * depth
+    if mapping.softmax_overlap == "pingpong":
+        return {"streams_per_block": np.ones_like(groups), "pingpong_groups": in_flight}
+    streams = in_flight if mapping.producer_warpgroup else np.ones_like(groups) * depth
+    return {"streams_per_block": streams, "pingpong_groups": np.zeros_like(groups)}
 
 
 def _fused_phase(mapping, gpu, problem, tile, family, blocks_per_sm, tiles_per_block, masked_per_block,

@@ -11,9 +11,12 @@ shared-memory bytes, and the phase's HBM bytes (after L2 reuse). Timing, in SM c
    memory = the larger of HBM bytes per tile / the SM's share of HBM bandwidth (capped by loads in flight /
    latency) and the tile's operand bytes / the SM's share of L2 bandwidth (every load crosses L2; small
    query tiles re-read K and V from L2 for few rows each);
-3. overlap: compute = max(tensor, vector, (tensor + vector) / groups) for explicitly ping-ponged
-   warpgroups, else MVA over the resident streams; memory overlaps compute by the same MVA with the
-   loads in flight (stages + 1 per block) as customers (`simulator.gpu.kernels`);
+3. overlap: compute = max(tensor, vector, (tensor + vector) / tiles in flight) for explicitly ping-ponged
+   warpgroups (the tiles in flight share one tile's serial chain of products and softmax), else MVA over
+   the resident streams; a warpgroup keeps 2 key tiles in flight with FA3's intra-warpgroup pipelining,
+   else 1, and without a producer warpgroup a block's warpgroups run in step as one stream
+   (`simulator.gpu.attention.overlap_counts`); memory overlaps compute by the same MVA with the loads in
+   flight (stages + 1 per block) as customers (`simulator.gpu.kernels`);
 4. per-block prologue and epilogue: one DRAM latency plus the first tiles (Q and one K/V tile) at the SM's
    share of L2 bandwidth before compute starts (hidden for persistent kernels with a producer warpgroup,
    which prefetch the next work tile), and the epilogue: normalizing and converting the output tile, and
@@ -63,8 +66,8 @@ class Phase:
     epilogue_alu_ops: float = 0.0  # per block (compare/min/max of a cascade's per-block Einsums)
     epilogue_tensor_fma: float = 0.0  # per block (a cascade's per-block contractions, e.g. linear attention's Q x KV)
     epilogue_bytes: float = 0.0  # per block, written to HBM after the last tile (not in `hbm_bytes`)
-    streams_per_block: int = 1
-    pingpong_groups: int = 0  # >0: consumer warpgroups explicitly ping-ponged
+    streams_per_block: int = 1  # independent compute streams per block (queueing customers)
+    pingpong_groups: int = 0  # >0: ping-ponged consumer warpgroups; the key tiles they keep in flight
     stages: int = 1
     inflight_bytes_per_block: float = 0.0
     prefetch_across_blocks: bool = False  # persistent + producer warpgroup: next tile's loads overlap

@@ -20,6 +20,7 @@ from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from mappers.gpu_kernels import GpuMapping, load_gpu_mapping
+from mappers.gpu_overrides import shown
 from simulator.gpu.attention import AttentionProblem
 from simulator.gpu.cascade_work import mapping_tile_work, pair_density
 from simulator.gpu.model import RESOURCES, time_phase
@@ -37,12 +38,13 @@ ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies
 
 def simulate_gpu_point(gpu: GpuArch | str, mapping_name: str, workload: str, seq_len: int | str,
                        batch: int | None = None, end_to_end: bool = False, causal: bool = False,
-                       cascade: str | None = None) -> dict:
+                       cascade: str | None = None, mapping_overrides: dict | None = None) -> dict:
     gpu = load_gpu(gpu) if isinstance(gpu, str) else gpu
-    mapping = load_gpu_mapping(mapping_name).with_cascade(cascade)
+    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
     model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
     efficiency = default_efficiency()
-    row = _problem_row(gpu, mapping, problem, efficiency, {"workload": model.key, "seq_len": tokens})
+    row = _problem_row(gpu, mapping, problem, efficiency, {"workload": model.key, "seq_len": tokens,
+                                                           "mapping_overrides": dict(mapping_overrides or {})})
     if end_to_end:
         row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
     return row
@@ -52,7 +54,8 @@ SHAPE_SYMBOLS = {"M": "keys", "P": "queries (default M)", "E": "head dim", "F": 
                  "B": "batch (default 1)", "H": "query heads (default 1)", "HKV": "K/V heads (default H)"}
 
 
-def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, shapes: dict[str, int]) -> dict:
+def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, shapes: dict[str, int],
+                       mapping_overrides: dict | None = None) -> dict:
     """One attention problem given by shape symbols (`--shape M=8192,E=128,H=16,B=4`) instead of a workload."""
     unknown = sorted(set(shapes) - set(SHAPE_SYMBOLS))
     missing = [s for s in ("M", "E") if s not in shapes]
@@ -60,7 +63,7 @@ def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, sha
         wrong = f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"
         sizes = ", ".join(f"{k} ({v})" for k, v in SHAPE_SYMBOLS.items())
         raise SpecError(f"a GPU attention problem is sized by {sizes}; {wrong}", key="--shape")
-    mapping = load_gpu_mapping(mapping_name).with_cascade(cascade)
+    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
     heads = shapes.get("H", 1)
     queries = shapes.get("P", shapes["M"])
     problem = AttentionProblem(batch=shapes.get("B", 1), heads=heads, kv_heads=shapes.get("HKV", heads),
@@ -68,7 +71,8 @@ def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, sha
                                head_dim_v=shapes.get("F", shapes["E"]),
                                pair_density=_pair_density(mapping, queries, shapes["M"]))
     return _problem_row(gpu, mapping, problem, default_efficiency(),
-                        {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes)})
+                        {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes),
+                         "mapping_overrides": dict(mapping_overrides or {})})
 
 
 def _problem_row(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, efficiency: dict,
@@ -158,6 +162,8 @@ def format_gpu_point(row: dict) -> str:
     what = row["workload"] or ",".join(f"{k}={v}" for k, v in row.get("shape", {}).items())
     lines = [f"{row['design']} on {row['arch']}: {what} at {row['seq_len']} tokens ({row['scope']})",
              f"  cascade          {row['cascade']}" + _tile_work_text(row.get("tile_work"))]
+    if row.get("mapping_overrides"):
+        lines.append(f"  mapping set      {shown(row['mapping_overrides'])}")
     for key in ("latency_s", "achieved_tflops", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
         lines.append(f"  {key:<16} {format_number(row[key])}")
     tile = row.get("tile") or {}
