@@ -167,8 +167,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     tensor_info = (tensor_parts[T,P], home[T], from_dram[T], to_dram[T], copies[T], owns_storage[T], producer[T],
     spillable[T]).
     Returns cycles[B,E], points[B,E], dram_read[B,T], dram_write[B,T], buffer_read[B,T], buffer_write[B,T],
-    staging_access[B,T], occupancy[B,4] (buffer words, spillable buffer words, staging words, register words
-    per PE), tiles[B], reduced_innermost[B,E] (the order chosen for each Einsum: 1 output-, 0 input-stationary).
+    staging_access[B,T], occupancy[B,5] (buffer words, spillable buffer words, staging words, register words
+    per 2D PE, register words per 1D lane), tiles[B], reduced_innermost[B,E] (the order chosen for each Einsum: 1 output-, 0 input-stationary).
     """
     dram_position, buffer_loop, buffer_position = loops
     spatial_part, spatial_size = spatial
@@ -185,7 +185,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     buffer_read = np.zeros((batch, n_tensors))
     buffer_write = np.zeros((batch, n_tensors))
     staging = np.zeros((batch, n_tensors))
-    occupancy = np.zeros((batch, 4))
+    occupancy = np.zeros((batch, 5))
     tiles = np.ones(batch)
     reduced_innermost = np.zeros((batch, n_einsums), dtype=np.int64)
     parts, fold, counts = _loop_sequences(dram_position, buffer_position, spatial_part, spatial_size, einsum_parts,
@@ -298,7 +298,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
                 occupancy[b, 2] += inside_tile * copies[t]
             elif home[t] == HOME_REG and producer[t] >= 0:
                 array = einsum_array[producer[t]]
-                occupancy[b, 3] += inside_tile * copies[t] / (spatial_size[array, 0] * spatial_size[array, 1])
+                occupancy[b, 3 + array] += inside_tile * copies[t] / (spatial_size[array, 0] * spatial_size[array, 1])
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
                 b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,

@@ -46,11 +46,12 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray) -> tuple:
 
 
 def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
-    """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer)."""
+    """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer); each array's
+    register words per PE or lane against its own register file."""
     words = arch.global_buffer.capacity_bytes / arch.word_bytes
     staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
-    registers = min(arch.array_2d.register_entries, arch.array_1d.register_entries)
-    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= registers)
+    registers = (occupancy[:, 3] <= arch.array_2d.register_entries) & (occupancy[:, 4] <= arch.array_1d.register_entries)
+    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & registers
 
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:

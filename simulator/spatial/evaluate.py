@@ -127,7 +127,8 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
         einsum_cycles={e.name: float(c) for e, c in zip(lowered.einsums, cycles, strict=True)},
         einsum_energy=_einsum_energy(arch, lowered, points), dram_bytes=float(batch.dram_bytes[0]),
         occupancy_bytes={"buffer": float(min(occupancy[0], capacity) * word), "staging": float(occupancy[2] * word),
-                         "register_per_pe": float(occupancy[3] * word)},
+                         "register_per_pe": float(occupancy[3] * word),
+                         "register_per_lane": float(occupancy[4] * word)},
         extents={p: int(x) for p, x in zip(lowered.parts, lowered.extents, strict=True)},
         tensor_dram_reads={t: float(r) for t, r in zip(lowered.tensors, dram_read, strict=True)},
         tensor_buffer_reads={t: float(r) for t, r in zip(lowered.tensors, buffer_read, strict=True)},
@@ -184,4 +185,5 @@ def _overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.nda
     return (f"group {lowered.name} does not fit: buffer needs {(occupancy[0] - occupancy[1]) * word / 2**20:.2f} MB "
             f"of {arch.global_buffer.capacity_bytes / 2**20:.2f} MB (not counting spillable tensors), staging "
             f"{occupancy[2] * word:.0f} B of {arch.staging_buffer.capacity_bytes if arch.staging_buffer else 0} B, "
-            f"registers {occupancy[3]:.1f} words per PE")
+            f"registers {occupancy[3]:.1f} words per 2D PE of {arch.array_2d.register_entries}, "
+            f"{occupancy[4]:.1f} per 1D lane of {arch.array_1d.register_entries}")
