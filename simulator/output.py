@@ -48,3 +48,22 @@ def names_option(text: str | None, key: str) -> list[str]:
     if not names:
         raise SpecError(f"{text!r} names nothing; give one or more comma-separated names", key=key)
     return names
+
+
+def report_results(args, results: list[dict], label: str, show) -> int:
+    """Shared end of `cascade map` (spatial and GPU): save the fastest result's mapping with `--save`, then
+    print JSON, or each result (`show`) and a side-by-side line naming them by `label`."""
+    if args.save:
+        best = min(results, key=lambda r: r["best"]["latency_s"])
+        write_text_file(args.save, best["mapping_yaml"], "--save")
+        best["saved"] = args.save
+    if args.json:
+        print_json(results[0] if len(results) == 1 else {"results": results})
+        return 0
+    for result in results:
+        show(result)
+    if len(results) > 1:
+        fastest = min(r["best"]["latency_s"] for r in results)
+        print("side by side: " + ", ".join(f"{r[label]} {r['best']['latency_s']:.4g} s "
+                                            f"({r['best']['latency_s'] / fastest:.2f}x)" for r in results))
+    return 0

@@ -10,7 +10,7 @@ from mappers.search import STRATEGIES, SearchSettings, parse_budget
 from simulator.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
 from simulator.mapper_cost import OBJECTIVES
 from simulator.mapping_search import search_mapping
-from simulator.output import format_number, names_option, print_json, write_text_file
+from simulator.output import format_number, names_option, report_results
 from workloads.zoo import attention_shapes, load_model, parse_seq_len
 
 
@@ -60,25 +60,6 @@ def run(args) -> int:
     results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,
                               use_cache=not args.no_cache) for c in cascades]
     return report_results(args, results, "cascade", lambda result: _print(result, args.save))
-
-
-def report_results(args, results: list[dict], label: str, show) -> int:
-    """Shared end of `cascade map` (spatial and GPU): save the fastest result's mapping with `--save`, then
-    print JSON, or each result (`show`) and a side-by-side line naming them by `label`."""
-    if args.save:
-        best = min(results, key=lambda r: r["best"]["latency_s"])
-        write_text_file(args.save, best["mapping_yaml"], "--save")
-        best["saved"] = args.save
-    if args.json:
-        print_json(results[0] if len(results) == 1 else {"results": results})
-        return 0
-    for result in results:
-        show(result)
-    if len(results) > 1:
-        fastest = min(r["best"]["latency_s"] for r in results)
-        print("side by side: " + ", ".join(f"{r[label]} {r['best']['latency_s']:.4g} s "
-                                            f"({r['best']['latency_s'] / fastest:.2f}x)" for r in results))
-    return 0
 
 
 def _print(result: dict, save: str | None) -> None:

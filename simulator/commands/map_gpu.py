@@ -15,11 +15,10 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
 from mappers.search import SearchSettings
-from simulator.commands.map import report_results
 from simulator.gpu.model import RESOURCES
 from simulator.gpu.point import workload_problem
 from simulator.gpu.search import search_against_shipped, searched_mapping_yaml, tiling_report
-from simulator.output import format_number, names_option
+from simulator.output import format_number, names_option, report_results
 
 SEARCHED_KINDS = ("fused", "split-kv")
 OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks tilings as latency does"

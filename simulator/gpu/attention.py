@@ -1,8 +1,8 @@
 """Attention on a GPU as kernel phases: what each block of a mapping does, tile by tile.
 
 `AttentionProblem` is one measured or simulated point (batch, heads, K/V heads, query and key lengths,
-head dims, causal, pass). `build_phases(mapping, gpu, problem)` turns a `GpuMapping` into the kernel
-launches the model times: one fused kernel (FlashAttention-2/-3 style), split-KV decoding plus its
+head dims, causal, pass). `simulator.gpu.simulate.build_phases(mapping, gpu, problem)` turns a `GpuMapping`
+into the kernel launches the model times: one fused kernel (FlashAttention-2/-3 style), split-KV decoding plus its
 combine kernel, or the unfused chain (scores GEMM, mask, softmax, output GEMM; `unfused.py`).
 
 What a fused kernel does per tile of Br queries x Bc keys is derived from the cascade its key loop computes
@@ -75,25 +75,6 @@ class AttentionProblem:
 
 def mapping_flags(mapping: GpuMapping, family: str) -> TileFlags:
     return TileFlags(family, mapping.producer_warpgroup, mapping.q_in_registers, mapping.p_through_shared)
-
-
-def build_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
-                 efficiency_family: str | None = None) -> tuple[list[Phase], dict]:
-    """The kernel launches of `mapping` on `gpu` for `problem`, and a description of the choices made: the
-    forward kernels, the backward kernels (`bwd`: given the forward's saved outputs), or both (`fwd+bwd`)."""
-    family = efficiency_family or mapping.family(gpu.families, gpu.best_family(problem.dtype))
-    from simulator.gpu.backward import backward_phases  # backward builds on this module
-    from simulator.gpu.unfused import unfused_phases
-
-    if problem.passes == "bwd":
-        backward, backward_info = backward_phases(mapping, gpu, problem, family)
-        return backward, {"family": family, **backward_info, "backward": backward_info}
-    builder = unfused_phases if mapping.kind == "unfused" else fused_phases
-    phases, info = builder(mapping, gpu, problem, family)
-    if problem.passes == "fwd+bwd":
-        backward, backward_info = backward_phases(mapping, gpu, problem, family)
-        phases, info = phases + backward, {**info, "backward": backward_info}
-    return phases, info
 
 
 def fused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str,

@@ -10,8 +10,10 @@ from arch_models.gpu import GpuArch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import load_yaml, read_text
 from mappers.gpu_kernels import GpuMapping
-from simulator.gpu.attention import AttentionProblem, build_phases
-from simulator.gpu.model import RESOURCES, PhaseResult, time_phase
+from simulator.gpu.attention import AttentionProblem, fused_phases
+from simulator.gpu.backward import backward_phases
+from simulator.gpu.model import RESOURCES, Phase, PhaseResult, time_phase
+from simulator.gpu.unfused import unfused_phases
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
 
@@ -32,6 +34,22 @@ def calibration() -> dict:
 
 def default_efficiency() -> dict[str, float]:
     return {str(k): float(v) for k, v in calibration()["efficiency"].items()}
+
+
+def build_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
+                 efficiency_family: str | None = None) -> tuple[list[Phase], dict]:
+    """The kernel launches of `mapping` on `gpu` for `problem`, and a description of the choices made: the
+    forward kernels, the backward kernels (`bwd`: given the forward's saved outputs), or both (`fwd+bwd`)."""
+    family = efficiency_family or mapping.family(gpu.families, gpu.best_family(problem.dtype))
+    if problem.passes == "bwd":
+        backward, backward_info = backward_phases(mapping, gpu, problem, family)
+        return backward, {"family": family, **backward_info, "backward": backward_info}
+    builder = unfused_phases if mapping.kind == "unfused" else fused_phases
+    phases, info = builder(mapping, gpu, problem, family)
+    if problem.passes == "fwd+bwd":
+        backward, backward_info = backward_phases(mapping, gpu, problem, family)
+        phases, info = phases + backward, {**info, "backward": backward_info}
+    return phases, info
 
 
 @dataclass

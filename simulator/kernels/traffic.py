@@ -168,7 +168,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     spillable[T]).
     Returns cycles[B,E], points[B,E], dram_read[B,T], dram_write[B,T], buffer_read[B,T], buffer_write[B,T],
     staging_access[B,T], occupancy[B,5] (buffer words, spillable buffer words, staging words, register words
-    per 2D PE, register words per 1D lane), tiles[B], reduced_innermost[B,E] (the order chosen for each Einsum: 1 output-, 0 input-stationary).
+    per 2D PE, register words per 1D lane), tiles[B], reduced_innermost[B,E] (the order chosen for each Einsum:
+    1 output-, 0 input-stationary).
     """
     dram_position, buffer_loop, buffer_position = loops
     spatial_part, spatial_size = spatial

@@ -50,8 +50,9 @@ def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
     register words per PE or lane against its own register file."""
     words = arch.global_buffer.capacity_bytes / arch.word_bytes
     staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
-    registers = (occupancy[:, 3] <= arch.array_2d.register_entries) & (occupancy[:, 4] <= arch.array_1d.register_entries)
-    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & registers
+    per_pe = occupancy[:, 3] <= arch.array_2d.register_entries
+    per_lane = occupancy[:, 4] <= arch.array_1d.register_entries
+    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & per_pe & per_lane
 
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:

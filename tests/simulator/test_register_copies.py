@@ -87,3 +87,11 @@ def test_each_array_holds_its_own_registers():
     report = run(fusemax_mapping(HELD), {**SHAPE, "F": 8})
     assert report.occupancy_bytes["register_per_pe"] == pytest.approx(4.0625 * WORD)
     assert report.occupancy_bytes["register_per_lane"] == pytest.approx(16 * WORD)
+
+
+def test_the_lanes_fill_their_own_larger_file():
+    # HELD, F = 16. 1D lane: SPNV (16 x 256 words over 256 lanes) x 2 copies = 32 words: the lanes' 32 entries
+    # exactly, twice the PEs' 16. 2D PE: 4 + 16 x 256 / 65536 x 2 = 4.125 words.
+    report = run(fusemax_mapping(HELD), {**SHAPE, "F": 16})
+    assert report.occupancy_bytes["register_per_lane"] == pytest.approx(32 * WORD)
+    assert report.occupancy_bytes["register_per_pe"] == pytest.approx(4.125 * WORD)
