@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch_models import SpatialArch
-from simulator.kernels.schedule import schedule_latency_distinct
-from simulator.kernels.traffic import group_traffic
+from simulator.spatial.kernels.schedule import schedule_latency_distinct
+from simulator.spatial.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
 
 SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrapolated

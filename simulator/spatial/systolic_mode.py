@@ -10,7 +10,7 @@ reproduction uses that mode, as the FuseMax paper does. `simulate(..., timing=..
 * "systolic-unpadded": each fold charged only for the PEs it maps, the count a cycle-level simulator
   verifies (tests/simulator/test_systolic.py).
 
-Both take a dataflow, "os" (default), "ws" or "is"; the conventions are in `simulator/kernels/systolic.py`.
+Both take a dataflow, "os" (default), "ws" or "is"; the conventions are in `simulator/spatial/kernels/systolic.py`.
 
 How an Einsum becomes GEMMs (`tile_gemm`): the array runs each DRAM-level tile of the Einsum (everything
 below the mapping's DRAM loops, which the global buffer holds) as one GEMM in its dataflow's fold order;
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from arch_models import SpatialArch
-from simulator.kernels.systolic import CONVENTION_NAMES, DATAFLOW_NAMES, SCALESIM, gemm_cycles, schedule_cycles
+from simulator.spatial.kernels.systolic import CONVENTION_NAMES, DATAFLOW_NAMES, SCALESIM, gemm_cycles, schedule_cycles
 from simulator.spatial.lower import LoweredGroup
 
 TIMINGS = ("ideal", "systolic", "systolic-unpadded")

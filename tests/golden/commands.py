@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from simulator.cli import main
+from simulator.cli.main import main
 
 HERE = Path(__file__).parent
 COMMANDS = {

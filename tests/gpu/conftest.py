@@ -1,4 +1,4 @@
-"""Shared helper: run one of the GPU commands the way `simulator.cli.main` runs a registered command."""
+"""Shared helper: run one of the GPU commands the way `simulator.cli.main.main` runs a registered command."""
 
 from __future__ import annotations
 

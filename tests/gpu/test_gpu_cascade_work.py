@@ -15,14 +15,14 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
 from einsum_cascade.parse import load_cascade
 from mappers.gpu_kernels import TileChoice, load_gpu_mapping
-from simulator.commands import map as map_command
-from simulator.commands import simulate as simulate_command
+from simulator.cli import map as map_command
+from simulator.cli import simulate as simulate_command
 from simulator.gpu.attention import AttentionProblem, fused_phases, fused_tile_work, key_tiles_per_query_block
 from simulator.gpu.cascade_work import cascade_tile_work, mask_tile_bounds, pair_density
-from simulator.gpu.measurements import read_measurements
 from simulator.gpu.model import time_phase
 from simulator.gpu.simulate import default_efficiency
-from simulator.gpu.validate import DATA_FILE
+from simulator.studies.gpu_validation.measurements import read_measurements
+from simulator.studies.gpu_validation.validate import DATA_FILE
 
 H100 = load_gpu("h100-sxm5-80gb")
 BR, BC, D = 64, 32, 64
@@ -175,7 +175,7 @@ def test_window_mask_skips_and_masks_tiles_by_hand():
 def test_window_search_times_tilings_like_the_single_tiling_path():
     import numpy as np
 
-    from simulator.gpu.search import GpuTilingCost, tiling_space
+    from simulator.studies.gpu_search import GpuTilingCost, tiling_space
 
     mapping = replace(load_gpu_mapping("fa3"), cascade="fusemax-window")
     problem = AttentionProblem(2, 16, 16, 4096, 4096, 128, 128)

@@ -12,10 +12,10 @@ import pytest
 from arch_models import load_gpu
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import TileChoice, load_gpu_mapping, parse_gpu_mapping
-from simulator.commands import map as map_command
+from simulator.cli import map as map_command
 from simulator.gpu.attention import AttentionProblem, fused_phases, fused_tile_work
 from simulator.gpu.model import time_phase
-from simulator.gpu.search import GpuTilingCost, best_tiling, tiling_report, tiling_space
+from simulator.studies.gpu_search import GpuTilingCost, best_tiling, tiling_report, tiling_space
 
 H100 = load_gpu("h100-sxm5-80gb")
 A100 = load_gpu("a100-sxm4-80gb")
@@ -92,7 +92,7 @@ def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
     result = json.loads(out)
     assert {"best", "shipped", "evaluated", "legal", "space_size", "rejections", "mapping_yaml"} <= set(result)
     assert result["best"]["tile"]["splits"] > 1  # one query token: the keys are split across the SMs
-    from simulator.gpu.point import simulate_gpu_point
+    from simulator.studies.gpu_point import simulate_gpu_point
     row = simulate_gpu_point("a100", str(saved), "llama3-8b", "64K")
     assert row["latency_s"] == pytest.approx(result["best"]["latency_s"], rel=1e-9)
 
@@ -145,8 +145,8 @@ def test_split_count_in_a_tile_needs_a_split_kv_mapping():
 def test_a_searched_tile_within_the_tolerance_gives_way_to_the_shipped_one(monkeypatch):
     # the rule on both sides of whatever gap the model gives: with no tolerance the searched best is reported;
     # with a tolerance just above its gain over the shipped tile, the shipped tile is; just below, the best again
-    import simulator.gpu.search as gpu_search
-    from simulator.gpu.search import TIE_TOLERANCE, search_against_shipped
+    import simulator.studies.gpu_search as gpu_search
+    from simulator.studies.gpu_search import TIE_TOLERANCE, search_against_shipped
 
     fa2, problem = load_gpu_mapping("fa2"), AttentionProblem(1, 32, 8, 8192, 8192, 64, 64)
     monkeypatch.setattr(gpu_search, "TIE_TOLERANCE", 0.0)

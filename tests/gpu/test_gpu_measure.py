@@ -19,11 +19,12 @@ import pytest
 from fake_torch import Call, FakeGpu, OutOfMemoryError, fake_flash_attn, fake_pynvml, fake_torch
 
 from einsum_cascade.errors import SpecError
-from simulator.commands import measure_gpu, validate_gpu
-from simulator.gpu import measure, measure_kernels
-from simulator.gpu.measure_store import HEADER, failed_path
-from simulator.gpu.measure_timing import TimingSettings
-from simulator.gpu.measurements import read_measurements
+from simulator.cli import measure_gpu, validate_gpu
+from simulator.studies.gpu_measure import cuda_kernels as measure_kernels
+from simulator.studies.gpu_measure import harness as measure
+from simulator.studies.gpu_measure.store import HEADER, failed_path
+from simulator.studies.gpu_measure.timing import TimingSettings
+from simulator.studies.gpu_validation.measurements import read_measurements
 
 SETTINGS = TimingSettings(warmup_ms=5, rep_ms=10, min_repeats=3)
 TIMING_ARGS = ("--warmup-ms", "5", "--rep-ms", "10", "--min-repeats", "3")

@@ -11,8 +11,8 @@ from mappers.gpu_kernels import TileChoice, load_gpu_mapping
 from simulator.gpu.attention import AttentionProblem, fused_phases, tile_grid
 from simulator.gpu.kernels import makespan, mva_cycle, query_block_tiles
 from simulator.gpu.model import time_phase
-from simulator.gpu.search import GpuTilingCost, tiling_space
 from simulator.gpu.simulate import default_efficiency, simulate_attention
+from simulator.studies.gpu_search import GpuTilingCost, tiling_space
 
 H100 = load_gpu("h100-sxm5-80gb")
 FORWARD = AttentionProblem(2, 16, 16, 8192, 8192, 128, 128)  # compute-bound

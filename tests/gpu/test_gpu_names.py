@@ -14,8 +14,8 @@ from arch_models import arch_names, gpu_names, load_gpu
 from arch_models.gpu import GPU_PRESETS_DIR, gpu_name_index, gpu_preset_named, is_gpu_name, resolve_gpu_name
 from einsum_cascade.errors import SpecError
 from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping, mapping_for_kernel, parse_gpu_mapping
-from simulator.arch_overrides import load_arch_with_overrides
-from simulator.commands import list_items
+from simulator.cli import list_items
+from simulator.studies.arch_overrides import load_arch_with_overrides
 
 H100_TEXT = (GPU_PRESETS_DIR / "h100-sxm5-80gb.yaml").read_text()
 

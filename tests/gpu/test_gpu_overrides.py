@@ -1,7 +1,7 @@
-"""`--set mapping.KEY=VALUE` (mappers/gpu_overrides.py, simulator/arch_overrides.py), the overlap counts the
+"""`--set mapping.KEY=VALUE` (mappers/gpu_overrides.py, simulator/studies/arch_overrides.py), the overlap counts the
 mapping flags give (simulator/gpu/attention.py, overlap_counts) and FlashAttention-3's pipelining ablation
-(simulator/gpu/ablation.py). Expected values are derived by hand from the preset files and the FA3 paper's
-structure, not copied from the program's output."""
+(simulator/studies/gpu_validation/ablation.py). Expected values are derived by hand from the preset files and
+the FA3 paper's structure, not copied from the program's output."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import load_yaml, read_text
 from mappers.gpu_kernels import GPU_PRESET_DIR, MAPPING_KEYS, SECTIONS, load_gpu_mapping
 from mappers.gpu_overrides import apply_overrides
-from simulator.arch_overrides import parse_mapping_value
-from simulator.cli import main
-from simulator.gpu.ablation import pipelining_ablation
+from simulator.cli.main import main
 from simulator.gpu.attention import AttentionProblem, fused_tile_work, overlap_counts
+from simulator.studies.arch_overrides import parse_mapping_value
+from simulator.studies.gpu_validation.ablation import pipelining_ablation
 
 # mappers/gpu_presets/fa3.yaml, read by hand: the five forward tiles' warps (producer warpgroup included) and
 # tile_space.warps

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from einsum_cascade.errors import SpecError
-from simulator.gpu.point import format_gpu_point, simulate_gpu_point
+from simulator.cli.simulate import format_gpu_point
+from simulator.studies.gpu_point import simulate_gpu_point
 
 POINT_KEYS = {"design", "workload", "seq_len", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
               "area_mm2", "scope", "bound", "mapping", "arch", "cascade"}

@@ -83,8 +83,8 @@ def test_search_costs_a_tile_as_simulate_does(masking):
     from dataclasses import replace
 
     from simulator.gpu.attention import AttentionProblem
-    from simulator.gpu.search import GpuTilingCost, tiling_space
     from simulator.gpu.simulate import simulate_attention
+    from simulator.studies.gpu_search import GpuTilingCost, tiling_space
 
     mapping = replace(load_gpu_mapping("fa2"), masking=masking)
     problem = AttentionProblem(4, 16, 16, 4096, 4096, 128, 128, causal=True)

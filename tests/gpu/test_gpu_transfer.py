@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from simulator.commands import validate_gpu
-from simulator.gpu.measurements import read_measurements, write_measurements
+from simulator.cli import validate_gpu
+from simulator.studies.gpu_validation.measurements import read_measurements, write_measurements
 
 SHIPPED = read_measurements()
 

@@ -8,10 +8,10 @@ import math
 
 import pytest
 
-from simulator.commands import validate_gpu
-from simulator.gpu.calibration import calibrated_on, fit_plan, log_error
-from simulator.gpu.measurements import DATA_FILE, read_measurements, write_measurements
+from simulator.cli import validate_gpu
 from simulator.gpu.simulate import default_efficiency
+from simulator.studies.gpu_validation.calibration import calibrated_on, fit_plan, log_error
+from simulator.studies.gpu_validation.measurements import DATA_FILE, read_measurements, write_measurements
 
 # The forward rows the model misses by more than 25%: the Triton tutorial kernel, causal, at 512 tokens, at both
 # head dims (predicted about 30% fast). Measured, each causal run takes longer than the non-causal run of the same
@@ -25,10 +25,10 @@ KNOWN_OUTLIERS = {("Triton-FA2(H100 instrs)", 64, True, 512), ("Triton-FA2(H100 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     plot = tmp_path_factory.mktemp("plots") / "parity"
-    from simulator.gpu.validate import validate
+    from simulator.studies.gpu_validation.validate import validate
 
     data = validate(read_measurements(DATA_FILE))
-    from simulator.gpu.parity_plot import plot_parity
+    from simulator.studies.plots.gpu_parity import plot_parity
 
     data["figures"] = [str(p) for p in plot_parity(data, plot)]
     return data

@@ -9,11 +9,11 @@ import pytest
 
 from arch_models import load_gpu
 from mappers.gpu_kernels import load_gpu_mapping
-from simulator.commands import validate_gpu
+from simulator.cli import validate_gpu
 from simulator.gpu.attention import AttentionProblem
-from simulator.gpu.calibration import fit_rows
-from simulator.gpu.measurements import read_measurements, write_measurements
 from simulator.gpu.simulate import simulate_attention
+from simulator.studies.gpu_validation.calibration import fit_rows
+from simulator.studies.gpu_validation.measurements import read_measurements, write_measurements
 
 SHIPPED = read_measurements()
 

@@ -7,8 +7,8 @@ from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
 from mappers.search import TIE_TOLERANCE, SearchSettings
-from simulator.mapping_search import search_mapping
 from simulator.spatial.simulate import simulate
+from simulator.studies.spatial_search import search_mapping
 from workloads.zoo import attention_shapes, load_model
 
 

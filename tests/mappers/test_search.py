@@ -9,10 +9,10 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
 from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
-from simulator.mapper_cost import SpatialCost
-from simulator.mapping_search import search_mapping
 from simulator.spatial.lower import MappingRejected
+from simulator.spatial.mapper_cost import SpatialCost
 from simulator.spatial.simulate import simulate
+from simulator.studies.spatial_search import search_mapping
 
 SMALL_GEMM = {"M": 64, "K": 16, "N": 32}
 

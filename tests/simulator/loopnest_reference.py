@@ -1,4 +1,4 @@
-"""A slow, literal loop-nest reference for the traffic kernel (`simulator.kernels.traffic`): the tests' oracle.
+"""A slow, literal loop-nest reference for the traffic kernel (`simulator.spatial.kernels.traffic`): the tests' oracle.
 
 For each Einsum of a lowered group it walks the Einsum's loop nest step by step with
 `itertools.product`: the DRAM loops in their order, the buffer loops in their order, the spatial folds

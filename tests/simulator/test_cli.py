@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from einsum_cascade.library import library_names
-from simulator.cli import main
+from simulator.cli.main import main
 
 
 def run_cli(capsys, *argv):
@@ -81,6 +81,7 @@ def test_missing_file_exits_2(capsys, tmp_path):
 def test_installed_entry_point_reports_errors_without_traceback(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\n")
-    result = subprocess.run([sys.executable, "-m", "simulator.cli", "check", str(path)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "simulator.cli.main", "check", str(path)], capture_output=True,
+                            text=True)
     assert result.returncode == 2
     assert "missing required key" in result.stderr and "Traceback" not in result.stderr

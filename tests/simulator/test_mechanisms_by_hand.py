@@ -42,11 +42,11 @@ def test_a_window_mask_scales_the_work_of_every_einsum_over_keys_and_queries_by_
 
 
 def test_a_tile_needing_more_registers_than_a_pe_has_does_not_fit():
-    # fusemax.yaml: 16 register entries per PE on both arrays (REFERENCE.md §1); occupancy columns are
-    # (buffer words, spillable buffer words, staging words, register words per PE)
+    # fusemax.yaml: 16 register entries per 2D PE, 32 per 1D lane (REFERENCE.md §1); occupancy columns are
+    # (buffer words, spillable buffer words, staging words, register words per 2D PE, per 1D lane)
     arch = load_arch("fusemax")
-    occupancy = np.array([[0.0, 0.0, 0.0, 16.0], [0.0, 0.0, 0.0, 17.0]])
-    assert fits(arch, occupancy).tolist() == [True, False]
+    occupancy = np.array([[0.0, 0.0, 0.0, 16.0, 32.0], [0.0, 0.0, 0.0, 17.0, 0.0], [0.0, 0.0, 0.0, 0.0, 33.0]])
+    assert fits(arch, occupancy).tolist() == [True, False, False]
 
 
 @pytest.mark.parametrize(("dram_loops", "stride"), [

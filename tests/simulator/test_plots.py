@@ -4,10 +4,10 @@ import csv
 
 import pytest
 
-from simulator.cli import main
-from simulator.plots.figures import KINDS
-from simulator.sweeps.runner import run_sweep
-from simulator.sweeps.spec import parse_sweep
+from simulator.cli.main import main
+from simulator.studies.plots.figures import KINDS
+from simulator.studies.sweeps.runner import run_sweep
+from simulator.studies.sweeps.spec import parse_sweep
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from simulator.reproduce import reproduce_fusemax
+from simulator.studies.reproduce import reproduce_fusemax
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "results" / "fusemax"
 TABLES = ("summary.csv", "attention.csv", "end_to_end.csv", "pareto.csv")

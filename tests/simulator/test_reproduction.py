@@ -17,7 +17,7 @@ charges exp(a - b) 2 cycles there and 1 cycle in FLAT's own softmax; the model c
 import numpy as np
 import pytest
 
-from simulator.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
+from simulator.studies.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 
 ABLATION = ["fusemax-cascade-on-flat-hw", "fusemax-cascade-on-flat-hw-artifact", "fusemax-no-binding", "fusemax"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.kernels.systolic import DATAFLOW_NAMES, SCALESIM, gemm_cycles_batch, scalesim_gemm_cycles
+from simulator.spatial.kernels.systolic import DATAFLOW_NAMES, SCALESIM, gemm_cycles_batch, scalesim_gemm_cycles
 
 TABLE = Path(__file__).parent / "data" / "scalesim_cycles.csv"
 COLUMNS = ["M", "N", "K", "rows", "cols", "dataflow", "cycles", "scalesim_version"]

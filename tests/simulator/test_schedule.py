@@ -1,4 +1,4 @@
-"""The tile schedule kernel (`simulator.kernels.schedule`) against a brute-force longest-path schedule,
+"""The tile schedule kernel (`simulator.spatial.kernels.schedule`) against a brute-force longest-path schedule,
 its steady-state extrapolation against a full simulation, and two pipelines worked out by hand."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from simulator.kernels.schedule import (
+from simulator.spatial.kernels.schedule import (
     _distinct_latency,
     _edges,
     _simulate,

@@ -1,6 +1,6 @@
 """`cascade simulate --cascade NAME --shape ...`, `--set KEY=VALUE` and `--dataflow` (and `--set` on compare, map).
 
-Expected cycle counts are written out by hand from SCALE-Sim's rule (simulator/kernels/systolic.py): a
+Expected cycle counts are written out by hand from SCALE-Sim's rule (simulator/spatial/kernels/systolic.py): a
 weight-stationary GEMM C[M,N] = A[M,K] @ B[K,N] on an R x C array runs ceil(K/R) * ceil(N/C) folds, each
 padded to the full array and 2R + C + M - 2 cycles long, and SCALE-Sim reports one cycle less than that.
 """
@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from simulator.arch_overrides import parse_override_value, parse_set_options
-from simulator.cli import main
+from simulator.cli.main import main
+from simulator.studies.arch_overrides import parse_override_value, parse_set_options
 
 GEMM = ("simulate", "--arch", "fusemax", "--cascade", "gemm", "--shape", "M=1024,N=1024,K=64", "--json")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from einsum_cascade.errors import SpecError
-from simulator.sweeps.spec import arithmetic, parse_sweep
+from simulator.studies.sweeps.spec import arithmetic, parse_sweep
 
 SPEC = """version: 1
 name: d

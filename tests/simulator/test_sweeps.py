@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from einsum_cascade.errors import SpecError
-from simulator.cli import main
-from simulator.sweeps.runner import run_sweep
-from simulator.sweeps.spec import parse_sweep
+from simulator.cli.main import main
+from simulator.studies.sweeps.runner import run_sweep
+from simulator.studies.sweeps.spec import parse_sweep
 
 SMALL = """
 version: 1
@@ -113,7 +113,7 @@ axes:
   seq_len: [1K, 2K, 4K, 8K, 16K, 32K, 64K, 128K, 256K, 512K, 1M]
 """)
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "simulator.cli", "sweep", str(sweep), "-o", str(out)],
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli.main", "sweep", str(sweep), "-o", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -179,7 +179,7 @@ mapper: {budget: 2000}
     run_sweep(spec, tmp_path, progress=False)
     (row,) = rows(tmp_path)
     assert row["status"] == "ok" and int(row["mapper_evaluated"]) == 16
-    from simulator.gpu.point import simulate_gpu_point
+    from simulator.studies.gpu_point import simulate_gpu_point
 
     shipped = simulate_gpu_point("h100-sxm5-80gb", "fa2", "llama3-8b", "4K", batch=1)
     assert float(row["latency_s"]) <= shipped["latency_s"] * (1 + 1e-9)
@@ -260,7 +260,7 @@ grow: {key: arch.global_buffer_bytes, until: not-memory-bound, max: 17179869184}
 
 def _scripted_evaluate(monkeypatch, answers):
     """Replace the point evaluation by a script: buffer size -> a row or an exception; returns the calls."""
-    from simulator.sweeps import run_point
+    from simulator.studies.sweeps import run_point
 
     calls = []
 
@@ -277,7 +277,7 @@ def _scripted_evaluate(monkeypatch, answers):
 
 def test_growth_grows_past_overflow_and_reports_the_last_overflow_at_the_maximum(monkeypatch):
     from simulator.spatial.lower import CapacityRejected
-    from simulator.sweeps.run_point import evaluate_point
+    from simulator.studies.sweeps.run_point import evaluate_point
 
     grow = {"key": "arch.global_buffer_bytes", "factor": 2, "max": 8}
     calls = _scripted_evaluate(monkeypatch, lambda size: CapacityRejected(f"needs 100, has {size}"))
@@ -292,7 +292,7 @@ def test_growth_grows_past_overflow_and_reports_the_last_overflow_at_the_maximum
 
 def test_growth_does_not_grow_past_a_rejection_a_larger_buffer_cannot_lift(monkeypatch):
     from simulator.spatial.lower import MappingRejected
-    from simulator.sweeps.run_point import evaluate_point
+    from simulator.studies.sweeps.run_point import evaluate_point
 
     calls = _scripted_evaluate(monkeypatch, lambda size: MappingRejected("GM reads QK of a later stage"))
     row, _ = evaluate_point({"arch.global_buffer_bytes": 1}, {"key": "arch.global_buffer_bytes", "max": 64})

@@ -1,4 +1,4 @@
-"""The unpadded systolic GEMM timing (simulator/kernels/systolic.py) against a cycle-level simulator.
+"""The unpadded systolic GEMM timing (simulator/spatial/kernels/systolic.py) against a cycle-level simulator.
 
 The unpadded convention charges each fold only for the PEs it maps; the SCALE-Sim convention (edge folds
 padded to the full array) is checked against SCALE-Sim's own numbers in test_scalesim_table.py.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from arch_models import load_arch
-from simulator.kernels.systolic import (
+from simulator.spatial.kernels.systolic import (
     INPUT_STATIONARY,
     OUTPUT_STATIONARY,
     UNPADDED,

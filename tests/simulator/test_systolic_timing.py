@@ -1,6 +1,6 @@
 """The cost model's systolic timing modes (simulate(..., timing=..., dataflow=...)) on the shipped GEMM mapping.
 
-Every expected count is derived by hand from the rules in simulator/kernels/systolic.py: SCALE-Sim pads
+Every expected count is derived by hand from the rules in simulator/spatial/kernels/systolic.py: SCALE-Sim pads
 every fold to the full array (os: rows + cols + T - 2, ws/is: 2*rows + cols + T - 2) and reports one
 cycle less than its schedule; the unpadded convention charges 2*Sr + Sc + T - 2 per fold.
 """

@@ -1,7 +1,7 @@
 """Make `scalesim_cycles.csv`: SCALE-Sim's own compute cycles for GEMMs on several arrays and dataflows.
 
 The table is the reference `tests/simulator/test_scalesim_table.py` checks Cascade's SCALE-Sim-compatible
-systolic timing (`simulator/kernels/systolic.py`) against, row by row, without SCALE-Sim installed.
+systolic timing (`simulator/spatial/kernels/systolic.py`) against, row by row, without SCALE-Sim installed.
 SCALE-Sim is NOT a project dependency: this script runs only in a throwaway virtual environment outside
 the repository, made with
 

@@ -1,0 +1,35 @@
+"""`cascade check`: execute a cascade on random inputs and compare it with its direct numpy formula."""
+
+from __future__ import annotations
+
+from einsum_cascade.check import check_cascade
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import library_cascade, library_names, resolve_cascade
+from simulator.cli.output import print_json, table
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("check", help="run a cascade against its reference formula")
+    parser.add_argument("cascade", nargs="?", help="library name or path to a cascade YAML file")
+    parser.add_argument("--all", action="store_true", help="check every library cascade")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if not args.all and not args.cascade:
+        raise SpecError("name a cascade (library name or file) or pass --all", key="cascade")
+    cascades = [library_cascade(n) for n in library_names()] if args.all else [resolve_cascade(args.cascade)]
+    results = []
+    for cascade in cascades:
+        for result in check_cascade(cascade, args.seed):
+            results.append({"cascade": cascade.name, "reference": cascade.reference, "sizes": result.sizes,
+                            "max_abs_error": result.max_abs_error, "passed": result.passed})
+    if args.json:
+        print_json({"passed": all(r["passed"] for r in results), "results": results})
+    else:
+        rows = [(r["cascade"], r["reference"], " ".join(f"{k}={v}" for k, v in r["sizes"].items()),
+                 f"{r['max_abs_error']:.2e}", "ok" if r["passed"] else "FAIL") for r in results]
+        print(table(("cascade", "reference", "sizes", "max |error|", "result"), rows))
+    return 0 if all(r["passed"] for r in results) else 1

@@ -1,0 +1,80 @@
+"""`cascade map`: search tilings, loop orders, spatial bindings, placement and fusion for a cascade."""
+
+from __future__ import annotations
+
+from arch_models.gpu import GpuArch
+from einsum_cascade.analysis.report import parse_shape_option
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import resolve_cascade
+from mappers.search import STRATEGIES, SearchSettings, parse_budget
+from simulator.cli.output import format_number, names_option, report_results
+from simulator.spatial.mapper_cost import OBJECTIVES
+from simulator.studies.arch_overrides import add_set_argument, load_arch_with_overrides, parse_set_options
+from simulator.studies.spatial_search import search_mapping
+from workloads.zoo import attention_shapes, load_model, parse_seq_len
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("map", help="search the best mapping of a cascade on an architecture")
+    parser.add_argument("--arch", required=True, help="architecture preset or YAML file")
+    parser.add_argument("--cascade",
+                        help="library cascade or YAML file; several comma-separated are mapped side by side")
+    parser.add_argument("--kernel", help="GPU only: GPU mappings whose tiles to search (e.g. fa2,fa3); default: "
+                                         "every fused GPU kernel that computes --cascade")
+    parser.add_argument("--workload", help="model whose attention shapes to use (with --seq)")
+    parser.add_argument("--seq", help="sequence length, e.g. 64K")
+    parser.add_argument("--shape", help="explicit shapes instead of a workload, e.g. M=1024,K=1024,N=1024")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    parser.add_argument("--budget", default="30s", help="seconds (30s) or candidate evaluations (200000)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", help="write the best mapping to this file (simulate --mapping reads it); with "
+                                       "several cascades or kernels, the fastest one's")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="ignore and do not write the result cache (spatial searches; GPU searches are not cached)")
+    add_set_argument(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run)
+
+
+def _shapes(args) -> dict[str, int]:
+    if args.shape:
+        return parse_shape_option(args.shape)
+    if not (args.workload and args.seq):
+        raise SpecError("give --workload and --seq, or --shape", key="--workload")
+    return attention_shapes(load_model(args.workload), parse_seq_len(args.seq))
+
+
+def run(args) -> int:
+    evaluations, seconds = parse_budget(args.budget)
+    settings = SearchSettings(strategy=args.strategy, evaluations=evaluations, seconds=seconds, seed=args.seed)
+    arch = load_arch_with_overrides(args.arch, parse_set_options(args.set))
+    if isinstance(arch, GpuArch):
+        from simulator.cli.map_gpu import run_gpu
+        return run_gpu(args, settings, arch)
+    if not args.cascade:
+        raise SpecError("give --cascade (library cascades or YAML files)", key="--cascade")
+    if args.kernel:
+        raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
+    cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
+    results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,
+                              use_cache=not args.no_cache) for c in cascades]
+    return report_results(args, results, "cascade", lambda result: _print(result, args.save))
+
+
+def _print(result: dict, save: str | None) -> None:
+    best = result["best"]
+    print(f"best mapping of {result['cascade']} on {result['arch']} ({result['objective']}): "
+          f"{result['mapping_description']}")
+    for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "bound"):
+        print(f"  {key:<12} {format_number(best[key])}")
+    explanation = result["explanation"]
+    print(f"  bounds       compute {explanation['compute_bound_s']:.4g} s, DRAM {explanation['dram_bound_s']:.4g} s; "
+          f"{explanation['gap_over_bound']:.3f}x the larger")
+    if explanation["why"]:
+        print(f"  why          {explanation['why']}")
+    print(f"  search       {result['strategy']}, {result['evaluated']:,} candidates ({result['legal']:,} legal) of "
+          f"{result['space_size']:,} in {result['seconds']:.2f} s = {result['candidates_per_s']:,.0f}/s; best after "
+          f"{result['time_to_best_s']:.2f} s{' (cached)' if result['cached'] else ''}")
+    if save and result.get("saved"):
+        print(f"  saved        {save}")

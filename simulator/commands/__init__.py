@@ -1,1 +1,0 @@
-"""One module per `cascade` subcommand; each has `add_parser(subparsers)` and `run(args) -> exit status`."""

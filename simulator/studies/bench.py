@@ -1,0 +1,98 @@
+"""Speed of the cost model: candidate mappings evaluated per second by the Numba kernels (traffic
+and tile schedule for a batch of tilings), and the wall time of the main comparison."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from arch_models import load_arch
+from einsum_cascade.library import library_cascade
+from mappers.load import load_mapping
+from simulator.spatial.batch import evaluate_group_batch, traffic
+from simulator.spatial.lower import lower_group
+from simulator.studies.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
+
+BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
+
+
+def random_fusemax_tilings(count: int, seed: int = 0):
+    """`count` distinct (tiling, shape) rows of the FuseMax group: P0, P1, M0 (powers of two) with batch
+    1..64, heads 1..16 and M = P from 1K to 1M tokens, drawn without replacement."""
+    cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax")
+    lowered = lower_group(cascade, arch, mapping, 0, BERT_64K, {"p1": 1})
+    rng = np.random.default_rng(seed)
+    choices = {"p0": 2 ** np.arange(4, 9), "p1": 2 ** np.arange(0, 7), "m0": 2 ** np.arange(6, 9),
+               "b": np.arange(1, 65), "h": np.arange(1, 17), "tokens": 2 ** np.arange(10, 21)}
+    grid = dict(zip(choices, (g.ravel() for g in np.meshgrid(*choices.values(), indexing="ij")), strict=True))
+    legal = np.flatnonzero(grid["p0"] * grid["p1"] <= grid["tokens"])
+    picks = rng.choice(legal, min(count, len(legal)), replace=False)
+    value = {name: values[picks] for name, values in grid.items()}
+    extents = np.repeat(lowered.extents[None, :], len(picks), axis=0)
+    column = {p: n for n, p in enumerate(lowered.parts)}
+    for part in ("p0", "p1", "m0", "b", "h"):
+        extents[:, column[part]] = value[part]
+    extents[:, column["p2"]] = value["tokens"] / (value["p0"] * value["p1"])
+    extents[:, column["m1"]] = value["tokens"] / value["m0"]
+    return lowered, extents
+
+
+def mapper_bench(full: bool = False) -> dict:
+    """Candidates per second of the mapper on the GEMM space, and time to the best mapping for issue 4's cases
+    (with `full`, the FuseMax cascade at all 24 points of the reproduction grid)."""
+    from mappers.search import SearchSettings, search
+    from mappers.space import SpatialMappingSpace
+    from simulator.spatial.mapper_cost import SpatialCost
+    from simulator.studies.spatial_search import search_mapping
+    from workloads.zoo import attention_shapes, load_model
+
+    arch = load_arch("fusemax")
+    space = SpatialMappingSpace(library_cascade("gemm"), arch, {"M": 65536, "K": 768, "N": 768})
+    cost = SpatialCost(space)
+    search(space, cost, SearchSettings(strategy="exhaustive", seconds=None), progress=False)  # warm-up
+    gemm = search(space, cost, SearchSettings(strategy="exhaustive", seconds=None), progress=False)
+    results = {"mapper_gemm_space_candidates_per_s": gemm.candidates_per_s, "mapper_gemm_space_size": space.size}
+    cases = [("fusemax", "fusemax", "bert", 65536), ("softmax-3pass", "flat", "bert", 65536),
+             ("softmax-3pass", "fusemax", "bert", 65536)]
+    if full:
+        cases += [("fusemax", "fusemax", w, n) for w in DEFAULT_WORKLOADS for n in DEFAULT_SEQ_LENS]
+    for cascade, arch_name, workload, seq in cases:
+        found = search_mapping(library_cascade(cascade), load_arch(arch_name),
+                               attention_shapes(load_model(workload), seq), "latency", SearchSettings(seconds=30),
+                               progress=False, use_cache=False)
+        key = f"map_{cascade}_on_{arch_name}_{workload}_{seq}"
+        results[key + "_time_to_best_s"] = found["time_to_best_s"]
+        results[key + "_latency_s"] = found["best"]["latency_s"]
+        results[key + "_candidates_per_s"] = found["candidates_per_s"]
+    for side in (32, 256):
+        shapes = {"M": 1024, "K": 1024, "N": 1024}
+        found = search_mapping(library_cascade("gemm"), arch.with_overrides(pe_dim=side), shapes, "latency",
+                               SearchSettings(seconds=30), progress=False, use_cache=False)
+        results[f"map_gemm1024_{side}x{side}_time_to_best_s"] = found["time_to_best_s"]
+        results[f"map_gemm1024_{side}x{side}_gap_over_bound"] = found["explanation"]["gap_over_bound"]
+    return results
+
+
+def run_bench(batch: int = 100_000) -> dict:
+    arch = load_arch("fusemax")
+    lowered, extents = random_fusemax_tilings(batch)
+    batch = len(extents)
+    evaluate_group_batch(lowered, arch, extents[:10])  # JIT warm-up (cached on disk after the first run)
+    start = time.perf_counter()
+    traffic(lowered, extents)
+    traffic_s = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluated = evaluate_group_batch(lowered, arch, extents)
+    full_s = time.perf_counter() - start
+    compare(["unfused", "flat", "fusemax"], ["bert"], [1024], "flat", progress=False)  # warm-up
+    start = time.perf_counter()
+    compare(["unfused", "flat", "fusemax"], DEFAULT_WORKLOADS, DEFAULT_SEQ_LENS, "flat", progress=False)
+    comparison_s = time.perf_counter() - start
+    return {
+        "batch": batch,
+        "traffic_kernel_mappings_per_s": batch / traffic_s,
+        "cost_model_mappings_per_s": batch / full_s,  # traffic, capacity, spill, schedule and energy
+        "cost_model_batch_feasible": int(evaluated.feasible.sum()),
+        "comparison_4x6x3_wall_s": comparison_s,
+    }

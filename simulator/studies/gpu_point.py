@@ -1,0 +1,148 @@
+"""One GPU design point with the keys of the spatial `simulate --json` rows, for `simulate` and `compare`.
+
+`simulate_gpu_point("h100-sxm5-80gb", "fa3", "llama3-8b", 8192)` maps the workload's attention (batch,
+heads, K/V heads, sequence length, head dims) onto the GPU with the named GPU mapping and returns the
+shared keys (design, workload, seq_len, latency_s, energy_pj, dram_bytes, util_2d, util_1d, area_mm2,
+scope, bound, mapping, arch, cascade) plus GPU fields (achieved TFLOP/s, per-phase table, tile and
+occupancy, fitted efficiencies). `end_to_end` adds the layer's projection and FFN GEMMs (cuBLAS-like).
+Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, board power x time.
+`cascade=` runs the mapping's kernel on another cascade (`cascade simulate --arch h100 --cascade sigmoid-bias`):
+its tile work is derived from that cascade's Einsums (`simulator.gpu.cascade_work`, reported as `tile_work`).
+`simulate_gpu_shape` takes the problem from shape symbols instead of a workload. `achieved_tflops` counts the
+FLOPs of softmax attention of the problem's shape (REFERENCE.md §2) whatever the cascade computes, over the
+query-key pairs its masks keep (their declared density), as causal attention's are halved.
+"""
+
+from __future__ import annotations
+
+from arch_models.gpu import GpuArch, load_gpu
+from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import resolve_cascade
+from mappers.gpu_kernels import GpuMapping, load_gpu_mapping
+from simulator.gpu.attention import AttentionProblem
+from simulator.gpu.cascade_work import mapping_tile_work, pair_density
+from simulator.gpu.model import time_phase
+from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
+from simulator.gpu.unfused import gemm
+from workloads.zoo import attention_shapes, layer_gemms, load_model, parse_seq_len
+
+PJ_PER_JOULE = 1e12
+GEMM_MAPPING = "pytorch-unfused"  # its tile is the cuBLAS-like GEMM tile
+OCCUPANCY_KEYS = ("blocks_per_sm", "occupancy_limiter", "registers_per_thread", "shared_memory_bytes", "grid_blocks",
+                  "splits")
+ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies are cited)"
+
+
+def simulate_gpu_point(gpu: GpuArch | str, mapping_name: str, workload: str, seq_len: int | str,
+                       batch: int | None = None, end_to_end: bool = False, causal: bool = False,
+                       cascade: str | None = None, mapping_overrides: dict | None = None) -> dict:
+    gpu = load_gpu(gpu) if isinstance(gpu, str) else gpu
+    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
+    model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
+    efficiency = default_efficiency()
+    row = _problem_row(gpu, mapping, problem, efficiency, {"workload": model.key, "seq_len": tokens,
+                                                           "mapping_overrides": dict(mapping_overrides or {})})
+    if end_to_end:
+        row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
+    return row
+
+
+SHAPE_SYMBOLS = {"M": "keys", "P": "queries (default M)", "E": "head dim", "F": "value head dim (default E)",
+                 "B": "batch (default 1)", "H": "query heads (default 1)", "HKV": "K/V heads (default H)"}
+
+
+def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, shapes: dict[str, int],
+                       mapping_overrides: dict | None = None) -> dict:
+    """One attention problem given by shape symbols (`--shape M=8192,E=128,H=16,B=4`) instead of a workload."""
+    unknown = sorted(set(shapes) - set(SHAPE_SYMBOLS))
+    missing = [s for s in ("M", "E") if s not in shapes]
+    if unknown or missing:
+        wrong = f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"
+        sizes = ", ".join(f"{k} ({v})" for k, v in SHAPE_SYMBOLS.items())
+        raise SpecError(f"a GPU attention problem is sized by {sizes}; {wrong}", key="--shape")
+    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
+    heads = shapes.get("H", 1)
+    queries = shapes.get("P", shapes["M"])
+    problem = AttentionProblem(batch=shapes.get("B", 1), heads=heads, kv_heads=shapes.get("HKV", heads),
+                               seqlen_q=queries, seqlen_kv=shapes["M"], head_dim=shapes["E"],
+                               head_dim_v=shapes.get("F", shapes["E"]),
+                               pair_density=_pair_density(mapping, queries, shapes["M"]))
+    return _problem_row(gpu, mapping, problem, default_efficiency(),
+                        {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes),
+                         "mapping_overrides": dict(mapping_overrides or {})})
+
+
+def _problem_row(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, efficiency: dict,
+                 labels: dict) -> dict:
+    report = simulate_attention(mapping, gpu, problem, efficiency)
+    cascade = resolve_cascade(mapping.cascade)
+    work = None if mapping.kind == "unfused" else mapping_tile_work(mapping, problem).report()
+    return {"design": mapping.name, **labels, **_metrics(report, gpu),
+            "scope": "attention", "bound": report.bound, "mapping": mapping.name, "arch": gpu.name,
+            "cascade": cascade.name, "pass_lower_bound": analyze_passes(cascade).passes,
+            "achieved_tflops": report.tflops, "flops": report.flops, "tile": report.info.get("tile"),
+            "occupancy": {k: report.info[k] for k in OCCUPANCY_KEYS if k in report.info},
+            "instruction_family": report.info.get("family"), "efficiency": efficiency,
+            "phase_share": {p.name: p.time_s / report.time_s for p in report.phases},
+            "phases": report.phase_table(), "utilization": report.utilization(), "energy_note": ENERGY_NOTE,
+            "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
+                        "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim,
+                        "causal": problem.causal},
+            "tile_work": work}
+
+
+def workload_problem(mapping: GpuMapping, workload: str, seq_len: int | str, batch: int | None = None,
+                     causal: bool = False):
+    """(model, tokens, AttentionProblem) of a workload's attention at `seq_len` tokens; a split-KV mapping
+    decodes one query token against that many cached keys."""
+    model = load_model(workload)
+    tokens = parse_seq_len(seq_len)
+    shapes = attention_shapes(model, tokens, batch)
+    decode = mapping.kind == "split-kv"
+    problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
+                               seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
+                               head_dim_v=shapes["F"], causal=causal and not decode,
+                               passes="decode" if decode else "fwd",
+                               pair_density=_pair_density(mapping, 1 if decode else tokens, tokens))
+    return model, tokens, problem
+
+
+def _pair_density(mapping: GpuMapping, queries: int, keys: int) -> float:
+    return pair_density(resolve_cascade(mapping.cascade), queries, keys)
+
+
+def _metrics(report: GpuReport, gpu) -> dict:
+    utilization = report.utilization()
+    return {"latency_s": report.time_s, "energy_pj": _energy_pj(gpu, report.time_s),
+            "dram_bytes": sum(p.hbm_bytes for p in report.phases), "util_2d": utilization["tensor"],
+            "util_1d": max(utilization["special-function"], utilization["fp32"]), "area_mm2": gpu.die_area_mm2}
+
+
+def _energy_pj(gpu, seconds: float) -> float | None:
+    return None if gpu.board_power_w is None else gpu.board_power_w * seconds * PJ_PER_JOULE
+
+
+def _add_layer(row: dict, gpu, model, tokens: int, batch: int | None, problem: AttentionProblem,
+               efficiency: dict) -> dict:
+    """The projections and FFN as cuBLAS-like GEMMs with the GPU's best tensor instructions."""
+    mapping = load_gpu_mapping(GEMM_MAPPING)
+    family = gpu.best_family(problem.dtype)
+    results = []
+    for g in layer_gemms(model, tokens, batch):
+        phase = gemm(g.name, mapping, gpu, problem, family, 1, g.rows, g.cols, g.reduction,
+                     input_bytes=2 * (g.rows * g.reduction + g.reduction * g.cols), output_bytes=2 * g.rows * g.cols)
+        results.append(time_phase(phase, gpu, efficiency))
+    layer_time = sum(r.time_s for r in results)
+    total = row["latency_s"] + layer_time
+
+    def busy(resource: str) -> float:
+        return sum(r.utilization[resource] * r.time_s for r in results)
+
+    tensor = row["util_2d"] * row["latency_s"] + busy("tensor")
+    vector = row["util_1d"] * row["latency_s"] + max(busy("special-function"), busy("fp32"))
+    return {"scope": "end-to-end", "attention_latency_s": row["latency_s"], "attention_energy_pj": row["energy_pj"],
+            "latency_s": total, "energy_pj": _energy_pj(gpu, total),
+            "dram_bytes": row["dram_bytes"] + sum(r.hbm_bytes for r in results),
+            "util_2d": tensor / total, "util_1d": vector / total,
+            "layer_gemms": [{"gemm": r.name, "time_s": r.time_s, "bound": r.bound} for r in results]}

@@ -1,0 +1,106 @@
+"""`search_mapping`: the mapper driven by the spatial cost model, with bounds that explain the result."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from arch_models import SpatialArch
+from einsum_cascade.analysis import analyze_passes, live_footprint
+from einsum_cascade.errors import SpecError
+from einsum_cascade.model import Cascade
+from mappers import cache
+from mappers.dump import mapping_to_yaml
+from mappers.search import SearchSettings, search
+from mappers.space import SpatialMappingSpace
+from simulator.spatial.lower import CapacityRejected
+from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
+from simulator.spatial.simulate import simulate
+
+CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
+
+
+def compute_bound_s(report, arch: SpatialArch) -> float:
+    """Busiest array's useful work at full utilization under this mapping's placement of Einsums."""
+    useful = np.sum([g.useful for g in report.groups], axis=0)
+    return float(max(useful[0] / arch.array_2d.pes, useful[1] / arch.array_1d.pes) / arch.clock_hz)
+
+
+def compulsory_dram_bytes(cascade: Cascade, shapes: dict[str, int], arch: SpatialArch) -> float:
+    """Every input read once and every output written once."""
+    sizes = cascade.sizes(shapes)
+    instances = np.prod([sizes[s.strip()] for s in cascade.instances.split("*") if s.strip() and
+                         not s.strip().isdigit()])
+    words = sum(np.prod([sizes[cascade.shapes[r]] for r in cascade.tensor_ranks[t.name]])
+                for t in (*cascade.inputs, *cascade.outputs))
+    return float(words * instances * arch.word_bytes)
+
+
+def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report) -> dict:
+    """Why the best mapping is as fast as it is: compute and DRAM bounds, and the cascade's buffer need."""
+    compute = compute_bound_s(report, arch)
+    compulsory = compulsory_dram_bytes(cascade, shapes, arch)
+    dram = compulsory / arch.dram.bandwidth_bytes_per_s
+    footprint = live_footprint(cascade, analyze_passes(cascade)) if "M" in cascade.shapes.values() else None
+    gap = report.latency_s / max(compute, dram)
+    reasons = []
+    if gap <= 1.02:
+        reasons.append("at the compute bound" if compute >= dram else "at the DRAM bound")
+    else:
+        if report.dram_bytes > 1.05 * compulsory:
+            reasons.append(f"DRAM traffic is {report.dram_bytes / compulsory:.1f}x the compulsory "
+                           f"{compulsory / 1e9:.3g} GB: tiles or intermediates that do not fit the "
+                           f"{arch.global_buffer.capacity_bytes / 2**20:.0f} MB buffer are re-read or spilled")
+        if report.bound != "memory":
+            reasons.append(f"the {report.bound.split('-')[1]} array is the bottleneck at utilization "
+                           f"{max(report.util_2d, report.util_1d):.2f} of its own work")
+        exposed = report.latency_s - max(compute, dram)
+        reasons.append(f"{exposed * 1e6:.3g} us ({exposed / report.latency_s:.1%} of the run) is pipeline fill and "
+                       "drain: the first tile's loads and the last tile's results cannot overlap other work")
+    if footprint is not None and footprint.order != "O(1)":
+        from einsum_cascade.analysis.symbols import evaluate
+
+        per_query = evaluate(footprint.per_query, cascade, shapes) * arch.word_bytes
+        fit = arch.global_buffer.capacity_bytes // max(per_query, 1)
+        reasons.append(f"the cascade must keep {footprint.per_query} elements per query ({footprint.order}), "
+                       f"{per_query / 1024:.0f} KiB at this length, so only {fit} queries' intermediates fit the "
+                       f"{arch.global_buffer.capacity_bytes / 2**20:.0f} MB buffer at once: the buffer need grows "
+                       "with the sequence length, where a 1-pass cascade's does not")
+    return {"compute_bound_s": compute, "dram_bound_s": dram, "compulsory_dram_bytes": compulsory,
+            "gap_over_bound": gap, "why": "; ".join(reasons)}
+
+
+def search_mapping(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], objective: str,
+                   settings: SearchSettings, progress: bool = True, use_cache: bool = True) -> dict:
+    key = cache.cache_key(CACHE_VERSION, cascade.text, repr(arch), sorted(shapes.items()), objective, settings)
+    if use_cache and (hit := cache.load(key)):
+        hit["cached"] = True
+        return hit
+    space = SpatialMappingSpace(cascade, arch, shapes)
+    cost = SpatialCost(space, objective)
+    start = time.perf_counter()
+    result = search(space, cost, settings, progress)
+    if result.best is None or not np.isfinite(result.best_value):
+        kind = CapacityRejected if result.binding_constraint() == OVERFLOW else SpecError
+        raise kind(f"no legal mapping of {cascade.name} on {arch.name} for {shapes} among "
+                   f"{result.evaluated} candidates; binding constraint: {result.binding_constraint()}")
+    mapping = space.decode(result.best)
+    report = simulate(cascade, arch, mapping, shapes, design="searched")
+    metrics = {"design": "searched", "latency_s": report.latency_s, "energy_pj": report.energy_pj,
+               "dram_bytes": report.dram_bytes, "util_2d": report.util_2d, "util_1d": report.util_1d,
+               "area_mm2": report.area_mm2, "bound": report.bound}
+    value = {
+        "cascade": cascade.name, "arch": arch.name, "shapes": shapes, "objective": objective,
+        "best": metrics, "mapping_yaml": mapping_to_yaml(mapping, header=f"found by cascade map ({result.strategy}, "
+                                                                     f"seed {settings.seed})"),
+        "mapping_description": mapping.description, "evaluated": result.evaluated, "legal": result.legal,
+        "candidates_per_s": result.candidates_per_s, "seconds": result.seconds,
+        "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0,
+        "strategy": result.strategy, "space_size": space.size, "history": result.history,
+        "rejections": dict(result.rejections.most_common(5)), "explanation": explain(cascade, arch, shapes, report),
+        "wall_s": time.perf_counter() - start, "cached": False,
+    }
+    if use_cache:
+        cache.store(key, value)
+    return value

@@ -1,0 +1,69 @@
+"""Run the points of a sweep: in this process, in a pool of processes, or on a dask.distributed cluster.
+Each finished point is written at once; points already in the results file are skipped."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm import tqdm
+
+from simulator.studies.sweeps.run_point import METRICS, evaluate_point
+from simulator.studies.sweeps.spec import SweepSpec
+from simulator.studies.sweeps.store import SweepStore
+
+
+def point_keys(spec: SweepSpec) -> list[str]:
+    keys: list[str] = []
+    for point in spec.points:
+        keys += [k for k in point.values if k not in keys and k != "mapper"]
+    return keys
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
+              progress: bool = True) -> dict:
+    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"])
+    index = {point.id: n for n, point in enumerate(spec.points)}
+    store.write_manifest(spec, (spec.mapper or {}).get("seed"))
+    done = store.finished()
+    todo = [p for p in spec.points if p.id not in done]
+    bar = tqdm(total=len(spec.points), initial=len(spec.points) - len(todo), desc=spec.name, unit="pt",
+               disable=not progress)
+    results = {"points": len(spec.points), "skipped": len(spec.points) - len(todo), "run": 0, "rejected": 0,
+               "out": str(out)}
+
+    def record(point, outcome) -> None:
+        row, einsums = outcome
+        values = {"point_index": index[point.id], **{k: v for k, v in point.values.items() if k != "mapper"}}
+        store.add(point.id, values, row, einsums)
+        results["run"] += 1
+        results["rejected"] += row.get("status") == "rejected"
+        bar.update(1)
+
+    if scheduler:
+        _run_dask(scheduler, todo, spec.grow, record)
+    elif jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(evaluate_point, p.values, spec.grow): p for p in todo}
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+    else:
+        for point in todo:
+            record(point, evaluate_point(point.values, spec.grow))
+    bar.close()
+    return results
+
+
+def _run_dask(scheduler, todo, grow, record) -> None:
+    """`scheduler` is an address (tcp://host:8786) or an existing distributed.Client."""
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = {client.submit(evaluate_point, p.values, grow, pure=False): p for p in todo}
+        for future in dask_completed(list(futures)):
+            record(futures[future], future.result())
+    finally:
+        if not isinstance(scheduler, Client):
+            client.close()
