@@ -5,6 +5,7 @@ from __future__ import annotations
 from simulator.cli.output import print_json
 from simulator.studies.sweeps.runner import run_sweep
 from simulator.studies.sweeps.spec import load_sweep
+from simulator.studies.sweeps.workers import DEFAULT_SCHEDULER_TIMEOUT_S
 
 
 def add_parser(subparsers) -> None:
@@ -13,13 +14,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("-o", "--out", required=True, help="results directory (results.csv, einsums.csv, manifest)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--scheduler", help="address of a dask.distributed scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--scheduler-timeout", type=float, default=DEFAULT_SCHEDULER_TIMEOUT_S, metavar="S",
+                        help=f"seconds to wait for the scheduler (default {DEFAULT_SCHEDULER_TIMEOUT_S:g})")
     parser.add_argument("--json", action="store_true", help="machine-readable summary")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     summary = run_sweep(load_sweep(args.file), args.out, jobs=args.jobs, scheduler=args.scheduler,
-                        progress=not args.json)
+                        progress=not args.json, scheduler_timeout_s=args.scheduler_timeout)
     if args.json:
         print_json(summary)
     else:

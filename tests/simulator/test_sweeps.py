@@ -297,3 +297,65 @@ def test_growth_does_not_grow_past_a_rejection_a_larger_buffer_cannot_lift(monke
     calls = _scripted_evaluate(monkeypatch, lambda size: MappingRejected("GM reads QK of a later stage"))
     row, _ = evaluate_point({"arch.global_buffer_bytes": 1}, {"key": "arch.global_buffer_bytes", "max": 64})
     assert calls == [1] and row["status"] == "rejected" and "later stage" in row["reason"]
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_sigkill_of_a_parallel_sweep_leaves_no_worker_behind(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("""
+version: 1
+name: orphans
+base: {workload: bert, scope: attention}
+axes:
+  design: [unfused, flat, fusemax]
+  seq_len: [1K, 2K, 4K, 8K, 16K, 32K, 64K, 128K, 256K, 512K, 1M]
+""")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli.main", "sweep", str(sweep), "-o", str(out),
+                                "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    deadline = time.time() + 60
+    while time.time() < deadline and len(workers) < 2:
+        workers |= _children(process.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the pool's workers never started"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)]
+    assert main(["sweep", str(sweep), "-o", str(out), "--json"]) == 0
+    ids = [r["point_id"] for r in rows(out)]
+    assert len(ids) == 33 and len(set(ids)) == 33
+
+
+def test_an_unreachable_scheduler_is_one_line_within_its_timeout(tmp_path, capsys):
+    (tmp_path / "s.yaml").write_text(SMALL)
+    start = time.perf_counter()
+    assert main(["sweep", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1",
+                 "--scheduler-timeout", "1"]) == 2
+    assert time.perf_counter() - start < 10
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "cannot reach the dask scheduler 'tcp://127.0.0.1:1' within 1 s" in error

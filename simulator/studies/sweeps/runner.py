@@ -3,7 +3,7 @@ Each finished point is written at once; points already in the results file are s
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -11,6 +11,7 @@ from tqdm import tqdm
 from simulator.studies.sweeps.run_point import METRICS, evaluate_point
 from simulator.studies.sweeps.spec import SweepSpec
 from simulator.studies.sweeps.store import SweepStore
+from simulator.studies.sweeps.workers import DEFAULT_SCHEDULER_TIMEOUT_S, dask_client, worker_pool
 
 
 def point_keys(spec: SweepSpec) -> list[str]:
@@ -21,7 +22,7 @@ def point_keys(spec: SweepSpec) -> list[str]:
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
-              progress: bool = True) -> dict:
+              progress: bool = True, scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> dict:
     store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"])
     index = {point.id: n for n, point in enumerate(spec.points)}
     store.write_manifest(spec, (spec.mapper or {}).get("seed"))
@@ -41,9 +42,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
         bar.update(1)
 
     if scheduler:
-        _run_dask(scheduler, todo, spec.grow, record)
+        _run_dask(scheduler, todo, spec.grow, record, scheduler_timeout_s)
     elif jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with worker_pool(jobs) as pool:
             futures = {pool.submit(evaluate_point, p.values, spec.grow): p for p in todo}
             for future in as_completed(futures):
                 record(futures[future], future.result())
@@ -54,12 +55,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
     return results
 
 
-def _run_dask(scheduler, todo, grow, record) -> None:
+def _run_dask(scheduler, todo, grow, record, timeout_s: float) -> None:
     """`scheduler` is an address (tcp://host:8786) or an existing distributed.Client."""
     from distributed import Client
     from distributed import as_completed as dask_completed
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    client = scheduler if isinstance(scheduler, Client) else dask_client(scheduler, timeout_s)
     try:
         futures = {client.submit(evaluate_point, p.values, grow, pure=False): p for p in todo}
         for future in dask_completed(list(futures)):
