@@ -1,9 +1,11 @@
-"""The `cascade` command: one subcommand per task; user-input errors exit 2 with one line each."""
+"""The `cascade` command: one subcommand per task. User-input errors exit 2 with one line each; an unexpected
+error (a bug) exits 1 with one line naming it, and `--debug` shows its traceback instead."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from einsum_cascade.errors import SpecError
 from simulator.cli import (
@@ -29,6 +31,7 @@ COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, rep
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cascade", description="Design-space simulator for attention "
                                      "accelerators: cascades of extended Einsums on spatial arrays and GPUs.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(subparsers)
@@ -45,6 +48,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. `cascade analyze --all | head`
         return 0
+    except KeyboardInterrupt:
+        print("cascade: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: one line, the traceback only on request
+        if args.debug:
+            raise
+        where = error.__traceback__
+        while where.tb_next is not None:
+            where = where.tb_next
+        origin = f"{Path(where.tb_frame.f_code.co_filename).name}:{where.tb_lineno}"
+        message = str(error).splitlines()[0] if str(error) else ""
+        print(f"cascade: internal error: {type(error).__name__}: {message} (at {origin}; rerun with "
+              "`cascade --debug ...` for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

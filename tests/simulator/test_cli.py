@@ -85,3 +85,17 @@ def test_installed_entry_point_reports_errors_without_traceback(tmp_path):
                             text=True)
     assert result.returncode == 2
     assert "missing required key" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, monkeypatch):
+    from simulator.cli import list_items
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(list_items, "run", broken)
+    assert main(["list", "designs"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("cascade: internal error: ZeroDivisionError: a bug (at ")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "list", "designs"])
