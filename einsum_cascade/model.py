@@ -10,6 +10,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
+from einsum_cascade.errors import SpecError
 from einsum_cascade.expr import Expr, FinalIndex, RankIndex, TensorRef, tensor_refs
 from einsum_cascade.masks import Mask
 from einsum_cascade.ops import Op
@@ -141,6 +142,28 @@ class Cascade:
             if outer_symbol not in values:
                 sizes[outer_symbol] = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
         return sizes
+
+    def bind_shapes(self, shapes: dict[str, int], explicit: bool, key: str = "--shape") -> dict[str, int]:
+        """`shapes` for this cascade: a size the cascade fixes as a parameter of a rank (decode's P = 1) wins over
+        a workload's (`explicit` False) and contradicts a user's (`explicit` True: an error); a rank whose size is
+        given nowhere is an error naming it, before any work."""
+        bound = dict(shapes)
+        missing = []
+        for rank, symbol in self.shapes.items():
+            if self.partition_of_part(rank) is not None:
+                continue  # parts are sized by their partition
+            fixed = self.params.get(symbol)
+            if fixed is not None and symbol in bound and bound[symbol] != fixed:
+                if explicit:
+                    raise SpecError(f"{symbol} = {bound[symbol]} contradicts cascade {self.name!r}, which fixes "
+                                    f"{symbol} = {_whole(fixed)} (params)", key=key)
+                bound[symbol] = _whole(fixed)
+            if symbol not in bound and fixed is None:
+                missing.append(f"{symbol} (rank {rank})")
+        if missing:
+            raise SpecError(f"cascade {self.name!r} needs the size of {', '.join(missing)} "
+                            f"(given: {', '.join(sorted(shapes)) or 'none'})", key=key)
+        return bound
 
     def align(self, ref: TensorRef) -> list[Alignment]:
         """Line the indices of `ref` up with the stored ranks of its tensor (see Alignment)."""

@@ -12,7 +12,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("check", help="run a cascade against its reference formula")
     parser.add_argument("cascade", nargs="?", help="library name or path to a cascade YAML file")
     parser.add_argument("--all", action="store_true", help="check every library cascade")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random inputs (0 to 2**32 - 1)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -33,3 +33,11 @@ def run(args) -> int:
                  f"{r['max_abs_error']:.2e}", "ok" if r["passed"] else "FAIL") for r in results]
         print(table(("cascade", "reference", "sizes", "max |error|", "result"), rows))
     return 0 if all(r["passed"] for r in results) else 1
+
+
+def seed(text: str) -> int:
+    """A random seed numpy accepts: an integer from 0 to 2**32 - 1 (argparse turns the error into one line)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise ValueError(text)
+    return value

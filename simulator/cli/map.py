@@ -57,8 +57,8 @@ def run(args) -> int:
     if args.kernel:
         raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
     cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
-    results = [search_mapping(c, arch, shapes, args.objective, settings, progress=not args.json,
-                              use_cache=not args.no_cache) for c in cascades]
+    results = [search_mapping(c, arch, c.bind_shapes(shapes, explicit=bool(args.shape)), args.objective, settings,
+                              progress=not args.json, use_cache=not args.no_cache) for c in cascades]
     return report_results(args, results, "cascade", lambda result: _print(result, args.save))
 
 

@@ -1,5 +1,6 @@
 """The `cascade` CLI: JSON keys scripts rely on, and clean exit-2 errors for bad input."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -99,3 +100,25 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, m
     assert len(error) == 1 and error[0].startswith("cascade: internal error: ZeroDivisionError: a bug (at ")
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "list", "designs"])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["check", "fusemax", "--seed", "-1"], "invalid seed value: '-1'"),
+    (["map", "--arch", "fusemax", "--cascade", "fusemax", "--shape", "M=1024"],
+     "cascade 'fusemax' needs the size of P (rank p), E (rank e), F (rank f)"),
+    (["map", "--arch", "fusemax", "--cascade", "decode", "--shape", "M=1024,P=8,E=64,F=64"],
+     "P = 8 contradicts cascade 'decode', which fixes P = 1"),
+])
+def test_bad_options_are_one_line(capsys, argv, words):
+    with pytest.raises(SystemExit) if argv[0] == "check" else contextlib.nullcontext():
+        assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert words in error[-1] and not any("Traceback" in line for line in error)
+
+
+def test_a_workload_does_not_override_a_size_the_cascade_fixes(capsys):
+    # decode.yaml: params {P: 1} (one query token); bert at 4K would give P = 4096
+    assert main(["map", "--arch", "fusemax", "--cascade", "decode", "--workload", "bert", "--seq", "4K",
+                 "--budget", "2000", "--no-cache", "--json"]) == 0
+    shapes = json.loads(capsys.readouterr().out)["shapes"]
+    assert shapes["P"] == 1 and shapes["M"] == 4096
