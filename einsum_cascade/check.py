@@ -1,5 +1,6 @@
 """`cascade check`: run a cascade on random float64 inputs of several small shapes and compare its
-output with the direct numpy formula named by its `reference:` key."""
+output with the direct numpy formula named by its `reference:` key; and count the points each mask keeps
+at those shapes against the density it declares (the density prices the mask in every cost model)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class CheckResult:
     sizes: dict[str, int]
     max_abs_error: float
     passed: bool
+    density_errors: tuple[str, ...] = ()  # masks whose declared density differs from the points they keep (shown,
+    # not failed: the shipped densities are closed forms for self-attention shapes, P = M and W < M)
 
 
 def check_sizes(cascade: Cascade, shape_set: dict[str, int]) -> dict[str, int]:
@@ -67,5 +70,30 @@ def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
         error = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
         passed = actual.shape == expected.shape and bool(
             np.allclose(actual, expected, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE))
-        results.append(CheckResult(sizes, error, passed))
+        wrong = density_errors(cascade, sizes)
+        results.append(CheckResult(sizes, error, passed, wrong))
     return results
+
+
+def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:
+    """'mask: declared d, kept k' for each mask whose declared density is not the fraction of its ranks' points
+    it keeps at `sizes` (counted over every point; a density outside (0, 1] is a SpecError)."""
+    from einsum_cascade.analysis.symbols import mask_density
+
+    parents = {r for r in cascade.shapes if cascade.partition_of_part(r) is None}
+    wrong = []
+    for mask in cascade.masks:
+        if not mask.density:
+            continue
+        try:
+            declared = mask_density(mask, cascade, sizes)
+        except SpecError as error:
+            wrong.append(error.message)
+            continue
+        ranks = sorted(mask.ranks(parents))
+        grids = np.meshgrid(*[np.arange(sizes[cascade.shapes[r]]) for r in ranks], indexing="ij")
+        kept = np.broadcast_to(mask.evaluate({**sizes, **dict(zip(ranks, grids, strict=True))}), grids[0].shape)
+        measured = float(kept.mean())
+        if abs(measured - declared) > RELATIVE_TOLERANCE * max(declared, 1e-300):
+            wrong.append(f"{mask.name}: declared {declared:.6g}, keeps {measured:.6g}")
+    return tuple(wrong)

@@ -230,8 +230,12 @@ class _CascadeBuilder:
                 continue
             parents = {r for r in self.shapes if not any(r in p.parts for p in self.partitions)}
             unknown = [n for n in mask.names if n not in parents and n not in self._symbols()]
+            in_density = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", mask.density or "")) - self._symbols())
             if unknown:
                 self.fail(f"mask {where!r}: unknown rank or symbol {', '.join(sorted(unknown))}", "masks", name)
+            elif in_density:
+                self.fail(f"density {mask.density!r}: unknown symbol {', '.join(in_density)} (a density is written "
+                          f"in the shape symbols and params: {', '.join(sorted(self._symbols()))})", "masks", name)
             else:
                 result.append(mask)
         return result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import sympy
 
+from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade
 
 # Shapes used when a table needs numbers and the user gave none: a 64K-token sequence with
@@ -49,3 +51,25 @@ def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> int 
     substitutions = {symbol(k): v for k, v in {**known, **sizes}.items()}
     value = float(sympy.sympify(expr).subs(substitutions))
     return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def mask_density(mask, cascade: Cascade, values: dict[str, int]) -> float:
+    """The fraction of points `mask` keeps at these shapes, from its declared density; a value outside (0, 1]
+    (a division by zero, a density above one) is an error naming the mask, never clipped or replaced."""
+    try:
+        value = float(evaluate(parse_sympy(mask.density), cascade, values))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        value = math.nan
+    if not 0 < value <= 1:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+        raise SpecError(f"mask {mask.name}: density {mask.density!r} is {value:g} at {shown}; a density is the "
+                        "fraction of points the mask keeps, in (0, 1]", source=cascade.source,
+                        key=f"masks.{mask.name}.density")
+    return value
+
+
+def check_densities(cascade: Cascade, values: dict[str, int]) -> None:
+    """Every declared mask density of `cascade` is in (0, 1] at these shapes (before a search prices it)."""
+    for mask in cascade.masks:
+        if mask.density:
+            mask_density(mask, cascade, values)

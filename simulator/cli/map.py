@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from arch_models.gpu import GpuArch
 from einsum_cascade.analysis.report import parse_shape_option
+from einsum_cascade.analysis.symbols import check_densities
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from mappers.search import STRATEGIES, SearchSettings, parse_budget
@@ -57,8 +58,11 @@ def run(args) -> int:
     if args.kernel:
         raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
     cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
-    results = [search_mapping(c, arch, c.bind_shapes(shapes, explicit=bool(args.shape)), args.objective, settings,
-                              progress=not args.json, use_cache=not args.no_cache) for c in cascades]
+    bound = [c.bind_shapes(shapes, explicit=bool(args.shape)) for c in cascades]
+    for cascade, sizes in zip(cascades, bound, strict=True):
+        check_densities(cascade, sizes)
+    results = [search_mapping(c, arch, sizes, args.objective, settings, progress=not args.json,
+                              use_cache=not args.no_cache) for c, sizes in zip(cascades, bound, strict=True)]
     return report_results(args, results, "cascade", lambda result: _print(result, args.save))
 
 

@@ -37,8 +37,7 @@ from functools import cache
 import numpy as np
 
 from einsum_cascade.analysis.passes import analyze_passes
-from einsum_cascade.analysis.symbols import evaluate as evaluate_symbolic
-from einsum_cascade.analysis.symbols import parse_sympy
+from einsum_cascade.analysis.symbols import mask_density
 from einsum_cascade.errors import SpecError
 from einsum_cascade.expr import RankIndex, TensorRef
 from einsum_cascade.library import resolve_cascade
@@ -321,8 +320,8 @@ def pair_density(cascade: Cascade, seqlen_q: int, seqlen_kv: int) -> float:
     density = 1.0
     for mask in cascade.masks:
         if mask.density:
-            density *= float(evaluate_symbolic(parse_sympy(mask.density), cascade, {"M": seqlen_kv, "P": seqlen_q}))
-    return min(1.0, density)
+            density *= mask_density(mask, cascade, {"M": seqlen_kv, "P": seqlen_q})
+    return density
 
 
 def mask_tile_bounds(work: CascadeTileWork, problem, packed: bool = False):

@@ -288,14 +288,14 @@ def _members(cascade: Cascade, mapping: Mapping, position: int) -> list[str]:
 
 
 def _density(cascade: Cascade, einsum: Einsum, shapes: dict[str, int]) -> float:
-    from einsum_cascade.analysis.symbols import evaluate, parse_sympy
+    from einsum_cascade.analysis.symbols import mask_density
 
     touched = set(einsum.iteration_ranks)
     value = 1.0
     for mask in cascade.masks:
         if mask.density and all(cascade.family(r) & touched for r in mask.ranks(set(cascade.shapes))):
-            value *= float(evaluate(parse_sympy(mask.density), cascade, shapes))
-    return min(1.0, value)
+            value *= mask_density(mask, cascade, shapes)
+    return value
 
 
 def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, index, expansion) -> None:
