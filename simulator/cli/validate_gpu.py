@@ -27,7 +27,14 @@ def run(args) -> int:
     from simulator.studies.gpu_validation.measurements import DATA_FILE, read_measurements
     from simulator.studies.gpu_validation.validate import validate
 
-    result = validate(read_measurements(args.data or DATA_FILE), calibrate_on=calibrate_on_names(args.calibrate_on))
+    measurements = read_measurements(args.data or DATA_FILE)
+    if not measurements:
+        raise SpecError(f"{args.data or DATA_FILE}: no measurement rows (only a header)", key="--data")
+    result = validate(measurements, calibrate_on=calibrate_on_names(args.calibrate_on))
+    if not result["summary"]["overall"]["rows"]:
+        reasons = result["summary"]["not_modelled"]["reasons"]
+        raise SpecError(f"{args.data or DATA_FILE}: none of its {len(measurements)} rows is modelled: "
+                        f"{'; '.join(reasons[:3])}{' ...' if len(reasons) > 3 else ''}", key="--data")
     result["data"] = str(args.data or DATA_FILE)
     result["fa3_pipelining_ablation"] = pipelining_ablation()
     if args.plot:

@@ -10,7 +10,7 @@ from arch_models.gpu import GpuArch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import load_yaml, read_text
 from mappers.gpu_kernels import GpuMapping
-from simulator.gpu.attention import AttentionProblem, fused_phases
+from simulator.gpu.attention import ELEMENT, AttentionProblem, fused_phases
 from simulator.gpu.backward import backward_phases
 from simulator.gpu.model import RESOURCES, Phase, PhaseResult, time_phase
 from simulator.gpu.unfused import unfused_phases
@@ -88,9 +88,24 @@ class GpuReport:
                 for p in self.phases]
 
 
+def check_fits_device(gpu: GpuArch, problem: AttentionProblem) -> None:
+    """A problem runs only if its Q, K, V and O (and, for a backward pass, their gradients) fit the GPU's HBM;
+    one that cannot is an error naming the sizes, before any per-block work is built."""
+    elements = problem.batch * (problem.heads * problem.seqlen_q * (problem.head_dim + problem.head_dim_v)
+                                + problem.kv_heads * problem.seqlen_kv * (problem.head_dim + problem.head_dim_v))
+    backward = problem.passes in ("bwd", "fwd+bwd")
+    tensors = elements * (2 if backward else 1) * ELEMENT
+    if tensors > gpu.hbm_capacity_bytes:
+        raise SpecError(f"batch {problem.batch}, {problem.heads} heads, {problem.seqlen_q} queries x "
+                        f"{problem.seqlen_kv} keys needs {tensors / 1e9:.4g} GB for Q, K, V and O"
+                        f"{' and their gradients' if backward else ''}; {gpu.name} has "
+                        f"{gpu.hbm_capacity_bytes / 1e9:.4g} GB of HBM", key="problem")
+
+
 def simulate_attention(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
                        efficiency: dict[str, float] | None = None) -> GpuReport:
     efficiency = default_efficiency() if efficiency is None else efficiency
+    check_fits_device(gpu, problem)
     phases, info = build_phases(mapping, gpu, problem)
     if not phases:
         raise SpecError(f"mapping {mapping.name!r} produced no kernels for this problem")
