@@ -150,6 +150,15 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     members = names if group.einsums == ("all",) else list(group.einsums)
     for name in members:
         reject(name in names, f"group {group.name}: {name} is not an Einsum of cascade {cascade.name}", mapping)
+    tensors = set(names) | set(cascade.input_names)
+    for key, named in (("homes", group.homes), ("spill", group.spill)):
+        for tensor in named:
+            reject(tensor in tensors, f"group {group.name}: {key} names {tensor}, which is not a tensor of cascade "
+                   f"{cascade.name} ({', '.join(sorted(tensors))})", mapping)
+    for key, named in (("arrays", set(group.arrays) - {"default"}), ("stages", group.stages)):
+        for einsum in named:
+            reject(einsum in members, f"group {group.name}: {key} names {einsum}, which is not an Einsum of this "
+                   f"group ({', '.join(members)}{', or default' if key == 'arrays' else ''})", mapping)
     einsums = [cascade.einsum(n) for n in names if n in members]
     expansion = rank_parts(cascade, group)
     extents = part_extents(cascade, mapping, group, shapes, auto_values or {}, arch)
