@@ -359,3 +359,14 @@ def test_an_unreachable_scheduler_is_one_line_within_its_timeout(tmp_path, capsy
     assert time.perf_counter() - start < 10
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "cannot reach the dask scheduler 'tcp://127.0.0.1:1' within 1 s" in error
+
+
+def test_another_sweep_is_refused_in_a_folder_that_holds_one(tmp_path):
+    out = tmp_path / "out"
+    run_sweep(parse_sweep(SMALL), out, progress=False)
+    before = (out / "results.csv").read_text()
+    other = SMALL.replace("name:", "name: other-", 1)
+    with pytest.raises(SpecError, match="holds the results of another sweep"):
+        run_sweep(parse_sweep(other), out, progress=False)
+    assert (out / "results.csv").read_text() == before  # nothing appended, manifest kept
+    assert run_sweep(parse_sweep(SMALL), out, progress=False)["skipped"] == 6  # the same sweep resumes

@@ -23,7 +23,7 @@ def point_keys(spec: SweepSpec) -> list[str]:
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
               progress: bool = True, scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> dict:
-    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"])
+    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"], spec)
     index = {point.id: n for n, point in enumerate(spec.points)}
     store.write_manifest(spec, (spec.mapper or {}).get("seed"))
     done = store.finished()

@@ -18,6 +18,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from einsum_cascade.errors import SpecError
 from mappers import cache
 
 
@@ -69,8 +70,10 @@ def _cell(value):
 
 
 class SweepStore:
-    def __init__(self, directory: str | Path, point_keys: list[str], metric_keys: list[str]):
+    def __init__(self, directory: str | Path, point_keys: list[str], metric_keys: list[str], spec=None):
         self.directory = Path(directory)
+        if spec is not None:
+            refuse_other_sweep(self.directory, spec)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.results = ResultsFile(self.directory / "results.csv", ["point_id", *point_keys, *metric_keys])
         self.einsums = ResultsFile(self.directory / "einsums.csv", ["point_id", "einsum", "time_share"])
@@ -96,6 +99,25 @@ class SweepStore:
             "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         cache.store("manifest", manifest, self.directory)  # atomic: temp file + rename
+
+
+def refuse_other_sweep(directory: Path, spec) -> None:
+    """Resume only the sweep a folder was started with: another spec's rows would land under the old header
+    and its manifest would replace the old one."""
+    manifest = directory / "manifest.json"
+    if not manifest.exists():
+        if (directory / "results.csv").exists():
+            raise SpecError(f"{directory} holds results.csv but no manifest.json: not a folder this sweep can "
+                            "resume; give another folder", key="-o")
+        return
+    try:
+        previous = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SpecError(f"{manifest}: unreadable ({error}); give another folder", key="-o") from None
+    resolved = json.loads(json.dumps(spec.resolved, default=str))
+    if previous.get("resolved") != resolved:
+        raise SpecError(f"{directory} holds the results of another sweep ({previous.get('sweep')!r} from "
+                        f"{previous.get('source')}); give another folder to run {spec.name!r}", key="-o")
 
 
 def _version(name: str) -> str | None:
