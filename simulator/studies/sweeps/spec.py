@@ -13,6 +13,7 @@ expand into points.
     grow: {key: arch.global_buffer_bytes, factor: 2, until: not-memory-bound, max: 1073741824}
     mapper: {objective: latency, budget: 10s, seed: 0}   # search the mapping per point (else the design's;
                                    # on a GPU: the tiles of the point's kernel)
+    max_points: 200000             # refuse to expand beyond this many points (default MAX_POINTS)
 
 Point keys: design (a named design) or arch + mapping; arch.<override> (pe_dim, lanes, global_buffer_bytes,
 dram_bandwidth_bytes_per_s, clock_hz); cascade (with mapper); workload; seq_len; batch; scope
@@ -38,7 +39,8 @@ from mappers.load import mapping_names
 from mappers.search import STRATEGIES, parse_budget
 from workloads.zoo import model_names, parse_seq_len
 
-TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper")
+TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper", "max_points")
+MAX_POINTS = 100_000  # a larger sweep is a typo more often than a plan; `max_points:` in the file raises it
 POINT_KEYS = ("design", "arch", "mapping", "cascade", "workload", "seq_len", "batch", "scope")
 SCOPES = ("attention", "end-to-end")
 MAPPER_KEYS = ("objective", "budget", "seed", "strategy")
@@ -92,6 +94,7 @@ class _SweepReader(SpecReader):
         mapper = self._mapper(data.get("mapper"))
         grow = self._grow(data.get("grow"))
         self.raise_if_failed()
+        self._size_check(axes, zipped, data.get("max_points", MAX_POINTS))
         points = self._expand(base, axes, zipped, derived, mapper)
         for n, point in enumerate(points):
             if "design" not in point.values and not ({"arch", "mapping"} <= set(point.values) or mapper):
@@ -193,6 +196,16 @@ class _SweepReader(SpecReader):
         if not isinstance(grow.get("factor", 2), int | float) or grow.get("factor", 2) <= 1:
             self.fail("factor must be a number above 1", "grow", "factor")
         return grow
+
+    def _size_check(self, axes: dict, zipped: list[list[str]], limit) -> None:
+        """The number of points, counted before any is built: more than `limit` is refused with the count."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise self.doc.error(f"max_points = {limit!r} must be a positive integer", "max_points")
+        zipped_keys = {k for group in zipped for k in group}
+        count = math.prod([len(axes[k]) for k in axes if k not in zipped_keys] + [len(axes[g[0]]) for g in zipped])
+        if count > limit:
+            raise self.doc.error(f"the axes expand to {count:,} points, more than max_points = {limit:,}; "
+                                 "sweep fewer values, or raise max_points in the file if you mean it", "axes")
 
     def _expand(self, base: dict, axes: dict, zipped: list[list[str]], derived: dict, mapper) -> list[Point]:
         zipped_keys = {k for group in zipped for k in group}
