@@ -48,16 +48,53 @@ def _need(rows: list[dict], columns: tuple[str, ...], kind: str) -> None:
         raise SpecError(f"--kind {kind} needs results with columns {', '.join(columns)}", key="--kind")
 
 
+def point_columns(rows: list[dict]) -> list[str]:
+    """The columns that identify a point other than its design: the sweep's point keys (between `point_index`
+    and `status` in results.csv) that are workload or seq_len or vary across the rows."""
+    columns = list(rows[0])
+    if "point_index" in columns and "status" in columns:
+        keys = columns[columns.index("point_index") + 1:columns.index("status")]
+    else:
+        keys = ["workload", "seq_len"]
+    return [k for k in keys if k != "design" and (k in ("workload", "seq_len") or len({r.get(k) for r in rows}) > 1)]
+
+
+def _point_label(key: tuple, columns: list[str]) -> str:
+    named = dict(zip(columns, key, strict=True))
+    extra = ", ".join(f"{c.split('.')[-1]}={_plain(v)}" for c, v in named.items() if c not in ("workload", "seq_len"))
+    return f"{named.get('workload', '')}\n{token_label(named['seq_len'])}" + (f"\n{extra}" if extra else "")
+
+
+def _plain(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, path: Path, kind: str) -> list[Path]:
-    """Speedup (baseline latency / latency) or energy (energy / baseline energy) per workload and length."""
+    """Speedup (baseline latency / latency) or energy (energy / baseline energy) per point: a point is every
+    swept key but the design (workload, length, array size, ...), each drawn, none merged or dropped."""
     _need(rows, ("design", "workload", "seq_len", metric), kind)
     rows = [r for r in rows if r.get("scope", scope) == scope]
     designs = list(dict.fromkeys(r["design"] for r in rows))
     if baseline not in designs:
         raise SpecError(f"baseline {baseline!r} is not among the designs {', '.join(designs)}", key="--baseline")
-    keys = list(dict.fromkeys((r["workload"], r["seq_len"]) for r in rows))
-    value = {(r["design"], r["workload"], r["seq_len"]): r[metric] for r in rows}
     shown = [d for d in designs if d != baseline]
+    if not shown:
+        raise SpecError(f"the baseline {baseline!r} is the only design in these results: nothing to compare with "
+                        "it", key="--baseline")
+    columns = point_columns(rows)
+    keys = list(dict.fromkeys(tuple(r[c] for c in columns) for r in rows))
+    value = {}
+    for r in rows:
+        key = (r["design"], *(r[c] for c in columns))
+        if key in value:
+            raise SpecError(f"two results for design {r['design']} at {dict(zip(columns, key[1:], strict=True))}; "
+                            "the points differ in a column the sweep does not vary", key="--kind")
+        value[key] = r[metric]
+    missing = [(d, k) for d in designs for k in keys if (d, *k) not in value]
+    if missing:
+        d, k = missing[0]
+        raise SpecError(f"{len(missing)} point(s) missing, e.g. design {d} at {dict(zip(columns, k, strict=True))}; "
+                        "every design needs a result at every point to be normalised", key="--kind")
     figure, axes = new_figure(TEXT_WIDTH_IN, 2.4)
     width = 0.8 / max(len(shown), 1)
     x = np.arange(len(keys))
@@ -72,7 +109,7 @@ def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, pa
     else:
         axes.set_ylabel(f"energy / {baseline} energy")
     axes.set_xticks(x + width * (len(shown) - 1) / 2)
-    axes.set_xticklabels([f"{w}\n{token_label(s)}" for w, s in keys], fontsize=6)
+    axes.set_xticklabels([_point_label(k, columns) for k in keys], fontsize=6)
     axes.legend(frameon=False, ncol=len(shown), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return save(figure, path)
 
