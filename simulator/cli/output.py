@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,23 @@ def write_text_file(path: str | Path, text: str, key: str) -> None:
         Path(path).write_text(text)
     except OSError as error:
         raise SpecError(f"cannot write {path}: {error.strerror or error.__class__.__name__}", key=key) from None
+
+
+def figure_path(out: str, name: str, key: str = "-o") -> Path:
+    """Where a figure goes: `out` itself (FILE.pdf; the PNG beside it), or `out/NAME.pdf` when `out` is a folder
+    that exists; another suffix, or a folder that cannot be created or written, is a one-line error."""
+    path = Path(out)
+    if path.is_dir():
+        path = path / f"{name}.pdf"
+    if path.suffix.lower() not in ("", ".pdf"):
+        raise SpecError(f"{out}: a figure is written as FILE.pdf (and FILE.png beside it), not {path.suffix}", key=key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SpecError(f"cannot create {path.parent}: {error.strerror or error.__class__.__name__}", key=key) from None
+    if not os.access(path.parent, os.W_OK):
+        raise SpecError(f"cannot write into {path.parent}: permission denied", key=key)
+    return path.with_suffix(".pdf")
 
 
 def names_option(text: str | None, key: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.cli.output import print_json
+from simulator.cli.output import figure_path, print_json
 from simulator.studies.plots.figures import KINDS, plot
 
 
@@ -10,7 +10,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("plot", help="draw a figure from a sweep's results")
     parser.add_argument("directory", help="results directory written by `cascade sweep`")
     parser.add_argument("--kind", required=True, choices=KINDS)
-    parser.add_argument("-o", "--out", required=True, help="output file (.pdf; a .png is written beside it)")
+    parser.add_argument("-o", "--out", required=True,
+                        help="output file (.pdf; a .png is written beside it), or an existing folder (KIND.pdf in it)")
     parser.add_argument("--baseline", default="unfused", help="design to normalise to (speedup, energy)")
     parser.add_argument("--scope", default="attention", choices=("attention", "end-to-end"))
     parser.add_argument("--json", action="store_true", help="print the written files as JSON")
@@ -18,7 +19,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    paths = [str(p) for p in plot(args.directory, args.kind, args.out, args.baseline, args.scope)]
+    out = figure_path(args.out, args.kind)
+    paths = [str(p) for p in plot(args.directory, args.kind, out, args.baseline, args.scope)]
     if args.json:
         print_json({"kind": args.kind, "files": paths})
     else:

@@ -37,3 +37,17 @@ def test_a_missing_result_is_an_error_not_a_dropped_bar(tmp_path):
 def test_the_baseline_alone_is_an_error(tmp_path):
     with pytest.raises(SpecError, match="only design"):
         normalised_bars([ROWS[0], ROWS[2]], "latency_s", "flat", "attention", tmp_path / "s.pdf", "speedup")
+
+
+def test_a_figure_path_is_a_pdf_or_a_folder(tmp_path):
+    from simulator.cli.output import figure_path
+
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    assert figure_path(str(folder), "speedup") == folder / "speedup.pdf"  # not figures.pdf beside the folder
+    assert figure_path(str(tmp_path / "a" / "fig"), "speedup") == tmp_path / "a" / "fig.pdf"
+    with pytest.raises(SpecError, match="not .txt"):
+        figure_path(str(tmp_path / "notes.txt"), "speedup")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpecError, match="cannot create"):
+        figure_path(str(tmp_path / "file" / "x.pdf"), "speedup")  # a file where a folder should be
