@@ -13,9 +13,8 @@ from simulator.studies.arch_overrides import (
     add_set_argument,
     load_arch_with_overrides,
     parse_set_options,
-    split_overrides,
 )
-from simulator.studies.designs import simulate_on
+from simulator.studies.point import run_point
 from workloads.zoo import parse_seq_len
 
 DEFAULT_GPU_MAPPING = "fa2"  # runs on every GPU preset (mma.sync)
@@ -52,7 +51,7 @@ def run(args) -> int:
     overrides = parse_set_options(args.set)
     arch = load_arch_with_overrides(args.arch, overrides, mapping_overrides=True)  # checks keys and values first
     row = _cascade_row(args, arch, overrides) if args.cascade else _workload_row(args, overrides)
-    if "achieved_tflops" in row:  # a GPU point (simulate_on chose the model by the arch)
+    if "achieved_tflops" in row:  # a GPU point (run_point chose the model by the arch)
         row.setdefault("cycles", row["latency_s"] * arch.clock_hz)
     if args.json:
         print_json(row)
@@ -73,17 +72,15 @@ def _workload_row(args, overrides: dict) -> dict:
     if missing:
         raise SpecError(f"give {', '.join(missing)} (or --cascade NAME --shape ... instead of --workload/--seq)",
                         key=missing[0])
-    row = simulate_on(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
-                      end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
-                      overrides=overrides)
+    row = run_point(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
+                    end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
+                    overrides=overrides).to_dict()
     return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
 def _cascade_row(args, arch, overrides: dict) -> dict:
-    from simulator.studies.cascade_point import simulate_cascade_point
-
     if isinstance(arch, GpuArch):
-        return _gpu_cascade_row(args, arch, split_overrides(overrides)[1])
+        return _gpu_cascade_row(args, arch, overrides)
     for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
                           ("--end-to-end", args.end_to_end)):
         if value:
@@ -91,27 +88,26 @@ def _cascade_row(args, arch, overrides: dict) -> dict:
     if not args.shape:
         raise SpecError("--cascade needs --shape with the size of every shape symbol, e.g. M=1024,N=1024,K=64",
                         key="--shape")
-    row = simulate_cascade_point(arch, args.cascade, parse_shape_option(args.shape), args.mapping, args.timing,
-                                 args.dataflow)
+    row = run_point(arch, args.mapping, cascade=args.cascade, shapes=parse_shape_option(args.shape),
+                    timing=args.timing, dataflow=args.dataflow).to_dict()
     return {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
-def _gpu_cascade_row(args, gpu: GpuArch, mapping_overrides: dict) -> dict:
+def _gpu_cascade_row(args, gpu: GpuArch, overrides: dict) -> dict:
     """A GPU mapping's fused kernel computing `--cascade`, for a workload's attention or a `--shape`."""
-    from simulator.studies.gpu_point import simulate_gpu_point, simulate_gpu_shape
-
     mapping = args.mapping or DEFAULT_GPU_MAPPING
     if args.shape:
         for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
                               ("--end-to-end", args.end_to_end)):
             if value:
                 raise SpecError(f"{option} does not go with --shape (give --workload and --seq instead)", key=option)
-        return simulate_gpu_shape(gpu, mapping, args.cascade, parse_shape_option(args.shape), mapping_overrides)
+        return run_point(gpu, mapping, cascade=args.cascade, shapes=parse_shape_option(args.shape),
+                         overrides=overrides).to_dict()
     if not (args.workload and args.seq):
         raise SpecError("--cascade on a GPU needs --workload and --seq, or --shape (M, P, E, F, B, H, HKV)",
                         key="--cascade")
-    return simulate_gpu_point(gpu, mapping, args.workload, parse_seq_len(args.seq), batch=args.batch,
-                              end_to_end=args.end_to_end, cascade=args.cascade, mapping_overrides=mapping_overrides)
+    return run_point(gpu, mapping, args.workload, parse_seq_len(args.seq), cascade=args.cascade, batch=args.batch,
+                     end_to_end=args.end_to_end, overrides=overrides).to_dict()
 
 
 def _print_spatial(row: dict) -> None:

@@ -7,7 +7,8 @@ from itertools import product
 import numpy as np
 from tqdm import tqdm
 
-from simulator.studies.designs import simulate_design
+from simulator.studies.designs import design_point
+from simulator.studies.point import run_point
 
 DEFAULT_WORKLOADS = ("bert", "trxl", "t5", "xlm")
 DEFAULT_SEQ_LENS = (1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
@@ -30,8 +31,11 @@ def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = Fals
     `overrides` (`--set`) apply to every design's architecture."""
     designs = list(dict.fromkeys([*designs, baseline]))
     grid = list(product(workloads, seq_lens, designs))
-    rows = [simulate_design(design, workload, seq, end_to_end, arch, overrides)
-            for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress)]
+    rows = []
+    for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress):
+        point_arch, mapping, label = design_point(design, arch)
+        rows.append(run_point(point_arch, mapping, workload, seq, design=label, end_to_end=end_to_end,
+                              overrides=overrides).to_dict())
     for row, (speedup, energy_ratio) in zip(rows, against(rows, baseline), strict=True):
         row["speedup"], row["energy_ratio"] = speedup, energy_ratio
     summary = {

@@ -1,21 +1,20 @@
-"""One GPU design point with the keys of the spatial `simulate --json` rows, for `simulate` and `compare`.
+"""The GPU model's half of `run_point`: a GPU mapping's kernel for a workload's attention or given shapes.
 
-`simulate_gpu_point("h100-sxm5-80gb", "fa3", "llama3-8b", 8192)` maps the workload's attention (batch,
-heads, K/V heads, sequence length, head dims) onto the GPU with the named GPU mapping and returns the
-shared keys (design, workload, seq_len, latency_s, energy_pj, dram_bytes, util_2d, util_1d, area_mm2,
-scope, bound, mapping, arch, cascade) plus GPU fields (achieved TFLOP/s, per-phase table, tile and
-occupancy, fitted efficiencies). `end_to_end` adds the layer's projection and FFN GEMMs (cuBLAS-like).
-Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, board power x time.
-`cascade=` runs the mapping's kernel on another cascade (`cascade simulate --arch h100 --cascade sigmoid-bias`):
-its tile work is derived from that cascade's Einsums (`simulator.gpu.cascade_work`, reported as `tile_work`).
-`simulate_gpu_shape` takes the problem from shape symbols instead of a workload. `achieved_tflops` counts the
-FLOPs of softmax attention of the problem's shape (REFERENCE.md §2) whatever the cascade computes, over the
-query-key pairs its masks keep (their declared density), as causal attention's are halved.
+`gpu_workload_point` maps the workload's attention (batch, heads, K/V heads, sequence length, head dims) onto
+the GPU and returns the shared keys of a point (design, workload, seq_len, latency_s, energy_pj, dram_bytes,
+util_2d, util_1d, area_mm2, scope, bound, mapping, arch, cascade) plus GPU fields (achieved TFLOP/s, per-phase
+table, tile and occupancy, fitted efficiencies). `end_to_end` adds the layer's projection and FFN GEMMs
+(cuBLAS-like). Energy: no per-action GPU energies are cited, so `energy_pj` is an upper bound, board power x
+time. A mapping `with_cascade` runs its kernel on another cascade: its tile work is derived from that
+cascade's Einsums (`simulator.gpu.cascade_work`, reported as `tile_work`). `gpu_shape_point` takes the
+problem from shape symbols instead of a workload. `achieved_tflops` counts the FLOPs of softmax attention of
+the problem's shape (REFERENCE.md §2) whatever the cascade computes, over the query-key pairs its masks keep
+(their declared density), as causal attention's are halved.
 """
 
 from __future__ import annotations
 
-from arch_models.gpu import GpuArch, load_gpu
+from arch_models.gpu import GpuArch
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
@@ -25,6 +24,7 @@ from simulator.gpu.cascade_work import mapping_tile_work, pair_density
 from simulator.gpu.model import time_phase
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 from simulator.gpu.unfused import gemm
+from simulator.studies.result import PointResult, point_result
 from workloads.zoo import attention_shapes, layer_gemms, load_model, parse_seq_len
 
 PJ_PER_JOULE = 1e12
@@ -34,26 +34,26 @@ OCCUPANCY_KEYS = ("blocks_per_sm", "occupancy_limiter", "registers_per_thread", 
 ENERGY_NOTE = "upper bound: board power limit x time (no per-action GPU energies are cited)"
 
 
-def simulate_gpu_point(gpu: GpuArch | str, mapping_name: str, workload: str, seq_len: int | str,
+def gpu_workload_point(gpu: GpuArch, mapping: GpuMapping, workload: str, seq_len: int | str,
                        batch: int | None = None, end_to_end: bool = False, causal: bool = False,
-                       cascade: str | None = None, mapping_overrides: dict | None = None) -> dict:
-    gpu = load_gpu(gpu) if isinstance(gpu, str) else gpu
-    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
+                       mapping_overrides: dict | None = None, design: str | None = None) -> PointResult:
+    """A workload's attention on the GPU (`end_to_end`: plus the layer's GEMMs); `mapping_overrides` only label
+    the row (they are already applied to `mapping`)."""
     model, tokens, problem = workload_problem(mapping, workload, seq_len, batch, causal)
     efficiency = default_efficiency()
     row = _problem_row(gpu, mapping, problem, efficiency, {"workload": model.key, "seq_len": tokens,
                                                            "mapping_overrides": dict(mapping_overrides or {})})
     if end_to_end:
         row.update(_add_layer(row, gpu, model, tokens, batch, problem, efficiency))
-    return row
+    return _result(row, design)
 
 
 SHAPE_SYMBOLS = {"M": "keys", "P": "queries (default M)", "E": "head dim", "F": "value head dim (default E)",
                  "B": "batch (default 1)", "H": "query heads (default 1)", "HKV": "K/V heads (default H)"}
 
 
-def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, shapes: dict[str, int],
-                       mapping_overrides: dict | None = None) -> dict:
+def gpu_shape_point(gpu: GpuArch, mapping: GpuMapping, shapes: dict[str, int],
+                    mapping_overrides: dict | None = None, design: str | None = None) -> PointResult:
     """One attention problem given by shape symbols (`--shape M=8192,E=128,H=16,B=4`) instead of a workload."""
     unknown = sorted(set(shapes) - set(SHAPE_SYMBOLS))
     missing = [s for s in ("M", "E") if s not in shapes]
@@ -61,16 +61,21 @@ def simulate_gpu_shape(gpu: GpuArch, mapping_name: str, cascade: str | None, sha
         wrong = f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"
         sizes = ", ".join(f"{k} ({v})" for k, v in SHAPE_SYMBOLS.items())
         raise SpecError(f"a GPU attention problem is sized by {sizes}; {wrong}", key="--shape")
-    mapping = load_gpu_mapping(mapping_name, mapping_overrides).with_cascade(cascade)
     heads = shapes.get("H", 1)
     queries = shapes.get("P", shapes["M"])
     problem = AttentionProblem(batch=shapes.get("B", 1), heads=heads, kv_heads=shapes.get("HKV", heads),
                                seqlen_q=queries, seqlen_kv=shapes["M"], head_dim=shapes["E"],
                                head_dim_v=shapes.get("F", shapes["E"]),
                                pair_density=_pair_density(mapping, queries, shapes["M"]))
-    return _problem_row(gpu, mapping, problem, default_efficiency(),
-                        {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes),
-                         "mapping_overrides": dict(mapping_overrides or {})})
+    return _result(_problem_row(gpu, mapping, problem, default_efficiency(),
+                                {"workload": None, "seq_len": problem.seqlen_kv, "shape": dict(shapes),
+                                 "mapping_overrides": dict(mapping_overrides or {})}), design)
+
+
+def _result(row: dict, design: str | None) -> PointResult:
+    if design is not None:
+        row["design"] = design
+    return point_result("gpu", row)
 
 
 def _problem_row(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, efficiency: dict,

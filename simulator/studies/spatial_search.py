@@ -12,11 +12,13 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade
 from mappers import cache
 from mappers.dump import mapping_to_yaml
+from mappers.load import parse_mapping
+from mappers.mapping import Mapping
 from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import CapacityRejected
 from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
-from simulator.spatial.simulate import simulate
+from simulator.spatial.simulate import SpatialReport, simulate
 
 CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
 
@@ -73,10 +75,19 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
 
 def search_mapping(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], objective: str,
                    settings: SearchSettings, progress: bool = True, use_cache: bool = True) -> dict:
+    """The search's summary (`cascade map --json`): the best mapping as YAML, its metrics and the bounds."""
+    return search_best(cascade, arch, shapes, objective, settings, progress, use_cache)[0]
+
+
+def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], objective: str,
+                settings: SearchSettings, progress: bool = True,
+                use_cache: bool = True) -> tuple[dict, Mapping, SpatialReport | None]:
+    """(summary, best Mapping, its report at `shapes`); a cached search has its mapping parsed from the cached
+    YAML and no report (None)."""
     key = cache.cache_key(CACHE_VERSION, cascade.text, repr(arch), sorted(shapes.items()), objective, settings)
     if use_cache and (hit := cache.load(key)):
         hit["cached"] = True
-        return hit
+        return hit, parse_mapping(hit["mapping_yaml"], "<cached search>"), None
     space = SpatialMappingSpace(cascade, arch, shapes)
     cost = SpatialCost(space, objective)
     start = time.perf_counter()
@@ -103,4 +114,4 @@ def search_mapping(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], 
     }
     if use_cache:
         cache.store(key, value)
-    return value
+    return value, mapping, report

@@ -92,8 +92,8 @@ def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
     result = json.loads(out)
     assert {"best", "shipped", "evaluated", "legal", "space_size", "rejections", "mapping_yaml"} <= set(result)
     assert result["best"]["tile"]["splits"] > 1  # one query token: the keys are split across the SMs
-    from simulator.studies.gpu_point import simulate_gpu_point
-    row = simulate_gpu_point("a100", str(saved), "llama3-8b", "64K")
+    from simulator.studies.point import run_point
+    row = run_point("a100", str(saved), "llama3-8b", "64K").to_dict()
     assert row["latency_s"] == pytest.approx(result["best"]["latency_s"], rel=1e-9)
 
 

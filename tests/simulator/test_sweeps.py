@@ -179,10 +179,10 @@ mapper: {budget: 2000}
     run_sweep(spec, tmp_path, progress=False)
     (row,) = rows(tmp_path)
     assert row["status"] == "ok" and int(row["mapper_evaluated"]) == 16
-    from simulator.studies.gpu_point import simulate_gpu_point
+    from simulator.studies.point import run_point
 
-    shipped = simulate_gpu_point("h100-sxm5-80gb", "fa2", "llama3-8b", "4K", batch=1)
-    assert float(row["latency_s"]) <= shipped["latency_s"] * (1 + 1e-9)
+    shipped = run_point("h100-sxm5-80gb", "fa2", "llama3-8b", "4K", batch=1)
+    assert float(row["latency_s"]) <= shipped.latency_s * (1 + 1e-9)
 
 
 @pytest.mark.parametrize(("mapper", "message"), [

@@ -69,10 +69,7 @@ def _arch_and_mapping(values: dict) -> tuple[str, str | None]:
 
 def _evaluate(values: dict) -> tuple[dict, list[dict]]:
     from arch_models import load_arch
-    from einsum_cascade.library import resolve_cascade
-    from simulator.studies.designs import simulate_point
-    from simulator.studies.spatial_search import search_mapping
-    from workloads.zoo import attention_shapes, load_model
+    from simulator.studies.point import run_point
 
     arch_name, mapping_name = _arch_and_mapping(values)
     overrides = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith("arch.")}
@@ -82,56 +79,49 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
         return _evaluate_gpu(values, load_gpu(arch_name).with_overrides(**overrides), mapping_name)
     arch = load_arch(arch_name, overrides)
     row = {"status": "ok", "reason": ""}
-    if "mapper" in values:
-        cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))
-        shapes = attention_shapes(load_model(values["workload"]), values["seq_len"], values.get("batch"))
-        found = search_mapping(cascade, arch, shapes, values["mapper"].get("objective", "latency"),
-                               _search_settings(values["mapper"]), progress=False)
-        mapping_name = _saved_mapping(found["mapping_yaml"])
+    mapping, report = mapping_name, None
+    if "mapper" in values:  # the search's best Mapping, and its report unless the search came from the cache
+        mapping, report, found = _searched_mapping(values, arch, mapping_name)
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
-    result = simulate_point(arch, mapping_name, values["workload"], values["seq_len"],
-                            design=values.get("design", mapping_name), end_to_end=values.get("scope") == "end-to-end",
-                            batch=values.get("batch"))
-    breakdown = result["energy_breakdown"]
-    row.update({key: result[key] for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
-                                             "area_mm2", "bound", "cascade", "pass_lower_bound")})
-    row.update(arch_name=arch.name, mapping_name=result["mapping"],
-               kv_dram_reads_per_element=result["measured_passes"].get("K", {}).get("dram_reads_per_element"),
-               buffer_bytes_used=result["occupancy_bytes"].get("buffer"),
-               energy_compute_pj=breakdown.get("compute_2d", 0) + breakdown.get("compute_1d", 0),
-               energy_registers_pj=breakdown.get("registers_2d", 0) + breakdown.get("registers_1d", 0),
-               energy_buffer_pj=breakdown.get("buffer", 0), energy_staging_pj=breakdown.get("staging", 0),
-               energy_dram_pj=breakdown.get("dram", 0),
-               # array operations issued (busy PE-cycles) and the design's peak, for the roofline
-               useful_ops=(result["util_2d"] * arch.array_2d.pes + result["util_1d"] * arch.array_1d.pes)
-               * result["latency_s"] * arch.clock_hz,
-               peak_ops_per_s=(arch.array_2d.pes + arch.array_1d.pes) * arch.clock_hz,
-               dram_bandwidth_bytes_per_s=arch.dram.bandwidth_bytes_per_s)
-    einsums = [{"einsum": name, "time_share": share} for name, share in result["einsum_share"].items()]
-    return row, einsums
+    result = run_point(arch, mapping, values["workload"], values["seq_len"], design=values.get("design"),
+                       end_to_end=values.get("scope") == "end-to-end", batch=values.get("batch"), report=report)
+    row.update(result.to_row())
+    return row, result.einsum_rows()
+
+
+def _searched_mapping(values: dict, arch, mapping_name: str | None):
+    """(best Mapping, its attention report or None, the search's summary) for this point's shapes."""
+    from einsum_cascade.library import resolve_cascade
+    from simulator.studies.spatial_search import search_best
+    from workloads.zoo import attention_shapes, load_model
+
+    cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))
+    shapes = attention_shapes(load_model(values["workload"]), values["seq_len"], values.get("batch"))
+    found, mapping, report = search_best(cascade, arch, shapes, values["mapper"].get("objective", "latency"),
+                                         _search_settings(values["mapper"]), progress=False)
+    return mapping, report, found
 
 
 def _evaluate_gpu(values: dict, gpu, mapping_name: str) -> tuple[dict, list[dict]]:
     """A GPU point on `gpu` (a GpuArch with the point's arch.* overrides applied)."""
-    from simulator.studies.gpu_point import simulate_gpu_point
+    from simulator.studies.point import run_point
 
     if mapping_name is None:
         raise SpecError(f"a GPU point needs `mapping` (a GPU mapping such as fa2); {gpu.name} has no mapping here")
     row = {"status": "ok", "reason": "", "arch_name": gpu.name, "mapping_name": mapping_name}
-    simulated = mapping_name
+    mapping = mapping_name
     if "mapper" in values:  # search the kernel's tile space for this point, then simulate the best tile
-        simulated, found = _searched_gpu_mapping(values, gpu, mapping_name)
+        mapping, found = _searched_gpu_mapping(values, gpu, mapping_name)
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
-    result = simulate_gpu_point(gpu, simulated, values["workload"], values["seq_len"], batch=values.get("batch"),
-                                end_to_end=values.get("scope") == "end-to-end")
-    row["mapping_name"] = result["mapping"]  # `<kernel>-searched` when the mapper chose the tile
-    row.update({key: result.get(key) for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d",
-                                                 "area_mm2", "bound", "cascade")})
+    result = run_point(gpu, mapping, values["workload"], values["seq_len"], batch=values.get("batch"),
+                       end_to_end=values.get("scope") == "end-to-end")
+    row.update(result.to_row())  # mapping_name: `<kernel>-searched` when the mapper chose the tile
     return row, []
 
 
-def _searched_gpu_mapping(values: dict, gpu, mapping_name: str) -> tuple[str, dict]:
-    from mappers.gpu_kernels import load_gpu_mapping
+def _searched_gpu_mapping(values: dict, gpu, mapping_name: str):
+    """(the kernel's GpuMapping with the searched tile as its only tile, the search's summary)."""
+    from mappers.gpu_kernels import load_gpu_mapping, parse_gpu_mapping
     from simulator.studies.gpu_point import workload_problem
     from simulator.studies.gpu_search import search_against_shipped, searched_mapping_yaml
 
@@ -142,7 +132,7 @@ def _searched_gpu_mapping(values: dict, gpu, mapping_name: str) -> tuple[str, di
     _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"))
     found = search_against_shipped(gpu, mapping, problem, _search_settings(values["mapper"]))
     text = searched_mapping_yaml(mapping, problem.head_dim, found["tile"], f"cascade sweep (point {values})")
-    return _saved_mapping(text), found
+    return parse_gpu_mapping(text, f"<{mapping.name} searched tile>"), found
 
 
 def _search_settings(mapper: dict):
@@ -160,20 +150,3 @@ def _mapping_cascade(mapping_name: str | None) -> str:
     if mapping_name is None:
         raise SpecError("a mapper point needs `cascade` (or a mapping whose cascade to map)")
     return load_mapping(mapping_name).cascade
-
-
-def _saved_mapping(text: str) -> str:
-    """Write a found mapping to a content-addressed file (shared by workers) and return its path."""
-    import hashlib
-    import os
-    import tempfile
-    from pathlib import Path
-
-    directory = Path(tempfile.gettempdir()) / "cascade-mappings"
-    directory.mkdir(exist_ok=True)
-    path = directory / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
-    if not path.exists():
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(text)
-        temporary.replace(path)
-    return str(path)

@@ -1,0 +1,61 @@
+"""`run_point` and `PointResult`: one typed result for spatial and GPU points, and a searched mapping simulated once."""
+
+from __future__ import annotations
+
+import pytest
+
+import simulator.studies.gpu_point as gpu_point
+import simulator.studies.spatial_point as spatial_point
+import simulator.studies.spatial_search as spatial_search
+from mappers import cache
+from mappers.load import load_mapping
+from simulator.studies.point import run_point
+from simulator.studies.sweeps.run_point import evaluate_point
+
+
+@pytest.mark.parametrize(("arch", "mapping", "workload", "seq_len"), [
+    ("fusemax", "fusemax", "bert", 1024), ("h100-sxm5-80gb", "fa2", "llama3-8b", 4096)])
+def test_fields_match_the_row_and_the_sweep_row(arch, mapping, workload, seq_len):
+    point = run_point(arch, mapping, workload, seq_len, end_to_end=True)
+    row, flat = point.to_dict(), point.to_row()
+    assert list(row)[:3] == ["design", "workload", "seq_len"] and row["scope"] == "end-to-end"
+    for key in ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound", "cascade"):
+        assert getattr(point, key) == row[key] == flat[key]
+    assert flat["arch_name"] == row["arch"] and flat["mapping_name"] == row["mapping"]
+    with pytest.raises(AttributeError):
+        point.latency_s = 0.0  # frozen
+
+
+def test_a_mapping_object_and_its_name_give_the_same_point():
+    by_name = run_point("fusemax", "fusemax", "bert", 1024).to_dict()
+    assert run_point("fusemax", load_mapping("fusemax"), "bert", 1024, design="fusemax").to_dict() == by_name
+
+
+def _counted(monkeypatch, module, name: str) -> list:
+    calls, original = [], getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_a_searched_spatial_mapping_is_simulated_once(monkeypatch):
+    monkeypatch.setattr(cache, "load", lambda key: None)  # a fresh search, not a cached one
+    monkeypatch.setattr(cache, "store", lambda key, value: None)
+    in_search, in_point = _counted(monkeypatch, spatial_search, "simulate"), _counted(monkeypatch, spatial_point,
+                                                                                       "simulate")
+    row, einsums = evaluate_point({"arch": "fusemax", "workload": "bert", "seq_len": 1024, "cascade": "fusemax",
+                                   "mapping": "fusemax", "scope": "attention", "mapper": {"budget": "300"}})
+    assert row["status"] == "ok" and row["mapper_evaluated"] == 300 and einsums
+    assert len(in_search) == 1 and in_point == []  # the search's report of its best mapping is the point's
+
+
+def test_a_searched_gpu_tile_is_simulated_once(monkeypatch):
+    simulated = _counted(monkeypatch, gpu_point, "simulate_attention")
+    row, _ = evaluate_point({"arch": "h100-sxm5-80gb", "workload": "llama3-8b", "seq_len": 4096, "mapping": "fa2",
+                             "scope": "attention", "mapper": {"budget": "2000"}})
+    assert row["status"] == "ok" and row["mapping_name"] == "fa2-searched"
+    assert len(simulated) == 1
