@@ -13,12 +13,13 @@ from __future__ import annotations
 from arch_models.gpu import load_gpu
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
-from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping
+from mappers.gpu_kernels import gpu_mapping_names, load_gpu_mapping, parse_gpu_mapping
 from mappers.search import SearchSettings
 from simulator.cli.output import format_number, names_option, report_results
 from simulator.gpu.model import RESOURCES
 from simulator.studies.gpu_point import workload_problem
-from simulator.studies.gpu_search import search_against_shipped, searched_mapping_yaml, tiling_report
+from simulator.studies.gpu_search import search_against_shipped, searched_mapping_yaml
+from simulator.studies.point import run_point
 
 SEARCHED_KINDS = ("fused", "split-kv")
 OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks tilings as latency does"
@@ -70,29 +71,31 @@ def _kernel(name: str):
 def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     _, tokens, problem = workload_problem(mapping, args.workload, args.seq)
     found = search_against_shipped(gpu, mapping, problem, settings, progress=not args.json)
-    report = tiling_report(gpu, mapping, problem, found["tile"])
-    phase = max(report.phases, key=lambda p: p.time_s)
+    mapping_yaml = searched_mapping_yaml(
+        mapping, problem.head_dim, found["tile"],
+        f"cascade map --arch {args.arch} --kernel {mapping.name} --cascade {mapping.cascade} --workload "
+        f"{args.workload} --seq {args.seq}")
+    best = run_point(gpu, parse_gpu_mapping(mapping_yaml, f"<{mapping.name} searched tile>"), args.workload,
+                     args.seq)  # the searched tile's detailed report: phases, occupancy, utilization
+    occupancy, phases = best.extra["occupancy"], best.extra["phases"]
     return {
         "arch": gpu.name, "kernel": mapping.name, "cascade": resolve_cascade(mapping.cascade).name,
         "workload": args.workload,
         "seq_len": tokens, "objective": args.objective, "objective_note": OBJECTIVE_NOTE,
         "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
                     "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim},
-        "best": {"tile": found["tile"], "latency_s": report.time_s, "tflops": report.tflops,
-                 "bound": report.bound, "blocks_per_sm": report.info["blocks_per_sm"],
-                 "occupancy_limiter": report.info["occupancy_limiter"],
-                 "registers_per_thread": report.info["registers_per_thread"],
-                 "shared_memory_bytes": report.info["shared_memory_bytes"], "waves": phase.waves,
-                 "utilization": report.utilization()},
+        "best": {"tile": found["tile"], "latency_s": best.latency_s, "tflops": best.extra["achieved_tflops"],
+                 "bound": best.bound, "blocks_per_sm": occupancy["blocks_per_sm"],
+                 "occupancy_limiter": occupancy["occupancy_limiter"],
+                 "registers_per_thread": occupancy["registers_per_thread"],
+                 "shared_memory_bytes": occupancy["shared_memory_bytes"],
+                 "waves": max(phases, key=lambda p: p["time_s"])["waves"], "utilization": best.extra["utilization"]},
         "shipped": found["shipped"], "best_is_shipped_tile": found["best_is_shipped_tile"],
         "searched_space": {g: list(v) for g, v in mapping.tile_space.items()} or "default",
         "evaluated": found["evaluated"], "legal": found["legal"], "space_size": found["space_size"],
         "rejections": found["rejections"], "strategy": found["strategy"], "seconds": found["seconds"],
         "candidates_per_s": found["candidates_per_s"], "time_to_best_s": found["time_to_best_s"],
-        "mapping_yaml": searched_mapping_yaml(
-            mapping, problem.head_dim, found["tile"],
-            f"cascade map --arch {args.arch} --kernel {mapping.name} --cascade {mapping.cascade} --workload "
-            f"{args.workload} --seq {args.seq}"),
+        "mapping_yaml": mapping_yaml,
     }
 
 
