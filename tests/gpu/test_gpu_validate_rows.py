@@ -85,7 +85,7 @@ def test_each_row_says_which_preset_and_mapping_it_used(tmp_path, run_command):
 def test_not_modelled_rows_are_counted_by_reason_in_the_text(tmp_path, run_command):
     base = SHIPPED[0].row()
     path = tmp_path / "rows.csv"
-    write_measurements(path, [{**base, "kernel": "FA1"}, {**base, "kernel": "FA1"}, {**base, "gpu": "H20x"}])
+    write_measurements(path, [base, {**base, "kernel": "FA1"}, {**base, "kernel": "FA1"}, {**base, "gpu": "H20x"}])
     status, out, _ = run_command(validate_gpu, "validate-gpu", "--data", str(path), "--rows")
     assert status == 0 and "not modelled: 3 rows" in out
     assert "2 rows: no GPU mapping named 'FA1'" in out and "1 rows: no GPU preset named 'H20x'" in out
