@@ -77,19 +77,19 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
         f"{args.workload} --seq {args.seq}")
     best = run_point(gpu, parse_gpu_mapping(mapping_yaml, f"<{mapping.name} searched tile>"), args.workload,
                      args.seq)  # the searched tile's detailed report: phases, occupancy, utilization
-    occupancy, phases = best.extra["occupancy"], best.extra["phases"]
+    occupancy, phases = best.extra.occupancy, best.extra.phases
     return {
         "arch": gpu.name, "kernel": mapping.name, "cascade": resolve_cascade(mapping.cascade).name,
         "workload": args.workload,
         "seq_len": tokens, "objective": args.objective, "objective_note": OBJECTIVE_NOTE,
         "problem": {"batch": problem.batch, "heads": problem.heads, "kv_heads": problem.kv_heads,
                     "seqlen_q": problem.seqlen_q, "seqlen_kv": problem.seqlen_kv, "head_dim": problem.head_dim},
-        "best": {"tile": found["tile"], "latency_s": best.latency_s, "tflops": best.extra["achieved_tflops"],
+        "best": {"tile": found["tile"], "latency_s": best.latency_s, "tflops": best.extra.achieved_tflops,
                  "bound": best.bound, "blocks_per_sm": occupancy["blocks_per_sm"],
                  "occupancy_limiter": occupancy["occupancy_limiter"],
                  "registers_per_thread": occupancy["registers_per_thread"],
                  "shared_memory_bytes": occupancy["shared_memory_bytes"],
-                 "waves": max(phases, key=lambda p: p["time_s"])["waves"], "utilization": best.extra["utilization"]},
+                 "waves": max(phases, key=lambda p: p["time_s"])["waves"], "utilization": best.extra.utilization},
         "shipped": found["shipped"], "best_is_shipped_tile": found["best_is_shipped_tile"],
         "searched_space": {g: list(v) for g, v in mapping.tile_space.items()} or "default",
         "evaluated": found["evaluated"], "legal": found["legal"], "space_size": found["space_size"],
