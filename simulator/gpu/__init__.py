@@ -1,6 +1,7 @@
-"""The GPU threadblock model: attention kernels (GPU mappings) on GPUs (presets), checked against measured runs.
+"""The GPU threadblock model: attention kernels (GPU mappings) on GPUs (presets), one problem at a time.
 
-Entry points: `simulate.simulate_attention` (one problem, one mapping, one GPU), `point.simulate_gpu_point`
-(a design point with the spatial rows' keys), `validate.validate` (`cascade validate-gpu`),
-`measure.measure` (`cascade measure-gpu`), `search.GpuTilingCost` (the mapper's batch cost function).
+Entry point: `simulate.simulate_attention` (one problem, one mapping, one GPU -> a report). What is run with
+it lives in `simulator.studies`: `point.run_point` (a design point), `gpu_search` (the mapper's batch cost
+and tile search), `gpu_validation.validate` (`cascade validate-gpu`), `gpu_measure.harness`
+(`cascade measure-gpu`).
 """
