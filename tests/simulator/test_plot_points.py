@@ -24,7 +24,13 @@ def test_a_swept_array_size_is_part_of_the_point():
 
 def test_two_designs_at_two_array_sizes_are_two_bars(tmp_path, monkeypatch):
     drawn = []
-    monkeypatch.setattr(plt.Axes, "bar", lambda self, x, heights, *a, **k: drawn.append(list(heights)))
+    bar = plt.Axes.bar
+
+    def recording(self, x, heights, *args, **kwargs):
+        drawn.append(list(heights))
+        return bar(self, x, heights, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "bar", recording)
     normalised_bars(ROWS, "latency_s", "flat", "attention", tmp_path / "s.pdf", "speedup")
     assert drawn == [[4.0, 6.0]]  # flat / fusemax at pe_dim 128 and 256
 
