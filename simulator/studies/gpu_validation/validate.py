@@ -181,12 +181,13 @@ def transfer(measurements: list[Measurement], gpus: tuple[str, ...]) -> dict:
     if not any(entry["rows"] for entry in plan.values()):
         raise SpecError(f"no row of {', '.join(gpus)} is in any fit subset (calibration.yaml fit.subsets); "
                         f"nothing to calibrate on", key="--calibrate-on")
+    if not any(gpu_preset_named(m.gpu) not in (None, *gpus) and mapping_for_kernel(m.kernel) for m in measurements):
+        _nothing_to_score(gpus)  # before the fit, so the error comes at once
     efficiency = fit_efficiencies(measurements, gpus)
     rows = [r for r in (_row(m, efficiency) for m in measurements if gpu_preset_named(m.gpu) not in gpus)
             if r["modelled"]]
     if not rows:
-        raise SpecError(f"every modelled row is on {', '.join(gpus)}; no other GPU's rows to score",
-                        key="--calibrate-on")
+        _nothing_to_score(gpus)
     families = {family: {"fitted": bool(entry["rows"]), "pass": entry["pass"], "rows": len(entry["rows"]),
                          "efficiency": efficiency[family]} for family, entry in plan.items()}
     overall = _stats(rows)
@@ -195,6 +196,10 @@ def transfer(measurements: list[Measurement], gpus: tuple[str, ...]) -> dict:
             "by_pass": _grouped(rows, ("pass",)), "by_gpu": _grouped(rows, ("gpu",)),
             "by_kernel_headdim": _grouped(rows, ("pass", "kernel", "headdim")),
             "target": TRANSFER_TARGET, "met": _met(overall, TRANSFER_TARGET)}
+
+
+def _nothing_to_score(gpus: tuple[str, ...]) -> None:
+    raise SpecError(f"every modelled row is on {', '.join(gpus)}; no other GPU's rows to score", key="--calibrate-on")
 
 
 def decode_analysis(measurements: list[Measurement], efficiency: dict[str, float]) -> list[dict]:
