@@ -1,9 +1,8 @@
 """Evaluate a mapping of a cascade on a spatial array: latency, energy, traffic, utilization, passes.
 
-Method, in order: lower each group to arrays; size `max_fit` tiles (largest that fits the buffer,
-all candidates evaluated as one batch); count compute cycles and accesses (Numba kernel); spill
-what overflows into DRAM where the mapping allows it; schedule tiles on the 2D array, the 1D array
-and DRAM (Numba kernel); add energies per action; sum the groups.
+Method, in order: lower each group to arrays (at the sizes given for `max_fit` parts); count compute
+cycles and accesses (Numba kernel); spill what overflows into DRAM where the mapping allows it; schedule
+tiles on the 2D array, the 1D array and DRAM (Numba kernel); add energies per action; sum the groups.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from mappers.mapping import Mapping
 from simulator.spatial.batch import (
     energy_pj,
     evaluate_group_batch,
-    fits,
     level_words,
     register_pj_per_cycle,
     traffic,
@@ -78,33 +76,18 @@ class SpatialReport:
     groups: list[GroupResult] = field(default_factory=list)
 
 
-def _choose_auto_sizes(cascade, arch, mapping, position, shapes) -> dict[str, int]:
-    """Largest power-of-two size of a `max_fit` part whose buffer needs fit (candidates run as one batch)."""
-    probe = lower_group(cascade, arch, mapping, position, shapes)
-    if not probe.auto_parts:
-        return {}
-    part = probe.auto_parts[0]
-    parts = next(p for p in mapping.groups[position].splits.values() if part in p)
-    extent = {p: int(probe.extents[probe.parts.index(p)]) for p in parts}
-    room = int(np.prod([extent[p] for p in parts])) // int(np.prod([extent[p] for p in parts[1:] if p != part]))
-    candidates = [1 << k for k in range(room.bit_length()) if room % (1 << k) == 0]
-    rows = np.array([lower_group(cascade, arch, mapping, position, shapes, {part: size}).extents
-                     for size in candidates])
-    occupancy = traffic(probe, rows)[7]
-    fitting = [size for size, ok in zip(candidates, fits(arch, occupancy), strict=True) if ok]
-    reject(bool(fitting), f"group {probe.name}: no size of {part} fits the buffers: "
-           + _overflow_reason(arch, probe, occupancy[0]), mapping, CapacityRejected)
-    return {part: max(fitting)}
-
-
 def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
-                   shapes: dict[str, int], timing: str = "ideal", dataflow: str = "os") -> GroupResult:
+                   shapes: dict[str, int], timing: str = "ideal", dataflow: str = "os",
+                   part_sizes: dict[str, int] | None = None) -> GroupResult:
     """One group of a mapping in detail (the batch path with one row, plus per-Einsum breakdowns).
 
-    `timing` and `dataflow`: see `simulate` and simulator/spatial/systolic_mode.py."""
+    `part_sizes`: the size of each part the mapping sizes `max_fit` (simulator/studies/mapping_choice.py
+    chooses them). `timing` and `dataflow`: see `simulate` and simulator/spatial/systolic_mode.py."""
     check_timing_options(timing, dataflow)  # before any work
-    auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
-    lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
+    lowered = lower_group(cascade, arch, mapping, position, shapes, part_sizes)
+    unsized = [part for part in lowered.auto_parts if part not in (part_sizes or {})]
+    reject(not unsized, f"group {lowered.name}: parts {unsized} are sized max_fit and no size was given "
+           "(simulator.studies.mapping_choice chooses them)", mapping)
     extents = lowered.extents[None, :]
     override = None
     if timing != "ideal":
@@ -115,7 +98,7 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     if arch.staging_buffer is None and staging.sum() > 0:
         raise MappingRejected(f"group {lowered.name} keeps tensors in a staging buffer, but {arch.name} has none",
                               source=mapping.source or mapping.name)
-    reject(bool(batch.feasible[0]), _overflow_reason(arch, lowered, occupancy), mapping, CapacityRejected)
+    reject(bool(batch.feasible[0]), overflow_reason(arch, lowered, occupancy), mapping, CapacityRejected)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
     words = {k: float(v[0]) for k, v in level_words(buffer_read[None], buffer_write[None], staging[None],
@@ -180,7 +163,8 @@ def systolic_cycles(lowered: LoweredGroup, arch: SpatialArch, ideal: np.ndarray,
     return cycles
 
 
-def _overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.ndarray) -> str:
+def overflow_reason(arch: SpatialArch, lowered: LoweredGroup, occupancy: np.ndarray) -> str:
+    """Which buffer, staging area or register file a group overflows, and by how much."""
     word = arch.word_bytes
     return (f"group {lowered.name} does not fit: buffer needs {(occupancy[0] - occupancy[1]) * word / 2**20:.2f} MB "
             f"of {arch.global_buffer.capacity_bytes / 2**20:.2f} MB (not counting spillable tensors), staging "

@@ -1,7 +1,9 @@
-"""`simulate`: the spatial-array entry point. Combines the groups of a mapping (or picks the best
-variant of a mapping family) into one report for a cascade, an arch and a shape."""
+"""`simulate`: the spatial-array entry point. Evaluates the groups of one concrete mapping and combines
+them into one report for a cascade, an arch and a shape."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -9,38 +11,34 @@ from arch_models import SpatialArch
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from mappers.search import TIE_TOLERANCE
 from simulator.spatial.batch import combine_groups
 from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
-from simulator.spatial.lower import CapacityRejected, MappingRejected, instance_ranks
+from simulator.spatial.lower import instance_ranks, reject
 
 
 def simulate(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int],
-             design: str | None = None, timing: str = "ideal", dataflow: str = "os") -> SpatialReport:
-    """Evaluate every variant of the mapping family and keep the fastest (FLAT picks its dataflow per point);
-    variants within `TIE_TOLERANCE` of the fastest are a tie, which the lower energy breaks.
+             design: str | None = None, timing: str = "ideal", dataflow: str = "os",
+             part_sizes: Sequence[dict[str, int]] | None = None) -> SpatialReport:
+    """Evaluate one concrete mapping: not a family of variants, and every `max_fit` part given a size in
+    `part_sizes` (one dict per group). Choosing those is the studies' job (simulator/studies/mapping_choice.py).
 
     `timing`: "ideal" (no array fill or drain, as the FuseMax paper models), "systolic" (the 2D array's
     multiply-accumulate Einsums timed fold by fold as SCALE-Sim counts them) or "systolic-unpadded" (edge
     folds charged only for the PEs they map). `dataflow` ("os", "ws" or "is") is the 2D array's dataflow
     in the systolic modes; "ideal" ignores it. Details: simulator/spatial/systolic_mode.py."""
-    reports, rejections = [], []
-    for variant in mapping.family():
-        try:
-            reports.append(_simulate_one(cascade, arch, variant, shapes, design or mapping.name, timing,
-                                        dataflow))
-        except MappingRejected as rejected:
-            rejections.append((variant.name, rejected))
-    if not reports:  # a capacity rejection only if every variant merely overflowed (a larger buffer would do)
-        kind = CapacityRejected if all(isinstance(r, CapacityRejected) for _, r in rejections) else MappingRejected
-        raise kind("; ".join(f"{name}: {r.message}" for name, r in rejections), source=mapping.source or mapping.name)
-    fastest = min(r.latency_s for r in reports)
-    return min((r for r in reports if r.latency_s <= fastest * (1 + TIE_TOLERANCE)), key=lambda r: r.energy_pj)
-
-
-def _simulate_one(cascade, arch, mapping, shapes, design, timing, dataflow) -> SpatialReport:
-    groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing, dataflow)
+    reject(not mapping.variants, f"mapping {mapping.name} is a family of {len(mapping.variants)} variants; the "
+           "model evaluates one (simulator.studies.mapping_choice picks among them)", mapping)
+    sizes = list(part_sizes) if part_sizes is not None else [{} for _ in mapping.groups]
+    reject(len(sizes) == len(mapping.groups), f"{len(sizes)} part-size entries for {len(mapping.groups)} groups",
+           mapping)
+    groups = [evaluate_group(cascade, arch, mapping, n, shapes, timing, dataflow, sizes[n])
               for n in range(len(mapping.groups))]
+    return _report(cascade, arch, mapping, shapes, design or mapping.name, groups)
+
+
+def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[str, int], design: str,
+            groups: list[GroupResult]) -> SpatialReport:
+    """The groups combined: latency from the group schedule, energy, traffic and occupancy summed or maxed."""
     cycles = float(combine_groups([np.array([g.cycles]) for g in groups], [g.busy[None] for g in groups],
                                   [g.overlap_previous for g in groups])[0])
     useful = np.sum([g.useful for g in groups], axis=0)

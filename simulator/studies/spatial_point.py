@@ -8,8 +8,9 @@ from einsum_cascade.library import resolve_cascade
 from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
-from simulator.spatial.simulate import SpatialReport, simulate
+from simulator.spatial.simulate import SpatialReport
 from simulator.studies.designs import gemm_mapping_name
+from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.result import PointResult, point_result
 from workloads.zoo import attention_shapes, layer_gemms, load_model
 
@@ -39,7 +40,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
     model = load_model(workload)
     cascade = cascade or resolve_cascade(mapping.cascade)
     if report is None:
-        report = simulate(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design, timing, dataflow)
+        report = simulate_family(cascade, arch, mapping, attention_shapes(model, seq_len, batch), design, timing,
+                                 dataflow)
     row = {"design": design, "workload": model.key, "seq_len": int(seq_len), **_metrics(report), "scope": "attention",
            "cycles": report.cycles}
     row.update({"einsum_share": report.einsum_share, "occupancy_bytes": report.occupancy_bytes,
@@ -49,7 +51,7 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
-        layers = [simulate(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols},
+        layers = [simulate_family(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols},
                            timing=timing, dataflow=dataflow)
                   for g in layer_gemms(model, seq_len, batch)]
         row["attention_latency_s"] = row["latency_s"]
@@ -75,7 +77,7 @@ def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, 
     """Any cascade at explicit shapes (`simulate --cascade gemm --shape M=1024,...`): the keys of a workload
     point less workload and seq_len, plus the shapes and per-Einsum cycles."""
     cascade, mapping = mapping_for(cascade_name, mapping)
-    report = simulate(cascade, arch, mapping, shapes, mapping.name, timing, dataflow)
+    report = simulate_family(cascade, arch, mapping, shapes, mapping.name, timing, dataflow)
     row = {
         "design": mapping.name, "cascade": cascade.name, "shape": dict(shapes), "arch": arch.name,
         "mapping": report.mapping, "scope": "cascade", "latency_s": report.latency_s, "cycles": report.cycles,

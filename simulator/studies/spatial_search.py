@@ -18,7 +18,8 @@ from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import CapacityRejected
 from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
-from simulator.spatial.simulate import SpatialReport, simulate
+from simulator.spatial.simulate import SpatialReport
+from simulator.studies.mapping_choice import simulate_family
 
 CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
 
@@ -97,7 +98,7 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         raise kind(f"no legal mapping of {cascade.name} on {arch.name} for {shapes} among "
                    f"{result.evaluated} candidates; binding constraint: {result.binding_constraint()}")
     mapping = space.decode(result.best)
-    report = simulate(cascade, arch, mapping, shapes, design="searched")
+    report = simulate_family(cascade, arch, mapping, shapes, design="searched")
     metrics = {"design": "searched", "latency_s": report.latency_s, "energy_pj": report.energy_pj,
                "dram_bytes": report.dram_bytes, "util_2d": report.util_2d, "util_1d": report.util_1d,
                "area_mm2": report.area_mm2, "bound": report.bound}

@@ -7,7 +7,7 @@ from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
 from mappers.search import TIE_TOLERANCE, SearchSettings
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.spatial_search import search_mapping
 from workloads.zoo import attention_shapes, load_model
 
@@ -16,7 +16,7 @@ from workloads.zoo import attention_shapes, load_model
 def test_searched_fusemax_mapping_within_two_percent_of_published(workload, seq):
     shapes = attention_shapes(load_model(workload), seq)
     cascade, arch = library_cascade("fusemax"), load_arch("fusemax")
-    published = simulate(cascade, arch, load_mapping("fusemax"), shapes).latency_s
+    published = simulate_family(cascade, arch, load_mapping("fusemax"), shapes).latency_s
     found = search_mapping(cascade, arch, shapes, "latency", SearchSettings(seconds=30), progress=False,
                            use_cache=False)
     assert found["best"]["latency_s"] <= 1.02 * published
@@ -27,7 +27,7 @@ def test_searched_fusemax_mapping_within_two_percent_of_published(workload, seq)
 def test_searched_three_pass_on_flat_is_no_worse_than_flat(seq):
     shapes = attention_shapes(load_model("bert"), seq)
     cascade, arch = library_cascade("softmax-3pass"), load_arch("flat")
-    shipped = simulate(cascade, arch, load_mapping("flat"), shapes).latency_s
+    shipped = simulate_family(cascade, arch, load_mapping("flat"), shapes).latency_s
     found = search_mapping(cascade, arch, shapes, "latency", SearchSettings(seconds=30), progress=False,
                            use_cache=False)
     assert found["best"]["latency_s"] <= shipped * (1 + TIE_TOLERANCE)  # a tie is below what the model resolves

@@ -11,7 +11,7 @@ from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import MappingRejected
 from simulator.spatial.mapper_cost import SpatialCost
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.spatial_search import search_mapping
 
 SMALL_GEMM = {"M": 64, "K": 16, "N": 32}
@@ -29,7 +29,7 @@ def brute_force(space) -> float:
     for genomes in space.enumerate(10_000):
         for genome in genomes[space.legal_sizes(genomes)]:
             try:
-                report = simulate(space.cascade, space.arch, space.decode(genome), space.shapes)
+                report = simulate_family(space.cascade, space.arch, space.decode(genome), space.shapes)
             except MappingRejected:
                 continue
             best = min(best, report.latency_s)

@@ -27,7 +27,7 @@ import yaml
 from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 
 ROOT = Path(__file__).resolve().parents[2]
 REL = 1e-12  # every expected value is exact arithmetic on the preset's numbers
@@ -137,7 +137,7 @@ def fusemax_by_hand(B, H, M, P, E, F) -> tuple[dict[str, float], dict[str, float
 
 @pytest.fixture(scope="module")
 def fusemax_report():
-    return simulate(library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"), FUSEMAX_SHAPE)
+    return simulate_family(library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"), FUSEMAX_SHAPE)
 
 
 def test_fusemax_tiling_the_derivation_assumes(fusemax_report):
@@ -204,7 +204,7 @@ def test_fusemax_storage_when_k_and_v_are_restreamed():
     So at P = 1024, M = 512: P1 = 2, P2 = 2, and DRAM reads are Q once (E*P = 65536) plus K and V once per
     p2 (2 * (E + F)*M = 131072): 196608 words, 49152 accesses; AV written once: F*P = 65536 words."""
     arch = load_arch("fusemax").with_overrides(global_buffer_bytes=384 * 1024)
-    report = simulate(library_cascade("fusemax"), arch, load_mapping("fusemax"),
+    report = simulate_family(library_cascade("fusemax"), arch, load_mapping("fusemax"),
                       {"B": 1, "H": 1, "M": 512, "P": 1024, "E": 64, "F": 64})
     extents = report.groups[0].extents
     assert (extents["p2"], extents["p1"], extents["m1"]) == (2, 2, 2)
@@ -261,7 +261,8 @@ def unfused_by_hand(B, H, M, P, E, F) -> tuple[dict[str, float], dict[str, float
 
 @pytest.fixture(scope="module")
 def unfused_report():
-    return simulate(library_cascade("softmax-3pass"), load_arch("unfused"), load_mapping("unfused"), UNFUSED_SHAPE)
+    return simulate_family(library_cascade("softmax-3pass"), load_arch("unfused"), load_mapping("unfused"),
+                           UNFUSED_SHAPE)
 
 
 def test_unfused_energy_by_hand(unfused_report):

@@ -1,7 +1,7 @@
-"""The family tie-break of `simulate` (docs/fusemax-deviations.md §7 and §8): of a mapping family's variants
+"""The family tie-break of `simulate_family` (docs/fusemax-deviations.md §7 and §8): of a mapping family's variants
 the fastest is taken, but every variant within TIE_TOLERANCE = 0.5% of the fastest latency ties with it, and
 the lower energy breaks the tie. Variants are crafted reports (only latency and energy matter to the choice),
-returned by a stand-in for `_simulate_one`."""
+returned by a stand-in for the model's `simulate`."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ from types import SimpleNamespace
 
 import pytest
 
-import simulator.spatial.simulate as simulate_module
+import simulator.studies.mapping_choice as choice_module
 from mappers.search import TIE_TOLERANCE
 from simulator.spatial.lower import CapacityRejected, MappingRejected
 
 
 def pick(monkeypatch, variants: dict[str, tuple[float, float] | MappingRejected]) -> str:
-    """Name of the variant `simulate` keeps; `variants`: name -> (latency in s, energy in pJ) or a rejection."""
+    """Name of the variant `simulate_family` keeps; `variants`: name -> (latency in s, energy in pJ) or a rejection."""
 
-    def one(cascade, arch, mapping, shapes, design, timing, dataflow):
+    def one(cascade, arch, mapping, shapes, design, timing, dataflow, part_sizes):
         outcome = variants[mapping.name]
         if isinstance(outcome, MappingRejected):
             raise outcome
         latency, energy = outcome
         return SimpleNamespace(name=mapping.name, latency_s=latency, energy_pj=energy)
 
-    monkeypatch.setattr(simulate_module, "_simulate_one", one)
-    family = SimpleNamespace(name="family", source="", family=lambda: tuple(SimpleNamespace(name=n) for n in variants))
-    return simulate_module.simulate(None, None, family, {}).name
+    monkeypatch.setattr(choice_module, "simulate", one)
+    family = SimpleNamespace(name="family", source="",
+                             family=lambda: tuple(SimpleNamespace(name=n, groups=()) for n in variants))
+    return choice_module.simulate_family(None, None, family, {}).name
 
 
 def test_the_tolerance_is_half_a_percent():

@@ -38,7 +38,7 @@ from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping, parse_mapping
 from simulator.spatial.batch import delivery_lag
 from simulator.spatial.lower import lower_group
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 
 ROOT = Path(__file__).resolve().parents[2]
 FREE_DRAM = {"dram_bandwidth_bytes_per_s": 1e18}  # DRAM time ~1e-3 cycles: the compute chain alone
@@ -51,7 +51,7 @@ FREE_DRAM = {"dram_bandwidth_bytes_per_s": 1e18}  # DRAM time ~1e-3 cycles: the 
 ])
 def test_no_binding_tile_is_e_plus_2f_plus_267(M, P, E, F, tiles, per_tile):
     arch = load_arch("fusemax").with_overrides(**FREE_DRAM)
-    report = simulate(library_cascade("fusemax"), arch, load_mapping("fusemax-no-binding"),
+    report = simulate_family(library_cascade("fusemax"), arch, load_mapping("fusemax-no-binding"),
                       {"B": 1, "H": 1, "M": M, "P": P, "E": E, "F": F})
     extents = report.groups[0].extents
     assert extents["m1"] * extents["p1"] * extents["p2"] == tiles
@@ -63,7 +63,7 @@ def test_no_binding_tiles_wait_for_their_dram_loads():
     before its compute and after the previous tile (one tile in flight): cycles = 4 * 475 + all DRAM time.
     DRAM words: Q E*P + K E*M + V F*M + AV F*P = 16384 + 65536 + 65536 + 16384 = 163840, 327680 bytes at
     400 * 2^30 / 940e6 = 456.91 bytes per cycle: 717.16 cycles."""
-    report = simulate(library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax-no-binding"),
+    report = simulate_family(library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax-no-binding"),
                       {"B": 1, "H": 1, "M": 1024, "P": 256, "E": 64, "F": 64})
     dram_cycles = 163840 * 2 / (400 * 2**30 / 940e6)
     assert report.cycles == pytest.approx(4 * 475 + dram_cycles, rel=1e-9)
@@ -112,7 +112,7 @@ def test_hop_lag_is_min_of_extent_and_array_dim_times_hop_cycles(m0, lm_lag):
     (8, 4, 46.0),
 ])
 def test_no_binding_tile_latency_on_a_small_array(m0, tiles, per_tile):
-    report = simulate(library_cascade("fusemax"), small_arch().with_overrides(**FREE_DRAM), no_binding(m0),
+    report = simulate_family(library_cascade("fusemax"), small_arch().with_overrides(**FREE_DRAM), no_binding(m0),
                       SMALL_SHAPE)
     extents = report.groups[0].extents
     assert (extents["m0"], extents["m1"] * extents["p2"]) == (m0, tiles)

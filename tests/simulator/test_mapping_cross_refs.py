@@ -9,7 +9,7 @@ from arch_models import load_arch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
 from mappers.load import PRESET_DIR, parse_mapping
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 
 FUSEMAX = (PRESET_DIR / "fusemax.yaml").read_text()
 SHAPES = {"B": 1, "H": 1, "M": 1024, "P": 1024, "E": 64, "F": 64}
@@ -23,4 +23,4 @@ def test_a_name_the_cascade_lacks_is_an_error(find, replace, words):
     assert FUSEMAX.count(find) == 1
     mapping = parse_mapping(FUSEMAX.replace(find, replace), "m.yaml")
     with pytest.raises(SpecError, match=words):
-        simulate(library_cascade("fusemax"), load_arch("fusemax"), mapping, SHAPES)
+        simulate_family(library_cascade("fusemax"), load_arch("fusemax"), mapping, SHAPES)

@@ -14,7 +14,7 @@ from einsum_cascade.library import library_cascade
 from mappers.load import parse_mapping
 from simulator.spatial.batch import fits, recurrence_stride, task_plan, traffic
 from simulator.spatial.lower import lower_group
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 
 SMALL = {"B": 1, "H": 1, "M": 32, "P": 32, "E": 4, "F": 4}
 
@@ -79,7 +79,7 @@ def test_measured_passes_count_k_from_dram_once_per_query_block_and_from_the_buf
     # P = p2 (4) x p1 (2) x p0 (4): K (E x M) is fetched from DRAM once per p2 (the DRAM loops b, h, p2, m1
     # index it by m1 only inside p2) = 4 reads per element, and read by the array once per p1 step of each
     # p2 (multicast across the p0 columns) = 8 reads per element. V the same.
-    report = simulate(library_cascade("fusemax"), small_arch(), fusemax_mapping(), SMALL)
+    report = simulate_family(library_cascade("fusemax"), small_arch(), fusemax_mapping(), SMALL)
     for tensor in ("K", "V"):
         assert report.measured_passes[tensor]["dram_reads_per_element"] == pytest.approx(4.0, rel=1e-12)
         assert report.measured_passes[tensor]["buffer_reads_per_element"] == pytest.approx(8.0, rel=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import simulator.studies.gpu_point as gpu_point
+import simulator.studies.mapping_choice as mapping_choice
 import simulator.studies.spatial_point as spatial_point
 import simulator.studies.spatial_search as spatial_search
 from mappers import cache
@@ -45,12 +46,14 @@ def _counted(monkeypatch, module, name: str) -> list:
 def test_a_searched_spatial_mapping_is_simulated_once(monkeypatch):
     monkeypatch.setattr(cache, "load", lambda key: None)  # a fresh search, not a cached one
     monkeypatch.setattr(cache, "store", lambda key, value: None)
-    in_search, in_point = _counted(monkeypatch, spatial_search, "simulate"), _counted(monkeypatch, spatial_point,
-                                                                                       "simulate")
+    in_search = _counted(monkeypatch, spatial_search, "simulate_family")
+    in_point = _counted(monkeypatch, spatial_point, "simulate_family")
+    in_model = _counted(monkeypatch, mapping_choice, "simulate")
     row, einsums = evaluate_point({"arch": "fusemax", "workload": "bert", "seq_len": 1024, "cascade": "fusemax",
                                    "mapping": "fusemax", "scope": "attention", "mapper": {"budget": "300"}})
     assert row["status"] == "ok" and row["mapper_evaluated"] == 300 and einsums
     assert len(in_search) == 1 and in_point == []  # the search's report of its best mapping is the point's
+    assert len(in_model) == 1
 
 
 def test_a_searched_gpu_tile_is_simulated_once(monkeypatch):

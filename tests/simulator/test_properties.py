@@ -23,9 +23,8 @@ from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import PRESET_DIR, parse_mapping
 from simulator.spatial.batch import traffic
-from simulator.spatial.evaluate import _choose_auto_sizes
 from simulator.spatial.lower import MappingRejected, lower_group
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import max_fit_sizes, simulate_family
 
 FUSEMAX_ON_1D = ("RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")
 FUSEMAX_EINSUMS = ("QK", "LM", "RM", "SLN", "PRM", "SPD", "SLD", "RD", "SPNV", "SLNV", "RNV", "AV")
@@ -150,7 +149,7 @@ def simulated(draw_case):
     cascade = library_cascade(cascade_name)
     mapping = parse(document)
     try:
-        report = simulate(cascade, arch, mapping, shapes)
+        report = simulate_family(cascade, arch, mapping, shapes)
     except MappingRejected as rejected:
         assert rejected.message
         assume(False)
@@ -211,7 +210,7 @@ def test_energy_at_least_compute_energy(case):
 def test_more_dram_bandwidth_never_slower(case):
     cascade, arch, mapping, shapes, report = simulated(case)
     faster = arch.with_overrides(dram_bandwidth_bytes_per_s=2 * arch.dram.bandwidth_bytes_per_s)
-    assert simulate(cascade, faster, mapping, shapes).cycles <= report.cycles * (1 + REL)
+    assert simulate_family(cascade, faster, mapping, shapes).cycles <= report.cycles * (1 + REL)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
@@ -222,7 +221,7 @@ def test_traffic_kernel_equals_loop_nest_reference(case):
     checked = 0
     for position in range(len(mapping.groups)):
         try:
-            auto = _choose_auto_sizes(cascade, arch, mapping, position, shapes)
+            auto = max_fit_sizes(cascade, arch, mapping, position, shapes)
             lowered = lower_group(cascade, arch, mapping, position, shapes, auto)
         except MappingRejected:
             continue
@@ -297,7 +296,7 @@ def defective_cases(draw):
 def test_defective_mappings_are_rejected_with_a_message(case):
     cascade_name, arch, document, shapes = case
     try:
-        report = simulate(library_cascade(cascade_name), arch, parse(document), shapes)
+        report = simulate_family(library_cascade(cascade_name), arch, parse(document), shapes)
     except MappingRejected as rejected:
         assert rejected.message.strip() and str(rejected).strip()
         return
@@ -316,15 +315,15 @@ def flat_pipelined(stages: str, tiles_in_flight: int | None = None):
 def test_consumer_in_an_earlier_stage_than_its_producer_is_rejected():
     cascade, arch = library_cascade("softmax-3pass"), load_arch("flat").with_overrides(pe_dim=4)
     shapes = {"B": 1, "H": 1, "M": 16, "P": 16, "E": 4, "F": 4}
-    simulate(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}"), shapes)
+    simulate_family(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}"), shapes)
     # GM would work on tile t while QK, which GM reads, is still on tile t - 2
     with pytest.raises(MappingRejected, match="GM .*reads QK.* later stage 2"):
-        simulate(cascade, arch, flat_pipelined("{QK: 2, GM: 1, SN: 1, SD: 1, A: 1}"), shapes)
+        simulate_family(cascade, arch, flat_pipelined("{QK: 2, GM: 1, SN: 1, SD: 1, A: 1}"), shapes)
 
 
 def test_fewer_tiles_in_flight_than_the_deepest_stage_is_rejected():
     cascade, arch = library_cascade("softmax-3pass"), load_arch("flat").with_overrides(pe_dim=4)
     shapes = {"B": 1, "H": 1, "M": 16, "P": 16, "E": 4, "F": 4}
-    simulate(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}", 2), shapes)
+    simulate_family(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}", 2), shapes)
     with pytest.raises(MappingRejected, match="tiles_in_flight = 1"):
-        simulate(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}", 1), shapes)
+        simulate_family(cascade, arch, flat_pipelined("{GM: 1, SN: 1, SD: 1, A: 1, AV: 2}", 1), shapes)

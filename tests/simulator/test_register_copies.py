@@ -19,7 +19,7 @@ from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import parse_mapping
 from simulator.spatial.lower import CapacityRejected
-from simulator.spatial.simulate import simulate
+from simulator.studies.mapping_choice import simulate_family
 
 ROOT = Path(__file__).resolve().parents[2]
 WORD = 2  # bytes, fusemax.yaml word_bytes
@@ -37,7 +37,7 @@ def fusemax_mapping(stages: dict[str, int] | None = None, sizes: dict | None = N
 
 
 def run(mapping, shape=SHAPE):
-    return simulate(library_cascade("fusemax"), load_arch("fusemax"), mapping, shape)
+    return simulate_family(library_cascade("fusemax"), load_arch("fusemax"), mapping, shape)
 
 
 def test_fusemax_needs_four_registers_per_pe():

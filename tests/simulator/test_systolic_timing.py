@@ -1,4 +1,4 @@
-"""The cost model's systolic timing modes (simulate(..., timing=..., dataflow=...)) on the shipped GEMM mapping.
+"""The cost model's systolic timing modes (simulate_family(..., timing=..., dataflow=...)) on the shipped GEMM mapping.
 
 Every expected count is derived by hand from the rules in simulator/spatial/kernels/systolic.py: SCALE-Sim pads
 every fold to the full array (os: rows + cols + T - 2, ws/is: 2*rows + cols + T - 2) and reports one
@@ -12,15 +12,16 @@ import pytest
 from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import load_mapping
-from simulator.spatial.simulate import simulate
 from simulator.spatial.systolic_mode import tile_gemm
+from simulator.studies.mapping_choice import simulate_family
 
 SHAPE = {"M": 16, "N": 8, "K": 5}
 
 
 def _z_cycles(timing, dataflow="os"):
     arch = load_arch("fusemax").with_overrides(pe_dim=4)
-    report = simulate(library_cascade("gemm"), arch, load_mapping("gemm"), SHAPE, timing=timing, dataflow=dataflow)
+    report = simulate_family(library_cascade("gemm"), arch, load_mapping("gemm"), SHAPE, timing=timing,
+                             dataflow=dataflow)
     return report.groups[0]
 
 
