@@ -23,6 +23,7 @@ from simulator.cli import (
     sweep,
     validate_gpu,
 )
+from simulator.studies.sweeps.stop import SweepStopped
 
 COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, reproduce, validate_gpu, measure_gpu, demo,
             bench)
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. `cascade analyze --all | head`
         return 0
+    except SweepStopped as stopped:
+        print(f"cascade: {stopped}", file=sys.stderr)
+        return stopped.exit_status
     except KeyboardInterrupt:
         print("cascade: interrupted", file=sys.stderr)
         return 130

@@ -351,6 +351,50 @@ axes:
     assert len(ids) == 33 and len(set(ids)) == 33
 
 
+STOPPABLE = """
+version: 1
+name: stoppable
+base: {arch: fusemax, cascade: fusemax, workload: bert, scope: attention}
+mapper: {budget: 4000, seed: 0, strategy: random}
+axes:
+  arch.pe_dim: [64, 128]
+  seq_len: [1K, 2K, 4K, 8K, 16K, 32K]
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_parallel_sweep_cleanly(tmp_path, signum):
+    """SIGINT or SIGTERM after the first point: exit 128 + the signal within seconds, one line saying how many
+    points are kept, no worker left, and every written row whole and written once."""
+    sweep, out = tmp_path / "sweep.yaml", tmp_path / "out"
+    sweep.write_text(STOPPABLE)
+    env = {**os.environ, "CASCADE_CACHE": str(tmp_path / "cache")}  # searched afresh, so points take time
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli.main", "sweep", str(sweep), "-o", str(out),
+                                "--jobs", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    workers: set[int] = set()
+    deadline = time.time() + 90
+    while time.time() < deadline and not ((out / "results.csv").exists() and rows(out)):
+        workers |= _children(process.pid)
+        time.sleep(0.02)
+    assert rows(out), "no point finished"
+    os.kill(process.pid, signum)
+    sent = time.time()
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum and time.time() - sent < 5
+    done = len(rows(out))
+    assert err.strip() == (f"cascade: sweep stopped by {signal.Signals(signum).name}: {done} of 12 points are done "
+                           f"and kept in {out}; run the same command again to resume")
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.05)
+    assert workers and not [w for w in workers if _alive(w)]
+    written = rows(out)
+    assert 1 <= len(written) < 12 and len({r["point_id"] for r in written}) == len(written)
+    assert all(r["status"] == "ok" and float(r["latency_s"]) > 0 for r in written)
+
+
 def test_an_unreachable_scheduler_is_one_line_within_its_timeout(tmp_path, capsys):
     (tmp_path / "s.yaml").write_text(SMALL)
     start = time.perf_counter()

@@ -1,5 +1,6 @@
 """Run the points of a sweep: in this process, in a pool of processes, or on a dask.distributed cluster.
-Each finished point is written at once; points already in the results file are skipped."""
+Each finished point is written at once; points already in the results file are skipped. SIGINT or SIGTERM
+stops the sweep between points (`SweepStopped`, simulator/studies/sweeps/stop.py) with every finished point kept."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tqdm import tqdm
 
 from simulator.studies.sweeps.run_point import METRICS, evaluate_point
 from simulator.studies.sweeps.spec import SweepSpec
+from simulator.studies.sweeps.stop import StopOnSignals, SweepStopped
 from simulator.studies.sweeps.store import SweepStore
 from simulator.studies.sweeps.workers import DEFAULT_SCHEDULER_TIMEOUT_S, dask_client, worker_pool
 
@@ -33,14 +35,28 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
     results = {"points": len(spec.points), "skipped": len(spec.points) - len(todo), "run": 0, "rejected": 0,
                "out": str(out)}
 
+    stop = StopOnSignals()
+
     def record(point, outcome) -> None:
         row, einsums = outcome
         values = {"point_index": index[point.id], **{k: v for k, v in point.values.items() if k != "mapper"}}
-        store.add(point.id, values, row, einsums)
-        results["run"] += 1
-        results["rejected"] += row.get("status") == "rejected"
-        bar.update(1)
+        with stop.writing():  # a stop waits for the point's rows to be written
+            store.add(point.id, values, row, einsums)
+            results["run"] += 1
+            results["rejected"] += row.get("status") == "rejected"
+            bar.update(1)
 
+    try:
+        with stop:
+            _run(spec, todo, jobs, scheduler, scheduler_timeout_s, record)
+    except SweepStopped as stopped:
+        raise SweepStopped(stopped.signum, results["skipped"] + results["run"], len(spec.points), str(out)) from None
+    finally:
+        bar.close()
+    return results
+
+
+def _run(spec: SweepSpec, todo: list, jobs: int, scheduler, scheduler_timeout_s: float, record) -> None:
     if scheduler:
         _run_dask(scheduler, todo, spec.grow, record, scheduler_timeout_s)
     elif jobs > 1:
@@ -51,8 +67,6 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
     else:
         for point in todo:
             record(point, evaluate_point(point.values, spec.grow))
-    bar.close()
-    return results
 
 
 def _run_dask(scheduler, todo, grow, record, timeout_s: float) -> None:

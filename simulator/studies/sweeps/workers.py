@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from einsum_cascade.errors import SpecError
@@ -24,13 +26,36 @@ SIGKILL = 9
 DEFAULT_SCHEDULER_TIMEOUT_S = 5.0
 
 
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process."""
-    return ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),))
+@contextlib.contextmanager
+def worker_pool(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers die with this process; left by an exception (a stop, an error), its
+    workers are ended at once instead of being waited for."""
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        end_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def end_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers (a point in progress is abandoned: it was not written) and cancel the rest.
+    ProcessPoolExecutor has no public handle on its processes before Python 3.14's terminate_workers."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def die_with_parent(parent: int) -> None:
-    """Exit this worker as soon as `parent` is gone (SIGKILL included)."""
+    """Exit this worker as soon as `parent` is gone (SIGKILL included). Ctrl-C reaches every process of the
+    terminal's group: a worker ignores it and leaves the stop to the sweep (simulator/studies/sweeps/stop.py).
+    SIGTERM gets its default action back (a forked worker inherits the sweep's handler), so it ends a worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGKILL)
