@@ -141,6 +141,40 @@ def test_dask_local_cluster_runs_the_same_points(tmp_path):
     assert {r["point_id"]: r["latency_s"] for r in rows(tmp_path / "dask")} == latency
 
 
+def test_a_dask_worker_killed_mid_sweep_loses_no_point(tmp_path, monkeypatch):
+    """Two worker processes; one is killed with SIGKILL once the first point is written. The scheduler reruns
+    its tasks on the other worker (dask's allowed-failures), so every point is written once, with the values
+    of a local run (the searches are seeded, so a rerun point is the same point)."""
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    monkeypatch.setenv("CASCADE_CACHE", str(tmp_path / "cache"))  # searched afresh, so points take time
+    spec = parse_sweep(STOPPABLE.replace("arch.pe_dim: [64, 128]", "arch.pe_dim: [128]"))
+    out = tmp_path / "dask"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one_after_the_first_point() -> None:
+            deadline = time.time() + 120
+            while time.time() < deadline and not ((out / "results.csv").exists() and rows(out)):
+                time.sleep(0.02)
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(len(rows(out)))
+
+        killer = threading.Thread(target=kill_one_after_the_first_point)
+        killer.start()
+        summary = run_sweep(spec, out, scheduler=client, progress=False)
+        killer.join()
+    assert killed and killed[0] < 6  # the kill came mid-sweep
+    assert summary["run"] == 6
+    local = run_sweep(spec, tmp_path / "local", progress=False)
+    assert local["run"] == 6
+    by_id = {r["point_id"]: (r["latency_s"], r["energy_pj"]) for r in rows(tmp_path / "local")}
+    assert len(rows(out)) == 6 and {r["point_id"]: (r["latency_s"], r["energy_pj"]) for r in rows(out)} == by_id
+
+
 def test_rejected_points_are_recorded_not_fatal(tmp_path):
     spec = parse_sweep("""
 version: 1
