@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint mutants clean
+.PHONY: demo test bench lint mutants faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 mutants: $(STAMP)  # every one-line mutation in tests/mutants/mutations.yaml must make a test fail
 	$(BIN)/python tests/mutants/run.py
+
+faults: $(STAMP)  # random SIGKILLs of sweeps and reproduce, a full disk, a read-only folder, a truncated file
+	$(BIN)/python tests/faults/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cascade: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine, not the input or the code: a full disk, a read-only folder
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"cascade: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except Exception as error:  # a bug: one line, the traceback only on request
         if args.debug:
             raise

@@ -25,9 +25,9 @@ def point_keys(spec: SweepSpec) -> list[str]:
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
               progress: bool = True, scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> dict:
-    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"], spec)
+    store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"], spec,
+                       (spec.mapper or {}).get("seed"))
     index = {point.id: n for n, point in enumerate(spec.points)}
-    store.write_manifest(spec, (spec.mapper or {}).get("seed"))
     done = store.finished()
     todo = [p for p in spec.points if p.id not in done]
     bar = tqdm(total=len(spec.points), initial=len(spec.points) - len(todo), desc=spec.name, unit="pt",

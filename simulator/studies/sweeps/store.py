@@ -33,7 +33,7 @@ class ResultsFile:
                 existing = next(csv.reader(handle), None)
             if existing and existing != header:
                 self.header = existing  # resume with the header the file was started with
-        else:
+        if not self.path.exists() or self.path.stat().st_size == 0:  # new, or cut inside its header line
             self._append_line(header)
 
     def _repair(self) -> None:
@@ -55,7 +55,9 @@ class ResultsFile:
         csv.writer(buffer, lineterminator="\n").writerow(cells)
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(descriptor, buffer.getvalue().encode())
+            data = buffer.getvalue().encode()
+            while data:  # a nearly full disk may take part of a write; the rest goes on, or raises ENOSPC
+                data = data[os.write(descriptor, data):]
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
@@ -70,11 +72,15 @@ def _cell(value):
 
 
 class SweepStore:
-    def __init__(self, directory: str | Path, point_keys: list[str], metric_keys: list[str], spec=None):
+    def __init__(self, directory: str | Path, point_keys: list[str], metric_keys: list[str], spec=None, seed=None):
+        """With `spec`: refuse a folder of another sweep, then write the manifest before any results file, so a
+        folder holding results always says which sweep they belong to (a full disk may stop either write)."""
         self.directory = Path(directory)
         if spec is not None:
             refuse_other_sweep(self.directory, spec)
         self.directory.mkdir(parents=True, exist_ok=True)
+        if spec is not None:
+            self.write_manifest(spec, seed)
         self.results = ResultsFile(self.directory / "results.csv", ["point_id", *point_keys, *metric_keys])
         self.einsums = ResultsFile(self.directory / "einsums.csv", ["point_id", "einsum", "time_share"])
         # Einsum rows already on disk (a point killed before its own row keeps them): read once, not per point
