@@ -103,13 +103,13 @@ class _MappingReader(SpecReader):
         einsums = spec.get("einsums", "all")
         return Group(
             name=str(spec.get("name", f"group{path[-1]}")),
-            einsums=("all",) if einsums == "all" else tuple(map(str, einsums)),
+            einsums=("all",) if einsums == "all" else self._names(spec, "einsums", path),
             splits=splits, sizes=dict(sizes),
-            dram_loops=tuple(map(str, spec.get("dram_loops") or ())),
-            buffer_loops=tuple(map(str, spec.get("buffer_loops") or ())),
+            dram_loops=self._names(spec, "dram_loops", path),
+            buffer_loops=self._names(spec, "buffer_loops", path),
             spatial={a: {d: str(r) for d, r in dims.items()} for a, dims in spatial.items() if isinstance(dims, dict)},
             arrays=arrays, stages={str(k): int(v) for k, v in stages.items() if isinstance(v, int)},
-            homes=homes, spill=tuple(map(str, spec.get("spill") or ())),
+            homes=homes, spill=self._names(spec, "spill", path),
             tiles_in_flight=self._positive(spec, "tiles_in_flight", path),
             overlap_previous=bool(spec.get("overlap_previous", False)),
         )
@@ -120,6 +120,15 @@ class _MappingReader(SpecReader):
             self.fail(f"{value!r} must be a positive integer", *path, key)
             return None
         return value
+
+    def _names(self, spec: dict, key: str, path) -> tuple[str, ...]:
+        """A list of names (Einsums, loops or tensors); anything else is an error."""
+        value = spec.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool)
+                                                  for v in value):
+            self.fail(f"{value!r} must be a list of names", *path, key)
+            return ()
+        return tuple(map(str, value))
 
     def _dict(self, spec: dict, key: str, path) -> dict:
         value = spec.get(key) or {}

@@ -101,6 +101,10 @@ class _SweepReader(SpecReader):
                 self.errors.append(self.doc.error("every point needs a design, or an arch and a mapping "
                                                   f"(point {n}: {point.values})", "base"))
                 break
+            if missing := [key for key in ("workload", "seq_len") if key not in point.values]:
+                self.errors.append(self.doc.error(f"every point needs a workload and a seq_len (point {n} has no "
+                                                  f"{' and no '.join(missing)}: {point.values})", "base"))
+                break
         self.raise_if_failed()
         return SweepSpec(str(data["name"]), self.doc.source, tuple(points), grow, mapper, data)
 
