@@ -1,11 +1,18 @@
-"""Analyses of a cascade that need no hardware: dependency graph, passes, footprint, operation counts."""
+"""Analyses of a cascade that need no hardware: dependency graph, passes, footprint, operation counts.
 
-from einsum_cascade.analysis.footprint import Footprint, live_footprint
-from einsum_cascade.analysis.graph import dependency_graph, to_dot
-from einsum_cascade.analysis.op_counts import OpCounts, operation_counts
-from einsum_cascade.analysis.passes import PassAnalysis, analyze_passes
+Names are loaded from their submodules on first use, so importing the pass analysis does not load sympy
+(the footprint and operation counts are symbolic)."""
 
-__all__ = [
-    "Footprint", "OpCounts", "PassAnalysis", "analyze_passes", "dependency_graph", "live_footprint",
-    "operation_counts", "to_dot",
-]
+from importlib import import_module
+
+_HOMES = {"Footprint": "footprint", "live_footprint": "footprint", "dependency_graph": "graph", "to_dot": "graph",
+          "OpCounts": "op_counts", "operation_counts": "op_counts", "PassAnalysis": "passes",
+          "analyze_passes": "passes"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

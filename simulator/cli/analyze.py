@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from einsum_cascade.analysis import analyze_passes, dependency_graph, to_dot
-from einsum_cascade.analysis.report import analysis_report, parse_shape_option, taxonomy_row
+from einsum_cascade.analysis.report import analysis_report, taxonomy_row
 from einsum_cascade.analysis.symbols import TYPICAL_SHAPES
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade, library_names, resolve_cascade
+from einsum_cascade.sizes import parse_shape_option
 from simulator.cli.output import print_json, table
 
 

@@ -4,43 +4,42 @@ error (a bug) exits 1 with one line naming it, and `--debug` shows its traceback
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from einsum_cascade.errors import SpecError
-from simulator.cli import (
-    analyze,
-    bench,
-    check,
-    compare,
-    demo,
-    list_items,
-    map,
-    measure_gpu,
-    plot,
-    reproduce,
-    simulate,
-    sweep,
-    validate_gpu,
-)
 from simulator.studies.sweeps.stop import SweepStopped
 
-COMMANDS = (list_items, analyze, check, simulate, compare, map, sweep, plot, reproduce, validate_gpu, measure_gpu, demo,
-            bench)
+# subcommand -> its module; only the module of the command being run is imported (start-up time: plotting,
+# symbolic algebra and dask load only for the commands that use them)
+COMMANDS = {name: f"simulator.cli.{module}" for name, module in (
+    ("list", "list_items"), ("analyze", "analyze"), ("check", "check"), ("simulate", "simulate"),
+    ("compare", "compare"), ("map", "map"), ("sweep", "sweep"), ("plot", "plot"), ("reproduce", "reproduce"),
+    ("validate-gpu", "validate_gpu"), ("measure-gpu", "measure_gpu"), ("demo", "demo"), ("bench", "bench"))}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or with `only` of that one (what `main` needs to run it)."""
     parser = argparse.ArgumentParser(prog="cascade", description="Design-space simulator for attention "
                                      "accelerators: cascades of extended Einsums on spatial arrays and GPUs.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for name, module in COMMANDS.items():
+        if only in (None, name):
+            importlib.import_module(module).add_parser(subparsers)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is not an option), if it is one."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
     try:
         return args.run(args)
     except SpecError as error:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from arch_models.gpu import GpuArch
-from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.analysis.symbols import check_densities
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
+from einsum_cascade.sizes import parse_shape_option
 from mappers.search import STRATEGIES, SearchSettings, parse_budget
 from simulator.cli.output import format_number, names_option, report_results
 from simulator.spatial.mapper_cost import OBJECTIVES

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from arch_models.gpu import GpuArch
-from einsum_cascade.analysis.report import parse_shape_option
 from einsum_cascade.errors import SpecError
+from einsum_cascade.sizes import parse_shape_option
 from mappers.gpu_overrides import shown
 from simulator.cli.output import format_number, print_json
 from simulator.gpu.model import RESOURCES

@@ -37,7 +37,6 @@ from functools import cache
 import numpy as np
 
 from einsum_cascade.analysis.passes import analyze_passes
-from einsum_cascade.analysis.symbols import mask_density
 from einsum_cascade.errors import SpecError
 from einsum_cascade.expr import RankIndex, TensorRef
 from einsum_cascade.library import resolve_cascade
@@ -320,6 +319,8 @@ def pair_density(cascade: Cascade, seqlen_q: int, seqlen_kv: int) -> float:
     density = 1.0
     for mask in cascade.masks:
         if mask.density:
+            from einsum_cascade.analysis.symbols import mask_density  # sympy: loaded only for a mask
+
             density *= mask_density(mask, cascade, {"M": seqlen_kv, "P": seqlen_q})
     return density
 
