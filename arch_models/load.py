@@ -7,6 +7,7 @@ Presets live in `arch_models/presets/` and are loaded by name (`fusemax`, `flat`
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from arch_models.spatial import OPERATOR_NAMES, Buffer, ComputeArray, Dram, OperatorCost, SpatialArch
@@ -110,7 +111,10 @@ def load_arch_file(path: str | Path) -> SpatialArch:
     return parse_arch(read_text(path), source=str(path))
 
 
+@functools.lru_cache(maxsize=64)
 def parse_arch(text: str, source: str = "<string>") -> SpatialArch:
+    """The architecture a file's text describes; cached by text and source (SpatialArch is a frozen value, and
+    a comparison or sweep loads the same preset for every point)."""
     document = load_yaml(text, source)
     if not isinstance(document.data, dict):
         raise document.error("an architecture file must be a YAML mapping with keys " + ", ".join(TOP_LEVEL))
