@@ -48,6 +48,9 @@ def parse_budget(text, key: str = "--budget") -> tuple[int | None, float | None]
 
 @dataclass
 class SearchResult:
+    """`evaluated`: distinct candidates the cost model was given (`pruned` of them rejected by the space for
+    sizes that do not divide, `legal` of them with a finite cost); `duplicates`: genomes drawn again (a
+    random draw or a mutation landing on a candidate already costed), skipped, not counted as evaluated."""
     best: np.ndarray | None
     best_value: float
     evaluated: int
@@ -56,14 +59,49 @@ class SearchResult:
     strategy: str
     history: list[dict] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    pruned: int = 0
 
     @property
     def candidates_per_s(self) -> float:
-        return self.evaluated / max(self.seconds, 1e-9)
+        """Distinct legal candidates per second of the whole search (kernel loading included)."""
+        return self.legal / max(self.seconds, 1e-9)
 
     def binding_constraint(self) -> str:
         """The most frequent reason candidates were rejected (what to relax when nothing is legal)."""
         return self.rejections.most_common(1)[0][0] if self.rejections else "no candidates"
+
+
+class _Seen:
+    """Which genomes of the space were already costed: one bit per genome (mixed-radix index)."""
+
+    def __init__(self, space):
+        self.dimensions = np.array(space.dimensions, dtype=np.int64)
+        self.strides = np.append(np.cumprod(self.dimensions[::-1])[::-1][1:], 1)
+        self.size = int(space.size)
+        self.bits = np.zeros(self.size, dtype=bool)
+        self.count = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.count >= self.size
+
+    def fresh(self, genomes: np.ndarray) -> np.ndarray:
+        """True for each genome neither costed before nor repeated earlier in this batch."""
+        index = genomes.astype(np.int64) @ self.strides
+        first = np.zeros(len(genomes), dtype=bool)
+        first[np.unique(index, return_index=True)[1]] = True
+        return first & ~self.bits[index]
+
+    def unseen(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """Up to `count` genomes not costed yet, drawn at random without repeats."""
+        index = np.flatnonzero(~self.bits)
+        index = rng.choice(index, min(count, len(index)), replace=False)
+        return (index[:, None] // self.strides[None, :]) % self.dimensions[None, :]
+
+    def mark(self, fresh_genomes: np.ndarray) -> None:
+        self.bits[fresh_genomes.astype(np.int64) @ self.strides] = True
+        self.count += len(fresh_genomes)
 
 
 class _Budget:
@@ -89,20 +127,32 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
     total = min(budget.limit, space.size) if strategy == "exhaustive" else settings.evaluations
     bar = tqdm(total=total, desc=f"mapper ({strategy})", unit="cand", disable=not progress, leave=False)
 
+    seen = _Seen(space)
+    legal_sizes = getattr(space, "legal_sizes", None)
+
     def evaluate(genomes: np.ndarray) -> np.ndarray:
-        genomes = genomes[: budget.left(result.evaluated)]
+        """Cost of each genome (inf for one already costed); the batch is cut where the budget runs out."""
+        fresh = seen.fresh(genomes)
+        within = np.cumsum(fresh) <= budget.left(result.evaluated)
+        genomes, fresh = genomes[within], fresh[within]
         if not len(genomes):
             return np.empty(0)
-        values, reasons = cost(genomes)
-        result.evaluated += len(genomes)
-        result.legal += int(np.isfinite(values).sum())
-        result.rejections.update(reasons)
+        values = np.full(len(genomes), np.inf)
+        result.duplicates += int((~fresh).sum())
+        if fresh.any():
+            new = genomes[fresh]
+            seen.mark(new)
+            values[fresh], reasons = cost(new)
+            result.evaluated += len(new)
+            result.legal += int(np.isfinite(values[fresh]).sum())
+            result.pruned += int((~legal_sizes(new)).sum()) if legal_sizes else 0
+            result.rejections.update(reasons)
+            bar.update(len(new))
         best = int(np.argmin(values))
         if values[best] < result.best_value:
             result.best_value, result.best = float(values[best]), genomes[best].copy()
             result.history.append({"evaluated": result.evaluated, "seconds": time.perf_counter() - start,
                                    "best": result.best_value})
-        bar.update(len(genomes))
         return values
 
     if strategy == "exhaustive":
@@ -111,21 +161,22 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
                 break
             evaluate(genomes)
     elif strategy == "random":
-        while budget.left(result.evaluated):
-            evaluate(space.random(rng, settings.batch))
+        while budget.left(result.evaluated) and not seen.complete:  # past half the space, draw unseen genomes
+            late = 2 * seen.count > seen.size
+            evaluate(seen.unseen(rng, settings.batch) if late else space.random(rng, settings.batch))
     else:
-        _evolve(space, evaluate, budget, result, rng, settings)
+        _evolve(space, evaluate, budget, result, rng, settings, seen)
     bar.close()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _evolve(space, evaluate, budget, result, rng, settings: SearchSettings) -> None:
+def _evolve(space, evaluate, budget, result, rng, settings: SearchSettings, seen: _Seen) -> None:
     """Keep the best `population` genomes; each generation mutates tournament winners, plus fresh randoms."""
     population = space.random(rng, settings.population)
     scores = evaluate(population)
     population = population[: len(scores)]
-    while budget.left(result.evaluated) and len(population):
+    while budget.left(result.evaluated) and len(population) and not seen.complete:
         parents = population[_tournament(scores, rng, settings.batch)]
         children = np.concatenate([space.mutate(parents, rng), space.random(rng, settings.batch // 8)])
         child_scores = evaluate(children)

@@ -77,8 +77,10 @@ def _print(result: dict, save: str | None) -> None:
           f"{explanation['gap_over_bound']:.3f}x the larger")
     if explanation["why"]:
         print(f"  why          {explanation['why']}")
-    print(f"  search       {result['strategy']}, {result['evaluated']:,} candidates ({result['legal']:,} legal) of "
-          f"{result['space_size']:,} in {result['seconds']:.2f} s = {result['candidates_per_s']:,.0f}/s; best after "
+    print(f"  search       {result['strategy']}, {result['evaluated']:,} distinct candidates of "
+          f"{result['space_size']:,} ({result['legal']:,} legal, {result.get('pruned', 0):,} pruned; "
+          f"{result.get('duplicates', 0):,} repeats skipped) in {result['seconds']:.2f} s = "
+          f"{result['candidates_per_s']:,.0f} legal/s; best after "
           f"{result['time_to_best_s']:.2f} s{' (cached)' if result['cached'] else ''}")
     if save and result.get("saved"):
         print(f"  saved        {save}")

@@ -140,6 +140,7 @@ def best_tiling(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem,
                         f"{result.binding_constraint()}{state_note(mapping_tile_work(mapping, problem), problem)}")
     chosen = space.decode(result.best)
     return {"tile": chosen, "latency_s": result.best_value, "evaluated": result.evaluated, "legal": result.legal,
+            "pruned": result.pruned, "duplicates": result.duplicates,
             "rejections": dict(result.rejections), "strategy": result.strategy,
             "space_size": space.size, "seconds": result.seconds, "candidates_per_s": result.candidates_per_s,
             "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0}

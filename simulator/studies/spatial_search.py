@@ -21,7 +21,7 @@ from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
 from simulator.spatial.simulate import SpatialReport
 from simulator.studies.mapping_choice import simulate_family
 
-CACHE_VERSION = 2  # bump when the cost model or the report changes, so old cached searches are not reused
+CACHE_VERSION = 3  # bump when the cost model or the report changes, so old cached searches are not reused
 
 
 def compute_bound_s(report, arch: SpatialArch) -> float:
@@ -107,6 +107,7 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         "best": metrics, "mapping_yaml": mapping_to_yaml(mapping, header=f"found by cascade map ({result.strategy}, "
                                                                      f"seed {settings.seed})"),
         "mapping_description": mapping.description, "evaluated": result.evaluated, "legal": result.legal,
+        "pruned": result.pruned, "duplicates": result.duplicates,
         "candidates_per_s": result.candidates_per_s, "seconds": result.seconds,
         "time_to_best_s": result.history[-1]["seconds"] if result.history else 0.0,
         "strategy": result.strategy, "space_size": space.size, "history": result.history,

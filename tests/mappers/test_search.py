@@ -1,12 +1,15 @@
 """The mapper: exhaustive search finds the brute-forced optimum, seeds repeat, and an over-constrained
 space says which constraint binds."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from arch_models import load_arch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
+from mappers.genome import GenomeSpace
 from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import MappingRejected
@@ -80,3 +83,40 @@ def test_over_constrained_space_reports_no_legal_mapping_and_why(tmp_path):
     with pytest.raises(SpecError, match="no legal mapping.*binding constraint: buffers overflow"):
         search_mapping(library_cascade("fusemax"), arch, shapes, "latency",
                        SearchSettings(seconds=20), progress=False, use_cache=False)
+
+
+class RecordingCost:
+    """A cost of a GenomeSpace that records every genome it is given (value: the genome's digits summed)."""
+
+    def __init__(self):
+        self.seen: list[tuple] = []
+
+    def __call__(self, genomes):
+        self.seen += [tuple(g) for g in genomes]
+        return genomes.sum(axis=1).astype(float), Counter()
+
+
+class GridSpace(GenomeSpace):
+    """A plain 3 x 4 x 5 genome space (60 genomes), none pruned."""
+
+    dimensions = [3, 4, 5]
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_no_genome_is_costed_twice_and_the_search_stops_when_the_space_is_spent(strategy):
+    cost = RecordingCost()
+    result = search(GridSpace(), cost, SearchSettings(strategy=strategy, evaluations=10_000, seconds=None, batch=16,
+                                                      population=8), progress=False)
+    assert len(cost.seen) == len(set(cost.seen)) == 60  # each of the 60 genomes once, then it stops
+    assert result.evaluated == result.legal == 60 and result.duplicates > 0 and result.pruned == 0
+    assert result.best_value == 0.0 and result.candidates_per_s == pytest.approx(60 / result.seconds)
+
+
+def test_pruned_and_distinct_counts_on_the_gemm_space(small_space):
+    result = search(small_space, SpatialCost(small_space), SearchSettings(strategy="random", evaluations=5000,
+                                                                           seconds=None, batch=1000), progress=False)
+    illegal = sum(int((~small_space.legal_sizes(g)).sum()) for g in small_space.enumerate(10_000))
+    assert result.evaluated == 5000 and 0 < result.pruned < 5000
+    assert result.pruned == pytest.approx(5000 * illegal / small_space.size, rel=0.2)  # a uniform sample
+    assert result.legal <= result.evaluated - result.pruned
+    assert result.candidates_per_s == pytest.approx(result.legal / result.seconds)  # legal ones only
