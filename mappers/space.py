@@ -60,6 +60,11 @@ class SpatialMappingSpace(GenomeSpace):
         }
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
+    def keep_structures(self, indices: list[int]) -> None:
+        """Keep only these structures, in this order (the cost model found the others to be the same loop nest
+        as one kept: `SpatialCost.canonicalize`)."""
+        self.structures = [self.structures[n] for n in indices]
+
     # ---- sizes of the space --------------------------------------------------------------------------
     @property
     def dimensions(self) -> list[int]:

@@ -77,8 +77,9 @@ def _print(result: dict, save: str | None) -> None:
           f"{explanation['gap_over_bound']:.3f}x the larger")
     if explanation["why"]:
         print(f"  why          {explanation['why']}")
+    merged = f"; {result['structures_merged']} structures merged" if result.get("structures_merged") else ""
     print(f"  search       {result['strategy']}, {result['evaluated']:,} distinct candidates of "
-          f"{result['space_size']:,} ({result['legal']:,} legal, {result.get('pruned', 0):,} pruned; "
+          f"{result['space_size']:,}{merged} ({result['legal']:,} legal, {result.get('pruned', 0):,} pruned; "
           f"{result.get('duplicates', 0):,} repeats skipped) in {result['seconds']:.2f} s = "
           f"{result['candidates_per_s']:,.0f} legal/s; best after "
           f"{result['time_to_best_s']:.2f} s{' (cached)' if result['cached'] else ''}")

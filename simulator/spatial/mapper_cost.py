@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -36,6 +37,36 @@ class SpatialCost:
             except SpecError as rejected:
                 self._lowered[structure] = rejected.message
         return self._lowered[structure]
+
+    def canonicalize(self) -> dict[int, int]:
+        """Keep one structure per distinct loop nest: two structures whose groups lower to the same arrays (the
+        same loops, placements, bindings, storage and dependences) at two size choices cost the same at every
+        size, so they are one candidate (on a GEMM, placement and binding policies collapse: nothing runs on
+        the 1D array). The first of each class in enumeration order is kept. Returns each structure's index
+        (before) -> the index (before) of the structure kept for it."""
+        dimensions = self.space.dimensions
+        probes = (np.zeros(len(dimensions), dtype=np.int64), np.array([0, *[d - 1 for d in dimensions[1:]]]))
+        keep, classes, kept_for = [], {}, {}
+        for structure in range(dimensions[0]):
+            signature = []
+            for probe in probes:
+                probe = probe.copy()
+                probe[0] = structure
+                mapping = self.space.decode(probe)
+                try:
+                    groups = [lower_group(self.space.cascade, self.arch, mapping, n, self.space.shapes)
+                              for n in range(len(mapping.groups))]
+                    signature.append(tuple(_loop_nest(g) for g in groups))
+                except SpecError as rejected:
+                    signature.append(("rejected", rejected.message))
+            if tuple(signature) not in classes:
+                classes[tuple(signature)] = structure
+                keep.append(structure)
+            kept_for[structure] = classes[tuple(signature)]
+        lowered = self._lowered
+        self.space.keep_structures(keep)
+        self._lowered = {new: lowered[old] for new, old in enumerate(keep) if old in lowered}
+        return kept_for
 
     def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Counter]:
         """Latency (s) and energy (pJ) of every genome (inf when illegal), and how many were rejected why."""
@@ -72,3 +103,19 @@ class SpatialCost:
         if self.objective == "edp":
             return latency * energy, reasons
         return self.weights[0] * latency * self.arch.clock_hz + self.weights[1] * energy / 1e3, reasons
+
+
+def _loop_nest(group) -> tuple:
+    """Every field of a lowered group but its name, hashable: what the cost model sees of it."""
+    signature = []
+    for field in dataclasses.fields(group):
+        value = getattr(group, field.name)
+        if field.name == "name":
+            continue
+        if isinstance(value, np.ndarray):
+            signature.append((value.shape, value.dtype.str, value.tobytes()))
+        elif field.name == "einsums":
+            signature.append(tuple(e.name for e in value))
+        else:
+            signature.append(repr(value))
+    return tuple(signature)

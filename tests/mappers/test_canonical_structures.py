@@ -1,0 +1,61 @@
+"""Canonical mapping space (issue 14 item 2): structures that lower to the same loop nest are one candidate.
+Checked against the uncanonicalized space: every merged structure costs exactly what the structure kept
+for it costs, at every size choice (latency and energy, all genomes of two small spaces), and an
+exhaustive search of the canonical space finds the same optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arch_models import load_arch
+from einsum_cascade.library import library_cascade
+from mappers.search import SearchSettings, search
+from mappers.space import SpatialMappingSpace
+from simulator.spatial.mapper_cost import SpatialCost
+
+SPACES = {"gemm": ("gemm", {"M": 64, "K": 16, "N": 32}),
+          "fusemax": ("fusemax", {"B": 1, "H": 1, "M": 256, "P": 256, "E": 16, "F": 16})}
+
+
+def space_of(name: str) -> SpatialMappingSpace:
+    cascade, shapes = SPACES[name]
+    return SpatialMappingSpace(library_cascade(cascade), load_arch("fusemax").with_overrides(pe_dim=8), shapes)
+
+
+def all_metrics(space) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    genomes = np.concatenate(list(space.enumerate(100_000)))
+    latency, energy, _ = SpatialCost(space).metrics(genomes)
+    return genomes, latency, energy
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_a_merged_structure_costs_what_its_kept_structure_costs_at_every_size(name):
+    genomes, latency, energy = all_metrics(space_of(name))
+    canonical = space_of(name)
+    kept_for = SpatialCost(canonical).canonicalize()
+    assert len(set(kept_for.values())) == canonical.dimensions[0] < len(kept_for)  # something was merged
+    per_structure = genomes[:, 0]
+    for structure, kept in kept_for.items():
+        mine, theirs = per_structure == structure, per_structure == kept
+        assert np.array_equal(latency[mine], latency[theirs]), (structure, kept)
+        assert np.array_equal(energy[mine], energy[theirs]), (structure, kept)
+
+
+def test_the_gemm_space_collapses_to_the_loop_nests_that_differ():
+    kept_for = SpatialCost(canonical := space_of("gemm")).canonicalize()
+    # a GEMM has no 1D work: placement (3 policies) and binding (4) cannot change its loop nest
+    assert len(kept_for) == 288 and canonical.dimensions[0] == 288 // 12
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_exhaustive_search_of_the_canonical_space_finds_the_same_optimum(name):
+    settings = SearchSettings(strategy="exhaustive", seconds=None)
+    full = space_of(name)
+    before = search(full, SpatialCost(full), settings, progress=False)
+    canonical = space_of(name)
+    cost = SpatialCost(canonical)
+    cost.canonicalize()
+    after = search(canonical, cost, settings, progress=False)
+    assert after.best_value == before.best_value and after.evaluated < before.evaluated
+    assert canonical.decode(after.best).description == full.decode(before.best).description
