@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from einsum_cascade.errors import SpecError
+from einsum_cascade.errors import SpecError, unknown_name
 from einsum_cascade.yaml_source import (
     COUNT,
     POSITIVE,
@@ -196,8 +196,9 @@ def resolve_gpu_name(name: str, option: str = "--arch") -> str:
     """`gpu_preset_named`, or a one-line SpecError naming the option and the presets."""
     preset = gpu_preset_named(name)
     if preset is None:
-        raise SpecError(f"no GPU preset named {str(name)!r}; presets: {', '.join(gpu_names())} (each also answers "
-                        f"to its aliases, exactly and ignoring case: `cascade list archs` shows them)", key=option)
+        raise SpecError(unknown_name("GPU preset", str(name), gpu_names(), "presets", aliases=gpu_name_index())
+                        + " (each also answers to its aliases, exactly and ignoring case: `cascade list archs` shows "
+                        "them)", key=option)
     return preset
 
 

@@ -65,7 +65,7 @@ def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
     for shape_set in SHAPE_SETS:
         sizes = check_sizes(cascade, shape_set)
         inputs = random_inputs(cascade, sizes, rng)
-        expected = REFERENCES[cascade.reference](inputs, sizes)
+        expected = _reference(cascade, inputs, sizes)
         actual = run_cascade(cascade, inputs, sizes).tensors[cascade.outputs[0].name]
         error = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
         passed = actual.shape == expected.shape and bool(
@@ -73,6 +73,23 @@ def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
         wrong = density_errors(cascade, sizes)
         results.append(CheckResult(sizes, error, passed, wrong))
     return results
+
+
+def _reference(cascade: Cascade, inputs: dict[str, np.ndarray], sizes: dict) -> np.ndarray:
+    """The reference formula's output; a formula that reads an input or size the cascade lacks (softmax_bias on a
+    cascade without BIAS), or inputs of another layout, is an error naming the reference, not a KeyError."""
+    try:
+        return REFERENCES[cascade.reference](inputs, sizes)
+    except KeyError as error:
+        have = ", ".join(f"{ref.name}[{','.join(i.rank for i in ref.indices)}]" for ref in cascade.inputs)
+        raise SpecError(f"reference {cascade.reference!r} reads {error.args[0]}, which this cascade does not have "
+                        f"(inputs: {have}; sizes: {', '.join(sizes)})", source=cascade.source,
+                        key="reference") from None
+    except (IndexError, ValueError) as error:
+        shapes = ", ".join(f"{name} {list(value.shape)}" for name, value in inputs.items())
+        raise SpecError(f"reference {cascade.reference!r} cannot be computed from this cascade's inputs ({shapes}): "
+                        f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                        source=cascade.source, key="reference") from None
 
 
 def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:

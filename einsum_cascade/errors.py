@@ -39,10 +39,24 @@ class SpecErrors(SpecError):
         return "\n".join(e.one_line() for e in self.errors)
 
 
-def unknown_name(what: str, name: str, names, listing: str | None = None) -> str:
+def unknown_name(what: str, name: str, names, listing: str | None = None, aliases=()) -> str:
     """"no <what> named 'x' (did you mean 'y'?); <listing>: a, b, c": names resolve exactly (or by a declared
-    alias); a near miss is only ever a suggestion, never a silent pick."""
+    alias); a near miss is only ever a suggestion, never a silent pick. `aliases`: other names that resolve,
+    suggested but not listed."""
     names = [str(n) for n in names]
-    close = difflib.get_close_matches(str(name).lower(), [n.lower() for n in names], n=1, cutoff=0.75)
-    hint = f" (did you mean {next(n for n in names if n.lower() == close[0])!r}?)" if close else ""
+    hint = did_you_mean(name, [*names, *aliases])
     return f"no {what} named {name!r}{hint}; {listing or what + 's'}: {', '.join(names)}"
+
+
+def did_you_mean(name: str, names) -> str:
+    """" (did you mean 'y'?)" for the one of `names` nearest to `name` (ignoring case; of the near ones, one that
+    extends or shortens it first: A100-SXM4 -> a100-sxm4-80gb, not h100-sxm), or "" if none is near."""
+    folded: dict[str, str] = {}
+    for n in names:
+        folded.setdefault(str(n).lower(), str(n))
+    wanted = str(name).strip().lower()
+    close = difflib.get_close_matches(wanted, list(folded), n=max(len(folded), 1), cutoff=0.75)  # nearest first
+    if not close:
+        return ""
+    best = next((c for c in close if c.startswith(wanted) or wanted.startswith(c)), close[0])
+    return f" (did you mean {folded[best]!r}?)"

@@ -160,11 +160,12 @@ class _CascadeBuilder:
             elif tile not in self.params:
                 self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
                           position)
-            elif not (float(self.params[tile]).is_integer() and self.params[tile] > 0):
-                self.fail(f"tile size {tile} = {self.params[tile]!r} must be a positive integer", "params", tile)
             elif outer in self.shapes or inner in self.shapes:
                 self.fail(f"partition ranks {outer!r}, {inner!r} clash with declared ranks", "partitions", position)
             else:
+                if not (float(self.params[tile]).is_integer() and self.params[tile] > 0):  # its ranks are still
+                    # declared, so the Einsums that use them are not reported as well
+                    self.fail(f"tile size {tile} = {self.params[tile]!r} must be a positive integer", "params", tile)
                 self.partitions.append(Partition(parent, outer, inner, tile))
                 self.shapes[outer] = outer.upper()
                 self.shapes[inner] = tile

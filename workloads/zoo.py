@@ -94,7 +94,8 @@ def load_model(name: str) -> AttentionModel:
     for model in _zoo().values():
         if wanted in {model.key.lower(), model.name.lower(), *(alias.lower() for alias in model.aliases)}:
             return model
-    raise SpecError(unknown_name("model", name, model_names(), "known models"))
+    raise SpecError(unknown_name("model", name, model_names(), "known models",
+                                 aliases=[n for m in _zoo().values() for n in (m.name, *m.aliases)]))
 
 
 def attention_shapes(model: AttentionModel, seq_len: int | str, batch: int | None = None) -> dict[str, int]:

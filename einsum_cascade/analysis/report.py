@@ -8,7 +8,7 @@ from einsum_cascade.analysis.footprint import live_footprint
 from einsum_cascade.analysis.graph import dependency_graph
 from einsum_cascade.analysis.op_counts import operation_counts
 from einsum_cascade.analysis.passes import analyze_passes
-from einsum_cascade.analysis.symbols import TYPICAL_SHAPES, evaluate
+from einsum_cascade.analysis.symbols import TYPICAL_SHAPES, check_densities, evaluate
 from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade
 
@@ -64,6 +64,7 @@ def _evaluated(cascade: Cascade, counts, footprint, shapes: dict[str, int]) -> d
     missing = sorted(needed - set(shapes) - set(cascade.params) - {cascade.shapes[p.outer] for p in cascade.partitions})
     if missing:
         raise SpecError(f"no value for {', '.join(missing)}: add it to --shape (e.g. {missing[0]}=64)", key="--shape")
+    check_densities(cascade, shapes)  # the counts are priced by the densities: one outside (0, 1] is an error
     per_einsum = {e: {k: evaluate(v, cascade, shapes) for k, v in kinds.items()}
                   for e, kinds in counts.per_einsum.items()}
     by_kind = {k: evaluate(v, cascade, shapes) for k, v in counts.by_kind.items()}

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from simulator.cli import compare
-from simulator.cli.output import print_json
+from simulator.cli.output import print_json, results_folder
 
 
 def add_parser(subparsers) -> None:
@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    results_folder(args.out)
     options = argparse.Namespace(workloads="bert,trxl,t5,xlm", seq="1K,4K,16K,64K,256K,1M",
                                  designs="unfused,flat,fusemax", baseline="flat", end_to_end=False,
                                  plot=str(Path(args.out) / "attention_speedup_energy"), json=args.json)

@@ -60,6 +60,19 @@ def figure_path(out: str, name: str, key: str = "-o") -> Path:
     return path.with_suffix(".pdf")
 
 
+def results_folder(out: str, key: str = "-o") -> None:
+    """The folder a command writes its results into, created now: a file of that name, or a folder that cannot be
+    created, is a one-line error (bad input, exit 2) before any work. A folder that exists but turns out not to be
+    writable fails later, when a write does (the machine, exit 1)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{out} is a file, not a folder: name a folder for the results", key=key)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SpecError(f"cannot create {out}: {error.strerror or error.__class__.__name__}", key=key) from None
+
+
 def names_option(text: str | None, key: str) -> list[str]:
     """The names of a comma-separated option; an option that names nothing is an error."""
     names = [n.strip() for n in (text or "").split(",") if n.strip()]

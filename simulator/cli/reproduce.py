@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.cli.output import print_json
+from simulator.cli.output import print_json, results_folder
 from simulator.studies.reproduce import reproduce_fusemax
 
 TARGETS = {"fusemax": reproduce_fusemax}
@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    results_folder(args.out)
     result = TARGETS[args.target](args.out, jobs=args.jobs, progress=not args.json)
     if args.json:
         print_json(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.cli.output import print_json
+from simulator.cli.output import print_json, results_folder
 from simulator.studies.sweeps.runner import run_sweep
 from simulator.studies.sweeps.spec import load_sweep
 from simulator.studies.sweeps.workers import DEFAULT_SCHEDULER_TIMEOUT_S
@@ -21,7 +21,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    summary = run_sweep(load_sweep(args.file), args.out, jobs=args.jobs, scheduler=args.scheduler,
+    spec = load_sweep(args.file)  # a bad file writes nothing, not even the folder
+    results_folder(args.out)
+    summary = run_sweep(spec, args.out, jobs=args.jobs, scheduler=args.scheduler,
                         progress=not args.json, scheduler_timeout_s=args.scheduler_timeout)
     if args.json:
         print_json(summary)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 
-from arch_models import load_arch
+from arch_models import arch_names, load_arch
 from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
-from arch_models.gpu import is_gpu_name, load_gpu
+from arch_models.gpu import gpu_name_index, gpu_names, is_gpu_name, load_gpu
 from arch_models.spatial import OVERRIDE_KEYS as SPATIAL_OVERRIDE_KEYS
-from einsum_cascade.errors import SpecError
+from einsum_cascade.errors import SpecError, unknown_name
+from einsum_cascade.yaml_source import looks_like_path
 
 OPTION = "--set"
 MAPPING_PREFIX = "mapping."
@@ -87,6 +88,10 @@ def load_arch_with_overrides(name_or_path: str, overrides: dict, mapping_overrid
     `mapping.` keys are refused unless the command takes them (`mapping_overrides`) and the arch is a GPU;
     the caller applies them when it loads the mapping."""
     gpu = is_gpu_name(name_or_path)
+    if not gpu and not looks_like_path(name_or_path) and name_or_path not in arch_names():
+        raise SpecError(unknown_name("architecture", name_or_path, [*arch_names(), *gpu_names()],
+                                     "presets (spatial arrays, then GPUs, which also answer to their aliases)",
+                                     aliases=gpu_name_index()), key="--arch")
     overrides, mapping = split_overrides(overrides)
     if mapping and not (mapping_overrides and gpu):
         where = "GPU mappings" if mapping_overrides else "GPU mappings with `cascade simulate`"

@@ -19,9 +19,9 @@ from functools import cache
 
 import numpy as np
 
-from arch_models.gpu import gpu_preset_named, load_gpu, resolve_gpu_name
-from einsum_cascade.errors import SpecError
-from mappers.gpu_kernels import load_gpu_mapping, mapping_for_kernel
+from arch_models.gpu import gpu_name_index, gpu_preset_named, load_gpu, resolve_gpu_name
+from einsum_cascade.errors import SpecError, did_you_mean
+from mappers.gpu_kernels import kernel_name_index, load_gpu_mapping, mapping_for_kernel
 from simulator.gpu.simulate import GpuReport, default_efficiency, simulate_attention
 from simulator.studies.gpu_validation.calibration import (
     calibrated_on,
@@ -82,11 +82,11 @@ def _row(m: Measurement, efficiency: dict[str, float]) -> dict:
     row = {**m.row(), "measured": m.value, "gpu_preset": gpu_preset_named(m.gpu), "mapping": None}
     mapping = mapping_for_kernel(m.kernel)
     if row["gpu_preset"] is None:
-        return _not_modelled(row, f"no GPU preset named {m.gpu!r} (a preset answers to its name and its aliases, "
-                                  f"exactly, ignoring case)")
+        return _not_modelled(row, f"no GPU preset named {m.gpu!r}{did_you_mean(m.gpu, gpu_name_index())} (a preset "
+                                  f"answers to its name and its aliases, exactly, ignoring case)")
     if mapping is None:
-        return _not_modelled(row, f"no GPU mapping named {m.kernel!r} (a mapping answers to its name and its "
-                                  f"measured_as names, exactly, ignoring case)")
+        return _not_modelled(row, f"no GPU mapping named {m.kernel!r}{did_you_mean(m.kernel, kernel_name_index())} "
+                                  f"(a mapping answers to its name and its measured_as names, exactly, ignoring case)")
     row["mapping"] = mapping.name
     try:
         report = simulate_attention(mapping, load_gpu(row["gpu_preset"]), m.problem(), efficiency)

@@ -32,8 +32,8 @@ from itertools import product
 
 from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
 from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
-from arch_models.gpu import is_gpu_name
-from einsum_cascade.errors import SpecError
+from arch_models.gpu import gpu_name_index, is_gpu_name
+from einsum_cascade.errors import SpecError, did_you_mean
 from einsum_cascade.yaml_source import SpecReader, load_yaml, looks_like_path, read_text
 from mappers.load import mapping_names
 from mappers.search import STRATEGIES, parse_budget
@@ -131,9 +131,11 @@ class _SweepReader(SpecReader):
         elif key not in POINT_KEYS:
             self.fail(f"unknown point key {key!r}; allowed: {', '.join(POINT_KEYS)} or arch.<override>", *path)
         elif key in allowed and value not in allowed[key]:
-            self.fail(f"{value!r} is not one of {', '.join(map(str, allowed[key]))}", *path)
+            self.fail(f"{value!r} is not one of {', '.join(map(str, allowed[key]))}"
+                      f"{did_you_mean(value, allowed[key])}", *path)
         elif key == "arch" and value not in arch_names() and not looks_like_path(value) and not is_gpu_name(value):
-            self.fail(f"{value!r} is not one of {', '.join(arch_names() + gpu_names())} (or a YAML file)", *path)
+            self.fail(f"{value!r} is not one of {', '.join(arch_names() + gpu_names())} (or a YAML file)"
+                      f"{did_you_mean(value, [*arch_names(), *gpu_names(), *gpu_name_index()])}", *path)
         elif key == "seq_len":
             try:
                 parse_seq_len(value)
