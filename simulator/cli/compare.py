@@ -80,4 +80,5 @@ def format_comparison(result: dict) -> str:
                for d, s in result["summary"].items()]
     blocks.append(table(("design", "mean speedup", "mean energy ratio", "points"), summary,
                         title=f"arithmetic means over all points against {result['baseline']}"))
-    return "\n\n".join(blocks)
+    notes = dict.fromkeys(r["note"] for r in points if r.get("note"))
+    return "\n\n".join(blocks + [f"note: {note}" for note in notes])

@@ -124,6 +124,8 @@ def _print_spatial(row: dict) -> None:
     print("  occupancy    " + ", ".join(f"{k} {format_number(v)} B" for k, v in row["occupancy_bytes"].items()))
     shares = sorted(row["einsum_share"].items(), key=lambda kv: -kv[1])
     print("  time share   " + ", ".join(f"{name} {share:.1%}" for name, share in shares))
+    if row.get("note"):
+        print(f"  note         {row['note']}")
 
 
 def _tile_work_text(work: dict | None) -> str:

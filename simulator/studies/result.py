@@ -28,6 +28,7 @@ class SpatialDetail:
     shape: dict[str, int] | None = None
     einsum_cycles: dict[str, float] | None = None
     array_2d: dict[str, int] | None = None
+    note: str | None = None  # what the point counts differently from the workload (K/V heads of a GQA model)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
+    if model.kv_heads < model.heads and "HKV" not in cascade.instances:
+        row["note"] = (f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
+                       f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "
+                       f"{model.heads} query heads (cascade gqa-fusemax shares them)")
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)

@@ -62,3 +62,9 @@ def test_a_searched_gpu_tile_is_simulated_once(monkeypatch):
                              "scope": "attention", "mapper": {"budget": "2000"}})
     assert row["status"] == "ok" and row["mapping_name"] == "fa2-searched"
     assert len(simulated) == 1
+
+
+def test_a_multi_head_cascade_on_a_gqa_model_says_it_reads_k_and_v_per_query_head():
+    llama = run_point("fusemax", "fusemax", "llama3-8b", 1024).to_dict()  # 32 query heads over 8 K/V heads
+    assert "8 K/V heads among 4 query heads" in llama["note"] and "each of the 32 query heads" in llama["note"]
+    assert run_point("fusemax", "fusemax", "bert", 1024).to_dict().get("note") is None  # multi-head model
