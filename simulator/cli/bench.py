@@ -12,13 +12,15 @@ from einsum_cascade.executor import run_cascade
 from einsum_cascade.library import library_cascade, library_names
 from einsum_cascade.parse import load_cascade
 from simulator.cli.output import print_json, table
-from simulator.studies.bench import mapper_bench, run_bench
+from simulator.studies.bench import USER_COMMANDS, mapper_bench, run_bench, user_commands
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="time the main jobs")
     parser.add_argument("--batch", type=int, default=100_000, help="candidate mappings per kernel batch")
     parser.add_argument("--full", action="store_true", help="also map the FuseMax cascade at all 24 grid points")
+    parser.add_argument("--commands", default=",".join(USER_COMMANDS),
+                        help="user commands to time in fresh processes, cold and warm (default: all; '' for none)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -32,7 +34,8 @@ def _timed(function) -> float:
 def run(args) -> int:
     names = library_names()
     paths = [library_cascade(n).source for n in names]
-    results = {
+    results = user_commands([n.strip() for n in args.commands.split(",") if n.strip()])
+    results |= {
         "parse_library_s": _timed(lambda: [load_cascade(p) for p in paths]),
         "analyze_library_s": _timed(lambda: [taxonomy_row(library_cascade(n)) for n in names]),
         "check_library_s": _timed(lambda: [check_cascade(library_cascade(n)) for n in names]),

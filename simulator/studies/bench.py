@@ -1,8 +1,14 @@
-"""Speed of the cost model: candidate mappings evaluated per second by the Numba kernels (traffic
-and tile schedule for a batch of tilings), and the wall time of the main comparison."""
+"""Speed as users feel it and as the kernels allow: wall time of fresh `cascade` processes with an empty
+and with a filled Numba cache (`user_commands`), candidate mappings per second of the Numba kernels on
+one batch (the ceiling, `run_bench`), and the mapper inside `cascade map` (`mapper_bench`)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -96,3 +102,40 @@ def run_bench(batch: int = 100_000) -> dict:
         "cost_model_batch_feasible": int(evaluated.feasible.sum()),
         "comparison_4x6x3_wall_s": comparison_s,
     }
+
+
+USER_COMMANDS = {  # what a user types; each is timed in a fresh process
+    "simulate": ["simulate", "--arch", "fusemax", "--mapping", "fusemax", "--workload", "bert", "--seq", "64K"],
+    "compare_4x6x5": ["compare", "--designs", "unfused,flat,fusemax-cascade-on-flat-hw,fusemax-no-binding,fusemax",
+                      "--json"],
+    "map_gemm_4096x768x768": ["map", "--arch", "fusemax", "--cascade", "gemm", "--shape", "M=4096,K=768,N=768",
+                              "--no-cache", "--json"],
+    "reproduce_fusemax": ["reproduce", "fusemax", "-o", "{tmp}/reproduce", "--json"],
+}
+
+
+def user_commands(names=tuple(USER_COMMANDS), warm_runs: int = 3) -> dict:
+    """Wall seconds of each command in a fresh process: `cold` with an empty Numba cache (the first command
+    after installing, kernels compiled), `warm` the median of `warm_runs` more with that cache filled. The map
+    command also reports its own figures (candidates/s with the kernel load inside the timer)."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="cascade-bench-") as tmp:
+        for name in names:  # each command starts from its own empty kernel cache
+            env = {**os.environ, "NUMBA_CACHE_DIR": f"{tmp}/numba-{name}", "CASCADE_CACHE": f"{tmp}/mapper"}
+            argv = [a.format(tmp=tmp) for a in USER_COMMANDS[name]]
+            times, out = [], ""
+            for _ in range(1 + warm_runs):
+                start = time.perf_counter()
+                done = subprocess.run([sys.executable, "-m", "simulator.cli.main", *argv], capture_output=True,
+                                      text=True, env=env)
+                times.append(time.perf_counter() - start)
+                if done.returncode != 0:
+                    raise RuntimeError(f"cascade {' '.join(argv)} failed: {done.stderr.strip()[-300:]}")
+                out = done.stdout
+            results[f"{name}_cold_s"] = times[0]
+            results[f"{name}_warm_s"] = float(np.median(times[1:]))
+            if name.startswith("map_"):
+                found = json.loads(out)["results"][0] if '"results"' in out else json.loads(out)
+                for key in ("candidates_per_s", "evaluated", "legal", "pruned", "duplicates", "seconds"):
+                    results[f"{name}_{key}"] = found[key]
+    return results
