@@ -448,3 +448,14 @@ def test_another_sweep_is_refused_in_a_folder_that_holds_one(tmp_path):
         run_sweep(parse_sweep(other), out, progress=False)
     assert (out / "results.csv").read_text() == before  # nothing appended, manifest kept
     assert run_sweep(parse_sweep(SMALL), out, progress=False)["skipped"] == 6  # the same sweep resumes
+
+
+def test_a_finished_sweep_is_in_point_order_whatever_order_its_workers_finished(tmp_path):
+    spec = parse_sweep(SMALL)
+    run_sweep(spec, tmp_path / "out", jobs=2, progress=False)
+    indices = [int(r["point_index"]) for r in rows(tmp_path / "out")]
+    assert indices == list(range(len(spec.points)))
+    with (tmp_path / "out" / "einsums.csv").open(newline="") as handle:
+        order = {r["point_id"]: int(r["point_index"]) for r in rows(tmp_path / "out")}
+        einsum_points = [order[r["point_id"]] for r in csv.DictReader(handle)]
+    assert einsum_points == sorted(einsum_points) and not (tmp_path / "out" / "results.csv.sorting").exists()

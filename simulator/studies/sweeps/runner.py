@@ -49,6 +49,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
     try:
         with stop:
             _run(spec, todo, jobs, scheduler, scheduler_timeout_s, record)
+            if todo:  # finished now: rows in point order, whatever order the workers finished in
+                with stop.writing():
+                    store.sort_by_point(index)
     except SweepStopped as stopped:
         raise SweepStopped(stopped.signum, results["skipped"] + results["run"], len(spec.points), str(out)) from None
     finally:

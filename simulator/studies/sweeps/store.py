@@ -47,6 +47,18 @@ class ResultsFile:
         with self.path.open(newline="") as handle:
             return list(csv.DictReader(handle))
 
+    def rewrite_sorted(self, key) -> None:
+        """Rewrite the file with its rows sorted by `key` (stable), atomically: a kill leaves the old file or
+        the new one, never a mix."""
+        rows = sorted(self.rows(), key=key)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.header)
+        writer.writerows([[row.get(k, "") for k in self.header] for row in rows])
+        temporary = self.path.with_name(self.path.name + ".sorting")
+        temporary.write_text(buffer.getvalue())
+        os.replace(temporary, self.path)
+
     def append(self, row: dict) -> None:
         self._append_line([_cell(row.get(key)) for key in self.header])
 
@@ -96,6 +108,11 @@ class SweepStore:
                 self.einsums.append({"point_id": point_id, **einsum})
                 self._einsums_written.add((point_id, einsum["einsum"]))
         self.results.append({"point_id": point_id, **values, **row})
+
+    def sort_by_point(self, order: dict[str, int]) -> None:
+        """Both files in point order (a finished sweep: the same file whatever order the workers finished in)."""
+        self.results.rewrite_sorted(lambda row: order[row["point_id"]])
+        self.einsums.rewrite_sorted(lambda row: order[row["point_id"]])
 
     def write_manifest(self, spec, seed) -> None:
         manifest = {
