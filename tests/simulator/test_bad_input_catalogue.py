@@ -19,15 +19,14 @@ from __future__ import annotations
 import csv
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from spec_errors import run_cli
 
 from einsum_cascade.check import SHAPE_SETS
-from simulator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "einsum_cascade" / "library"
@@ -369,15 +368,7 @@ CASES = [
 def run_case(case: Case, ctx: Context, capsys) -> tuple[int, str, str, float]:
     """(exit status, stdout, stderr, seconds) of the case's command, in this process."""
     fields = {"data": ctx.data, "results": ctx.results, "out": ctx.tmp}
-    argv = [part.format(**fields) for part in case.argv]
-    start = time.perf_counter()
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse
-        status = exit_.code
-    seconds = time.perf_counter() - start
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err, seconds
+    return run_cli([part.format(**fields) for part in case.argv], capsys)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
