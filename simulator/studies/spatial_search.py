@@ -93,7 +93,8 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
     cost = SpatialCost(space, objective)
     start = time.perf_counter()
     structures = space.dimensions[0]
-    cost.canonicalize()  # one structure per distinct loop nest (its lowering is reused by the search)
+    if not (settings.evaluations and settings.evaluations < space.size // 2):  # pays off when much is searched
+        cost.canonicalize()  # one structure per distinct loop nest (its lowering is reused by the search)
     canonical_s = time.perf_counter() - start
     result = search(space, cost, settings, progress)
     seconds = canonical_s + result.seconds  # the figures count the whole search, canonicalization included

@@ -249,10 +249,10 @@ def read_only(work: Path) -> list[dict]:
     again, the rerun completes to the clean results."""
     sweep, clean, clean_einsums, _ = _clean(work)
     folder, env = work / "read-only", environment(work / "read-only-env")
-    # a first run keeps some points, then the folder is made read-only and the sweep resumed into it
-    killed, left = kill_at(["sweep", str(sweep), "-o", str(folder), "--jobs", "2", "--json"], env,
-                           clean_seconds(work) / 2)
-    assert not left
+    # a folder holding the first point only (as a killed run leaves it), made read-only, the sweep resumed into it
+    shutil.copytree(work / "reference" / "clean", folder)
+    lines = (folder / "results.csv").read_text().splitlines(keepends=True)
+    (folder / "results.csv").write_text("".join(lines[:2]))
     with _read_only(folder) as how:
         if how == "injected":
             done = _injected("eacces", 0, sweep, folder, env)

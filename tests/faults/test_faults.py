@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
 
 
-SMALL = faults.SWEEP.replace("budget: 3000", "budget: 1500").replace("arch.pe_dim: [64, 128]", "arch.pe_dim: [128]")
+SMALL = faults.SWEEP.replace("budget: 3000", "budget: 500").replace("arch.pe_dim: [64, 128]", "arch.pe_dim: [128]")
 
 
 @pytest.fixture(scope="module")
