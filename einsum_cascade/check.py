@@ -66,20 +66,25 @@ def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
         sizes = check_sizes(cascade, shape_set)
         inputs = random_inputs(cascade, sizes, rng)
         expected = _reference(cascade, inputs, sizes)
-        actual = run_cascade(cascade, inputs, sizes).tensors[cascade.outputs[0].name]
-        error = float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else float("inf")
-        passed = actual.shape == expected.shape and bool(
-            np.allclose(actual, expected, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE))
+        tensors = run_cascade(cascade, inputs, sizes).tensors
+        error, passed = 0.0, True
+        for name, want in expected.items():  # every output of the cascade
+            got = tensors[name]
+            same_shape = got.shape == want.shape
+            error = max(error, float(np.max(np.abs(got - want))) if same_shape else float("inf"))
+            passed &= same_shape and bool(np.allclose(got, want, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE))
         wrong = density_errors(cascade, sizes)
         results.append(CheckResult(sizes, error, passed, wrong))
     return results
 
 
-def _reference(cascade: Cascade, inputs: dict[str, np.ndarray], sizes: dict) -> np.ndarray:
-    """The reference formula's output; a formula that reads an input or size the cascade lacks (softmax_bias on a
-    cascade without BIAS), or inputs of another layout, is an error naming the reference, not a KeyError."""
+def _reference(cascade: Cascade, inputs: dict[str, np.ndarray], sizes: dict) -> dict[str, np.ndarray]:
+    """Output name -> the reference formula's value of it, for every output of the cascade (a formula returns one
+    array, the first output's, or a dict by output name); an output the formula does not give is an error, not
+    left unchecked. A formula that reads an input or size the cascade lacks (softmax_bias on a cascade without
+    BIAS), or inputs of another layout, is an error naming the reference, not a KeyError."""
     try:
-        return REFERENCES[cascade.reference](inputs, sizes)
+        value = REFERENCES[cascade.reference](inputs, sizes)
     except KeyError as error:
         have = ", ".join(f"{ref.name}[{','.join(i.rank for i in ref.indices)}]" for ref in cascade.inputs)
         raise SpecError(f"reference {cascade.reference!r} reads {error.args[0]}, which this cascade does not have "
@@ -90,6 +95,13 @@ def _reference(cascade: Cascade, inputs: dict[str, np.ndarray], sizes: dict) -> 
         raise SpecError(f"reference {cascade.reference!r} cannot be computed from this cascade's inputs ({shapes}): "
                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
                         source=cascade.source, key="reference") from None
+    outputs = [ref.name for ref in cascade.outputs]
+    expected = value if isinstance(value, dict) else {outputs[0]: value}
+    if unchecked := [name for name in outputs if name not in expected]:
+        raise SpecError(f"reference {cascade.reference!r} gives {', '.join(expected)} only; the output(s) "
+                        f"{', '.join(unchecked)} would go unchecked: a reference for several outputs returns a dict "
+                        "of every output by name", source=cascade.source, key="reference")
+    return {name: expected[name] for name in outputs}
 
 
 def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:
