@@ -63,6 +63,15 @@ class Mask:
         return np.asarray(always, dtype=bool), np.asarray(sometimes, dtype=bool)
 
 
+def undeclared_density_note(masks) -> str | None:
+    """What the cost models do with masks that declare no density (they price them as dense), or None."""
+    names = [mask.name for mask in masks if not mask.density]
+    if not names:
+        return None
+    return (f"mask{'s' if len(names) > 1 else ''} {', '.join(names)} declare{'' if len(names) > 1 else 's'} no "
+            "density: priced as dense (every point kept); give `density:` to price the points it skips")
+
+
 def parse_mask(name: str, text: str, density: str | None = None) -> Mask:
     """Parse a mask expression; `|x|` is accepted as `abs(x)`."""
     python_text = _ABS_BARS.sub(r"abs(\1)", str(text))

@@ -83,5 +83,7 @@ def _print(result: dict, save: str | None) -> None:
           f"{result.get('duplicates', 0):,} repeats skipped) in {result['seconds']:.2f} s = "
           f"{result['candidates_per_s']:,.0f} legal/s; best after "
           f"{result['time_to_best_s']:.2f} s{' (cached)' if result['cached'] else ''}")
+    if result.get("note"):
+        print(f"  note         {result['note']}")
     if save and result.get("saved"):
         print(f"  saved        {save}")

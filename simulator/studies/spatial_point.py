@@ -5,6 +5,7 @@ from __future__ import annotations
 from arch_models import SpatialArch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
+from einsum_cascade.masks import undeclared_density_note
 from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
@@ -48,10 +49,13 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
+    notes = [undeclared_density_note(cascade.masks)]
     if model.kv_heads < model.heads and "HKV" not in cascade.instances:
-        row["note"] = (f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
-                       f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "
-                       f"{model.heads} query heads (cascade gqa-fusemax shares them)")
+        notes.append(f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
+                     f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "
+                     f"{model.heads} query heads (cascade gqa-fusemax shares them)")
+    if notes := [n for n in notes if n]:
+        row["note"] = "; ".join(notes)
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
@@ -93,6 +97,8 @@ def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, 
         "energy_breakdown": report.energy_breakdown,
         "array_2d": {"rows": arch.array_2d.rows, "cols": arch.array_2d.cols},
     }
+    if note := undeclared_density_note(cascade.masks):
+        row["note"] = note
     return point_result("spatial", row, _sweep_columns(row, arch))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from arch_models import SpatialArch
 from einsum_cascade.analysis import analyze_passes, live_footprint
 from einsum_cascade.errors import SpecError
+from einsum_cascade.masks import undeclared_density_note
 from einsum_cascade.model import Cascade
 from mappers import cache
 from mappers.dump import mapping_to_yaml
@@ -120,6 +121,8 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         "rejections": dict(result.rejections.most_common(5)), "explanation": explain(cascade, arch, shapes, report),
         "wall_s": time.perf_counter() - start, "cached": False,
     }
+    if note := undeclared_density_note(cascade.masks):
+        value["note"] = note
     if use_cache:
         cache.store(key, value)
     return value, mapping, report
