@@ -29,6 +29,7 @@ class SpatialDetail:
     einsum_cycles: dict[str, float] | None = None
     array_2d: dict[str, int] | None = None
     note: str | None = None  # what the point counts differently from the workload (K/V heads of a GQA model)
+    searched_layers: list[str] | None = None  # end to end: layer GEMMs the shipped GEMM mapping does not fit
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from einsum_cascade.masks import undeclared_density_note
 from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
+from simulator.spatial.lower import CapacityRejected
 from simulator.spatial.simulate import SpatialReport
 from simulator.studies.designs import gemm_mapping_name
 from simulator.studies.mapping_choice import simulate_family
@@ -59,9 +60,11 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
-        layers = [simulate_family(gemm_cascade, arch, gemm_mapping, {"M": g.rows, "K": g.reduction, "N": g.cols},
-                           timing=timing, dataflow=dataflow)
-                  for g in layer_gemms(model, seq_len, batch)]
+        gemms = layer_gemms(model, seq_len, batch)
+        layers = [_layer(gemm_cascade, arch, gemm_mapping, g, timing, dataflow) for g in gemms]
+        if searched := [g.name for g, (_, found) in zip(gemms, layers, strict=True) if found]:
+            row["searched_layers"] = searched
+        layers = [report for report, _ in layers]
         row["attention_latency_s"] = row["latency_s"]
         row["attention_energy_pj"] = row["energy_pj"]
         busy_2d = row["util_2d"] * report.cycles + sum(r.util_2d * r.cycles for r in layers)
@@ -77,6 +80,21 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                     "dram_bytes": row["dram_bytes"] + sum(r.dram_bytes for r in layers),
                     "util_2d": busy_2d / cycles, "util_1d": busy_1d / cycles})
     return point_result("spatial", row, _sweep_columns(row, arch))
+
+
+def _layer(cascade: Cascade, arch: SpatialArch, mapping: Mapping, gemm, timing: str,
+           dataflow: str) -> tuple[SpatialReport, bool]:
+    """(report, searched) of one layer GEMM: the shipped GEMM mapping, or where its tiles do not fit the buffer
+    (a long reduction: Llama's FFN on a 16 MB buffer), the best mapping an exhaustive search finds for that GEMM."""
+    shapes = {"M": gemm.rows, "K": gemm.reduction, "N": gemm.cols}
+    try:
+        return simulate_family(cascade, arch, mapping, shapes, timing=timing, dataflow=dataflow), False
+    except CapacityRejected:
+        from mappers.search import SearchSettings
+        from simulator.studies.spatial_search import search_best
+
+        _, found, _ = search_best(cascade, arch, shapes, "latency", SearchSettings(seconds=None), progress=False)
+        return simulate_family(cascade, arch, found, shapes, timing=timing, dataflow=dataflow), True
 
 
 def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, int],

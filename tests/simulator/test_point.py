@@ -68,3 +68,18 @@ def test_a_multi_head_cascade_on_a_gqa_model_says_it_reads_k_and_v_per_query_hea
     llama = run_point("fusemax", "fusemax", "llama3-8b", 1024).to_dict()  # 32 query heads over 8 K/V heads
     assert "8 K/V heads among 4 query heads" in llama["note"] and "each of the 32 query heads" in llama["note"]
     assert run_point("fusemax", "fusemax", "bert", 1024).to_dict().get("note") is None  # multi-head model
+
+
+def test_a_layer_gemm_the_shipped_mapping_cannot_fit_gets_a_searched_mapping():
+    """Llama-3-8B's FFN down projection (K = 14336) needs 21 MB of FuseMax's 16 MB buffer under the shipped GEMM
+    mapping: that layer alone is mapped by search; the point's latency still covers every layer's MACs at the
+    array's peak (attention excluded, a lower bound)."""
+    from arch_models import load_arch
+    from workloads.zoo import layer_gemms, load_model
+
+    point = run_point("fusemax", "fusemax", "llama3-8b", 8192, end_to_end=True).to_dict()
+    assert point["searched_layers"] == ["ffn_down"]
+    arch = load_arch("fusemax")
+    macs = sum(g.rows * g.reduction * g.cols for g in layer_gemms(load_model("llama3-8b"), 8192, None))
+    assert point["latency_s"] - point["attention_latency_s"] >= macs / arch.array_2d.pes / arch.clock_hz
+    assert run_point("fusemax", "fusemax", "bert", 1024, end_to_end=True).to_dict().get("searched_layers") is None
