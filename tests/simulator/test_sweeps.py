@@ -169,6 +169,11 @@ def test_a_dask_worker_killed_mid_sweep_loses_no_point(tmp_path, monkeypatch):
         killer.join()
     assert killed and killed[0] < 6  # the kill came mid-sweep
     assert summary["run"] == 6
+    from mappers import cache
+
+    load, store = cache.load, cache.store  # this process searches afresh too, like the workers (manifests still go)
+    monkeypatch.setattr(cache, "load", lambda key, *folder: load(key, *folder) if folder else None)
+    monkeypatch.setattr(cache, "store", lambda key, value, *folder: store(key, value, *folder) if folder else None)
     local = run_sweep(spec, tmp_path / "local", progress=False)
     assert local["run"] == 6
     by_id = {r["point_id"]: (r["latency_s"], r["energy_pj"]) for r in rows(tmp_path / "local")}
