@@ -23,7 +23,9 @@ def row(gpu="H100-SXM5-80GB", kernel="FA2", seqlen=512) -> str:
     ([], "no measurement rows (only a header)"),
     ([row(kernel="FA9")], "none of its 1 rows is modelled: no GPU mapping named 'FA9'"),
     ([row(gpu="GPU-9000")], "none of its 1 rows is modelled: no GPU preset named 'GPU-9000'"),
-    ([row(seqlen=99999999999)], "needs 1.638e+06 GB for Q, K, V and O; h100-sxm5-80gb has 80 GB of HBM"),
+    ([row(seqlen=99999999999)], "row with batch 1, seqlen_q 99999999999, seqlen_kv 99999999999: batch 1, 32 "
+                                "heads, 99999999999 queries x 99999999999 keys needs 1.638e+06 GB for Q, K, V and O; "
+                                "h100-sxm5-80gb has 80 GB of HBM"),
 ])
 def test_unusable_measurements_are_one_line(tmp_path, capsys, lines, words):
     data = tmp_path / "m.csv"

@@ -91,6 +91,9 @@ def _row(m: Measurement, efficiency: dict[str, float]) -> dict:
     try:
         report = simulate_attention(mapping, load_gpu(row["gpu_preset"]), m.problem(), efficiency)
     except SpecError as error:
+        if error.key == "problem":  # the row itself cannot run (larger than the GPU's memory): say which row
+            raise SpecError(f"the {m.gpu} {m.kernel} {m.passes} row with batch {m.batch}, seqlen_q {m.seqlen_q}, "
+                            f"seqlen_kv {m.seqlen_kv}: {error.message}", key="--data") from None
         if error.key not in NOT_RUNNABLE_KEYS:
             raise
         return _not_modelled(row, f"{mapping.name}: {error.message}")
