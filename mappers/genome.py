@@ -32,10 +32,17 @@ class GenomeSpace:
         children[rows, gene] = np.clip(children[rows, gene] + step, 0, limits)
         return children
 
+    @property
+    def strides(self) -> np.ndarray:
+        """Mixed-radix weights: a genome's index in `enumerate` order is `genome @ strides`."""
+        dimensions = np.array(self.dimensions, dtype=np.int64)
+        return np.append(np.cumprod(dimensions[::-1])[::-1][1:], 1)
+
+    def at(self, index: np.ndarray) -> np.ndarray:
+        """The genomes at these indices of `enumerate` order."""
+        return (np.asarray(index, dtype=np.int64)[:, None] // self.strides[None, :]) % np.array(self.dimensions)
+
     def enumerate(self, batch: int):
         """Every genome, in batches (exhaustive search), in `itertools.product` order (last gene fastest)."""
-        dimensions = np.array(self.dimensions, dtype=np.int64)
-        strides = np.append(np.cumprod(dimensions[::-1])[::-1][1:], 1)
         for start in range(0, self.size, batch):
-            index = np.arange(start, min(start + batch, self.size), dtype=np.int64)
-            yield (index[:, None] // strides[None, :]) % dimensions[None, :]
+            yield self.at(np.arange(start, min(start + batch, self.size), dtype=np.int64))

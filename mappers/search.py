@@ -76,9 +76,7 @@ class _Seen:
     """Which genomes of the space were already costed: one bit per genome (mixed-radix index)."""
 
     def __init__(self, space):
-        self.dimensions = np.array(space.dimensions, dtype=np.int64)
-        self.strides = np.append(np.cumprod(self.dimensions[::-1])[::-1][1:], 1)
-        self.size = int(space.size)
+        self.space, self.strides, self.size = space, space.strides, int(space.size)
         self.bits = np.zeros(self.size, dtype=bool)
         self.count = 0
 
@@ -96,8 +94,7 @@ class _Seen:
     def unseen(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """Up to `count` genomes not costed yet, drawn at random without repeats."""
         index = np.flatnonzero(~self.bits)
-        index = rng.choice(index, min(count, len(index)), replace=False)
-        return (index[:, None] // self.strides[None, :]) % self.dimensions[None, :]
+        return self.space.at(rng.choice(index, min(count, len(index)), replace=False))
 
     def mark(self, fresh_genomes: np.ndarray) -> None:
         self.bits[fresh_genomes.astype(np.int64) @ self.strides] = True
