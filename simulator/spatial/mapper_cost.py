@@ -30,13 +30,17 @@ class SpatialCost:
 
     def _structure(self, structure: int, genome: np.ndarray):
         if structure not in self._lowered:
-            mapping = self.space.decode(genome)
-            try:
-                self._lowered[structure] = [lower_group(self.space.cascade, self.arch, mapping, n, self.space.shapes)
-                                            for n in range(len(mapping.groups))]
-            except SpecError as rejected:
-                self._lowered[structure] = rejected.message
+            self._lowered[structure] = self._lower(genome)
         return self._lowered[structure]
+
+    def _lower(self, genome: np.ndarray) -> list | str:
+        """The genome's groups lowered, or why the mapping is rejected."""
+        mapping = self.space.decode(genome)
+        try:
+            return [lower_group(self.space.cascade, self.arch, mapping, n, self.space.shapes)
+                    for n in range(len(mapping.groups))]
+        except SpecError as rejected:
+            return rejected.message
 
     def canonicalize(self) -> dict[int, int]:
         """Keep one structure per distinct loop nest: two structures whose groups lower to the same arrays (the
@@ -46,24 +50,16 @@ class SpatialCost:
         (before) -> the index (before) of the structure kept for it."""
         dimensions = self.space.dimensions
         probes = (np.zeros(len(dimensions), dtype=np.int64), np.array([0, *[d - 1 for d in dimensions[1:]]]))
-        keep, classes, kept_for = [], {}, {}
+        classes, kept_for = {}, {}  # signature -> the first structure with it
         for structure in range(dimensions[0]):
             signature = []
             for probe in probes:
                 probe = probe.copy()
                 probe[0] = structure
-                mapping = self.space.decode(probe)
-                try:
-                    groups = [lower_group(self.space.cascade, self.arch, mapping, n, self.space.shapes)
-                              for n in range(len(mapping.groups))]
-                    signature.append(tuple(_loop_nest(g) for g in groups))
-                except SpecError as rejected:
-                    signature.append(("rejected", rejected.message))
-            if tuple(signature) not in classes:
-                classes[tuple(signature)] = structure
-                keep.append(structure)
-            kept_for[structure] = classes[tuple(signature)]
-        lowered = self._lowered
+                groups = self._lower(probe)
+                signature.append(groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups))
+            kept_for[structure] = classes.setdefault(tuple(signature), structure)
+        keep, lowered = list(classes.values()), self._lowered
         self.space.keep_structures(keep)
         self._lowered = {new: lowered[old] for new, old in enumerate(keep) if old in lowered}
         return kept_for
