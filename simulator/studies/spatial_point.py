@@ -9,7 +9,7 @@ from einsum_cascade.masks import undeclared_density_note
 from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
-from simulator.spatial.lower import CapacityRejected
+from simulator.spatial.lower import CapacityRejected, instance_ranks
 from simulator.spatial.simulate import SpatialReport
 from simulator.studies.designs import gemm_mapping_name
 from simulator.studies.mapping_choice import simulate_family
@@ -51,7 +51,7 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
     notes = [undeclared_density_note(cascade.masks)]
-    if model.kv_heads < model.heads and "HKV" not in cascade.instances:
+    if model.kv_heads < model.heads and "HKV" not in instance_ranks(cascade).values():
         notes.append(f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
                      f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "
                      f"{model.heads} query heads (cascade gqa-fusemax shares them)")
