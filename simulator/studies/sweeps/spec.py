@@ -37,6 +37,7 @@ from einsum_cascade.errors import SpecError, did_you_mean
 from einsum_cascade.yaml_source import SpecReader, load_yaml, looks_like_path, read_text
 from mappers.load import mapping_names
 from mappers.search import STRATEGIES, parse_budget
+from simulator.spatial.mapper_cost import OBJECTIVES
 from workloads.zoo import model_names, parse_seq_len
 
 TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper", "max_points")
@@ -180,8 +181,8 @@ class _SweepReader(SpecReader):
         for key, value in mapper.items():
             if key == "strategy" and value not in STRATEGIES:
                 self.fail(f"{value!r} is not one of {', '.join(STRATEGIES)}", "mapper", key)
-            elif key == "objective" and value not in ("latency", "energy", "edp", "weighted"):
-                self.fail(f"{value!r} is not one of latency, energy, edp, weighted", "mapper", key)
+            elif key == "objective" and value not in OBJECTIVES:
+                self.fail(f"{value!r} is not one of {', '.join(OBJECTIVES)}", "mapper", key)
             elif key == "budget":
                 try:
                     parse_budget(value)
