@@ -95,14 +95,18 @@ def left_behind(pids: set[int]) -> list[int]:
     return [p for p in pids if alive(p)]
 
 
-def kill_at(args: list[str], env: dict, delay: float) -> tuple[bool, list[int]]:
-    """Start `cascade ARGS`, SIGKILL it after `delay` s; (killed before it finished, processes left behind)."""
+def kill_at(args: list[str], env: dict, delay: float, rows_first: int = 0, folder: Path | None = None
+            ) -> tuple[bool, list[int]]:
+    """Start `cascade ARGS`, SIGKILL it `delay` s after `folder`/results.csv holds `rows_first` rows (at once
+    if 0); (killed before it finished, processes left behind)."""
     process = subprocess.Popen([sys.executable, "-m", "simulator.cli.main", *args], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     children: set[int] = set()
-    deadline = time.time() + delay
-    while time.time() < deadline and process.poll() is None:
+    deadline = None if rows_first else time.time() + delay
+    while (deadline is None or time.time() < deadline) and process.poll() is None:
         children |= descendants(process.pid)
+        if deadline is None and _rows_on_disk(folder) >= rows_first:
+            deadline = time.time() + delay
         time.sleep(0.02)
     finished = process.poll() is not None
     if not finished:
@@ -110,6 +114,12 @@ def kill_at(args: list[str], env: dict, delay: float) -> tuple[bool, list[int]]:
         os.kill(process.pid, signal.SIGKILL)
     process.wait()
     return not finished, left_behind(children)
+
+
+def _rows_on_disk(folder: Path | None) -> int:
+    with contextlib.suppress(OSError):
+        return max(0, (folder / "results.csv").read_bytes().count(b"\n") - 1)
+    return 0
 
 
 def use_sweep(work: Path, text: str) -> None:
@@ -143,11 +153,13 @@ def finish(sweep: Path, folder: Path, env: dict) -> None:
     assert done.returncode == 0, f"rerun after the fault failed: {done.stderr.strip()}"
 
 
-def kill(work: Path, rng: random.Random, kills: int, clean_s: float, per_folder: int = 3) -> list[dict]:
-    """`kills` SIGKILLs of the sweep at uniform random moments in [0, clean run's time], up to `per_folder` in a
-    row on one results folder (a run that finishes before its moment ends the folder); each folder is then
-    finished and compared with the clean run. Only kills that landed count."""
-    sweep, clean, clean_einsums, _ = _clean(work)
+def kill(work: Path, rng: random.Random, kills: int, per_folder: int = 3) -> list[dict]:
+    """`kills` SIGKILLs of the sweep, up to `per_folder` in a row on one results folder; each folder is then
+    finished and compared with the clean run. A kill lands after a random number of the sweep's points are on
+    disk (0 up to all but one), plus a random delay of up to one point's share of the clean run: moments tied
+    to progress, so that a run faster than the clean one (a warm kernel cache) is still killed mid-way. A run
+    that finishes before its moment ends the folder; only kills that landed count."""
+    sweep, clean, clean_einsums, clean_s = _clean(work)
     log: list[dict] = []
     attempts = 0
     while len(log) < kills:
@@ -155,12 +167,14 @@ def kill(work: Path, rng: random.Random, kills: int, clean_s: float, per_folder:
         for _ in range(per_folder):
             attempts += 1
             assert attempts <= 4 * kills, "the sweep keeps finishing before its kill: too few points to kill"
-            delay = rng.uniform(0.0, clean_s)
-            killed, left = kill_at(["sweep", str(sweep), "-o", str(folder), "--jobs", "2", "--json"], env, delay)
-            assert not left, f"a kill at {delay:.2f} s left processes {left}"
+            rows, delay = rng.randrange(len(clean)), rng.uniform(0.0, clean_s / len(clean))
+            rows = max(rows, _rows_on_disk(folder))  # a resumed folder already holds some
+            killed, left = kill_at(["sweep", str(sweep), "-o", str(folder), "--jobs", "2", "--json"], env, delay,
+                                   rows_first=rows, folder=folder)
+            assert not left, f"a kill {delay:.2f} s after {rows} rows left processes {left}"
             if not killed:
                 break
-            log.append({"fault": "kill", "delay_s": round(delay, 2),
+            log.append({"fault": "kill", "after_rows": rows, "delay_s": round(delay, 2),
                         "points_kept": len(results(folder)) if (folder / "results.csv").exists() else 0})
             if len(log) == kills:
                 break
@@ -176,10 +190,6 @@ def _clean(work: Path) -> tuple:
     if work not in _CLEAN:
         _CLEAN[work] = clean_sweep(work / "reference")
     return _CLEAN[work]
-
-
-def clean_seconds(work: Path) -> float:
-    return _clean(work)[3]
 
 
 def truncated(work: Path, rng: random.Random) -> list[dict]:

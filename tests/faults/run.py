@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = [("truncated", lambda: faults.truncated(work, rng)),
                  ("full disk", lambda: faults.full_disk(work)),
                  ("read-only", lambda: faults.read_only(work)),
-                 ("sweep kills", lambda: faults.kill(work, rng, args.kills, faults.clean_seconds(work))),
+                 ("sweep kills", lambda: faults.kill(work, rng, args.kills)),
                  ("reproduce kills", lambda: faults.kill_reproduce(work, rng, args.reproduce_kills))]
         for name, step in steps:
             entries = step()

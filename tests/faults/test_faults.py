@@ -38,5 +38,5 @@ def test_a_read_only_folder_is_one_line_and_the_rerun_completes(work):
 
 
 def test_a_sigkill_leaves_no_process_and_the_rerun_equals_a_clean_run(work):
-    log = faults.kill(work, random.Random(0), kills=1, clean_s=faults.clean_seconds(work))
+    log = faults.kill(work, random.Random(0), kills=1)
     assert len(log) == 1
