@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from einsum_cascade.errors import SpecError
-from simulator.studies.plots.figures import normalised_bars, point_columns
+from simulator.studies.plots.figures import normalised_bars
+from simulator.studies.plots.rows import point_columns
 
 
 def row(design, pe_dim, latency, seq_len=4096.0):

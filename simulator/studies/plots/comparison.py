@@ -6,12 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.studies.plots.style import TEXT_WIDTH_IN, new_figure, save, token_label
-
-# One colour per design in every figure (colour-blind-safe Okabe-Ito palette).
-DESIGN_COLOURS = {"unfused": "#999999", "flat": "#E69F00", "fusemax": "#0072B2",
-                  "fusemax-cascade-on-flat-hw": "#56B4E9", "fusemax-cascade-on-flat-hw-artifact": "#CC79A7",
-                  "fusemax-no-binding": "#009E73", "flat-best": "#D55E00"}
+from simulator.studies.plots.style import DESIGN_COLOURS, TEXT_WIDTH_IN, new_figure, save, token_label
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:

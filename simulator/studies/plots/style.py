@@ -13,6 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 COLUMN_WIDTH_IN = 3.5
 TEXT_WIDTH_IN = 7.1
 
+# One colour per design in every figure (colour-blind-safe Okabe-Ito palette); other series take the rest.
+DESIGN_COLOURS = {"unfused": "#999999", "flat": "#E69F00", "fusemax": "#0072B2",
+                  "fusemax-cascade-on-flat-hw": "#56B4E9", "fusemax-cascade-on-flat-hw-artifact": "#CC79A7",
+                  "fusemax-no-binding": "#009E73", "flat-best": "#D55E00"}
+OTHER_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
+MAX_LABELLED_TICKS = 8
+
 RC = {
     "font.size": 8,
     "axes.labelsize": 8,
@@ -22,6 +29,7 @@ RC = {
     "ytick.labelsize": 7,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    "axes.formatter.min_exponent": 4,  # log ticks as 0.6, 2, 100 rather than 6x10^-1 (up to 10^4)
     "pdf.fonttype": 42,  # embed TrueType so the PDF text stays editable
     "savefig.bbox": "tight",
 }
@@ -47,3 +55,29 @@ def token_label(n: float) -> str:
     """A sequence length as an axis label: 1K, 64K, 1M (powers of two), or the plain number below 1024."""
     n = int(n)
     return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K" if n >= 1024 else str(n)
+
+
+def palette(values: list) -> list[str]:
+    """A colour per value: a design's own colour, else the next of the palette (cycling past eight)."""
+    if all(v in DESIGN_COLOURS for v in values):
+        return [DESIGN_COLOURS[v] for v in values]
+    return [OTHER_COLOURS[n % len(OTHER_COLOURS)] for n in range(len(values))]
+
+
+def scale_axis(ax, which: str, values: list[float], label=None) -> None:
+    """Log scale when positive values span 10x or more (base 2 if all are powers of two), else linear, so that
+    no axis shows a single tick; with `label`, one labelled tick per distinct value (up to eight), no minor
+    labels, so that nothing overprints."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    positive = [v for v in values if v > 0]
+    distinct = sorted(set(values))
+    if len(positive) == len(values) and positive and max(positive) >= 10 * min(positive):
+        powers = all(float(v).is_integer() and int(v) & (int(v) - 1) == 0 for v in positive)
+        getattr(ax, f"set_{which}scale")("log", base=2 if powers else 10)
+        axis.set_minor_formatter(NullFormatter())
+    if label is not None and len(distinct) <= MAX_LABELLED_TICKS:
+        axis.set_major_locator(FixedLocator(distinct))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: label(float(v))))
+        axis.set_minor_formatter(NullFormatter())

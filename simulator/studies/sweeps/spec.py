@@ -38,6 +38,7 @@ from einsum_cascade.yaml_source import SpecReader, load_yaml, looks_like_path, r
 from mappers.load import mapping_names
 from mappers.search import STRATEGIES, parse_budget
 from simulator.spatial.mapper_cost import OBJECTIVES
+from simulator.studies.arch_overrides import parse_override_value
 from workloads.zoo import model_names, parse_seq_len
 
 TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper", "max_points")
@@ -83,13 +84,12 @@ class _SweepReader(SpecReader):
         base = self._mapping(data.get("base") or {}, "base")
         axes = self._mapping(data.get("axes") or {}, "axes")
         for key, value in base.items():
-            self._value(key, value, "base", key)
+            base[key] = self._value(key, value, "base", key)
         for key, values in axes.items():
             if not isinstance(values, list) or not values:
                 self.fail(f"axis values must be a non-empty list, got {values!r}", "axes", key)
                 continue
-            for n, value in enumerate(values):
-                self._value(key, value, "axes", key, n)
+            axes[key] = [self._value(key, value, "axes", key, n) for n, value in enumerate(values)]
         zipped = self._zip(data.get("zip") or [], axes)
         derived = self._derived(self._mapping(data.get("derived") or {}, "derived"), {**base, **axes})
         mapper = self._mapper(data.get("mapper"))
@@ -115,8 +115,9 @@ class _SweepReader(SpecReader):
             return {}
         return value
 
-    def _value(self, key: str, value, *path) -> None:
-        """Check one point value against what its key allows."""
+    def _value(self, key: str, value, *path):
+        """Check one point value against what its key allows; returns it, an `arch.` size written with a unit
+        (`16MB`, `512KiB`, `32K`; binary multiples, as `--set` reads them) as its number."""
         from mappers.gpu_kernels import gpu_mapping_names
         from simulator.studies.designs import design_names
 
@@ -127,6 +128,12 @@ class _SweepReader(SpecReader):
             if override not in OVERRIDE_KEYS and override not in GPU_OVERRIDE_KEYS:  # the point's arch checks its own
                 self.fail(f"unknown arch override {override!r}; allowed: "
                           f"{', '.join(dict.fromkeys([*OVERRIDE_KEYS, *GPU_OVERRIDE_KEYS]))}", *path)
+            elif isinstance(value, str):
+                try:
+                    return self._value(key, parse_override_value(value, key), *path)
+                except SpecError:
+                    self.fail(f"{value!r} must be a positive number, or a size with a unit (e.g. 16MB, 512KiB)",
+                              *path)
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 self.fail(f"{value!r} must be a positive number", *path)
         elif key not in POINT_KEYS:
@@ -144,6 +151,7 @@ class _SweepReader(SpecReader):
                 self.fail(f"{value!r} is not a sequence length (e.g. 4096, 64K, 1M)", *path)
         elif key == "batch" and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             self.fail(f"{value!r} must be a positive integer", *path)
+        return value
 
     def _zip(self, groups, axes: dict) -> list[list[str]]:
         if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
