@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from arch_models.accelergy import fill_from_tables
 from arch_models.spatial import OPERATOR_NAMES, Buffer, ComputeArray, Dram, OperatorCost, SpatialArch
 from einsum_cascade.errors import SpecError, SpecErrors
 from einsum_cascade.yaml_source import (
@@ -118,11 +119,12 @@ def parse_arch(text: str, source: str = "<string>") -> SpatialArch:
     document = load_yaml(text, source)
     if not isinstance(document.data, dict):
         raise document.error("an architecture file must be a YAML mapping with keys " + ", ".join(TOP_LEVEL))
+    data = fill_from_tables(document.data, document.source)  # `accelergy` values from Accelergy tables
     errors: list[SpecError] = []
-    _check_section(document, document.data, TOP_LEVEL, (), errors)
+    _check_section(document, data, TOP_LEVEL, (), errors)
     if errors:
         raise SpecErrors(errors)
-    return _build(document.data, document.source)
+    return _build(data, document.source)
 
 
 # ---- validation -------------------------------------------------------------------------------
