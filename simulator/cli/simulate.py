@@ -6,7 +6,7 @@ from arch_models.gpu import GpuArch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.sizes import parse_shape_option
 from mappers.gpu_overrides import shown
-from simulator.cli.output import format_number, print_json
+from simulator.cli.output import format_number, print_json, table
 from simulator.gpu.model import RESOURCES
 from simulator.spatial.systolic_mode import DATAFLOWS, TIMINGS
 from simulator.studies.arch_overrides import (
@@ -43,6 +43,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dataflow", choices=DATAFLOWS, default="os",
                         help="2D array dataflow: output, weight or input stationary; only used with "
                              "--timing systolic or systolic-unpadded (ideal timing has no dataflow)")
+    parser.add_argument("--stats", action="store_true",
+                        help="per tensor and storage level (global buffer, staging, DRAM): words read and written, "
+                             "physical accesses and their energy, as Timeloop's stats list them (spatial arrays)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -50,6 +53,9 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     overrides = parse_set_options(args.set)
     arch = load_arch_with_overrides(args.arch, overrides, mapping_overrides=True)  # checks keys and values first
+    if args.stats and isinstance(arch, GpuArch):
+        raise SpecError("per-level storage statistics are for spatial arrays; a GPU point lists its phases "
+                        "instead (--json)", key="--stats")
     row = _cascade_row(args, arch, overrides) if args.cascade else _workload_row(args, overrides)
     if "achieved_tflops" in row:  # a GPU point (run_point chose the model by the arch)
         row.setdefault("cycles", row["latency_s"] * arch.clock_hz)
@@ -74,7 +80,7 @@ def _workload_row(args, overrides: dict) -> dict:
                         key=missing[0])
     row = run_point(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
                     end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
-                    overrides=overrides).to_dict()
+                    overrides=overrides, stats=args.stats).to_dict()
     return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
@@ -89,7 +95,7 @@ def _cascade_row(args, arch, overrides: dict) -> dict:
         raise SpecError("--cascade needs --shape with the size of every shape symbol, e.g. M=1024,N=1024,K=64",
                         key="--shape")
     row = run_point(arch, args.mapping, cascade=args.cascade, shapes=parse_shape_option(args.shape),
-                    timing=args.timing, dataflow=args.dataflow).to_dict()
+                    timing=args.timing, dataflow=args.dataflow, stats=args.stats).to_dict()
     return {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
@@ -126,7 +132,23 @@ def _print_spatial(row: dict) -> None:
     print("  time share   " + ", ".join(f"{name} {share:.1%}" for name, share in shares))
     if row.get("note"):
         print(f"  note         {row['note']}")
+    if row.get("storage_by_tensor"):
+        print(stats_table(row["storage_by_tensor"]))
 
+
+def stats_table(by_tensor: dict) -> str:
+    """One line per tensor and storage level it touches; tensors kept in registers have none."""
+    lines = []
+    for tensor, levels in by_tensor.items():
+        if not levels:
+            lines.append((tensor, "registers only", "", "", "", "", ""))
+        for level, entry in levels.items():
+            reads, writes = entry.get("read_words", entry.get("words", 0.0)), entry.get("write_words", "")
+            accesses = entry.get("read_accesses", 0.0) + entry.get("write_accesses", 0.0) + entry.get("accesses", 0.0)
+            lines.append((tensor, level, format_number(reads), format_number(writes) if writes != "" else "(both)",
+                          format_number(accesses), str(entry["access_words"]), format_number(entry["energy_pj"])))
+    return "\n" + table(("tensor", "level", "read words", "write words", "accesses", "words/access", "energy pJ"),
+                        lines)
 
 def _tile_work_text(work: dict | None) -> str:
     if not work:

@@ -105,9 +105,15 @@ def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, words: dict[str,
         on = lowered.einsum_array == code
         parts[f"compute_{label}"] = points[:, on] @ lowered.energy_per_point[on]
         parts[f"registers_{label}"] = (points[:, on] @ lowered.cycles_per_point[on]) * register_pj_per_cycle(unit)
+    return {**parts, **storage_energy(arch, words)}
+
+
+def storage_energy(arch: SpatialArch, words: dict) -> dict:
+    """Energy of the storage levels for `words` moved (`level_words` keys; arrays or numbers), per physical
+    access of each level's access width."""
     buffer = arch.global_buffer
-    parts["buffer"] = (buffer.accesses(words["buffer_read"]) * buffer.read_pj
-                       + buffer.accesses(words["buffer_write"]) * buffer.write_pj)
+    parts = {"buffer": buffer.accesses(words["buffer_read"]) * buffer.read_pj
+             + buffer.accesses(words["buffer_write"]) * buffer.write_pj}
     if arch.staging_buffer is not None:
         staging = arch.staging_buffer
         parts["staging"] = staging.accesses(words["staging"]) * (staging.read_pj + staging.write_pj) / 2

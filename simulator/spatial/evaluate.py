@@ -50,6 +50,7 @@ class GroupResult:
     spilled_fraction: float
     overlap_previous: bool
     storage: dict[str, dict[str, float]]  # level -> words and physical accesses (read/write)
+    tensor_words: dict[str, dict[str, float]] = field(default_factory=dict)  # tensor -> level_words keys
 
 
 @dataclass
@@ -73,6 +74,7 @@ class SpatialReport:
     measured_passes: dict[str, dict[str, float]]
     pass_lower_bound: int
     storage: dict[str, dict[str, float]] = field(default_factory=dict)  # summed over groups
+    storage_by_tensor: dict[str, dict] = field(default_factory=dict)  # tensor -> level -> words, accesses, pJ
     groups: list[GroupResult] = field(default_factory=list)
 
 
@@ -116,7 +118,10 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
         tensor_dram_reads={t: float(r) for t, r in zip(lowered.tensors, dram_read, strict=True)},
         tensor_buffer_reads={t: float(r) for t, r in zip(lowered.tensors, buffer_read, strict=True)},
         spilled_fraction=float(batch.spilled[0]), overlap_previous=lowered.overlap_previous,
-        storage=storage_accesses(arch, words))
+        storage=storage_accesses(arch, words),
+        tensor_words={t: {"buffer_read": float(buffer_read[n]), "buffer_write": float(buffer_write[n]),
+                          "staging": float(staging[n]), "dram_read": float(dram_read[n]),
+                          "dram_write": float(dram_write[n])} for n, t in enumerate(lowered.tensors)})
 
 
 def storage_accesses(arch: SpatialArch, words: dict[str, float]) -> dict[str, dict[str, float]]:

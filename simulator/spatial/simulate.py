@@ -11,8 +11,8 @@ from arch_models import SpatialArch
 from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.spatial.batch import combine_groups
-from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group
+from simulator.spatial.batch import combine_groups, storage_energy
+from simulator.spatial.evaluate import GroupResult, SpatialReport, evaluate_group, storage_accesses
 from simulator.spatial.lower import instance_ranks, reject
 
 
@@ -63,7 +63,8 @@ def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[
         area_mm2=arch.area_mm2, bound=bound,
         occupancy_bytes={level: max(g.occupancy_bytes[level] for g in groups) for level in groups[0].occupancy_bytes},
         measured_passes=_measured_passes(cascade, groups, shapes),
-        pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups), groups=groups)
+        pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups),
+        storage_by_tensor=storage_by_tensor(arch, groups), groups=groups)
 
 
 def _sum_storage(groups: list[GroupResult]) -> dict[str, dict[str, float]]:
@@ -74,6 +75,25 @@ def _sum_storage(groups: list[GroupResult]) -> dict[str, dict[str, float]]:
             for key, value in entry.items():
                 into[key] = value if key == "access_words" else into.get(key, 0.0) + value
     return total
+
+
+def storage_by_tensor(arch: SpatialArch, groups: list[GroupResult]) -> dict[str, dict]:
+    """Per tensor and storage level, as Timeloop's stats list them: words read and written, physical accesses
+    and their energy (pJ), summed over the groups; the tensors' energies add up to the levels' in the report."""
+    words: dict[str, dict[str, float]] = {}
+    for group in groups:
+        for tensor, moved in group.tensor_words.items():
+            into = words.setdefault(tensor, {})
+            for key, value in moved.items():
+                into[key] = into.get(key, 0.0) + value
+    result = {}
+    for tensor, moved in words.items():
+        levels = storage_accesses(arch, moved)
+        for level, pj in storage_energy(arch, moved).items():
+            levels[level]["energy_pj"] = float(pj)
+        result[tensor] = {level: entry for level, entry in levels.items()
+                          if any(v for k, v in entry.items() if k.endswith("words") and k != "access_words")}
+    return result
 
 
 def _measured_passes(cascade: Cascade, groups: list[GroupResult], shapes: dict[str, int]) -> dict:

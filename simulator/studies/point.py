@@ -18,12 +18,13 @@ def run_point(arch: SpatialArch | GpuArch | str, mapping: Mapping | GpuMapping |
               workload: str | None = None, seq_len: int | str | None = None, *, design: str | None = None,
               cascade: str | None = None, shapes: dict[str, int] | None = None, batch: int | None = None,
               end_to_end: bool = False, timing: str = "ideal", dataflow: str = "os", overrides: dict | None = None,
-              report: SpatialReport | None = None) -> PointResult:
+              report: SpatialReport | None = None, stats: bool = False) -> PointResult:
     """One point: `mapping` (an object or a preset name / YAML file) on `arch` for a workload's attention at
     `seq_len`, or with `shapes` for `cascade` at those sizes. `overrides` are `--set` keys: with an arch name its
     with_overrides keys are applied here, and on a GPU `mapping.KEY` keys to a mapping given by name. On a GPU
     `cascade` is the cascade the mapping's kernel computes. `report`: a spatial attention report a search has
-    already made of this mapping at these shapes, so the mapping is not simulated twice."""
+    already made of this mapping at these shapes, so the mapping is not simulated twice. `stats`: add each
+    tensor's words, accesses and energy per storage level (spatial arrays; a GPU point has no such levels)."""
     arch_overrides, mapping_overrides = split_overrides(overrides or {})
     if isinstance(arch, GpuArch) or (isinstance(arch, str) and is_gpu_name(arch)):
         if isinstance(arch, str):
@@ -38,7 +39,7 @@ def run_point(arch: SpatialArch | GpuArch | str, mapping: Mapping | GpuMapping |
     if isinstance(arch, str):
         arch = load_arch(arch, overrides)
     if shapes is not None:
-        return spatial_shape_point(arch, cascade, shapes, mapping, timing, dataflow)
+        return spatial_shape_point(arch, cascade, shapes, mapping, timing, dataflow, stats)
     mapping = load_mapping(mapping) if isinstance(mapping, str) else mapping
     return spatial_workload_point(arch, mapping, workload, seq_len, design or mapping.name, end_to_end, batch,
-                                  timing, dataflow, report=report)
+                                  timing, dataflow, report=report, stats=stats)

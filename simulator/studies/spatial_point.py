@@ -36,9 +36,10 @@ def mapping_for(cascade_name: str, mapping: Mapping | str | None) -> tuple[Casca
 def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, seq_len: int, design: str,
                            end_to_end: bool = False, batch: int | None = None, timing: str = "ideal",
                            dataflow: str = "os", cascade: Cascade | None = None,
-                           report: SpatialReport | None = None) -> PointResult:
+                           report: SpatialReport | None = None, stats: bool = False) -> PointResult:
     """A workload's attention (and with `end_to_end` its layer GEMMs); `report`: the attention's report when a
-    search already made it for these shapes, timing and dataflow."""
+    search already made it for these shapes, timing and dataflow; `stats`: per-tensor storage statistics (end to
+    end, a layer GEMM's tensors are named `LAYER:TENSOR`)."""
     model = load_model(workload)
     cascade = cascade or resolve_cascade(mapping.cascade)
     if report is None:
@@ -57,6 +58,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                      f"{model.heads} query heads (cascade gqa-fusemax shares them)")
     if notes := [n for n in notes if n]:
         row["note"] = "; ".join(notes)
+    if stats:
+        row["storage_by_tensor"] = dict(report.storage_by_tensor)
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
@@ -65,6 +68,10 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
         if searched := [g.name for g, (_, found) in zip(gemms, layers, strict=True) if found]:
             row["searched_layers"] = searched
         layers = [report for report, _ in layers]
+        if stats:
+            for gemm, layer in zip(gemms, layers, strict=True):
+                row["storage_by_tensor"].update({f"{gemm.name}:{tensor}": levels
+                                                 for tensor, levels in layer.storage_by_tensor.items()})
         row["attention_latency_s"] = row["latency_s"]
         row["attention_energy_pj"] = row["energy_pj"]
         busy_2d = row["util_2d"] * report.cycles + sum(r.util_2d * r.cycles for r in layers)
@@ -99,7 +106,7 @@ def _layer(cascade: Cascade, arch: SpatialArch, mapping: Mapping, gemm, timing: 
 
 def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, int],
                         mapping: Mapping | str | None = None, timing: str = "ideal",
-                        dataflow: str = "os") -> PointResult:
+                        dataflow: str = "os", stats: bool = False) -> PointResult:
     """Any cascade at explicit shapes (`simulate --cascade gemm --shape M=1024,...`): the keys of a workload
     point less workload and seq_len, plus the shapes and per-Einsum cycles."""
     cascade, mapping = mapping_for(cascade_name, mapping)
@@ -117,6 +124,8 @@ def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, 
     }
     if note := undeclared_density_note(cascade.masks):
         row["note"] = note
+    if stats:
+        row["storage_by_tensor"] = dict(report.storage_by_tensor)
     return point_result("spatial", row, _sweep_columns(row, arch))
 
 
