@@ -19,6 +19,17 @@ COMMANDS = {name: f"simulator.cli.{module}" for name, module in (
     ("validate-gpu", "validate_gpu"), ("measure-gpu", "measure_gpu"), ("demo", "demo"), ("bench", "bench"))}
 
 
+class HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless it has none (None, a flag's False) or says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) \
+                and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand, or with `only` of that one (what `main` needs to run it)."""
     parser = argparse.ArgumentParser(prog="cascade", description="Design-space simulator for attention "
@@ -28,6 +39,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         if only in (None, name):
             importlib.import_module(module).add_parser(subparsers)
+    for command in subparsers.choices.values():
+        command.formatter_class = HelpWithDefaults
     return parser
 
 
