@@ -15,8 +15,9 @@ from simulator.studies.sweeps.stop import SweepStopped
 # symbolic algebra and dask load only for the commands that use them)
 COMMANDS = {name: f"simulator.cli.{module}" for name, module in (
     ("list", "list_items"), ("analyze", "analyze"), ("check", "check"), ("simulate", "simulate"),
-    ("compare", "compare"), ("map", "map"), ("sweep", "sweep"), ("plot", "plot"), ("reproduce", "reproduce"),
-    ("validate-gpu", "validate_gpu"), ("measure-gpu", "measure_gpu"), ("demo", "demo"), ("bench", "bench"))}
+    ("compare", "compare"), ("map", "map"), ("sweep", "sweep"), ("plot", "plot"), ("report", "report"),
+    ("reproduce", "reproduce"), ("validate-gpu", "validate_gpu"), ("measure-gpu", "measure_gpu"), ("demo", "demo"),
+    ("bench", "bench"))}
 
 
 class HelpWithDefaults(argparse.RawDescriptionHelpFormatter):
