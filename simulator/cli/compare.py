@@ -22,14 +22,16 @@ def add_parser(subparsers) -> None:
 
 
 def add_compare_arguments(parser) -> None:
-    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help="comma-separated models")
+    parser.add_argument("--workloads", "--workload", dest="workloads", default=",".join(DEFAULT_WORKLOADS),
+                        help="comma-separated models")
     parser.add_argument("--seq", default="1K,4K,16K,64K,256K,1M", help="comma-separated sequence lengths")
-    parser.add_argument("--designs", default=",".join(DEFAULT_DESIGNS), help="comma-separated designs")
+    parser.add_argument("--designs", "--design", "--mappings", dest="designs", default=",".join(DEFAULT_DESIGNS),
+                        help="comma-separated designs (with --arch: mappings on that architecture)")
     parser.add_argument("--baseline", default="flat", help="design the speedups are relative to")
     parser.add_argument("--end-to-end", action="store_true", help="attention plus the layer's GEMMs")
     parser.add_argument("--plot", help="also write a speedup/energy figure to this path (PDF + PNG)")
-    parser.add_argument("--arch", help="compare mappings on one architecture: --designs are then mapping names "
-                                       "(e.g. --arch h100-sxm5-80gb --designs fa2,fa3)")
+    parser.add_argument("--arch", help="compare mappings on one architecture: --designs (or --mappings) are then "
+                                       "mapping names (e.g. --arch h100-sxm5-80gb --mappings fa2,fa3)")
     add_set_argument(parser)
 
 

@@ -20,8 +20,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--arch", required=True, help="architecture preset or YAML file")
     parser.add_argument("--cascade",
                         help="library cascade or YAML file; several comma-separated are mapped side by side")
-    parser.add_argument("--kernel", help="GPU only: GPU mappings whose tiles to search (e.g. fa2,fa3); default: "
-                                         "every fused GPU kernel that computes --cascade")
+    parser.add_argument("--mappings", "--kernel", dest="kernel", metavar="MAPPINGS",
+                        help="GPU only: GPU mappings whose tiles to search (e.g. fa2,fa3); default: every fused GPU "
+                             "kernel that computes --cascade")
     parser.add_argument("--workload", help="model whose attention shapes to use (with --seq)")
     parser.add_argument("--seq", help="sequence length, e.g. 64K")
     parser.add_argument("--shape", help="explicit shapes instead of a workload, e.g. M=1024,K=1024,N=1024")
@@ -56,7 +57,8 @@ def run(args) -> int:
     if not args.cascade:
         raise SpecError("give --cascade (library cascades or YAML files)", key="--cascade")
     if args.kernel:
-        raise SpecError(f"--kernel applies to GPU architectures; {args.arch!r} is a spatial array", key="--kernel")
+        raise SpecError(f"--mappings applies to GPU architectures; {args.arch!r} is a spatial array (its mapping "
+                        "is searched)", key="--mappings")
     cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
     bound = [c.bind_shapes(shapes, explicit=bool(args.shape)) for c in cascades]
     for cascade, sizes in zip(cascades, bound, strict=True):

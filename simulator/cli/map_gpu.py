@@ -1,11 +1,11 @@
 """`cascade map --arch <gpu>`: search the tilings a GPU kernel can instantiate for a workload's attention.
 
-The kernel structure (FA2, FA3, Triton, split-KV, ...) comes from a GPU mapping (`--kernel`, or every fused
+The kernel structure (FA2, FA3, Triton, split-KV, ...) comes from a GPU mapping (`--mappings`, or every fused
 GPU mapping that computes `--cascade`); the search walks its `tile_space` (Br, Bc, warps, stages, and key
 splits for split-KV) under the GPU's register, shared-memory and occupancy limits, and times each legal
 tiling with the threadblock model. The shipped tile is timed beside the best for comparison. A `--cascade`
 that no mapping computes (a library cascade or a user's file) runs on every fused mapping the GPU can run
-(or on the `--kernel` ones): the kernel's tile loop then computes that cascade's Einsums.
+(or on the `--mappings` ones): the kernel's tile loop then computes that cascade's Einsums.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ OBJECTIVE_NOTE = "GPU energy is board power x time, so every objective ranks til
 
 
 def kernels_for(args, gpu) -> list:
-    """The GPU mappings to search: the `--kernel` names (running `--cascade` if it is given), else every fused
+    """The GPU mappings to search: the `--mappings` names (running `--cascade` if it is given), else every fused
     or split-KV mapping of `--cascade` whose instructions the GPU has, else every fused mapping the GPU can
     run, running `--cascade`. All of one kind, so that they compare side by side."""
     if args.kernel:
-        mappings = [_kernel(name) for name in names_option(args.kernel, "--kernel")]
+        mappings = [_kernel(name) for name in names_option(args.kernel, "--mappings")]
         for mapping in mappings:
             if mapping.kind not in SEARCHED_KINDS:
                 raise SpecError(f"GPU mapping {mapping.name!r} is {mapping.kind}: only fused and split-KV kernels "
-                                "have tiles to search", key="--kernel")
+                                "have tiles to search", key="--mappings")
         if args.cascade:
             mappings = [m.with_cascade(_one_cascade(args)) for m in mappings]
     elif args.cascade:
@@ -45,11 +45,11 @@ def kernels_for(args, gpu) -> list:
         if not mappings:  # no kernel computes it: every fused kernel the GPU can run, running it
             mappings = [m.with_cascade(_one_cascade(args)) for m in runnable if m.kind == "fused"]
     else:
-        raise SpecError("give --kernel (GPU mappings, e.g. fa2,fa3) or --cascade", key="--kernel")
+        raise SpecError("give --mappings (GPU mappings, e.g. fa2,fa3) or --cascade", key="--mappings")
     kinds = {"decode" if m.kind == "split-kv" else "prefill" for m in mappings}
     if len(kinds) > 1:
         raise SpecError("decode (split-KV) and prefill kernels do not compare side by side; search them "
-                        "separately", key="--kernel" if args.kernel else "--cascade")
+                        "separately", key="--mappings" if args.kernel else "--cascade")
     return mappings
 
 
@@ -65,7 +65,7 @@ def _kernel(name: str):
         return load_gpu_mapping(name)
     except SpecError as error:
         raise SpecError(error.message, source=error.source, line=error.line,
-                        key="--kernel" if error.key == "--mapping" else error.key) from None
+                        key="--mappings" if error.key == "--mapping" else error.key) from None
 
 
 def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
@@ -73,7 +73,7 @@ def search_kernel(gpu, mapping, args, settings: SearchSettings) -> dict:
     found = search_against_shipped(gpu, mapping, problem, settings, progress=not args.json)
     mapping_yaml = searched_mapping_yaml(
         mapping, problem.head_dim, found["tile"],
-        f"cascade map --arch {args.arch} --kernel {mapping.name} --cascade {mapping.cascade} --workload "
+        f"cascade map --arch {args.arch} --mappings {mapping.name} --cascade {mapping.cascade} --workload "
         f"{args.workload} --seq {args.seq}")
     best = run_point(gpu, parse_gpu_mapping(mapping_yaml, f"<{mapping.name} searched tile>"), args.workload,
                      args.seq)  # the searched tile's detailed report: phases, occupancy, utilization

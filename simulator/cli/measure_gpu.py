@@ -20,12 +20,14 @@ from simulator.studies.gpu_measure.timing import TimingSettings
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("measure-gpu", help="time attention kernels on a CUDA GPU (needs torch); writes the "
                                    "CSV schema validate-gpu reads, one row per point as it is measured, and resumes")
-    parser.add_argument("--out", required=True, help="CSV file to append to (rerun with the same file to resume); "
+    parser.add_argument("--csv", "--out", dest="out", metavar="FILE", required=True,
+                        help="measurement CSV to append to (rerun with the same file to resume); "
                         "points that could not be measured go to FILE.failed.csv")
-    parser.add_argument("--kernels", default=None,
+    parser.add_argument("--mappings", "--kernels", dest="kernels", metavar="MAPPINGS", default=None,
                         help=f"comma-separated, from: {', '.join(KERNELS)} (default: every one a GPU mapping models "
                         "whose package is installed and that runs on this GPU)")
-    parser.add_argument("--seqlens", default=",".join(map(str, DEFAULT_SEQLENS)), help="sequence lengths")
+    parser.add_argument("--seq", "--seqlens", dest="seqlens", default=",".join(map(str, DEFAULT_SEQLENS)),
+                        help="comma-separated sequence lengths")
     parser.add_argument("--head-dims", default="64,128", help="head dims (heads = hidden / head dim)")
     parser.add_argument("--causal", choices=("both", "yes", "no"), default="both")
     parser.add_argument("--passes", default="fwd", help=f"comma-separated, from: {', '.join(PASSES)}")
@@ -50,7 +52,7 @@ def plan(args) -> tuple[list[str] | None, Grid, TimingSettings]:
             raise SpecError(f"{option} must be {'non-negative' if smallest == 0 else 'positive'}, not {value}",
                             key=option)
     kernels = parse_kernels(args.kernels) if args.kernels is not None else None
-    grid = Grid(parse_int_list(args.seqlens, "--seqlens"), parse_int_list(args.head_dims, "--head-dims"),
+    grid = Grid(parse_int_list(args.seqlens, "--seq"), parse_int_list(args.head_dims, "--head-dims"),
                 {"both": (False, True), "yes": (True,), "no": (False,)}[args.causal],
                 tuple(p.strip() for p in args.passes.split(",") if p.strip()), args.tokens, args.hidden, args.dtype)
     return kernels, grid, TimingSettings(args.warmup_ms, args.rep_ms, args.min_repeats)

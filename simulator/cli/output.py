@@ -44,10 +44,11 @@ def write_text_file(path: str | Path, text: str, key: str) -> None:
 
 
 def figure_path(out: str, name: str, key: str = "-o") -> Path:
-    """Where a figure goes: `out` itself (FILE.pdf; the PNG beside it), or `out/NAME.pdf` when `out` is a folder
-    that exists; another suffix, or a folder that cannot be created or written, is a one-line error."""
+    """Where a figure goes: `out/NAME.pdf` (the PNG beside it), `out` a folder, created if need be, as every `-o`
+    names; or `out` itself when it ends in .pdf. Another suffix, or a folder that cannot be created or written, is
+    a one-line error."""
     path = Path(out)
-    if path.is_dir():
+    if path.is_dir() or not path.suffix:
         path = path / f"{name}.pdf"
     if path.suffix.lower() not in ("", ".pdf"):
         raise SpecError(f"{out}: a figure is written as FILE.pdf (and FILE.png beside it), not {path.suffix}", key=key)

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--where", action="append", metavar="KEY=VALUE",
                         help="keep the rows with this value (repeatable; e.g. workload=bert, arch.pe_dim=128)")
     parser.add_argument("-o", "--out", required=True,
-                        help="output file (.pdf; a .png is written beside it), or an existing folder (KIND.pdf in it)")
+                        help="folder for KIND.pdf and KIND.png (created if need be), or FILE.pdf (FILE.png beside it)")
     parser.add_argument("--baseline", metavar="DESIGN",
                         help=f"design to normalise to: speedup, energy and ablation default to {DEFAULT_BASELINE}; "
                              "with --x/--y, y becomes the ratio to it (speedup for latency_s) (default: none)")

@@ -22,7 +22,10 @@ DEFAULT_GPU_MAPPING = "fa2"  # runs on every GPU preset (mma.sync)
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("simulate", help="simulate one mapping of a cascade on an architecture")
-    parser.add_argument("--arch", required=True, help="architecture preset or YAML file (spatial array or GPU)")
+    parser.add_argument("--design", help="a named design (`cascade list designs`): its architecture and mapping, "
+                                         "instead of --arch and --mapping")
+    parser.add_argument("--arch", help="architecture preset or YAML file (spatial array or GPU); needed unless "
+                                       "--design gives it")
     parser.add_argument("--mapping", help="mapping preset or YAML file (names its cascade); needed with --workload; "
                                           "with --cascade, defaults to the shipped mapping of the cascade's name "
                                           f"(on a GPU: {DEFAULT_GPU_MAPPING}, run on the cascade)")
@@ -51,6 +54,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    _design_or_arch(args)
     overrides = parse_set_options(args.set)
     arch = load_arch_with_overrides(args.arch, overrides, mapping_overrides=True)  # checks keys and values first
     if args.stats and isinstance(arch, GpuArch):
@@ -70,6 +74,22 @@ def run(args) -> int:
     return 0
 
 
+def _design_or_arch(args) -> None:
+    """`--design NAME` stands for its --arch and --mapping (designs.yaml); the two ways do not mix."""
+    if args.design is None:
+        if args.arch is None:
+            raise SpecError("give --design NAME, or --arch (and --mapping)", key="--arch")
+        return
+    if args.arch or args.mapping:
+        raise SpecError(f"--design {args.design} gives the architecture and the mapping: drop "
+                        f"{' and '.join(o for o, v in (('--arch', args.arch), ('--mapping', args.mapping)) if v)}",
+                        key="--design")
+    from simulator.studies.designs import load_design
+
+    design = load_design(args.design, key="--design")
+    args.arch, args.mapping = design.arch, design.mapping
+
+
 def _workload_row(args, overrides: dict) -> dict:
     if args.shape:
         raise SpecError("--shape goes with --cascade; with --workload give --seq", key="--shape")
@@ -78,7 +98,7 @@ def _workload_row(args, overrides: dict) -> dict:
     if missing:
         raise SpecError(f"give {', '.join(missing)} (or --cascade NAME --shape ... instead of --workload/--seq)",
                         key=missing[0])
-    row = run_point(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.mapping,
+    row = run_point(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.design or args.mapping,
                     end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
                     overrides=overrides, stats=args.stats).to_dict()
     return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}

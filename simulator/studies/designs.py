@@ -29,10 +29,10 @@ def design_names() -> list[str]:
     return list(_designs_document().data["designs"])
 
 
-def load_design(name: str) -> Design:
+def load_design(name: str, key: str = "--designs") -> Design:
     designs = _designs_document().data["designs"]
     if name not in designs:
-        raise SpecError(unknown_name("design", name, designs), key="--designs")
+        raise SpecError(unknown_name("design", name, designs), key=key)
     entry = designs[name]
     return Design(name, entry["arch"], entry["mapping"], entry.get("label", name))
 

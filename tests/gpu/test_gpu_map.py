@@ -98,18 +98,18 @@ def test_map_on_a_gpu_json_and_saved_mapping_round_trip(run_command, tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (("--arch", "h100", "--workload", "llama3-8b", "--seq", "8K"), "give --kernel"),
+    (("--arch", "h100", "--workload", "llama3-8b", "--seq", "8K"), "give --mappings"),
     (("--arch", "h100", "--kernel", "pytorch-unfused", "--workload", "llama3-8b", "--seq", "8K"), "only fused"),
     (("--arch", "h100", "--kernel", "fa2"), "needs --workload and --seq"),
     (("--arch", "h100", "--kernel", ",", "--workload", "llama3-8b", "--seq", "8K"), "names nothing"),
-    (("--arch", "h100", "--kernel", "fa9", "--workload", "llama3-8b", "--seq", "8K"), "--kernel: no GPU mapping"),
+    (("--arch", "h100", "--kernel", "fa9", "--workload", "llama3-8b", "--seq", "8K"), "--mappings: no GPU mapping"),
     (("--arch", "h100", "--kernel", "flash-decoding", "--cascade", "flashattention-2", "--workload", "llama3-8b",
       "--seq", "8K"), "'flash-decoding' is split-kv: only fused mappings run another cascade"),
     (("--arch", "h100", "--kernel", "fa2,flash-decoding", "--workload", "llama3-8b", "--seq", "8K"),
      "do not compare side by side"),
     (("--arch", "h100", "--kernel", "fa2", "--shape", "M=1", "--workload", "llama3-8b", "--seq", "8K"), "not --shape"),
     (("--arch", "fusemax", "--cascade", "fusemax", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"),
-     "--kernel applies to GPU"),
+     "--mappings applies to GPU"),
     (("--arch", "nosuch", "--kernel", "fa2", "--workload", "bert", "--seq", "1K"), "no architecture named"),
     (("--arch", "h100", "--cascade", "gemm", "--workload", "llama3-8b", "--seq", "8K"),
      "rank m is both the key rank and a query rank"),

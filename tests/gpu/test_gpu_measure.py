@@ -186,7 +186,7 @@ def test_provenance_and_the_flash_attn_packages(gpu, tmp_path, monkeypatch):
                                                                     ("FlashAttention-3", "fwd+bwd", 4.5)]
     assert [r["provenance"] for r in rows] == [f"{H100_PROVENANCE}; flash_attn=2.6.3",
                                                f"{H100_PROVENANCE}; flash_attn_interface=unknown"]
-    assert rows[0]["source"].startswith("cascade measure-gpu --kernels fa2 (")
+    assert rows[0]["source"].startswith("cascade measure-gpu --mappings fa2 (")
     layouts = {(call.kernel, call.shape) for call in gpu.kernel_calls()}
     assert layouts == {("flash_attn", (16, 1024, 32, 64)), ("flash_attn_interface", (16, 1024, 32, 64)),
                        ("backward", (16, 1024, 32, 64))}  # batch, sequence, heads, head dim

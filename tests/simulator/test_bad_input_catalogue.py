@@ -355,7 +355,7 @@ CASES = [
     Case("names/gpu-mapping", ("simulate", "--arch", "h100", "--mapping", "fa22", *RUN_BERT), "already suggested",
          "--mapping: no GPU mapping named 'fa22' (did you mean 'fa2'?)"),
     Case("names/gpu-kernel", ("map", "--arch", "h100", "--kernel", "fa22", *RUN_BERT), "already suggested",
-         "--kernel: no GPU mapping named 'fa22' (did you mean 'fa2'?)"),
+         "--mappings: no GPU mapping named 'fa22' (did you mean 'fa2'?)"),
     Case("names/gpu-kernel-in-measurements", ("validate-gpu", "--data", "{data}/kernel-typo.csv"), "no suggestion",
          "no GPU mapping named 'FlashAtention-2' (did you mean 'flashattention-2'?)"),
     Case("names/library-cascade", ("analyze", "fusemx"), "already suggested",

@@ -52,7 +52,8 @@ def test_a_figure_path_is_a_pdf_or_a_folder(tmp_path):
     folder = tmp_path / "figures"
     folder.mkdir()
     assert figure_path(str(folder), "speedup") == folder / "speedup.pdf"  # not figures.pdf beside the folder
-    assert figure_path(str(tmp_path / "a" / "fig"), "speedup") == tmp_path / "a" / "fig.pdf"
+    assert figure_path(str(tmp_path / "a" / "fig"), "speedup") == tmp_path / "a" / "fig" / "speedup.pdf"  # a folder
+    assert figure_path(str(tmp_path / "b" / "fig.pdf"), "speedup") == tmp_path / "b" / "fig.pdf"
     with pytest.raises(SpecError, match="not .txt"):
         figure_path(str(tmp_path / "notes.txt"), "speedup")
     (tmp_path / "file").write_text("")

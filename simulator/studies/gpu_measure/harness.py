@@ -35,12 +35,12 @@ from simulator.studies.gpu_measure.timing import FLUSH_BYTES, Timing, TimingSett
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
-    name: str  # what --kernels takes
+    name: str  # what --mappings takes
     written_as: str  # the CSV's kernel column: a name in a shipped GPU mapping's measured_as
     description: str
     module: str | None = None  # the Python package it needs besides torch
     architectures: tuple[int, ...] | None = None  # compute capability majors it runs on (None: any)
-    by_default: bool = True  # measured when --kernels is not given (if modelled, installed and runnable here)
+    by_default: bool = True  # measured when --mappings is not given (if modelled, installed and runnable here)
 
 
 KERNELS = {kernel.name: kernel for kernel in (
@@ -118,17 +118,17 @@ class Run:
 
 
 def parse_kernels(text: str) -> list[str]:
-    """Kernel names from --kernels; each must be known and write a name some GPU mapping models."""
+    """Kernel names from --mappings; each must be known and write a name some GPU mapping models."""
     names = list(dict.fromkeys(name.strip() for name in str(text).split(",") if name.strip()))
     unknown = [name for name in names if name not in KERNELS]
     if unknown or not names:
         raise SpecError(f"unknown kernel(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(KERNELS)}",
-                        key="--kernels")
+                        key="--mappings")
     unmodelled = [name for name in names if mapping_for_kernel(KERNELS[name].written_as) is None]
     if unmodelled:
         raise SpecError(f"no GPU mapping models {', '.join(unmodelled)} (no measured_as in mappers/gpu_presets/ lists "
                         f"{', '.join(repr(KERNELS[n].written_as) for n in unmodelled)}), so validate-gpu could not use "
-                        f"its rows; modelled: {', '.join(modelled_kernels())}", key="--kernels")
+                        f"its rows; modelled: {', '.join(modelled_kernels())}", key="--mappings")
     return names
 
 
@@ -184,7 +184,7 @@ def choose_kernels(kernels: list[str] | None, device: measure_kernels.Device) ->
     if missing:
         raise SpecError(f"kernel(s) {', '.join(missing)} need the Python package(s) "
                         f"{', '.join(KERNELS[name].module for name in missing)}, which are not installed",
-                        key="--kernels")
+                        key="--mappings")
     return kernels
 
 
@@ -276,7 +276,7 @@ def _row(point: Point, run: Run, status: str, timing: Timing | None = None, reas
     provenance = "; ".join(filter(None, [run.device.provenance(), run.versions.get(point.kernel)]))
     measured = timing is not None
     return {**_configuration(point, run.gpu, run.dtype), "value": _significant(timing.median_ms) if measured else "",
-            "unit": "ms", "source": f"cascade measure-gpu --kernels {point.kernel} ({date.today().isoformat()})",
+            "unit": "ms", "source": f"cascade measure-gpu --mappings {point.kernel} ({date.today().isoformat()})",
             "provenance": provenance, "status": status, "reason": reason, "timing": timing.method() if measured else "",
             "p20_ms": _significant(timing.p20_ms) if measured else "",
             "p80_ms": _significant(timing.p80_ms) if measured else ""}
