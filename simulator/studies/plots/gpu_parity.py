@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from simulator.studies.plots.style import TEXT_WIDTH_IN, new_figure, save
 
@@ -46,12 +46,13 @@ def plot_parity(result: dict, path: str | Path) -> list[Path]:
             axis.set_ylim(low, high)
         axis.set_xscale("log")
         axis.set_yscale("log")
-        for ticks in (axis.xaxis, axis.yaxis):
+        for ticks in (axis.xaxis, axis.yaxis):  # 1-2-5 ticks: the span can be under a decade
+            ticks.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ticks.set_major_formatter(ScalarFormatter())
             ticks.set_minor_formatter(NullFormatter())
         axis.set_xlabel(f"measured {label}")
         axis.set_ylabel(f"predicted {label}")
-        axis.legend(frameon=False, fontsize=5.5, loc="upper left")
+        axis.legend(frameon=False, fontsize=6.5, loc="upper left")
     stats = result["summary"]["overall"]
     axes[0].set_title(f"filled: forward/decode, hollow: bwd or fwd+bwd; band: +/-25%; MAPE {stats['mape_pct']:.1f}%",
                       fontsize=7)
