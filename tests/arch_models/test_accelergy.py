@@ -25,7 +25,8 @@ def test_the_artifacts_tables_parse():
     assert ert["DRAM"]["read"] == 249.6
     assert read_ert(TABLES / "1d-flat_ERT_summary.yaml")["exponentiatial"]["compute"] == pytest.approx(94.65, abs=0.01)
     art = read_art(TABLES / "2d-flat_ART.yaml")
-    assert art["reg_file"] == pytest.approx(1838.1, abs=0.1) and art["mac"] == 1545.0  # REFERENCE.md §1 "Areas"
+    assert art["reg_file"][0] == pytest.approx(1838.1, abs=0.1) and art["mac"] == (1545.0, 65536)  # §1 "Areas"
+    assert art["global_buffer"] == (pytest.approx(94.18e6, rel=1e-3), 1)
 
 
 def _tabled(preset: str, paths: dict[str, str]) -> tuple[str, int]:
@@ -96,3 +97,19 @@ def test_the_shipped_example_simulates_as_the_preset():
     example = str(ROOT / "docs" / "examples" / "fusemax-accelergy.yaml")
     tabled, preset = (run_point(arch, "fusemax", "bert", 4096) for arch in (example, "fusemax"))
     assert tabled.energy_pj == pytest.approx(preset.energy_pj, rel=1e-6) and tabled.latency_s == preset.latency_s
+
+
+def test_areas_from_the_art_are_the_components_of_one_pe_and_the_buffer():
+    data = yaml.safe_load((PRESETS / "flat.yaml").read_text())
+    data["accelergy"] = {"array_2d": {"art": str(TABLES / "2d-flat_ART.yaml")},
+                         "global_buffer": {"art": str(TABLES / "2d-flat_ART.yaml")}}
+    data["array_2d"]["pe_area_um2"] = "accelergy"
+    data["global_buffer"]["area_mm2"] = "accelergy"
+    arch = parse_arch(yaml.safe_dump(data), "<flat areas from the ART>")
+    # REFERENCE.md §1 "Areas": FLAT's 2D PE is a 4-entry register file (1838.1 um^2), an adder and a MAC
+    assert arch.array_2d.pe_area_um2 == pytest.approx(1838.14968 + 1030 + 1545)
+    assert arch.global_buffer.area_mm2 == pytest.approx(94.176, abs=0.001)
+    del data["accelergy"]["global_buffer"]
+    with pytest.raises(SpecError, match="global_buffer.area_mm2: is 'accelergy' but accelergy.global_buffer names "
+                                        "no ART"):
+        parse_arch(yaml.safe_dump(data), "<test>")
