@@ -16,6 +16,7 @@ from einsum_cascade.errors import SpecError, SpecErrors, unknown_name
 from einsum_cascade.yaml_source import YamlDocument, load_yaml, read_text
 
 MODELS_FILE = Path(__file__).parent / "models.yaml"
+CONFIGS_DIR = Path(__file__).parent / "configs"  # shipped Hugging Face-style config.json files, named by stem
 _SEQ_LEN = re.compile(r"^\s*(\d+)\s*([KkMm]?)\s*$")
 _SUFFIX = {"": 1, "k": 1024, "m": 1024**2}
 
@@ -52,6 +53,7 @@ class AttentionModel:
     seq_lens: tuple[int, ...]
     source: str
     aliases: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the shapes leave out (a config's sliding window), shown with each result
 
     @property
     def group_size(self) -> int:
@@ -85,17 +87,76 @@ def parse_seq_len(value: int | str) -> int:
 
 
 def model_names() -> list[str]:
-    return list(_zoo())
+    """The zoo's models, then the shipped configs (workloads/configs/*.json) by file name."""
+    return [*_zoo(), *config_names()]
+
+
+def config_names() -> list[str]:
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.json"))
 
 
 def load_model(name: str) -> AttentionModel:
-    """A model by key (`bert`), display name (`BERT-Base`) or alias, case-insensitively."""
+    """A model by key (`bert`), display name (`BERT-Base`) or alias, case-insensitively; a shipped config by its
+    file name (`mistral-7b-v0.1`); or a Hugging Face-style config.json by its path."""
+    if str(name).endswith(".json"):
+        return model_from_config(name)
+    if str(name) in config_names():  # hf-NAME: named apart from the zoo's names (a test keeps them apart)
+        return model_from_config(CONFIGS_DIR / f"{name}.json")
     wanted = str(name).strip().lower()
     for model in _zoo().values():
         if wanted in {model.key.lower(), model.name.lower(), *(alias.lower() for alias in model.aliases)}:
             return model
     raise SpecError(unknown_name("model", name, model_names(), "known models",
                                  aliases=[n for m in _zoo().values() for n in (m.name, *m.aliases)]))
+
+
+# A Hugging Face config's MLP: SwiGLU-style activations use three matrices (gate, up, down), others two.
+GATED_ACTIVATIONS = ("silu", "swiglu", "swish", "geglu", "gelu_pytorch_tanh_gated")
+CONFIG_BATCH, CONFIG_SEQ_LENS = 1, (1024, 2048, 4096, 8192)  # an LLM served one sequence at a time
+
+
+def model_from_config(path: str | Path) -> AttentionModel:
+    """The attention and MLP shapes of a Hugging Face-style config.json: num_attention_heads,
+    num_key_value_heads (default: as many as the heads), head_dim (default hidden_size / heads), hidden_size,
+    intermediate_size, hidden_act. Multi-head latent attention (kv_lora_rank) is not read: an error says so."""
+    import json
+
+    source = str(path)
+    try:
+        config = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise SpecError(f"not JSON: {error.msg} at line {error.lineno}", source=source, line=error.lineno) from None
+    if not isinstance(config, dict):
+        raise SpecError("a config.json must be a JSON object", source=source)
+    if "kv_lora_rank" in config:
+        raise SpecError("multi-head latent attention (kv_lora_rank) is not read from configs; describe it in "
+                        "workloads/models.yaml", source=source, key="kv_lora_rank")
+    missing = [k for k in ("hidden_size", "num_attention_heads", "intermediate_size") if k not in config]
+    if missing:
+        raise SpecError(f"missing {', '.join(missing)} (a decoder's attention and MLP sizes)", source=source,
+                        key=missing[0])
+    values = {k: config.get(k) for k in ("hidden_size", "num_attention_heads", "intermediate_size")}
+    values["num_key_value_heads"] = config.get("num_key_value_heads") or values["num_attention_heads"]
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise SpecError(f"{key} = {value!r} must be a positive integer", source=source, key=key)
+    heads, kv_heads, hidden = values["num_attention_heads"], values["num_key_value_heads"], values["hidden_size"]
+    if heads % kv_heads:
+        raise SpecError(f"num_attention_heads = {heads} must be a multiple of num_key_value_heads = {kv_heads}",
+                        source=source, key="num_key_value_heads")
+    head_dim = config.get("head_dim") or hidden // heads
+    if not config.get("head_dim") and hidden % heads:
+        raise SpecError(f"hidden_size = {hidden} is not a multiple of num_attention_heads = {heads}; give head_dim",
+                        source=source, key="head_dim")
+    activation = str(config.get("hidden_act", "gelu")).lower()
+    name = str(config.get("_name_or_path") or Path(path).stem)
+    notes = () if not config.get("sliding_window") else (
+        f"{Path(path).stem}'s config has sliding_window = {config['sliding_window']}: these shapes are the whole "
+        "sequence; cascades fusemax-window and softmax-3pass-window model the window",)
+    return AttentionModel(key=Path(path).stem, name=name, heads=heads, kv_heads=kv_heads, head_dim_qk=head_dim,
+                          head_dim_v=head_dim, d_model=hidden, ffn=values["intermediate_size"],
+                          ffn_matrices=3 if activation in GATED_ACTIVATIONS else 2, batch=CONFIG_BATCH,
+                          seq_lens=CONFIG_SEQ_LENS, source=str(config.get("_source", source)), notes=notes)
 
 
 def attention_shapes(model: AttentionModel, seq_len: int | str, batch: int | None = None) -> dict[str, int]:

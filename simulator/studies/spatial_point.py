@@ -51,7 +51,7 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
-    notes = [undeclared_density_note(cascade.masks)]
+    notes = [undeclared_density_note(cascade.masks), *model.notes]
     if model.kv_heads < model.heads and "HKV" not in instance_ranks(cascade).values():
         notes.append(f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
                      f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "

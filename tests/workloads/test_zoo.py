@@ -8,13 +8,13 @@ from spec_errors import line_of, rejected
 
 from einsum_cascade.errors import SpecError
 from workloads import attention_shapes, layer_gemms, load_model, model_names, parse_models, parse_seq_len
-from workloads.zoo import MODELS_FILE
+from workloads.zoo import MODELS_FILE, config_names
 
 PAPER_LENGTHS = (1024, 4096, 16384, 65536, 262144, 1048576)
 
 
 def test_model_names_and_aliases():
-    assert model_names() == ["bert", "trxl", "t5", "xlm", "llama3-8b", "llama3-70b"]
+    assert model_names() == ["bert", "trxl", "t5", "xlm", "llama3-8b", "llama3-70b", *config_names()]
     assert load_model("bert") is load_model("BERT-Base") is load_model("bert-base") is load_model(" Bert ")
     assert load_model("Llama-3-70B").key == "llama3-70b"
     with pytest.raises(SpecError, match="no model named 'gpt5'; known models: bert, trxl, t5, xlm, llama3-8b"):
@@ -107,7 +107,7 @@ def models_errors(text: str) -> list[str]:
 
 
 def test_shipped_file_and_a_small_good_file_parse():
-    assert parse_models(MODELS_FILE.read_text()).keys() == set(model_names())
+    assert parse_models(MODELS_FILE.read_text()).keys() == set(model_names()) - set(config_names())
     model = parse_models("version: 1\nmodels:\n" + GOOD_ENTRY)["tiny"]
     assert (model.group_size, model.seq_lens, model.aliases) == (2, (1024, 2048), ())
 
