@@ -53,13 +53,15 @@ def test_map_finds_a_gemm_mapping_no_faster_than_the_array_allows():
     assert frame.mapping[0]
 
 
-def test_validate_gpu_keeps_every_measured_row():
+def test_validate_gpu_keeps_every_measured_row(tmp_path):
     from simulator.studies.gpu_validation.measurements import DATA_FILE
 
-    with DATA_FILE.open() as handle:
-        rows = sum(1 for line in handle if line.strip() and not line.startswith("#")) - 1  # minus the header
-    frame = api.validate_gpu()
-    assert len(frame) == rows and {"modelled", "gpu", "kernel"} <= set(frame.columns)
+    lines = DATA_FILE.read_text().splitlines(keepends=True)
+    sample = tmp_path / "sample.csv"  # the header, two modelled rows and one no preset models
+    sample.write_text("".join([*lines[:3], lines[1].replace("A100-SXM4-80GB", "Z9000", 1)]))
+    frame = api.validate_gpu(sample)
+    assert len(frame) == 3 and list(frame.modelled) == [True, True, False]
+    assert "no GPU preset named" in frame.reason[2]
 
 
 def test_results_of_a_folder_without_results_is_an_error(tmp_path):

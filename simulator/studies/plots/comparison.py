@@ -10,6 +10,9 @@ from simulator.studies.plots.style import DESIGN_COLOURS, TEXT_WIDTH_IN, new_fig
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:
+    """Speedup (log) and energy ratio against the baseline, a bar per design at each (model, length)."""
+    from simulator.studies.plots.rows import display
+
     points = result["points"]
     designs = [d for d in result["summary"] if d != result["baseline"]] or list(result["summary"])
     labels = list(dict.fromkeys((r["workload"], r["seq_len"]) for r in points))
@@ -21,16 +24,19 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     for n, design in enumerate(designs):
         rows = {(r["workload"], r["seq_len"]): r for r in points if r["design"] == design}
         colour = DESIGN_COLOURS.get(design)
-        top.bar(x + n * width, [rows[k]["speedup"] for k in labels], width, label=design, color=colour)
+        top.bar(x + n * width, [rows[k]["speedup"] for k in labels], width, label=display(design), color=colour)
         bottom.bar(x + n * width, [rows[k]["energy_ratio"] for k in labels], width, color=colour)
     top.set_yscale("log")
-    top.set_ylabel(f"speedup over {result['baseline']}")
-    bottom.set_ylabel(f"energy / {result['baseline']}")
+    baseline = display(result["baseline"])
+    top.set_ylabel(f"speedup over {baseline} (x)")
+    bottom.set_ylabel(f"energy / {baseline}'s")
     bottom.set_xticks(x + width * (len(designs) - 1) / 2)
-    bottom.set_xticklabels([f"{w}\n{token_label(s)}" for w, s in labels], fontsize=6)
+    rotated = len(labels) > 12
+    bottom.set_xticklabels([f"{w}{' ' if rotated else chr(10)}{token_label(s)}" for w, s in labels],
+                           rotation=90 if rotated else 0)
     top.axhline(1.0, color="black", linewidth=0.5)
     bottom.axhline(1.0, color="black", linewidth=0.5)
-    top.legend(frameon=False, ncol=len(designs), loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    top.legend(frameon=False, ncol=min(len(designs), 4), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return save(figure, path)
 
 
