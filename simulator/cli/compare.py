@@ -82,5 +82,7 @@ def format_comparison(result: dict) -> str:
                for d, s in result["summary"].items()]
     blocks.append(table(("design", "mean speedup", "mean energy ratio", "points"), summary,
                         title=f"arithmetic means over all points against {result['baseline']}"))
-    notes = dict.fromkeys(r["note"] for r in points if r.get("note"))
+    notes = dict.fromkeys([*(r["note"] for r in points if r.get("note")),
+                           *(f"energy_pj of {r['design']} on {r['arch']}: {r['energy_note']}" for r in points
+                             if r.get("energy_note"))])
     return "\n\n".join(blocks + [f"note: {note}" for note in notes])

@@ -75,7 +75,7 @@ def gpu_shape_point(gpu: GpuArch, mapping: GpuMapping, shapes: dict[str, int],
 def _result(row: dict, design: str | None) -> PointResult:
     if design is not None:
         row["design"] = design
-    return point_result("gpu", row)
+    return point_result("gpu", row, {"energy_basis": "board power limit x time (upper bound)"})
 
 
 def _problem_row(gpu: GpuArch, mapping: GpuMapping, problem: AttentionProblem, efficiency: dict,

@@ -17,6 +17,9 @@ from simulator.studies.result import PointResult, point_result
 from workloads.zoo import attention_shapes, layer_gemms, load_model
 
 
+ENERGY_BASIS = "actions x energy per action"  # what energy_pj counts (a GPU point: board power x time)
+
+
 def mapping_for(cascade_name: str, mapping: Mapping | str | None) -> tuple[Cascade, Mapping]:
     """The mapping to simulate `cascade_name` with: `mapping`, else the shipped one named like the cascade."""
     cascade = resolve_cascade(cascade_name)
@@ -137,7 +140,7 @@ def _metrics(report) -> dict:
 def _sweep_columns(row: dict, arch: SpatialArch) -> dict:
     """A sweep row's spatial columns: passes, buffer use, energy by part and the roofline's numbers."""
     breakdown = row["energy_breakdown"]
-    return dict(pass_lower_bound=row["pass_lower_bound"],
+    return dict(energy_basis=ENERGY_BASIS, pass_lower_bound=row["pass_lower_bound"],
                 kv_dram_reads_per_element=row["measured_passes"].get("K", {}).get("dram_reads_per_element"),
                 buffer_bytes_used=row["occupancy_bytes"].get("buffer"),
                 energy_compute_pj=breakdown.get("compute_2d", 0) + breakdown.get("compute_1d", 0),

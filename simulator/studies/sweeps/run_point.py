@@ -6,7 +6,7 @@ from __future__ import annotations
 from arch_models.gpu import is_gpu_name
 from einsum_cascade.errors import SpecError
 
-METRICS = ("status", "reason", "latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
+METRICS = ("status", "reason", "latency_s", "energy_pj", "energy_basis", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
            "cascade", "arch_name", "mapping_name", "pass_lower_bound", "kv_dram_reads_per_element",
            "buffer_bytes_used", "energy_compute_pj", "energy_registers_pj", "energy_buffer_pj", "energy_staging_pj",
            "energy_dram_pj", "useful_ops", "peak_ops_per_s", "dram_bandwidth_bytes_per_s", "mapper_evaluated",
