@@ -21,6 +21,25 @@ def library_cascade(name: str) -> Cascade:
     return load_cascade(preset_path(LIBRARY_DIR, name, "cascade", "library cascades"))
 
 
+def causal_form(cascade: Cascade) -> Cascade:
+    """The library's causal form of `cascade` (`NAME-causal`: the same Einsums under a `m <= p` mask), so that a
+    mapping of the cascade maps its causal form too; a cascade without one is an error naming those there are."""
+    from einsum_cascade.errors import SpecError
+
+    if any(name.endswith("causal") for name in cascade.masks):
+        return cascade
+    name = f"{cascade.name}-causal"
+    forms = [n for n in library_names() if n.endswith("-causal")]
+    if name not in forms:
+        raise SpecError(f"cascade {cascade.name} has no causal form in the library (causal forms: {', '.join(forms)})",
+                        key="--causal")
+    causal = library_cascade(name)
+    if [e.name for e in causal.einsums] != [e.name for e in cascade.einsums]:
+        raise SpecError(f"{name} does not have {cascade.name}'s Einsums, so {cascade.name}'s mappings do not map it",
+                        key="--causal")
+    return causal
+
+
 def resolve_cascade(name_or_path: str) -> Cascade:
     """A library name (`fusemax`) or a path to a cascade file (`my/cascade.yaml`)."""
     return load_cascade(name_or_path) if looks_like_path(name_or_path) else library_cascade(name_or_path)

@@ -29,6 +29,9 @@ def add_compare_arguments(parser) -> None:
                         help="comma-separated designs (with --arch: mappings on that architecture)")
     parser.add_argument("--baseline", default="flat", help="design the speedups are relative to")
     parser.add_argument("--end-to-end", action="store_true", help="attention plus the layer's GEMMs")
+    parser.add_argument("--causal", action="store_true",
+                        help="causal attention (prefill: each query sees the keys up to its own position): the "
+                             "causal form of each design's cascade, or a GPU kernel's causal masking")
     parser.add_argument("--plot", help="also write a speedup/energy figure to this path (PDF + PNG)")
     parser.add_argument("--arch", help="compare mappings on one architecture: --designs (or --mappings) are then "
                                        "mapping names (e.g. --arch h100-sxm5-80gb --mappings fa2,fa3)")
@@ -52,7 +55,7 @@ def run_comparison(args) -> dict:
         load_model(name)
     seq_lens = [parse_seq_len(s) for s in names_option(args.seq, "--seq")] if args.seq else list(DEFAULT_SEQ_LENS)
     return compare(designs, workloads, seq_lens, args.baseline, args.end_to_end, progress=not args.json, arch=arch,
-                   overrides=overrides)
+                   overrides=overrides, causal=args.causal)
 
 
 def run(args) -> int:
@@ -76,7 +79,8 @@ def format_comparison(result: dict) -> str:
                  f"{r['util_1d']:.3f}", f"{r['speedup']:.2f}x", f"{r['energy_ratio']:.3f}")
                 for r in points if r["workload"] == workload]
         headers = ("seq_len", "design", "latency_s", "energy_pj", "util_2d", "util_1d", "speedup", "energy_ratio")
-        blocks.append(table(headers, rows, title=f"{workload} ({result['scope']}; speedup and energy against "
+        scope = result["scope"] + (", causal" if result.get("causal") else "")
+        blocks.append(table(headers, rows, title=f"{workload} ({scope}; speedup and energy against "
                                                  f"{result['baseline']})"))
     summary = [(d, f"{s['mean_speedup']:.2f}x", f"{s['mean_energy_ratio']:.3f}", s["points"])
                for d, s in result["summary"].items()]

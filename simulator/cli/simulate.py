@@ -39,6 +39,9 @@ def add_parser(subparsers) -> None:
                                         "(GPU: M, P, E, F, B, H, HKV)")
     parser.add_argument("--batch", type=int, help="batch size (default: the model's)")
     parser.add_argument("--end-to-end", action="store_true", help="add the layer's projections and FFN GEMMs")
+    parser.add_argument("--causal", action="store_true",
+                        help="causal attention (prefill), with --workload: the library's causal form of the "
+                             "mapping's cascade, or a GPU kernel's causal masking")
     add_set_argument(parser)
     parser.add_argument("--timing", choices=TIMINGS, default="ideal",
                         help="ideal (as the FuseMax paper), systolic (2D MACs fold by fold, as SCALE-Sim counts "
@@ -100,7 +103,7 @@ def _workload_row(args, overrides: dict) -> dict:
                         key=missing[0])
     row = run_point(args.arch, args.mapping, args.workload, parse_seq_len(args.seq), design=args.design or args.mapping,
                     end_to_end=args.end_to_end, batch=args.batch, timing=args.timing, dataflow=args.dataflow,
-                    overrides=overrides, stats=args.stats).to_dict()
+                    overrides=overrides, stats=args.stats, causal=args.causal).to_dict()
     return row if "achieved_tflops" in row else {**row, "timing": args.timing, "dataflow": args.dataflow}
 
 
@@ -108,9 +111,10 @@ def _cascade_row(args, arch, overrides: dict) -> dict:
     if isinstance(arch, GpuArch):
         return _gpu_cascade_row(args, arch, overrides)
     for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
-                          ("--end-to-end", args.end_to_end)):
+                          ("--end-to-end", args.end_to_end), ("--causal", args.causal)):
         if value:
-            raise SpecError(f"{option} does not go with --cascade (its sizes come from --shape)", key=option)
+            raise SpecError(f"{option} does not go with --cascade (its sizes come from --shape; a causal cascade is "
+                            "its own library entry, e.g. fusemax-causal)", key=option)
     if not args.shape:
         raise SpecError("--cascade needs --shape with the size of every shape symbol, e.g. M=1024,N=1024,K=64",
                         key="--shape")
@@ -124,7 +128,7 @@ def _gpu_cascade_row(args, gpu: GpuArch, overrides: dict) -> dict:
     mapping = args.mapping or DEFAULT_GPU_MAPPING
     if args.shape:
         for option, value in (("--workload", args.workload), ("--seq", args.seq), ("--batch", args.batch),
-                              ("--end-to-end", args.end_to_end)):
+                              ("--end-to-end", args.end_to_end), ("--causal", args.causal)):
             if value:
                 raise SpecError(f"{option} does not go with --shape (give --workload and --seq instead)", key=option)
         return run_point(gpu, mapping, cascade=args.cascade, shapes=parse_shape_option(args.shape),
@@ -133,7 +137,7 @@ def _gpu_cascade_row(args, gpu: GpuArch, overrides: dict) -> dict:
         raise SpecError("--cascade on a GPU needs --workload and --seq, or --shape (M, P, E, F, B, H, HKV)",
                         key="--cascade")
     return run_point(gpu, mapping, args.workload, parse_seq_len(args.seq), cascade=args.cascade, batch=args.batch,
-                     end_to_end=args.end_to_end, overrides=overrides).to_dict()
+                     end_to_end=args.end_to_end, overrides=overrides, causal=args.causal).to_dict()
 
 
 def _print_spatial(row: dict) -> None:
@@ -141,7 +145,8 @@ def _print_spatial(row: dict) -> None:
         shape = ",".join(f"{k}={v}" for k, v in row["shape"].items())
         print(f"{row['design']} on {row['arch']}: {row['cascade']} at {shape}")
     else:
-        print(f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']})")
+        print(f"{row['design']} on {row['arch']}: {row['workload']} at {row['seq_len']} tokens ({row['scope']}; "
+              f"cascade {row['cascade']})")
     for key in ("latency_s", "cycles", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound"):
         print(f"  {key:<12} {format_number(row[key])}")
     print("  passes       cascade lower bound " + str(row["pass_lower_bound"]) + "; measured " + ", ".join(

@@ -26,16 +26,16 @@ def against(rows: list[dict], baseline: str) -> list[tuple[float, float]]:
 
 
 def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = False, progress: bool = True,
-            arch: str | None = None, overrides: dict | None = None) -> dict:
+            arch: str | None = None, overrides: dict | None = None, causal: bool = False) -> dict:
     """Every (design, workload, length) point plus, per design, the mean speedup and energy ratio;
-    `overrides` (`--set`) apply to every design's architecture."""
+    `overrides` (`--set`) apply to every design's architecture; `causal`: prefill attention (run_point)."""
     designs = list(dict.fromkeys([*designs, baseline]))
     grid = list(product(workloads, seq_lens, designs))
     rows = []
     for workload, seq, design in tqdm(grid, desc="design points", unit="pt", disable=not progress):
         point_arch, mapping, label = design_point(design, arch)
         rows.append(run_point(point_arch, mapping, workload, seq, design=label, end_to_end=end_to_end,
-                              overrides=overrides).to_dict())
+                              overrides=overrides, causal=causal).to_dict())
     for row, (speedup, energy_ratio) in zip(rows, against(rows, baseline), strict=True):
         row["speedup"], row["energy_ratio"] = speedup, energy_ratio
     summary = {
@@ -46,5 +46,5 @@ def compare(designs, workloads, seq_lens, baseline: str, end_to_end: bool = Fals
         }
         for design in designs
     }
-    return {"baseline": baseline, "scope": "end-to-end" if end_to_end else "attention", "points": rows,
-            "summary": summary}
+    return {"baseline": baseline, "scope": "end-to-end" if end_to_end else "attention", "causal": causal,
+            "points": rows, "summary": summary}

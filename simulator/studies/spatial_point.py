@@ -16,7 +16,6 @@ from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.result import PointResult, point_result
 from workloads.zoo import attention_shapes, layer_gemms, load_model
 
-
 ENERGY_BASIS = "actions x energy per action"  # what energy_pj counts (a GPU point: board power x time)
 
 

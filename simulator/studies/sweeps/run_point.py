@@ -6,8 +6,8 @@ from __future__ import annotations
 from arch_models.gpu import is_gpu_name
 from einsum_cascade.errors import SpecError
 
-METRICS = ("status", "reason", "latency_s", "energy_pj", "energy_basis", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound",
-           "cascade", "arch_name", "mapping_name", "pass_lower_bound", "kv_dram_reads_per_element",
+METRICS = ("status", "reason", "latency_s", "energy_pj", "energy_basis", "dram_bytes", "util_2d", "util_1d",
+           "area_mm2", "bound", "cascade", "arch_name", "mapping_name", "pass_lower_bound", "kv_dram_reads_per_element",
            "buffer_bytes_used", "energy_compute_pj", "energy_registers_pj", "energy_buffer_pj", "energy_staging_pj",
            "energy_dram_pj", "useful_ops", "peak_ops_per_s", "dram_bandwidth_bytes_per_s", "mapper_evaluated",
            "mapper_seconds")
@@ -84,7 +84,8 @@ def _evaluate(values: dict) -> tuple[dict, list[dict]]:
         mapping, report, found = _searched_mapping(values, arch, mapping_name)
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
     result = run_point(arch, mapping, values["workload"], values["seq_len"], design=values.get("design"),
-                       end_to_end=values.get("scope") == "end-to-end", batch=values.get("batch"), report=report)
+                       end_to_end=values.get("scope") == "end-to-end", batch=values.get("batch"), report=report,
+                       causal=bool(values.get("causal")))
     row.update(result.to_row())
     return row, result.einsum_rows()
 
@@ -96,6 +97,10 @@ def _searched_mapping(values: dict, arch, mapping_name: str | None):
     from workloads.zoo import attention_shapes, load_model
 
     cascade = resolve_cascade(values.get("cascade") or _mapping_cascade(mapping_name))
+    if values.get("causal"):
+        from einsum_cascade.library import causal_form
+
+        cascade = causal_form(cascade)
     shapes = attention_shapes(load_model(values["workload"]), values["seq_len"], values.get("batch"))
     found, mapping, report = search_best(cascade, arch, shapes, values["mapper"].get("objective", "latency"),
                                          _search_settings(values["mapper"]), progress=False)
@@ -114,7 +119,7 @@ def _evaluate_gpu(values: dict, gpu, mapping_name: str) -> tuple[dict, list[dict
         mapping, found = _searched_gpu_mapping(values, gpu, mapping_name)
         row.update(mapper_evaluated=found["evaluated"], mapper_seconds=found["seconds"])
     result = run_point(gpu, mapping, values["workload"], values["seq_len"], batch=values.get("batch"),
-                       end_to_end=values.get("scope") == "end-to-end")
+                       end_to_end=values.get("scope") == "end-to-end", causal=bool(values.get("causal")))
     row.update(result.to_row())  # mapping_name: `<kernel>-searched` when the mapper chose the tile
     return row, []
 
@@ -129,7 +134,8 @@ def _searched_gpu_mapping(values: dict, gpu, mapping_name: str):
     if mapping.kind == "unfused":
         raise SpecError(f"mapper: GPU mapping {mapping_name!r} is unfused; only fused and split-KV kernels have "
                         "tiles to search")
-    _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"))
+    _, _, problem = workload_problem(mapping, values["workload"], values["seq_len"], values.get("batch"),
+                                     bool(values.get("causal")))
     found = search_against_shipped(gpu, mapping, problem, _search_settings(values["mapper"]))
     text = searched_mapping_yaml(mapping, problem.head_dim, found["tile"], f"cascade sweep (point {values})")
     return parse_gpu_mapping(text, f"<{mapping.name} searched tile>"), found

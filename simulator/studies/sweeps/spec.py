@@ -17,7 +17,7 @@ expand into points.
 
 Point keys: design (a named design) or arch + mapping; arch.<override> (pe_dim, lanes, global_buffer_bytes,
 dram_bandwidth_bytes_per_s, clock_hz); cascade (with mapper); workload; seq_len; batch; scope
-(attention | end-to-end).
+(attention | end-to-end); causal (true: prefill attention, as `--causal`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from workloads.zoo import model_names, parse_seq_len
 
 TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper", "max_points")
 MAX_POINTS = 100_000  # a larger sweep is a typo more often than a plan; `max_points:` in the file raises it
-POINT_KEYS = ("design", "arch", "mapping", "cascade", "workload", "seq_len", "batch", "scope")
+POINT_KEYS = ("design", "arch", "mapping", "cascade", "workload", "seq_len", "batch", "scope", "causal")
 SCOPES = ("attention", "end-to-end")
 MAPPER_KEYS = ("objective", "budget", "seed", "strategy")
 GROW_UNTIL = ("not-memory-bound",)
@@ -149,6 +149,8 @@ class _SweepReader(SpecReader):
                 parse_seq_len(value)
             except SpecError:
                 self.fail(f"{value!r} is not a sequence length (e.g. 4096, 64K, 1M)", *path)
+        elif key == "causal" and not isinstance(value, bool):
+            self.fail(f"{value!r} must be true or false", *path)
         elif key == "batch" and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             self.fail(f"{value!r} must be a positive integer", *path)
         return value
