@@ -18,7 +18,7 @@ from itertools import product
 import numpy as np
 
 from arch_models import SpatialArch
-from arch_models.operators import is_multiply_accumulate, supports
+from arch_models.operators import fused_operators, is_multiply_accumulate, supports
 from einsum_cascade.model import Cascade, Einsum
 from mappers.genome import GenomeSpace
 from mappers.mapping import Group, Mapping
@@ -126,6 +126,20 @@ class SpatialMappingSpace(GenomeSpace):
                 return None
             arrays[einsum.name] = supported[0]
         return arrays
+
+    def unsupported(self) -> list[str]:
+        """Each Einsum that neither array can compute, with the operators each array lacks for it."""
+        found = []
+        for einsum in self.cascade.einsums:
+            if any(self._supports(einsum, a) for a in ("2d", "1d")):
+                continue
+            lacks = []
+            for array, unit in (("2D", self.arch.array_2d), ("1D", self.arch.array_1d)):
+                have = set(unit.operators)
+                missing = sorted(set(fused_operators(einsum, have)) - have)
+                lacks.append(f"the {array} array lacks {', '.join(missing)} (it has {', '.join(sorted(have))})")
+            found.append(f"Einsum {einsum.name} needs operators neither array has: {'; '.join(lacks)}")
+        return found
 
     def _supports(self, einsum: Einsum, array: str) -> bool:
         unit = self.arch.array_2d if array == "2d" else self.arch.array_1d

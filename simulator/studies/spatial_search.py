@@ -91,6 +91,10 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         hit["cached"] = True
         return hit, parse_mapping(hit["mapping_yaml"], "<cached search>"), None
     space = SpatialMappingSpace(cascade, arch, shapes)
+    if not space.structures and (lacking := space.unsupported()):
+        raise SpecError(f"no mapping of {cascade.name} on {arch.name} can exist: {' | '.join(lacking)}. Give an "
+                        "array the operator, or compose it from ones it has (`composed_of` in the architecture "
+                        "file, as exp is composed on FuseMax's arrays)", key="--cascade")
     cost = SpatialCost(space, objective)
     start = time.perf_counter()
     structures = space.dimensions[0]

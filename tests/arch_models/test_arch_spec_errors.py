@@ -64,7 +64,9 @@ def test_version_is_required_and_checked(tmp_path):
 
 
 def test_unknown_operator_lists_the_vocabulary(tmp_path):
-    text = edited(("    max: {cycles: 1, energy_pj: 0.028036}", "    maximum: {cycles: 1, energy_pj: 0.028036}"))
+    text = edited(("    max: {cycles: 1, energy_pj: 0.028036}", "    maximum: {cycles: 1, energy_pj: 0.028036}"),
+                  ("    relu: {composed_of: {max: 1}}", "    relu: {composed_of: {maximum: 1}}"),  # the 2D array's
+                  ("    min: {composed_of: {max: 1}}", "    min: {composed_of: {maximum: 1}}"))
     assert_one(tmp_path, text, "maximum:", "array_2d.operators.maximum",
                "unknown operator 'maximum'; known operators: add, sub, mul, div, max, min, exp")
 

@@ -1,0 +1,39 @@
+"""Operators composed from an array's units (relu and min on the max unit, sigmoid from exp, add and divide):
+the library's linear and sigmoid attention map on every spatial preset, and a cascade whose operator no array
+can compute or compose is an error naming the Einsum, the operator and what each array has."""
+
+from __future__ import annotations
+
+import pytest
+
+from arch_models import arch_names, load_arch
+from einsum_cascade.errors import SpecError
+from einsum_cascade.library import library_cascade
+from mappers.search import SearchSettings
+from simulator.studies.spatial_search import search_best
+from workloads.zoo import attention_shapes, load_model
+
+SHAPES = attention_shapes(load_model("bert"), 1024)
+
+
+@pytest.mark.parametrize("arch", arch_names())
+@pytest.mark.parametrize("cascade", ["linear-attention", "sigmoid-bias"])
+def test_composed_operators_make_the_cascade_mappable(arch, cascade):
+    found, _, _ = search_best(library_cascade(cascade), load_arch(arch), SHAPES, "latency",
+                              SearchSettings(evaluations=300), progress=False, use_cache=False)
+    assert found["best"]["latency_s"] > 0
+
+
+def test_sigmoid_costs_its_composition():
+    lane = load_arch("fusemax").array_1d.operators
+    # 1 / (1 + exp(-x)): the Taylor exp (6 MAC + 1 add, REFERENCE.md §1), one add, one divide
+    assert lane["sigmoid"].energy_pj == pytest.approx(6 * lane["mac"].energy_pj + 2 * lane["add"].energy_pj
+                                                      + lane["div"].energy_pj)
+    assert lane["sigmoid"].cycles == 9
+
+
+def test_an_operator_nothing_can_compute_is_named():
+    with pytest.raises(SpecError, match="Einsum SN needs operators neither array has: the 2D array lacks softplus "
+                                        r"\(it has .*\); the 1D array lacks softplus"):
+        search_best(library_cascade("softplus-l1"), load_arch("fusemax"), SHAPES, "latency",
+                    SearchSettings(evaluations=300), progress=False, use_cache=False)
