@@ -27,7 +27,7 @@ from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import load_yaml, read_text
 
 WORD = "accelergy"
-TABLE_SECTIONS = ("array_2d", "array_1d", "global_buffer", "staging_buffer", "dram")
+TABLE_SECTIONS = ("array_2d", "array_1d", "global_buffer", "dram")  # the staging buffer has no table of its own
 # The model's energy -> (Accelergy component, action). A register update is charged at the write energy, as
 # the artifact's tables price `update` (docs/accelergy/*_ERT_summary.yaml: update = write); sub runs on the
 # adder and mul on the MAC unit (REFERENCE.md §1 "Architectures").
@@ -37,9 +37,8 @@ OPERATOR_ACTIONS = {"mac": ("mac", "compute"), "mul": ("mac", "compute"), "add":
 REGISTER_ACTIONS = {"read_pj": ("reg_file", "read"), "write_pj": ("reg_file", "write")}
 BUFFER_ACTIONS = {"read_pj": ("global_buffer", "read"), "write_pj": ("global_buffer", "write")}
 DRAM_ACTIONS = {"read_pj": ("DRAM", "read"), "write_pj": ("DRAM", "write")}
-AREA_KEYS = {"array_2d": "pe_area_um2", "array_1d": "lane_area_um2", "global_buffer": "area_mm2",
-             "staging_buffer": "area_mm2"}
-_INSTANCE = re.compile(r"^(?:.*\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[\d+\.\.(\d+)\])?$")
+AREA_KEYS = {"array_2d": "pe_area_um2", "array_1d": "lane_area_um2", "global_buffer": "area_mm2"}
+_INSTANCE = re.compile(r"^(?:.*\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\.\.(\d+)\])?$")
 
 
 def read_ert(path: str | Path) -> dict[str, dict[str, float]]:
@@ -70,7 +69,8 @@ def _entries(path: str | Path, top: str, key: str, counted: bool = False):
         match = _INSTANCE.match(str(entry.get("name", ""))) if isinstance(entry, dict) else None
         if not match:
             raise SpecError(f"component {entry!r} has no name like system.mac[1..256]", source=str(path), key=key)
-        yield (match.group(1), entry, int(match.group(2) or 1)) if counted else (match.group(1), entry)
+        count = int(match.group(3)) - int(match.group(2)) + 1 if match.group(2) else 1  # [1..256]: 256 instances
+        yield (match.group(1), entry, count) if counted else (match.group(1), entry)
 
 
 def _number(value, path, key: str) -> float:
@@ -107,7 +107,13 @@ def _fill_area(section: str, body: dict, art_path: str | None, source: str) -> d
     path = _resolve(art_path, source)
     table = read_art(path)
     if section.startswith("array_"):
-        count = body.get("rows", 0) * body.get("cols", 0) if section == "array_2d" else body.get("lanes", 0)
+        sides = ("rows", "cols") if section == "array_2d" else ("lanes",)
+        for side in sides:
+            value = body.get(side)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise SpecError(f"{side} = {value!r} must be a positive integer (it counts the ART's instances)",
+                                source=source, key=f"{section}.{side}")
+        count = body["rows"] * body["cols"] if section == "array_2d" else body["lanes"]
         parts = {name: area for name, (area, n) in table.items() if n == count}
         if not parts:
             raise SpecError(f"{path} has no component with {count} instances (one per PE)", source=source,

@@ -97,7 +97,7 @@ def config_names() -> list[str]:
 
 def load_model(name: str) -> AttentionModel:
     """A model by key (`bert`), display name (`BERT-Base`) or alias, case-insensitively; a shipped config by its
-    file name (`mistral-7b-v0.1`); or a Hugging Face-style config.json by its path."""
+    file name (`hf-mistral-7b-v0.1`); or a Hugging Face-style config.json by its path."""
     if str(name).endswith(".json"):
         return model_from_config(name)
     if str(name) in config_names():  # hf-NAME: named apart from the zoo's names (a test keeps them apart)
@@ -110,8 +110,11 @@ def load_model(name: str) -> AttentionModel:
                                  aliases=[n for m in _zoo().values() for n in (m.name, *m.aliases)]))
 
 
-# A Hugging Face config's MLP: SwiGLU-style activations use three matrices (gate, up, down), others two.
-GATED_ACTIVATIONS = ("silu", "swiglu", "swish", "geglu", "gelu_pytorch_tanh_gated")
+# A Hugging Face config's MLP has three matrices (gate, up, down) for the gated model families (Llama, Mistral,
+# Mixtral, Qwen2, Gemma: their modeling code's MLP class) or a SiLU activation, else two (GPT-2, OPT, BERT style).
+GATED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "gemma", "gemma2", "gemma3_text",
+                     "phi3", "olmo", "olmo2", "granite")
+GATED_ACTIVATIONS = ("silu", "swish")
 CONFIG_BATCH, CONFIG_SEQ_LENS = 1, (1024, 2048, 4096, 8192)  # an LLM served one sequence at a time
 
 
@@ -136,7 +139,14 @@ def model_from_config(path: str | Path) -> AttentionModel:
         raise SpecError(f"missing {', '.join(missing)} (a decoder's attention and MLP sizes)", source=source,
                         key=missing[0])
     values = {k: config.get(k) for k in ("hidden_size", "num_attention_heads", "intermediate_size")}
-    values["num_key_value_heads"] = config.get("num_key_value_heads") or values["num_attention_heads"]
+    for key, default in (("num_key_value_heads", values["num_attention_heads"]), ("head_dim", None)):
+        values[key] = default if config.get(key) is None else config[key]  # absent or null: the default
+    if values["head_dim"] is None and isinstance(values["hidden_size"], int) \
+            and isinstance(values["num_attention_heads"], int) and values["num_attention_heads"] > 0:
+        if values["hidden_size"] % values["num_attention_heads"]:
+            raise SpecError(f"hidden_size = {values['hidden_size']} is not a multiple of num_attention_heads = "
+                            f"{values['num_attention_heads']}; give head_dim", source=source, key="head_dim")
+        values["head_dim"] = values["hidden_size"] // values["num_attention_heads"]
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise SpecError(f"{key} = {value!r} must be a positive integer", source=source, key=key)
@@ -144,18 +154,16 @@ def model_from_config(path: str | Path) -> AttentionModel:
     if heads % kv_heads:
         raise SpecError(f"num_attention_heads = {heads} must be a multiple of num_key_value_heads = {kv_heads}",
                         source=source, key="num_key_value_heads")
-    head_dim = config.get("head_dim") or hidden // heads
-    if not config.get("head_dim") and hidden % heads:
-        raise SpecError(f"hidden_size = {hidden} is not a multiple of num_attention_heads = {heads}; give head_dim",
-                        source=source, key="head_dim")
-    activation = str(config.get("hidden_act", "gelu")).lower()
+    head_dim = values["head_dim"]
+    activation = str(config.get("hidden_act", config.get("hidden_activation", ""))).lower()
+    gated = activation in GATED_ACTIVATIONS or str(config.get("model_type", "")).lower() in GATED_MODEL_TYPES
     name = str(config.get("_name_or_path") or Path(path).stem)
     notes = () if not config.get("sliding_window") else (
         f"{Path(path).stem}'s config has sliding_window = {config['sliding_window']}: these shapes are the whole "
         "sequence; cascades fusemax-window and softmax-3pass-window model the window",)
     return AttentionModel(key=Path(path).stem, name=name, heads=heads, kv_heads=kv_heads, head_dim_qk=head_dim,
                           head_dim_v=head_dim, d_model=hidden, ffn=values["intermediate_size"],
-                          ffn_matrices=3 if activation in GATED_ACTIVATIONS else 2, batch=CONFIG_BATCH,
+                          ffn_matrices=3 if gated else 2, batch=CONFIG_BATCH,
                           seq_lens=CONFIG_SEQ_LENS, source=str(config.get("_source", source)), notes=notes)
 
 

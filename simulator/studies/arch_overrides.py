@@ -26,7 +26,7 @@ OPTION = "--set"
 MAPPING_PREFIX = "mapping."
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _FLOAT = re.compile(r"^[+-]?(?:[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)$")
-_NUMBER = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)([kKmMgGtT]?)(?:i?[bB])?$")
+_NUMBER = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)([kKmMgGtT]?)(i?B)?$")  # B: bytes (b, bits, is refused)
 _SCALE = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -74,11 +74,16 @@ def split_overrides(overrides: dict) -> tuple[dict, dict]:
     return arch, mapping
 
 
-def parse_override_value(text: str, key: str) -> int | float:
-    """`32` -> 32, `1e9` -> 1000000000, `16MB` -> 16777216, `32K` -> 32768 (binary suffixes K, M, G, T)."""
+def parse_override_value(text: str, key: str, units: bool | None = None) -> int | float:
+    """`32` -> 32, `1e9` -> 1000000000, `16MB` -> 16777216, `32K` -> 32768 (binary suffixes K, M, G, T). Units
+    go with byte sizes only (a key naming bytes, or `units`): `clock_hz = 940M` would be read as 940 x 2^20, so
+    it is refused and the error says to write 940e6."""
     match = _NUMBER.match(text.strip())
     if not match:
         raise SpecError(f"{key} = {text!r} is not a number (e.g. 32, 1e9, 32K, 16MB)", key=OPTION)
+    if (match.group(2) or match.group(3)) and not (units if units is not None else "bytes" in key):
+        raise SpecError(f"{key} = {text!r}: only byte sizes take units (K, M, G, T are 2^10, 2^20, ...); write "
+                        f"{key} as a number, e.g. 940e6", key=OPTION)
     value = float(match.group(1)) * _SCALE[match.group(2).lower()]
     return int(value) if value.is_integer() else value
 

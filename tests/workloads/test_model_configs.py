@@ -43,6 +43,12 @@ def test_configs_are_named_by_file_and_a_window_is_not_silent(capsys):
     ({"hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 1, "kv_lora_rank": 512},
      "multi-head latent attention"),
     ({"hidden_size": 4096.5, "num_attention_heads": 32, "intermediate_size": 1}, "must be a positive integer"),
+    ({"hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 1, "head_dim": -64},
+     "head_dim = -64 must be a positive integer"),
+    ({"hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 1, "head_dim": "128"},
+     "head_dim = '128' must be a positive integer"),
+    ({"hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 1, "num_key_value_heads": 0},
+     "num_key_value_heads = 0 must be a positive integer"),
 ])
 def test_a_bad_config_is_one_error_naming_the_key(tmp_path, config, words, capsys):
     path = tmp_path / "model.json"
@@ -52,6 +58,15 @@ def test_a_bad_config_is_one_error_naming_the_key(tmp_path, config, words, capsy
     assert main(["simulate", "--design", "fusemax", "--workload", str(path), "--seq", "1K"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
+
+
+def test_a_gated_mlp_is_told_by_the_model_family_or_silu(tmp_path):
+    base = {"hidden_size": 2048, "num_attention_heads": 8, "intermediate_size": 16384}
+    for extra, matrices in (({"model_type": "gemma", "hidden_act": "gelu_pytorch_tanh"}, 3),
+                            ({"hidden_act": "silu"}, 3), ({"model_type": "gpt2", "hidden_act": "gelu_new"}, 2)):
+        path = tmp_path / "m.json"
+        path.write_text(json.dumps({**base, **extra}))
+        assert load_model(str(path)).ffn_matrices == matrices, extra
 
 
 def test_no_config_name_is_also_a_zoo_name():

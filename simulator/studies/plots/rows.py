@@ -83,7 +83,7 @@ def _value_of(text: str):
     from simulator.studies.arch_overrides import parse_override_value
 
     with contextlib.suppress(SpecError):
-        return float(parse_override_value(text, "--where"))
+        return float(parse_override_value(text, "--where", units=True))
     return text
 
 
@@ -175,9 +175,10 @@ def value_label(column: str, value) -> str:
 
 
 def byte_label(value: float) -> str:
+    """A byte size as 8MiB where it is a whole number of the largest binary unit that divides it, else bytes."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if value >= scale:
-            return f"{plain(value / scale)}{unit}" if (value / scale) * 100 % 1 == 0 else f"{value / scale:.3g}{unit}"
+        if value >= scale and value % scale == 0:
+            return f"{int(value // scale)}{unit}"
     return f"{plain(value)}B"
 
 

@@ -52,9 +52,12 @@ def save(figure, path: str | Path) -> list[Path]:
 
 
 def token_label(n: float) -> str:
-    """A sequence length as an axis label: 1K, 64K, 1M (powers of two), or the plain number below 1024."""
+    """A sequence length as a label: 1K, 64K, 1M where it is a whole multiple of 1024 or 1024^2 (as lengths are
+    written), else the plain number (1536 stays 1536)."""
     n = int(n)
-    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K" if n >= 1024 else str(n)
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
+    return f"{n >> 10}K" if n >= 1024 and n % 1024 == 0 else str(n)
 
 
 def palette(values: list) -> list[str]:

@@ -132,8 +132,9 @@ class _SweepReader(SpecReader):
                 try:
                     return self._value(key, parse_override_value(value, key), *path)
                 except SpecError:
-                    self.fail(f"{value!r} must be a positive number, or a size with a unit (e.g. 16MB, 512KiB)",
-                              *path)
+                    self.fail(f"{value!r} must be a positive number, or a size with a unit (e.g. 16MB, 512KiB)"
+                              if "bytes" in key else f"{value!r} must be a positive number (units go with byte "
+                              "sizes only: write e.g. 940e6)", *path)
             elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 self.fail(f"{value!r} must be a positive number", *path)
         elif key not in POINT_KEYS:
