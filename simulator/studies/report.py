@@ -15,6 +15,7 @@ import yaml
 from einsum_cascade.errors import SpecError
 from simulator.studies.plots.rows import DESIGN_COLUMNS, point_keys, read_rows, value_label
 
+SWEEP_FILES = ("results.csv", "einsums.csv")  # shown as the sweep's table, not again as files
 METRICS = ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound")
 DEVIATIONS_HEADING = "## Deviations"
 
@@ -33,11 +34,18 @@ def sweep_folders(directory: Path) -> list[Path]:
 def build_report(directory: str | Path, out: str | Path | None = None) -> dict:
     """Write report.html and report.md into `out` (default: `directory`); returns what was written."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise SpecError("not a folder: give a folder written by `cascade sweep` or `cascade reproduce`",
+                        source=str(directory))
+    folders = sweep_folders(directory)  # before anything is written
     out = Path(out) if out is not None else directory
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"{out} is a file, not a folder: name a folder for the report", key="-o")
     out.mkdir(parents=True, exist_ok=True)
-    sections = [_sweep_section(folder, out) for folder in sweep_folders(directory)]
-    figures = sorted(directory.glob("*.png"))  # a reproduction's own figures and tables
-    tables = [(path.name, *_csv(path)) for path in sorted(directory.glob("*.csv"))]
+    sections = [_sweep_section(folder, out) for folder in folders]
+    figures = sorted(directory.glob("*.png"))  # a reproduction's own figures and tables (a sweep's are its rows)
+    tables = [(path.name, *_csv(path)) for path in sorted(directory.glob("*.csv"))
+              if path.name not in SWEEP_FILES]
     deviations = _deviations(directory)
     title = f"Cascade report: {directory.resolve().name}"
     (out / "report.md").write_text(_markdown(title, tables, sections, figures, deviations, out))
@@ -47,8 +55,22 @@ def build_report(directory: str | Path, out: str | Path | None = None) -> dict:
             "figures": [str(f) for f in figures] + [str(s["figure"]) for s in sections if s["figure"]]}
 
 
+def _manifest(folder: Path) -> dict:
+    """The sweep's manifest, or {} when it has none (the report then says so); a broken one is an error."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SpecError(f"not JSON: {error.msg} at line {error.lineno}", source=str(path)) from None
+    if not isinstance(manifest, dict):
+        raise SpecError("a manifest must be a JSON object", source=str(path))
+    return {k: v for k, v in manifest.items() if v is not None}
+
+
 def _sweep_section(folder: Path, out: Path) -> dict:
-    manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() else {}
+    manifest = _manifest(folder)
     with (folder / "results.csv").open(newline="") as handle:
         everything = list(csv.DictReader(handle))
     rows = read_rows(folder)
@@ -110,7 +132,10 @@ def _spec(section: dict) -> str:
 def _versions(section: dict) -> str:
     manifest = section["manifest"]
     versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
-    return (f"{manifest.get('points', len(section['rows']))} points; git {manifest.get('git_revision', '?')[:12]}; "
+    if not manifest:
+        return "no manifest.json: the spec and versions are unknown"
+    revision = str(manifest.get("git_revision", "?"))[:12]
+    return (f"{manifest.get('points', len(section['rows']))} points; git {revision}; "
             f"Python {manifest.get('python', '?')}; {versions}; written {manifest.get('written', '?')}")
 
 

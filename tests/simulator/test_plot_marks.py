@@ -143,3 +143,29 @@ def test_the_command_line_plots_against_axes_and_explains_kinds(results, tmp_pat
     with pytest.raises(SystemExit):
         main(["plot", "--help"])
     assert "pareto       latency against area" in capsys.readouterr().out
+
+
+def test_what_cannot_be_drawn_is_one_error(results, tmp_path, capsys):
+    out = str(tmp_path / "f.pdf")
+    cases = [
+        (["--x", "arch.pe_dim", "--y", "latency_s", "--where", "design=flat", "--where", "design=fusemax"],
+         "design is given twice"),
+        (["--x", "arch.pe_dim", "--y", "energy_staging_pj", "--hue", "seq_len", "--baseline", "flat"],
+         "energy_staging_pj is 0"),  # FLAT has no staging buffer
+        (["--kind", "utilization", "--scope", "end-to-end"], "no results in scope end-to-end"),
+        (["--x", "arch.pe_dim", "--y", "latency_s", "--hue", "arch.pe_dim"], "must be different columns"),
+        (["--x", "arch.pe_dim", "--y", "bound", "--hue", "design", "--col", "seq_len"], "'bound' is not a number"),
+    ]
+    for argv, words in cases:
+        assert main(["plot", str(results), *argv, "-o", out]) == 2, argv
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, (argv, err)
+
+
+def test_energies_counted_two_ways_are_not_drawn_together():
+    rows = [{"point_id": str(n), "point_index": float(n), "arch": a, "seq_len": 1024.0, "status": "ok",
+             "energy_pj": 1.0 + n, "energy_basis": b}
+            for n, (a, b) in enumerate((("fusemax", "actions x energy per action"),
+                                        ("h100", "board power limit x time (upper bound)")))]
+    with pytest.raises(SpecError, match="counted two ways"):
+        xy_figure(rows, "arch", "energy_pj")

@@ -34,14 +34,16 @@ def test_the_report_has_every_row_the_spec_and_the_rejections(sweep, tmp_path, c
     written = json.loads(capsys.readouterr().out)
     assert written["sweeps"] == [{"name": "report-test", "rows": 2, "rejected": 2}]
     markdown = (tmp_path / "report.md").read_text()
+    results, rejected = markdown.split("### Rejected points (2)")
+    assert "## results.csv" not in markdown  # the sweep's rows once, as its table
     with (sweep / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         if row["status"] == "ok":  # each ok row's latency, to 4 significant digits, is in the table
-            assert f"{float(row['latency_s']):.4g}" in markdown
+            assert f"{float(row['latency_s']):.4g}" in results
         else:
-            assert " ".join(row["reason"].split()) in markdown
-    assert "### Rejected points (2)" in markdown and "name: report-test" in markdown
+            assert " ".join(row["reason"].split()) in rejected
+    assert "name: report-test" in markdown
     assert "numba" in markdown  # versions from the manifest
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page  # the figure inside
@@ -60,3 +62,15 @@ def test_a_sweep_too_wide_for_one_figure_says_so(tmp_path):
 def test_a_folder_without_results_is_one_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no results.csv here" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2 and not (tmp_path / "missing").exists()
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_broken_manifest_is_one_error(sweep, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    (copy / "manifest.json").write_text("{not json")
+    assert main(["report", str(copy)]) == 2
+    assert "manifest.json" in capsys.readouterr().err

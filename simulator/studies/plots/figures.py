@@ -16,12 +16,14 @@ import numpy as np
 
 from einsum_cascade.errors import SpecError
 from simulator.studies.plots.rows import (
+    check_energy_basis,
     check_one_row_per_mark,
     display,
     narrowed,
     normalised,
     point_columns,
     read_rows,
+    require_rows,
     value_label,
 )
 from simulator.studies.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, palette, save, scale_axis
@@ -45,6 +47,7 @@ DEFAULT_BASELINE = "flat"  # as `cascade compare`, and as the FuseMax paper norm
 
 
 def _need(rows: list[dict], columns: tuple[str, ...], kind: str) -> None:
+    require_rows(rows, f"to draw --kind {kind} from")
     missing = [c for c in columns if not rows or c not in rows[0]]
     if missing:
         raise SpecError(f"--kind {kind} needs results with columns {', '.join(missing)}: {KINDS[kind]}",
@@ -60,6 +63,7 @@ def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, pa
     swept key but the design (workload, length, array size, ...), each drawn, none merged or dropped."""
     _need(rows, ("design", "workload", "seq_len", metric), kind)
     rows = _in_scope(rows, scope)
+    check_energy_basis(rows, metric)
     shown, title = normalised(rows, metric, baseline)
     columns = point_columns(rows)
     check_one_row_per_mark(shown, ["design", *columns], kind)
@@ -90,7 +94,9 @@ def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, pa
 
 
 def _in_scope(rows: list[dict], scope: str) -> list[dict]:
-    return [r for r in rows if r.get("scope", scope) == scope]
+    kept = [r for r in rows if r.get("scope", scope) == scope]
+    require_rows(kept, f"in scope {scope}", rows)
+    return kept
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")

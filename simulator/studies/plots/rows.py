@@ -54,12 +54,15 @@ def point_columns(rows: list[dict]) -> list[str]:
 
 
 def parse_where(items: list[str] | None) -> dict[str, str]:
-    """`--where KEY=VALUE` options (repeatable) as {key: text}."""
+    """`--where KEY=VALUE` options (repeatable, one per key) as {key: text}."""
     where = {}
     for item in items or ():
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or not key or not value:
             raise SpecError(f"{item!r} is not KEY=VALUE (e.g. workload=bert, arch.pe_dim=128)", key="--where")
+        if key in where:
+            raise SpecError(f"{key} is given twice ({where[key]} and {value}): one value per key; to draw several, "
+                            f"put {key} on --hue or --col", key="--where")
         where[key] = value
     return where
 
@@ -71,9 +74,10 @@ def narrowed(rows: list[dict], where: dict[str, str]) -> list[dict]:
             raise SpecError(f"{key!r} is not a column of these results; columns: {', '.join(point_keys(rows))}",
                             key="--where")
         wanted = _value_of(text)
-        kept = [r for r in rows if r[key] == wanted or str(r[key]) == text]
+        kept = [r for r in rows if r[key] == wanted or str(r[key]) == text or value_label(key, r[key]) == text]
         if not kept:
-            present = ", ".join(dict.fromkeys(value_label(key, r[key]) for r in rows))
+            present = ", ".join(dict.fromkeys(str(r[key]) if key in DESIGN_COLUMNS else value_label(key, r[key])
+                                              for r in rows))
             raise SpecError(f"no result has {key} = {text}; present: {present}", key="--where")
         rows = kept
     return rows
@@ -115,6 +119,9 @@ def normalised(rows: list[dict], metric: str, baseline: str) -> tuple[list[dict]
         if key not in base:
             raise SpecError(f"{r[column]} at {describe(dict(zip(others, key, strict=True)))} has no {baseline} "
                             "result to normalise to", key="--baseline")
+        if not (base[key] and r[metric]):
+            raise SpecError(f"{metric} is 0 for {r[column] if not r[metric] else baseline} at "
+                            f"{describe(dict(zip(others, key, strict=True)))}: no ratio to draw", key="--baseline")
         ratio = base[key] / r[metric] if metric == "latency_s" else r[metric] / base[key]
         shown.append({**r, metric: ratio})
     if not shown:
@@ -123,6 +130,24 @@ def normalised(rows: list[dict], metric: str, baseline: str) -> tuple[list[dict]
     name = display(baseline)
     title = f"speedup over {name} (x)" if metric == "latency_s" else f"{title_of(metric)} / {name}'s"
     return shown, title
+
+
+def require_rows(rows: list[dict], what: str, everything: list[dict] | None = None) -> None:
+    """An error, not an empty figure, when nothing is left to draw; says what was there."""
+    if rows:
+        return
+    if everything:
+        scopes = ", ".join(sorted({str(r.get("scope")) for r in everything}))
+        raise SpecError(f"no results {what} (the results have scope {scopes}; --scope or --where picks)", key="--scope")
+    raise SpecError(f"no results {what}: every point was rejected, or the sweep has not run", key="--kind")
+
+
+def check_energy_basis(rows: list[dict], metric: str) -> None:
+    """Energies counted two ways (actions x energy, a GPU's board power x time) are not drawn on one axis."""
+    bases = {r.get("energy_basis") for r in rows if r.get("energy_basis")}
+    if metric.startswith("energy") and len(bases) > 1:
+        raise SpecError(f"{metric} is counted two ways in these results ({' and '.join(sorted(bases))}): keep one "
+                        "with --where energy_basis=...", key="--y")
 
 
 def check_one_row_per_mark(rows: list[dict], shown: list[str], kind: str) -> None:

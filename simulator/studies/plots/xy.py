@@ -10,9 +10,11 @@ import numpy as np
 
 from einsum_cascade.errors import SpecError
 from simulator.studies.plots.rows import (
+    check_energy_basis,
     check_one_row_per_mark,
     normalised,
     point_keys,
+    require_rows,
     title_of,
     value_label,
 )
@@ -27,13 +29,17 @@ def xy(rows: list[dict], x: str, y: str, path: Path, hue: str | None = None, col
 def xy_figure(rows: list[dict], x: str, y: str, hue: str | None = None, col: str | None = None,
               baseline: str | None = None):
     """The figure (unsaved, so a test can count its marks)."""
+    require_rows(rows, "to draw")
     for option, column in (("--x", x), ("--y", y), ("--hue", hue), ("--col", col)):
         if column is not None and (not rows or column not in rows[0]):
             raise SpecError(f"{column!r} is not a column of these results; axes: {', '.join(point_keys(rows))}; "
                             f"metrics: {', '.join(_metrics(rows))}", key=option)
     y_title = title_of(y)
-    if not isinstance(rows[0][y], float):
+    if not all(isinstance(r[y], float) for r in rows):
         raise SpecError(f"{y!r} is not a number in these results", key="--y")
+    if len({c for c in (x, hue, col) if c is not None}) < len([c for c in (x, hue, col) if c is not None]):
+        raise SpecError("--x, --hue and --col must be different columns", key="--hue")
+    check_energy_basis(rows, y)
     if baseline is not None:
         rows, y_title = normalised(rows, y, baseline)
     shown = [c for c in (x, hue, col) if c is not None]
