@@ -31,10 +31,14 @@ def simulate(design: str | None = None, *, arch: str | None = None, mapping: str
     """One point, as `cascade simulate`: a named `design`, or `arch` and `mapping`; a `workload` at `seq_len`,
     or a `cascade` at `shapes`. `overrides` are `--set` keys (e.g. {"pe_dim": 128}). Energy by component is
     spread into `energy_<part>_pj` columns."""
+    from einsum_cascade.errors import SpecError
     from simulator.studies.designs import design_point
     from simulator.studies.point import run_point
     from workloads.zoo import parse_seq_len
 
+    _check_scope(scope)
+    if design is None and (arch is None or (mapping is None and cascade is None)):
+        raise SpecError("give a design, or an arch and a mapping (or a cascade with shapes)", key="design")
     seq_len = None if seq_len is None else parse_seq_len(seq_len)
     if design is not None:
         arch, mapping, design = design_point(design, arch)
@@ -50,6 +54,7 @@ def compare(designs: list[str], workloads: list[str], seq_lens: list[int | str],
     from simulator.studies.compare import compare as run
     from workloads.zoo import parse_seq_len
 
+    _check_scope(scope)
     lengths = [parse_seq_len(n) for n in seq_lens]
     result = run(designs, workloads, lengths, baseline, end_to_end=scope == "end-to-end", progress=False,
                  overrides=overrides)
@@ -73,6 +78,8 @@ def results(directory: str | Path, einsums: bool = False) -> pd.DataFrame:
         from einsum_cascade.errors import SpecError
 
         raise SpecError("no results here: run `cascade sweep` into this directory first", source=str(path))
+    if path.stat().st_size == 0 or len(path.read_text().splitlines()) < 2:
+        return pd.read_csv(path) if path.stat().st_size else pd.DataFrame()  # written, no rows yet
     return pd.read_csv(path).sort_values("point_index" if not einsums else "point_id", kind="stable",
                        ignore_index=True)
 
@@ -105,6 +112,16 @@ def validate_gpu(measurements: str | Path | None = None) -> pd.DataFrame:
     from simulator.studies.gpu_validation.validate import validate
 
     return pd.DataFrame(validate(read_measurements(measurements or DATA_FILE))["rows"])
+
+
+SCOPES = ("attention", "end-to-end")
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        from einsum_cascade.errors import SpecError
+
+        raise SpecError(f"scope {scope!r} is not one of {', '.join(SCOPES)}", key="scope")
 
 
 def _flat(row: dict) -> dict:

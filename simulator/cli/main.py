@@ -40,8 +40,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         if only in (None, name):
             importlib.import_module(module).add_parser(subparsers)
+    parser.allow_abbrev = False
     for command in subparsers.choices.values():
         command.formatter_class = HelpWithDefaults
+        command.allow_abbrev = False  # an option is its name or a declared alias, never a prefix of one
     return parser
 
 

@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mapping", help="mapping preset or YAML file (names its cascade); needed with --workload; "
                                           "with --cascade, defaults to the shipped mapping of the cascade's name "
                                           f"(on a GPU: {DEFAULT_GPU_MAPPING}, run on the cascade)")
-    parser.add_argument("--workload", help="model, e.g. bert, trxl, t5, xlm, llama3-8b (with --seq)")
+    parser.add_argument("--workload", help="model (with --seq): bert, trxl, t5, xlm, llama3-8b, a shipped config "
+                                           "such as hf-qwen2-7b (`cascade list workloads`), or a config.json path")
     parser.add_argument("--seq", help="sequence length, e.g. 4096, 64K, 1M")
     parser.add_argument("--cascade", help="a library cascade or YAML file: on a spatial array instead of "
                                           "--workload/--seq, sized by --shape; on a GPU the cascade the mapping's "

@@ -24,16 +24,37 @@ def _options() -> dict[str, dict[str, tuple[str, ...]]]:
             for name, command in commands.items()}
 
 
-def test_the_option_table_names_every_alias():
+def _table_aliases() -> dict[str, set[str]]:
+    """README's option table: command -> the aliases its rows declare ("compare: `--designs`; map: `--kernel`")."""
     table = README.read_text().split("### Options: one name per concept")[1].split("\n\n")[2]
-    declared = set(re.findall(r"`(--[a-z-]+)", table))
+    aliases: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        for entry in row.strip("|").split("|")[3].split(";"):
+            command, _, names = entry.partition(":")
+            aliases.setdefault(command.strip(), set()).update(re.findall(r"`(--[a-z-]+)`", names))
+    return aliases
+
+
+def test_the_option_table_names_every_alias_under_its_command():
+    declared = _table_aliases()
     for command, options in _options().items():
         for canonical, aliases in options.items():
             for alias in aliases:
-                assert alias in declared, f"{command} {canonical}: alias {alias} is not in README's option table"
+                assert alias in declared.get(command, set()), f"{command} {canonical}: alias {alias} is not in " \
+                                                              f"README's option table under {command}"
+    table = README.read_text().split("### Options: one name per concept")[1].split("\n\n")[2]
     concepts = {"--design", "--designs", "--arch", "--set", "--mapping", "--mappings", "--cascade", "--workload",
-                "--workloads", "--seq", "--shape", "--end-to-end", "--baseline", "--out", "--plot", "--csv", "--jobs"}
-    assert concepts <= declared
+                "--workloads", "--seq", "--shape", "--end-to-end", "--causal", "--baseline", "--out", "--plot",
+                "--csv", "--jobs"}
+    assert concepts <= set(re.findall(r"`(--[a-z-]+)", table))
+
+
+def test_no_option_answers_to_a_prefix(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate", "--desig", "fusemax", "--workload", "bert", "--seq", "1K"])
+    assert stopped.value.code == 2 and "unrecognized arguments: --desig" in capsys.readouterr().err
 
 
 def test_no_command_has_two_names_for_a_mapping_or_a_length():

@@ -137,10 +137,13 @@ def modelled_kernels() -> list[str]:
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
+    """Comma-separated positive integers; K and M suffixes (1024, 1024^2) as sequence lengths are written."""
+    from workloads.zoo import parse_seq_len
+
     try:
-        values = tuple(int(v) for v in str(text).split(",") if v.strip())
-    except ValueError:
-        raise SpecError(f"{text!r} must be comma-separated positive integers", key=option) from None
+        values = tuple(parse_seq_len(v.strip()) for v in str(text).split(",") if v.strip())
+    except SpecError:
+        raise SpecError(f"{text!r} must be comma-separated positive integers (4096 or 4K)", key=option) from None
     if not values or any(v <= 0 for v in values):
         raise SpecError(f"{text!r} must be comma-separated positive integers", key=option)
     return values

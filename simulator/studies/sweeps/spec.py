@@ -29,6 +29,7 @@ import math
 import operator
 from dataclasses import dataclass, field
 from itertools import product
+from pathlib import Path
 
 from arch_models import OVERRIDE_KEYS, arch_names, gpu_names
 from arch_models.gpu import OVERRIDE_KEYS as GPU_OVERRIDE_KEYS
@@ -139,7 +140,10 @@ class _SweepReader(SpecReader):
                 self.fail(f"{value!r} must be a positive number", *path)
         elif key not in POINT_KEYS:
             self.fail(f"unknown point key {key!r}; allowed: {', '.join(POINT_KEYS)} or arch.<override>", *path)
-        elif key in allowed and value not in allowed[key] and not (key == "workload" and str(value).endswith(".json")):
+        elif key == "workload" and str(value).endswith(".json"):
+            if not Path(str(value)).is_file():
+                self.fail(f"{value!r}: no such config.json", *path)
+        elif key in allowed and value not in allowed[key]:
             self.fail(f"{value!r} is not one of {', '.join(map(str, allowed[key]))}"
                       f"{did_you_mean(value, allowed[key])}", *path)
         elif key == "arch" and value not in arch_names() and not looks_like_path(value) and not is_gpu_name(value):
