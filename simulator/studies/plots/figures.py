@@ -1,11 +1,12 @@
 """The paper figure kinds, drawn from a sweep's results directory (results.csv, einsums.csv).
 
-speedup / energy: normalised to a baseline design per model and length (the FuseMax paper normalises to
-the unfused baseline); utilization: 2D and 1D array utilization per design; breakdown: each Einsum's
-share of time; pareto: latency against area; roofline: achieved throughput against operational
+speedup / energy: normalised to a baseline design at each point (FLAT by default: the paper's headline
+results are against FLAT); utilization: 2D and 1D array utilization per design and model; breakdown: each
+Einsum's share of time per point; pareto: latency against area; roofline: achieved throughput against operational
 intensity under the compute and bandwidth roofs; parity: predicted against measured; ablation: each
-design's mean speedup over a baseline (arithmetic mean over models and lengths, as the FuseMax artifact
-averages its ablation), with published means beside it where the caller has them.
+design's mean speedup over a baseline (arithmetic mean over every point, as the FuseMax artifact averages
+its ablation), with published means beside it where the caller has them. Every kind draws one mark per row
+(the ablation's declared mean aside); rows that would share one are an error (rows.check_one_row_per_mark).
 """
 
 from __future__ import annotations
