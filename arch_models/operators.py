@@ -1,6 +1,6 @@
 """Which operator units an Einsum occupies on an array: the cascade's operators per point, with the
-fused units an array may offer (`mac`: a multiply feeding an add-reduction; `sub_exp`: exp of a
-difference). Shared by the mapper (operator support) and the cost model (cycles and energy)."""
+fused units an array may offer (`mac`: a multiply feeding an add-reduction, or a bare multiply where the
+array has no multiplier of its own; `sub_exp`: exp of a difference). Shared by the mapper (operator support) and the cost model (cycles and energy)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
         kinds.remove("mul")
         kinds.remove("add")
         kinds.append("mac")
+    if "mul" in kinds and "mul" not in supported and "mac" in supported:
+        kinds[kinds.index("mul")] = "mac"  # a bare multiply issues on the MAC unit (a*b + 0)
     if "sub_exp" in supported:
         for node in walk(einsum.expr):
             if isinstance(node, Unary) and node.op is Op.EXP and isinstance(node.operand, Binary) \

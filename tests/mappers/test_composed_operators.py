@@ -37,3 +37,14 @@ def test_an_operator_nothing_can_compute_is_named():
                                         r"\(it has .*\); the 1D array lacks softplus"):
         search_best(library_cascade("softplus-l1"), load_arch("fusemax"), SHAPES, "latency",
                     SearchSettings(evaluations=300), progress=False, use_cache=False)
+
+
+def test_a_bare_multiply_issues_on_the_mac_unit_of_an_array_without_a_multiplier():
+    from arch_models.operators import fused_operators, supports
+
+    spd = library_cascade("fusemax").einsum("SPD")  # PRM * RD: a multiply, no reduction
+    fusemax = load_arch("fusemax")
+    array_2d, array_1d = set(fusemax.array_2d.operators), set(fusemax.array_1d.operators)
+    assert "mul" not in array_2d and "mac" in array_2d
+    assert fused_operators(spd, array_2d) == ["mac"] and supports(spd, array_2d)  # not moved to the 1D array
+    assert fused_operators(spd, array_1d) == ["mul"]  # the lanes have a multiplier of their own
