@@ -1,6 +1,7 @@
 """Which operator units an Einsum occupies on an array: the cascade's operators per point, with the
 fused units an array may offer (`mac`: a multiply feeding an add-reduction, or a bare multiply where the
-array has no multiplier of its own; `sub_exp`: exp of a difference). Shared by the mapper (operator support) and the cost model (cycles and energy)."""
+array has no multiplier of its own; `sub_exp`: exp of a difference). Shared by the mapper (operator support)
+and the cost model (cycles and energy)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from einsum_cascade.analysis.footprint import live_footprint
 from einsum_cascade.analysis.graph import dependency_graph
 from einsum_cascade.analysis.op_counts import operation_counts
 from einsum_cascade.analysis.passes import analyze_passes
+from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.analysis.symbols import TYPICAL_SHAPES, check_densities, evaluate
 from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade
@@ -52,6 +53,7 @@ def analysis_report(cascade: Cascade, rank: str = "M", shapes: dict[str, int] | 
             "masks_without_density": list(counts.unmasked),
         },
     }
+    report["notes"] = nonlinear_before_reduction(cascade)
     if shapes:
         report["shapes"] = dict(shapes)
         report["evaluated"] = _evaluated(cascade, counts, footprint, shapes)

@@ -75,6 +75,7 @@ def _text_report(report: dict) -> str:
                        title="operation counts"))
     lines.append("per kind: " + ", ".join(f"{k}: {v}" for k, v in counts["by_kind"].items()))
     lines.append("per query-key pair: " + ", ".join(f"{k}: {v}" for k, v in counts["per_query_key_pair"].items()))
+    lines += [f"note: {note}" for note in report.get("notes", [])]
     if counts["masks_without_density"]:
         lines.append(f"note: masks {', '.join(counts['masks_without_density'])} have no density; counts are dense")
     if "total_by_kind" in report.get("evaluated", {}):

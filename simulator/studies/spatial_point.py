@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from arch_models import SpatialArch
+from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from einsum_cascade.masks import undeclared_density_note
@@ -53,7 +54,7 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
-    notes = [undeclared_density_note(cascade.masks), *model.notes]
+    notes = [undeclared_density_note(cascade.masks), *nonlinear_before_reduction(cascade), *model.notes]
     if model.kv_heads < model.heads and "HKV" not in instance_ranks(cascade).values():
         notes.append(f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
                      f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "

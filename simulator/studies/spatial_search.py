@@ -8,6 +8,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from einsum_cascade.analysis import analyze_passes, live_footprint
+from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.errors import SpecError
 from einsum_cascade.masks import undeclared_density_note
 from einsum_cascade.model import Cascade
@@ -125,8 +126,8 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         "rejections": dict(result.rejections.most_common(5)), "explanation": explain(cascade, arch, shapes, report),
         "wall_s": time.perf_counter() - start, "cached": False,
     }
-    if note := undeclared_density_note(cascade.masks):
-        value["note"] = note
+    if notes := [n for n in (undeclared_density_note(cascade.masks), *nonlinear_before_reduction(cascade)) if n]:
+        value["note"] = "; ".join(notes)
     if use_cache:
         cache.store(key, value)
     return value, mapping, report
