@@ -56,6 +56,12 @@ def softmax_window(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _masked_softmax(inputs, np.abs(key - query) <= sizes["W"])
 
 
+def softmax_sinks(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Causal attention to the first S tokens (sinks) and the W keys before each query."""
+    query, key = _positions(inputs)
+    return _masked_softmax(inputs, (key <= query) & ((key < sizes["S"]) | (query - key <= sizes["W"])))
+
+
 def softmax_block_sparse(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """Local blocks on the diagonal plus the first key block (global tokens), block size BS."""
     block = sizes["BS"]
@@ -109,6 +115,7 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax": softmax,
     "softmax_causal": softmax_causal,
     "softmax_window": softmax_window,
+    "softmax_sinks": softmax_sinks,
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
     "sigmoid_bias": sigmoid_bias,
