@@ -89,6 +89,18 @@ def softplus_l1(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _attend(weights / weights.sum(axis=-1, keepdims=True), inputs["V"])
 
 
+def relu2(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Squared-ReLU weights averaged over the keys: sum_m relu(q.k)^2 v / M."""
+    return _attend(np.maximum(_scores(inputs), 0.0) ** 2 / sizes["M"], inputs["V"])
+
+
+def differential(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """softmax(Q1^T K1) - LAM softmax(Q2^T K2), applied to V."""
+    first = _softmax_rows(inputs["Q1"].T @ inputs["K1"])
+    second = _softmax_rows(inputs["Q2"].T @ inputs["K2"])
+    return _attend(first - sizes["LAM"] * second, inputs["V"])
+
+
 def linear_elu(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """Linear attention with feature map elu(x)+1 (Katharopoulos et al., ICML 2020, Eq. 7)."""
 
@@ -121,6 +133,8 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "sigmoid_bias": sigmoid_bias,
     "softplus_l1": softplus_l1,
     "linear_elu": linear_elu,
+    "relu2": relu2,
+    "differential": differential,
     "softmax_grouped": softmax_grouped,
     "matmul": matmul,
 }

@@ -26,6 +26,9 @@ EXPECTED_PASSES = {
     "softmax-3pass-sinks": 3,  # the max and the sum over the visible keys come before the normalisation
     "softmax-2pass-online": 2,
     "softmax-2pass-deferred": 2,
+    "differential-attention": 2,  # each map's max comes before its exponentials
+    "softmax-naive-1pass": 1,  # no max: the sum and the value product run beside the exponentials
+    "relu2-attention": 1,
     "decode-split-kv": 2,
     "flashattention-1": 1,
     "flashattention-2": 1,
