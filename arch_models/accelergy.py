@@ -140,8 +140,13 @@ def _fill_section(section: str, body: dict, table_path: str | None, source: str)
             wanted += [(("register_file", k), *a) for k, a in REGISTER_ACTIONS.items() if registers.get(k) == WORD]
         operators = body.get("operators")
         if isinstance(operators, dict):
-            wanted += [(("operators", name, "energy_pj"), *OPERATOR_ACTIONS.get(name, (name, "compute")))
-                       for name, cost in operators.items() if isinstance(cost, dict) and cost.get("energy_pj") == WORD]
+            tabled = [name for name, cost in operators.items()
+                      if isinstance(cost, dict) and cost.get("energy_pj") == WORD]
+            if undeclared := [name for name in tabled if name not in OPERATOR_ACTIONS]:
+                raise SpecError(f"no Accelergy action is declared for operator {undeclared[0]} (declared: "
+                                f"{', '.join(OPERATOR_ACTIONS)}); give its energy_pj as a number", source=source,
+                                key=f"{section}.operators.{undeclared[0]}.energy_pj")
+            wanted += [(("operators", name, "energy_pj"), *OPERATOR_ACTIONS[name]) for name in tabled]
     else:
         actions = DRAM_ACTIONS if section == "dram" else BUFFER_ACTIONS
         wanted += [((k,), *a) for k, a in actions.items() if body.get(k) == WORD]

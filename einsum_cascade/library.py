@@ -26,10 +26,10 @@ def causal_form(cascade: Cascade) -> Cascade:
     mapping of the cascade maps its causal form too; a cascade without one is an error naming those there are."""
     from einsum_cascade.errors import SpecError
 
-    if any(name.endswith("causal") for name in cascade.masks):
+    forms = [n for n in library_names() if n.endswith("-causal")]
+    if cascade.name in forms:  # already the causal form (a mapping searched for it)
         return cascade
     name = f"{cascade.name}-causal"
-    forms = [n for n in library_names() if n.endswith("-causal")]
     if name not in forms:
         raise SpecError(f"cascade {cascade.name} has no causal form in the library (causal forms: {', '.join(forms)})",
                         key="--causal")

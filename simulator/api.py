@@ -78,8 +78,8 @@ def results(directory: str | Path, einsums: bool = False) -> pd.DataFrame:
         from einsum_cascade.errors import SpecError
 
         raise SpecError("no results here: run `cascade sweep` into this directory first", source=str(path))
-    if path.stat().st_size == 0 or len(path.read_text().splitlines()) < 2:
-        return pd.read_csv(path) if path.stat().st_size else pd.DataFrame()  # written, no rows yet
+    if path.stat().st_size == 0:  # created, nothing written yet (a header-only file reads as an empty table)
+        return pd.DataFrame()
     return pd.read_csv(path).sort_values("point_index" if not einsums else "point_id", kind="stable",
                        ignore_index=True)
 

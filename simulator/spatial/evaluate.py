@@ -74,7 +74,6 @@ class SpatialReport:
     measured_passes: dict[str, dict[str, float]]
     pass_lower_bound: int
     storage: dict[str, dict[str, float]] = field(default_factory=dict)  # summed over groups
-    storage_by_tensor: dict[str, dict] = field(default_factory=dict)  # tensor -> level -> words, accesses, pJ
     groups: list[GroupResult] = field(default_factory=list)
 
 

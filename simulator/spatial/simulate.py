@@ -63,8 +63,7 @@ def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[
         area_mm2=arch.area_mm2, bound=bound,
         occupancy_bytes={level: max(g.occupancy_bytes[level] for g in groups) for level in groups[0].occupancy_bytes},
         measured_passes=_measured_passes(cascade, groups, shapes),
-        pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups),
-        storage_by_tensor=storage_by_tensor(arch, groups), groups=groups)
+        pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups), groups=groups)
 
 
 def _sum_storage(groups: list[GroupResult]) -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from einsum_cascade.errors import SpecError
-from simulator.studies.plots.rows import DESIGN_COLUMNS, point_keys, read_rows, value_label
+from simulator.studies.plots.rows import BYTE_COLUMNS, DESIGN_COLUMNS, point_keys, read_rows, value_label
 
 SWEEP_FILES = ("results.csv", "einsums.csv")  # shown as the sweep's table, not again as files
 METRICS = ("latency_s", "energy_pj", "dram_bytes", "util_2d", "util_1d", "area_mm2", "bound")
@@ -116,8 +116,7 @@ def _cell(column: str, value) -> str:
     """Lengths as 16K and byte sizes with units (as the axes are written), other numbers to 4 significant digits."""
     if not isinstance(value, float):
         return str(value)
-    label = value_label(column, value)
-    return label if label != str(int(value) if value.is_integer() else value) else f"{value:.4g}"
+    return value_label(column, value) if column == "seq_len" or column in BYTE_COLUMNS else f"{value:.4g}"
 
 
 def _table_rows(section: dict) -> list[list[str]]:

@@ -11,7 +11,7 @@ from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
 from simulator.spatial.lower import CapacityRejected, instance_ranks
-from simulator.spatial.simulate import SpatialReport
+from simulator.spatial.simulate import SpatialReport, storage_by_tensor
 from simulator.studies.designs import gemm_mapping_name
 from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.result import PointResult, point_result
@@ -61,8 +61,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                      f"{model.heads} query heads (cascade gqa-fusemax shares them)")
     if notes := [n for n in notes if n]:
         row["note"] = "; ".join(notes)
-    if stats:
-        row["storage_by_tensor"] = dict(report.storage_by_tensor)
+    if stats:  # computed only when asked: it walks every tensor of every group
+        row["storage_by_tensor"] = storage_by_tensor(arch, report.groups)
     if end_to_end:
         gemm_mapping = load_mapping(gemm_mapping_name())
         gemm_cascade = resolve_cascade(gemm_mapping.cascade)
@@ -74,7 +74,7 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
         if stats:
             for gemm, layer in zip(gemms, layers, strict=True):
                 row["storage_by_tensor"].update({f"{gemm.name}:{tensor}": levels
-                                                 for tensor, levels in layer.storage_by_tensor.items()})
+                                                 for tensor, levels in storage_by_tensor(arch, layer.groups).items()})
         row["attention_latency_s"] = row["latency_s"]
         row["attention_energy_pj"] = row["energy_pj"]
         busy_2d = row["util_2d"] * report.cycles + sum(r.util_2d * r.cycles for r in layers)
@@ -128,7 +128,7 @@ def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, 
     if note := undeclared_density_note(cascade.masks):
         row["note"] = note
     if stats:
-        row["storage_by_tensor"] = dict(report.storage_by_tensor)
+        row["storage_by_tensor"] = storage_by_tensor(arch, report.groups)
     return point_result("spatial", row, _sweep_columns(row, arch))
 
 

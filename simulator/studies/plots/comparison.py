@@ -32,8 +32,8 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     bottom.set_ylabel(f"energy / {baseline}'s")
     bottom.set_xticks(x + width * (len(designs) - 1) / 2)
     rotated = len(labels) > 12
-    bottom.set_xticklabels([f"{w}{' ' if rotated else chr(10)}{token_label(s)}" for w, s in labels],
-                           rotation=90 if rotated else 0)
+    gap = " " if rotated else "\n"
+    bottom.set_xticklabels([f"{w}{gap}{token_label(s)}" for w, s in labels], rotation=90 if rotated else 0)
     top.axhline(1.0, color="black", linewidth=0.5)
     bottom.axhline(1.0, color="black", linewidth=0.5)
     top.legend(frameon=False, ncol=min(len(designs), 4), loc="lower center", bbox_to_anchor=(0.5, 1.0))

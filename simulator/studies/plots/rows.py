@@ -163,12 +163,12 @@ def check_one_row_per_mark(rows: list[dict], shown: list[str], kind: str) -> Non
         differ = [k for k in point_keys(rows) if k not in shown and len({r.get(k) for r in group}) > 1]
         if not differ:
             raise SpecError(f"two results at the same point ({at}); is the results file written twice?", key=kind)
-        add = "put it on --x, --hue or --col" if kind == "--x" else \
-            "draw it with --x/--y and --hue or --col"
+        keys = " and ".join(differ)
+        add = f"put {keys} on --x, --hue or --col" if kind == "--x" else f"draw {keys} with --x/--y and --hue or --col"
         fix = " ".join(f"--where {k}={group[0][k] if k in DESIGN_COLUMNS else value_label(k, group[0][k])}"
                        for k in differ)
         raise SpecError(f"{len(group)} results share {at} and differ in {', '.join(differ)}: they would be drawn as "
-                        f"one mark; {add.replace('it', ' and '.join(differ), 1)}, or keep one with {fix}", key=kind)
+                        f"one mark; {add}, or keep one with {fix}", key=kind)
 
 
 def describe(values: dict) -> str:
