@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
 import numpy as np
 
+from einsum_cascade.dependency import dependency_groups
 from einsum_cascade.expr import Binary, Const, Expr, FinalIndex, Symbol, TensorRef, Unary
 from einsum_cascade.model import Cascade, Einsum
 from einsum_cascade.ops import NUMPY_IMPL, NUMPY_REDUCE, REDUCE_IDENTITY
@@ -32,21 +32,9 @@ class ExecutionTrace:
 
 def evaluation_order(cascade: Cascade) -> list[list[Einsum]]:
     """Groups of Einsums in dependency order; a group of several (or a self-loop) is a recurrence."""
-    graph = nx.DiGraph()
-    order = {e.name: n for n, e in enumerate(cascade.einsums)}
-    graph.add_nodes_from(order)
-    for einsum in cascade.einsums:
-        graph.add_edges_from((src, einsum.name) for src in einsum.input_names if src in order)
-    condensed = nx.condensation(graph)
-    members = condensed.graph["mapping"]
-    groups: dict[int, list[str]] = {}
-    for name, group in members.items():
-        groups.setdefault(group, []).append(name)
-    key = lambda group: min(order[n] for n in groups[group])  # noqa: E731
-    return [
-        [cascade.einsum(n) for n in sorted(groups[g], key=order.get)]
-        for g in nx.lexicographical_topological_sort(condensed, key=key)
-    ]
+    names = [e.name for e in cascade.einsums]
+    groups = dependency_groups(names, {e.name: e.input_names for e in cascade.einsums})
+    return [[cascade.einsum(n) for n in group] for group in groups]
 
 
 class Executor:

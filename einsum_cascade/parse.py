@@ -11,8 +11,7 @@ import math
 import re
 from pathlib import Path
 
-import networkx as nx
-
+from einsum_cascade.dependency import dependency_groups, is_recurrence
 from einsum_cascade.errors import SpecError, SpecErrors
 from einsum_cascade.expr import (
     ExprSyntaxError,
@@ -340,14 +339,12 @@ class _CascadeBuilder:
     def _check_recurrences(self, einsums: list[Einsum]) -> None:
         """Tensors that depend on each other form a recurrence, stepped over one rank: every Einsum in it
         must advance or keep that rank (one value per step), not reduce it away or step another rank."""
-        graph = nx.DiGraph()
-        graph.add_nodes_from(e.name for e in einsums)
-        graph.add_edges_from((src, e.name) for e in einsums for src in e.input_names if src in graph)
+        inputs = {e.name: e.input_names for e in einsums}
         by_name = {e.name: e for e in einsums}
-        for component in nx.strongly_connected_components(graph):
-            members = sorted((by_name[n] for n in component), key=lambda e: (e.line or 0, e.name))
-            if len(members) == 1 and not graph.has_edge(members[0].name, members[0].name):
+        for component in dependency_groups(list(by_name), inputs):
+            if not is_recurrence(component, inputs):
                 continue
+            members = sorted((by_name[n] for n in component), key=lambda e: (e.line or 0, e.name))
             names = ", ".join(e.name for e in members)
             ranks = sorted({e.recurrence_rank for e in members if e.recurrence_rank})
             if len(ranks) != 1:

@@ -44,6 +44,8 @@ MAX_INPUT_BYTES = 4 << 20
 MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 64
 SUPPORTED_VERSIONS = (1,)  # the format version of every spec file this release reads
+# libyaml's parser where PyYAML was built with it (about 10x faster; same nodes, marks and styles), else PyYAML's.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def max_input_bytes() -> int:
@@ -82,7 +84,7 @@ def load_yaml(text: str, source: str) -> YamlDocument:
     lines: dict[tuple, int] = {}
     blocks: set[tuple] = set()
     folded: set[tuple] = set()
-    loader = yaml.SafeLoader(text)
+    loader = SAFE_LOADER(text)
     try:
         root = loader.get_single_node()
         if root is not None:  # lines first: constructing merges `<<` keys into the nodes themselves

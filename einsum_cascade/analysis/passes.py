@@ -9,7 +9,9 @@ their final iterate (`RNV[M1,f,p]`) is an end-of-pass value. Everything here com
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from einsum_cascade.errors import SpecError
 from einsum_cascade.executor import evaluation_order
@@ -33,7 +35,7 @@ class PassAnalysis:
     rank: str  # the rank variable, e.g. "m"
     symbol: str  # its shape symbol, e.g. "M"
     passes: int
-    pass_of: dict[str, int]  # tensor -> pass it is computed in (0: needs no traversal of the rank)
+    pass_of: MappingProxyType  # tensor -> pass it is computed in (0: needs no traversal of the rank); read-only
     end_of_pass: frozenset[str]  # tensors complete only when their pass ends
     steps: tuple[PassStep, ...] = field(default=())
 
@@ -55,7 +57,10 @@ def resolve_rank(cascade: Cascade, rank: str) -> str:
                     source=cascade.source, key="--rank")
 
 
+@functools.lru_cache(maxsize=256)
 def analyze_passes(cascade: Cascade, rank: str = "M") -> PassAnalysis:
+    """The passes over `rank` (and the Einsums that force each one). Cached per cascade object (a Cascade is
+    immutable and hashed by identity); the result is read-only, since every caller shares it."""
     rank = resolve_rank(cascade, rank)
     family = cascade.family(rank)
     carries = {ref.name: bool(set(cascade.tensor_ranks[ref.name]) & family) for ref in cascade.inputs}
@@ -82,7 +87,8 @@ def analyze_passes(cascade: Cascade, rank: str = "M") -> PassAnalysis:
     if passes == 0:
         raise SpecError(f"no Einsum of cascade {cascade.name} iterates over rank {rank}", source=cascade.source,
                         key="--rank")
-    return PassAnalysis(rank, cascade.shapes[rank], passes, pass_of, frozenset(end_of_pass), tuple(steps))
+    return PassAnalysis(rank, cascade.shapes[rank], passes, MappingProxyType(pass_of), frozenset(end_of_pass),
+                        tuple(steps))
 
 
 def _reads_final(einsum: Einsum, family: set[str], cascade: Cascade) -> bool:

@@ -12,13 +12,17 @@
   `simulator.gpu.model.time_phase`), and `fused_batch_cycles`: the same for a batch of tilings of a fused
   attention kernel (the mapper's cost function), with `query_block_tiles` building each tiling's blocks.
 
-Kernels import nothing from the project and take arrays and scalars only.
+Kernels import nothing from the project but the start-up helper, and take arrays and scalars only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from simulator.numba_start import skip_blas_probe
+
+skip_blas_probe()
 
 
 @njit(cache=True)

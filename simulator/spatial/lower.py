@@ -7,7 +7,7 @@ reason (unsupported operator, tile that does not divide, a pass boundary inside 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def array_dimension(arch: SpatialArch, name: str) -> int:
 def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[str, int],
                  auto_values: dict[str, int], arch: SpatialArch) -> dict[str, int]:
     """Size of every loop part; fixed sizes must divide the rank they split."""
-    group = _resolve_array_sizes(group, arch)
+    group_sizes = _resolved_sizes(group, arch)
     sizes = dict(shapes)
     extents: dict[str, int] = {}
     instances = instance_ranks(cascade)
@@ -109,7 +109,7 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         extents[rank] = sizes[symbol]
     for partition in cascade.partitions:  # the cascade's own tile, possibly sized by the mapping
         default_tile = sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
-        tile = group.sizes.get(partition.inner, default_tile)
+        tile = group_sizes.get(partition.inner, default_tile)
         sizes[partition.tile_symbol] = int(tile)
     for rank, symbol in cascade.shapes.items():
         if cascade.partition_of_part(rank):
@@ -125,7 +125,7 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         parts = group.splits.get(rank, (rank,))
         inner = 1
         for part in reversed(parts[1:]):
-            size = group.sizes.get(part, 1)
+            size = group_sizes.get(part, 1)
             size = auto_values.get(part, 1) if size == "max_fit" else int(size)
             extents[part] = size
             inner *= size
@@ -135,16 +135,55 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
     return extents
 
 
-def _resolve_array_sizes(group: Group, arch: SpatialArch) -> Group:
-    from dataclasses import replace
-
-    named = {part: array_dimension(arch, size) for part, size in group.sizes.items() if size in ("rows", "cols",
-                                                                                                 "lanes")}
-    return replace(group, sizes={**group.sizes, **named}) if named else group
+def _resolved_sizes(group: Group, arch: SpatialArch) -> dict:
+    """The group's sizes with those written as an array dimension (`rows`, `cols`, `lanes`) made numbers."""
+    named = {part: array_dimension(arch, size) for part, size in group.sizes.items()
+             if size in ("rows", "cols", "lanes")}
+    return {**group.sizes, **named} if named else group.sizes
 
 
 def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int, shapes: dict[str, int],
                 auto_values: dict[str, int] | None = None) -> LoweredGroup:
+    """Group `position` of `mapping` as arrays at these shapes (and `max_fit` sizes). The shape-free structure
+    is lowered once per (cascade, arch, mapping, group) and reused; only the extents and densities are per
+    call (a sweep lowers the same group at every point and for every probe of a `max_fit` size)."""
+    structure = _structure(cascade, arch, mapping, position, shapes)
+    extents = part_extents(cascade, mapping, mapping.groups[position], shapes, auto_values or {}, arch)
+    return replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),
+                   density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])))
+
+
+_STRUCTURES: dict[tuple, tuple] = {}  # (ids of cascade, arch, mapping, position) -> (those objects, structure)
+_STRUCTURES_KEPT = 256  # the oldest is dropped beyond this many
+
+
+def _structure(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
+               shapes: dict[str, int]) -> LoweredGroup:
+    """The cached lowering of a group; its arrays are read-only, since every caller shares them. An entry keeps
+    its cascade, arch and mapping alive, so their ids cannot be reused by other objects while it is cached."""
+    key = (id(cascade), id(arch), id(mapping), position)
+    entry = _STRUCTURES.get(key)
+    if entry is None:
+        lowered = _lower(cascade, arch, mapping, position, shapes)
+        for field in fields(lowered):
+            value = getattr(lowered, field.name)
+            if isinstance(value, np.ndarray):
+                _frozen(value)
+        if len(_STRUCTURES) >= _STRUCTURES_KEPT:
+            del _STRUCTURES[next(iter(_STRUCTURES))]
+        entry = _STRUCTURES[key] = (cascade, arch, mapping, lowered)
+    return entry[3]
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
+           shapes: dict[str, int]) -> LoweredGroup:
+    """Lower group `position`: names to indices, legality checks. Extents and densities are those of `shapes`
+    with every `max_fit` part at 1; `lower_group` replaces them per call."""
     group = mapping.groups[position]
     names = [e.name for e in cascade.einsums]
     members = names if group.einsums == ("all",) else list(group.einsums)
@@ -161,7 +200,7 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
                    f"group ({', '.join(members)}{', or default' if key == 'arrays' else ''})", mapping)
     einsums = [cascade.einsum(n) for n in names if n in members]
     expansion = rank_parts(cascade, group)
-    extents = part_extents(cascade, mapping, group, shapes, auto_values or {}, arch)
+    extents = part_extents(cascade, mapping, group, shapes, {}, arch)
     parts = list(extents)
     index = {p: n for n, p in enumerate(parts)}
     for loop in group.loops:

@@ -13,7 +13,7 @@ from mappers.mapping import Mapping
 from mappers.search import TIE_TOLERANCE
 from simulator.spatial.batch import fits, traffic
 from simulator.spatial.evaluate import SpatialReport, overflow_reason
-from simulator.spatial.lower import CapacityRejected, MappingRejected, lower_group, part_extents, reject
+from simulator.spatial.lower import CapacityRejected, MappingRejected, lower_group, reject
 from simulator.spatial.simulate import simulate
 from simulator.spatial.systolic_mode import check_timing_options
 
@@ -30,9 +30,12 @@ def max_fit_sizes(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positio
     extent = {p: int(probe.extents[probe.parts.index(p)]) for p in parts}
     room = int(np.prod([extent[p] for p in parts])) // int(np.prod([extent[p] for p in parts[1:] if p != part]))
     candidates = [1 << k for k in range(room.bit_length()) if room % (1 << k) == 0]
-    group = mapping.groups[position]  # only the loop extents change with the size: no full lowering per size
-    rows = np.array([[float(e[p]) for p in probe.parts] for e in
-                     (part_extents(cascade, mapping, group, shapes, {part: size}, arch) for size in candidates)])
+    # only two loop extents change with the size, the part's own and the outermost part of its rank (which
+    # takes what the inner ones leave): one row per size from the probe's (sized 1), no lowering per size
+    rows = np.repeat(probe.extents[None, :], len(candidates), axis=0)
+    if part != parts[0]:
+        rows[:, probe.parts.index(part)] = candidates
+        rows[:, probe.parts.index(parts[0])] = extent[parts[0]] // np.array(candidates)
     occupancy = traffic(probe, rows)[7]
     fitting = [size for size, ok in zip(candidates, fits(arch, occupancy), strict=True) if ok]
     reject(bool(fitting), f"group {probe.name}: no size of {part} fits the buffers: "

@@ -1,6 +1,8 @@
 """Start-up: a command imports only what it uses (issue 14 item 4). Plotting (matplotlib), symbolic algebra
-(sympy) and the cluster client (dask.distributed) are loaded by the commands that need them, never by
-`simulate`, `map` or `compare` of an unmasked cascade; `cascade --help` lists every command all the same."""
+(sympy), the cluster client (dask.distributed), graph drawing (networkx) and scipy.linalg (which Numba's BLAS probe
+would import on the first kernel call, `simulator/numba_start.py`) are loaded by the commands that need them,
+never by `simulate`, `map` or `compare` of an unmasked cascade; `cascade --help` lists every command all the
+same."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 
 import pytest
 
-HEAVY = ("matplotlib", "sympy", "distributed")
+HEAVY = ("matplotlib", "sympy", "distributed", "networkx", "scipy.linalg")
 
 
 def loaded_after(argv: list[str]) -> list[str]:

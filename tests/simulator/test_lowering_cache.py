@@ -1,0 +1,45 @@
+"""The lowering is cached per (cascade, arch, mapping, group) with only extents and densities per call: a
+group lowered at one shape and then at another equals a fresh lowering at the second, and the shared arrays
+cannot be written by a caller."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from arch_models import load_arch
+from einsum_cascade.library import library_cascade
+from mappers.load import load_mapping
+from simulator.spatial import lower
+from workloads.zoo import attention_shapes, load_model
+
+
+def _fields(group):
+    return {f.name: getattr(group, f.name) for f in dataclasses.fields(group)}
+
+
+@pytest.mark.parametrize("cascade, mapping", [("fusemax", "fusemax"), ("softmax-3pass", "flat"),
+                                              ("fusemax-window", "fusemax")])
+def test_a_cached_lowering_at_a_second_shape_equals_a_fresh_one(cascade, mapping):
+    cascade, arch = library_cascade(cascade), load_arch("fusemax")
+    mapping = load_mapping(mapping).family()[0]  # FLAT's is a family: its first variant
+    first, second = attention_shapes(load_model("bert"), 1024), attention_shapes(load_model("xlm"), 65536)
+    lower.lower_group(cascade, arch, mapping, 0, first)
+    cached = lower.lower_group(cascade, arch, mapping, 0, second, {"p1": 2})
+    lower._STRUCTURES.clear()
+    fresh = lower.lower_group(cascade, arch, mapping, 0, second, {"p1": 2})
+    assert cached.extents[cached.parts.index("m1")] == 65536 / 256
+    for name, value in _fields(fresh).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(cached, name), value, err_msg=name)
+        else:
+            assert getattr(cached, name) == value, name
+
+
+def test_the_shared_arrays_are_read_only():
+    group = lower.lower_group(library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"), 0,
+                              attention_shapes(load_model("bert"), 1024))
+    with pytest.raises(ValueError):
+        group.cycles_per_point[0] = 0.0
+    with pytest.raises(ValueError):
+        group.extents[0] = 1.0
