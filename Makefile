@@ -12,6 +12,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q einsum_cascade arch_models mappers simulator workloads  # bytecode even under PYTHONDONTWRITEBYTECODE
+	$(BIN)/python -m simulator.cli.warm_kernels  # compile the Numba kernels once, here, not in the first command
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--batch", type=int, default=100_000, help="candidate mappings per kernel batch")
     parser.add_argument("--full", action="store_true", help="also map the FuseMax cascade at all 24 grid points")
     parser.add_argument("--commands", default=",".join(USER_COMMANDS),
-                        help="user commands to time in fresh processes, cold and warm (default: all; '' for none)")
+                        help="user commands to time in fresh processes, first after install and warm (default: "
+                        "all; '' for none)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
