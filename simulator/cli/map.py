@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from arch_models.gpu import GpuArch
-from einsum_cascade.analysis.symbols import check_densities
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import resolve_cascade
 from einsum_cascade.sizes import parse_shape_option
@@ -62,7 +61,10 @@ def run(args) -> int:
     cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
     bound = [c.bind_shapes(shapes, explicit=bool(args.shape)) for c in cascades]
     for cascade, sizes in zip(cascades, bound, strict=True):
-        check_densities(cascade, sizes)
+        if any(mask.density for mask in cascade.masks):  # symbolic (sympy): loaded only for a declared density
+            from einsum_cascade.analysis.symbols import check_densities
+
+            check_densities(cascade, sizes)
     results = [search_mapping(c, arch, sizes, args.objective, settings, progress=not args.json,
                               use_cache=not args.no_cache) for c, sizes in zip(cascades, bound, strict=True)]
     return report_results(args, results, "cascade", lambda result: _print(result, args.save))

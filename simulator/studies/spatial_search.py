@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from arch_models import SpatialArch
-from einsum_cascade.analysis import analyze_passes, live_footprint
+from einsum_cascade.analysis.passes import analyze_passes
 from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.errors import SpecError
 from einsum_cascade.masks import undeclared_density_note
@@ -47,7 +47,6 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
     compute = compute_bound_s(report, arch)
     compulsory = compulsory_dram_bytes(cascade, shapes, arch)
     dram = compulsory / arch.dram.bandwidth_bytes_per_s
-    footprint = live_footprint(cascade, analyze_passes(cascade)) if "M" in cascade.shapes.values() else None
     gap = report.latency_s / max(compute, dram)
     reasons = []
     if gap <= 1.02:
@@ -63,6 +62,7 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
         exposed = report.latency_s - max(compute, dram)
         reasons.append(f"{exposed * 1e6:.3g} us ({exposed / report.latency_s:.1%} of the run) is pipeline fill and "
                        "drain: the first tile's loads and the last tile's results cannot overlap other work")
+    footprint = _footprint(cascade)
     if footprint is not None and footprint.order != "O(1)":
         from einsum_cascade.analysis.symbols import evaluate
 
@@ -74,6 +74,17 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
                        "with the sequence length, where a 1-pass cascade's does not")
     return {"compute_bound_s": compute, "dram_bound_s": dram, "compulsory_dram_bytes": compulsory,
             "gap_over_bound": gap, "why": "; ".join(reasons)}
+
+
+def _footprint(cascade: Cascade):
+    """The cascade's live buffer need per query over the key sequence; None without a key rank M, or with one
+    pass over it: within a pass only running state is live, sized without the rank (analysis/footprint.py), so
+    the need is O(1) and the symbolic analysis (sympy, about 0.4 s to import) is not needed to say so."""
+    if "M" not in cascade.shapes.values() or analyze_passes(cascade).passes == 1:
+        return None
+    from einsum_cascade.analysis.footprint import live_footprint
+
+    return live_footprint(cascade, analyze_passes(cascade))
 
 
 def search_mapping(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], objective: str,
