@@ -1,9 +1,8 @@
 """Start-up: a command imports only what it uses (issue 14 item 4). Plotting (matplotlib), symbolic algebra
 (sympy), the cluster client (dask.distributed), graph drawing (networkx) and scipy.linalg (which Numba's BLAS
 probe would import on the first kernel call, `simulator/numba_start.py`) are loaded by the commands that need
-them, never by `simulate`, `map` or `compare` of an unmasked cascade (`map` loads sympy to explain a mapping
-off its bound by the cascade's buffer need; the GEMM below is at its bound); `cascade --help` lists every
-command all the same."""
+them, never by `simulate`, `map` or `compare` of an unmasked 1-pass cascade (`map` of a multi-pass cascade
+loads sympy to explain its buffer need); `cascade --help` lists every command all the same."""
 
 from __future__ import annotations
 
