@@ -5,6 +5,8 @@ and the cost model (cycles and energy)."""
 
 from __future__ import annotations
 
+import functools
+
 from einsum_cascade.expr import Binary, TensorRef, Unary, walk
 from einsum_cascade.model import Einsum
 from einsum_cascade.ops import Op
@@ -26,6 +28,12 @@ def is_multiply_accumulate(einsum: Einsum) -> bool:
 
 def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
     """Operator kinds per point after applying the fused units in `supported`."""
+    return list(_fused_operators(einsum, frozenset(supported)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fused_operators(einsum: Einsum, supported: frozenset[str]) -> tuple[str, ...]:
+    """Cached: the mapper asks this of every Einsum of every structure it lowers (an Einsum is immutable)."""
     kinds = operators_per_point(einsum)
     if "mac" in supported and is_multiply_accumulate(einsum):
         kinds.remove("mul")
@@ -40,7 +48,7 @@ def fused_operators(einsum: Einsum, supported: set[str]) -> list[str]:
                 kinds.remove("sub")
                 kinds.remove("exp")
                 kinds.append("sub_exp")
-    return kinds
+    return tuple(kinds)
 
 
 def supports(einsum: Einsum, operators: set[str]) -> bool:

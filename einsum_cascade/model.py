@@ -43,10 +43,12 @@ class Einsum:
     text: str
     line: int | None = None
     refs: tuple[TensorRef, ...] = field(default=(), init=False, repr=False, compare=False)  # from `expr`
+    names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)  # of `refs`, once each
 
     def __post_init__(self):
         # the lowering asks for an Einsum's inputs many times per mapping: walk the expression once
         object.__setattr__(self, "refs", tuple(tensor_refs(self.expr)))
+        object.__setattr__(self, "names", tuple(dict.fromkeys(ref.name for ref in self.refs)))
 
     @property
     def name(self) -> str:
@@ -62,7 +64,7 @@ class Einsum:
 
     @property
     def input_names(self) -> list[str]:
-        return list(dict.fromkeys(ref.name for ref in self.input_refs))
+        return list(self.names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,8 @@ class SpatialCost:
                 probe[0] = structure
                 groups = self._lower(probe)
                 signature.append(groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups))
+                if not isinstance(groups, str):  # a lowering serves every size of its structure (`metrics`)
+                    self._lowered.setdefault(structure, groups)
             kept_for[structure] = classes.setdefault(tuple(signature), structure)
         keep, lowered = list(classes.values()), self._lowered
         self.space.keep_structures(keep)
