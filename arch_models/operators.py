@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import functools
 
-from einsum_cascade.expr import Binary, TensorRef, Unary, walk
+from einsum_cascade.expr import Binary, Unary, varies, walk
 from einsum_cascade.model import Einsum
 from einsum_cascade.ops import Op
 
 
 def operators_per_point(einsum: Einsum) -> list[str]:
-    """Operator kinds per point, with the reduce; subtrees of constants only (e.g. `log(M)`) are not counted."""
-    kinds = [n.op.value for n in walk(einsum.expr)
-             if isinstance(n, Unary | Binary) and any(isinstance(x, TensorRef) for x in walk(n))]
+    """Operator kinds per point, with the reduce; subtrees of constants only (e.g. `log(M)`) are not counted, an
+    index expression (`SLOPE * (p - m)`) is: it is computed at every point."""
+    kinds = [n.op.value for n in walk(einsum.expr) if isinstance(n, Unary | Binary) and varies(n)]
     if einsum.reduced_ranks:
         kinds.append(einsum.reduce_op.value)
     return kinds

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from einsum_cascade.dependency import dependency_groups
-from einsum_cascade.expr import Binary, Const, Expr, FinalIndex, Symbol, TensorRef, Unary
+from einsum_cascade.expr import Binary, Const, Expr, FinalIndex, Position, Symbol, TensorRef, Unary
 from einsum_cascade.model import Cascade, Einsum
 from einsum_cascade.ops import NUMPY_IMPL, NUMPY_REDUCE, REDUCE_IDENTITY
 
@@ -111,6 +111,8 @@ class Executor:
             return expr.value
         if isinstance(expr, Symbol):
             return float(self.sizes[expr.name])
+        if isinstance(expr, Position):  # the rank's index at every point of the space (a parent: m1 * M0 + m0)
+            return np.asarray(self._rank_values(space, fixed)[expr.rank], dtype=float)
         if isinstance(expr, Unary):
             return NUMPY_IMPL[expr.op](self._expr(expr.operand, tensors, space, fixed))
         if isinstance(expr, Binary):

@@ -65,6 +65,17 @@ class Symbol:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """The position along a rank as a number, 0-based: the `p - m` of a relative-position bias (ALiBi). Written
+    as the bare rank name; the cascade reader turns a name that is a rank into a Position (`positions`)."""
+
+    rank: str
+
+    def __str__(self) -> str:
+        return self.rank
+
+
+@dataclass(frozen=True, slots=True)
 class Unary:
     op: Op
     operand: Expr
@@ -86,7 +97,7 @@ class Binary:
         return f"{self.op.value}({self.left}, {self.right})"
 
 
-Expr = TensorRef | Const | Symbol | Unary | Binary
+Expr = TensorRef | Const | Symbol | Position | Unary | Binary
 
 _INFIX = {ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV}
 
@@ -103,6 +114,23 @@ def walk(expr: Expr) -> Iterator[Expr]:
     elif isinstance(expr, Binary):
         yield from walk(expr.left)
         yield from walk(expr.right)
+
+
+def varies(expr: Expr) -> bool:
+    """Whether the value depends on the iteration point (reads a tensor or a rank's position): an operator
+    over such a subtree runs per point; one over constants and parameters only (`log(M)`) is folded."""
+    return any(isinstance(node, TensorRef | Position) for node in walk(expr))
+
+
+def positions(expr: Expr, ranks: set[str]) -> Expr:
+    """`expr` with every Symbol that names one of `ranks` made a Position."""
+    if isinstance(expr, Symbol) and expr.name in ranks:
+        return Position(expr.name)
+    if isinstance(expr, Unary):
+        return Unary(expr.op, positions(expr.operand, ranks))
+    if isinstance(expr, Binary):
+        return Binary(expr.op, positions(expr.left, ranks), positions(expr.right, ranks))
+    return expr
 
 
 def tensor_refs(expr: Expr) -> list[TensorRef]:

@@ -16,11 +16,13 @@ from einsum_cascade.errors import SpecError, SpecErrors
 from einsum_cascade.expr import (
     ExprSyntaxError,
     FinalIndex,
+    Position,
     RankIndex,
     Symbol,
     TensorRef,
     parse_expr,
     parse_tensor_ref,
+    positions,
     walk,
 )
 from einsum_cascade.masks import Mask, parse_mask
@@ -370,7 +372,7 @@ class _CascadeBuilder:
             return None
         try:
             output = parse_tensor_ref(head)
-            expr = parse_expr(expr_text)
+            expr = positions(parse_expr(expr_text), set(self.shapes) - self._symbols())
         except ExprSyntaxError as exc:
             fail(str(exc))
             return None
@@ -404,13 +406,21 @@ class _CascadeBuilder:
         self.tensor_ranks[name] = out_ranks
         self.recurrence[name] = recurrence_rank
         ranks_used: list[str] = list(out_ranks)
+        placed: list[str] = []  # ranks whose position is used as a number (`p - m`)
         for node in walk(expr):
             if isinstance(node, Symbol) and node.name not in self._symbols():
-                fail(f"unknown symbol {node.name!r} (shape symbols and params: {', '.join(sorted(self._symbols()))})")
+                fail(f"unknown symbol {node.name!r} (ranks: {', '.join(self.shapes)}; shape symbols and params: "
+                     f"{', '.join(sorted(self._symbols()))})")
+            elif isinstance(node, Position):
+                placed.append(node.rank)
             elif isinstance(node, TensorRef):
                 if not self._check_ref(node, name, recurrence_rank, initial, defined_later, fail):
                     continue
                 ranks_used += [i.rank for i in node.indices if isinstance(i, RankIndex)]
+        for rank in placed:  # a position walks its rank, unless its parts are walked (then it is m1 * M0 + m0)
+            partition = next((p for p in self.partitions if p.parent == rank), None)
+            if partition is None or not set(partition.parts) & set(ranks_used):
+                ranks_used.append(rank)
         iteration = tuple(dict.fromkeys(ranks_used))
         mixed = [p.parent for p in self.partitions if p.parent in iteration and set(p.parts) & set(iteration)]
         if mixed:

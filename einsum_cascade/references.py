@@ -77,6 +77,13 @@ def softmax_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _attend(_softmax_rows(_scores(inputs) + inputs["BIAS"].T), inputs["V"])
 
 
+def softmax_alibi(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Causal attention with ALiBi's bias: score q.k - SLOPE * (query position - key position), keys m <= p."""
+    query, key = _positions(inputs)
+    scores = np.where(key <= query, _scores(inputs) - sizes["SLOPE"] * (query - key), -np.inf)
+    return _attend(_softmax_rows(scores), inputs["V"])
+
+
 def sigmoid_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """Sigmoid attention with bias b = -log(M) (Ramapuram et al. 2024, "Theory, Analysis, and Best
     Practices for Sigmoid Self-Attention", Sec. 3)."""
@@ -130,6 +137,7 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax_sinks": softmax_sinks,
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
+    "softmax_alibi": softmax_alibi,
     "sigmoid_bias": sigmoid_bias,
     "softplus_l1": softplus_l1,
     "linear_elu": linear_elu,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from einsum_cascade.analysis.symbols import parse_sympy, rank_size, symbol, tiles_as_ratio
-from einsum_cascade.expr import Binary, Expr, TensorRef, Unary, walk
+from einsum_cascade.expr import Binary, Expr, Unary, varies, walk
 from einsum_cascade.model import Cascade, Einsum
 
 
@@ -37,9 +37,8 @@ class OpCounts:
 
 
 def _counted_operators(expr: Expr) -> list[str]:
-    """Operator kinds applied per point: nodes with at least one tensor below them."""
-    return [node.op.value for node in walk(expr)
-            if isinstance(node, Unary | Binary) and any(isinstance(n, TensorRef) for n in walk(node))]
+    """Operator kinds applied per point: nodes with a tensor or a rank's position below them."""
+    return [node.op.value for node in walk(expr) if isinstance(node, Unary | Binary) and varies(node)]
 
 
 def _points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.expr import Binary, Expr, RankIndex, TensorRef, Unary, walk
+from einsum_cascade.expr import Binary, Expr, Position, RankIndex, TensorRef, Unary, varies
 from einsum_cascade.model import Cascade, Einsum
 from einsum_cascade.ops import Op
 
@@ -84,7 +84,7 @@ def point_ops(cascade: Cascade, einsum: Einsum, folded_top: bool = False) -> tup
 
 
 def _expression_ops(cascade, einsum, node: Expr, counts: Counter, divisors: list, folded: bool = False) -> None:
-    if not _has_tensor(node) or isinstance(node, TensorRef):
+    if not _has_tensor(node) or isinstance(node, TensorRef | Position):  # a leaf: a read, or an index value
         return
     if isinstance(node, Unary):
         _add(counts, _cost(cascade, einsum, UNARY_OPS, node.op, "unary"))
@@ -126,7 +126,8 @@ def _ranks(ref: TensorRef) -> set[str]:
 
 
 def _has_tensor(node: Expr) -> bool:
-    return any(isinstance(n, TensorRef) for n in walk(node))
+    """Whether the node is computed per point (a tensor or a rank's position below it)."""
+    return varies(node)
 
 
 def _is_product(node: Expr) -> bool:

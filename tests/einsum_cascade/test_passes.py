@@ -24,6 +24,7 @@ EXPECTED_PASSES = {
     "softmax-3pass-causal": 3,
     "softmax-3pass-window": 3,
     "softmax-3pass-sinks": 3,  # the max and the sum over the visible keys come before the normalisation
+    "softmax-3pass-alibi": 3,  # the bias is an index expression: it adds no reduction, so no pass
     "softmax-2pass-online": 2,
     "softmax-2pass-deferred": 2,
     "differential-attention": 2,  # each map's max comes before its exponentials
@@ -37,6 +38,7 @@ EXPECTED_PASSES = {
     "fusemax-causal": 1,
     "fusemax-window": 1,
     "fusemax-sinks": 1,
+    "fusemax-alibi": 1,
     "gqa-fusemax": 1,
     "decode": 1,
     "sigmoid-bias": 1,
