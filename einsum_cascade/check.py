@@ -11,7 +11,7 @@ import numpy as np
 from einsum_cascade.errors import SpecError
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.model import Cascade
-from einsum_cascade.references import REFERENCES
+from einsum_cascade.reference_source import resolve_reference
 
 # Small rank sizes, chosen so that the tile of a partition (3, 4, 2) sometimes divides M and
 # sometimes does not, and ranks differ in size so transposition mistakes show.
@@ -55,17 +55,18 @@ def random_inputs(cascade: Cascade, sizes: dict[str, int], rng: np.random.Genera
             for ref in cascade.inputs}
 
 
-def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
-    """Compare the cascade with its reference formula on every shape set."""
-    if cascade.reference not in REFERENCES:
-        raise SpecError(f"reference {cascade.reference!r} is not one of {', '.join(REFERENCES)}",
-                        source=cascade.source, key="reference")
+def check_cascade(cascade: Cascade, seed: int = 0, against: str | None = None) -> list[CheckResult]:
+    """Compare the cascade with its reference on every shape set: `against` (a formula, a cascade or a Python
+    function, `reference_source.py`), else the one its `reference:` names."""
+    key = "--against" if against else "reference"
+    name = against or cascade.reference
+    reference = resolve_reference(cascade, name, key)
     rng = np.random.default_rng(seed)
     results = []
     for shape_set in SHAPE_SETS:
         sizes = check_sizes(cascade, shape_set)
         inputs = random_inputs(cascade, sizes, rng)
-        expected = _reference(cascade, inputs, sizes)
+        expected = _reference(cascade, name, reference, inputs, sizes, key)
         tensors = run_cascade(cascade, inputs, sizes).tensors
         error, passed = 0.0, True
         for name, want in expected.items():  # every output of the cascade
@@ -78,30 +79,37 @@ def check_cascade(cascade: Cascade, seed: int = 0) -> list[CheckResult]:
     return results
 
 
-def _reference(cascade: Cascade, inputs: dict[str, np.ndarray], sizes: dict) -> dict[str, np.ndarray]:
-    """Output name -> the reference formula's value of it, for every output of the cascade (a formula returns one
-    array, the first output's, or a dict by output name); an output the formula does not give is an error, not
-    left unchecked. A formula that reads an input or size the cascade lacks (softmax_bias on a cascade without
-    BIAS), or inputs of another layout, is an error naming the reference, not a KeyError."""
+def _reference(cascade: Cascade, name: str, reference, inputs: dict[str, np.ndarray], sizes: dict,
+               key: str) -> dict[str, np.ndarray]:
+    """Output name -> the reference's value of it, for every output of the cascade (a formula returns one array,
+    the first output's, or a dict by output name); an output the reference does not give is an error, not left
+    unchecked. A reference that reads an input or size the cascade lacks (softmax_bias on a cascade without
+    BIAS), takes inputs of another layout, or fails in any other way (a user's function) is a one-line error
+    naming it, not a traceback."""
     try:
-        value = REFERENCES[cascade.reference](inputs, sizes)
+        value = reference(inputs, sizes)
+    except SpecError:
+        raise
     except KeyError as error:
         have = ", ".join(f"{ref.name}[{','.join(i.rank for i in ref.indices)}]" for ref in cascade.inputs)
-        raise SpecError(f"reference {cascade.reference!r} reads {error.args[0]}, which this cascade does not have "
-                        f"(inputs: {have}; sizes: {', '.join(sizes)})", source=cascade.source,
-                        key="reference") from None
+        raise SpecError(f"reference {name!r} reads {error.args[0]}, which this cascade does not have "
+                        f"(inputs: {have}; sizes: {', '.join(sizes)})", source=cascade.source, key=key) from None
     except (IndexError, ValueError) as error:
-        shapes = ", ".join(f"{name} {list(value.shape)}" for name, value in inputs.items())
-        raise SpecError(f"reference {cascade.reference!r} cannot be computed from this cascade's inputs ({shapes}): "
+        shapes = ", ".join(f"{tensor} {list(array.shape)}" for tensor, array in inputs.items())
+        raise SpecError(f"reference {name!r} cannot be computed from this cascade's inputs ({shapes}): "
                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
-                        source=cascade.source, key="reference") from None
+                        source=cascade.source, key=key) from None
+    except Exception as error:  # noqa: BLE001 - a user's reference function may fail in any way
+        raise SpecError(f"reference {name!r} failed: {type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else ''}", source=cascade.source,
+                        key=key) from None
     outputs = [ref.name for ref in cascade.outputs]
     expected = value if isinstance(value, dict) else {outputs[0]: value}
-    if unchecked := [name for name in outputs if name not in expected]:
-        raise SpecError(f"reference {cascade.reference!r} gives {', '.join(expected)} only; the output(s) "
+    if unchecked := [output for output in outputs if output not in expected]:
+        raise SpecError(f"reference {name!r} gives {', '.join(expected)} only; the output(s) "
                         f"{', '.join(unchecked)} would go unchecked: a reference for several outputs returns a dict "
-                        "of every output by name", source=cascade.source, key="reference")
-    return {name: expected[name] for name in outputs}
+                        "of every output by name", source=cascade.source, key=key)
+    return {output: np.asarray(expected[output], dtype=float) for output in outputs}
 
 
 def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ TOP_LEVEL_KEYS = {
     "einsums": "list of Einsum lines",
     "query_ranks": "ranks that index one query (default [p])",
     "instances": "independent copies, e.g. B*H (default)",
-    "reference": "name of the direct numpy formula the output is checked against",
+    "reference": "what `cascade check` compares the outputs with: a numpy formula, a cascade or module:function",
 }
 REQUIRED_KEYS = ("name", "version", "ranks", "inputs", "outputs", "einsums")
 _RANK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -1,4 +1,5 @@
-"""`cascade check`: execute a cascade on random inputs and compare it with its direct numpy formula."""
+"""`cascade check`: execute a cascade on random inputs and compare it with its reference: a direct numpy
+formula, another cascade, or a Python function."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("check", help="run a cascade against its reference formula")
     parser.add_argument("cascade", nargs="?", help="library name or path to a cascade YAML file")
     parser.add_argument("--all", action="store_true", help="check every library cascade")
+    parser.add_argument("--against", help="check against this instead of the cascade's `reference:`: a formula "
+                        "(softmax_causal), a cascade (library name or .yaml file) or a Python function "
+                        "module:function")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the random inputs (0 to 2**32 - 1)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
@@ -23,8 +27,9 @@ def run(args) -> int:
     cascades = [library_cascade(n) for n in library_names()] if args.all else [resolve_cascade(args.cascade)]
     results = []
     for cascade in cascades:
-        for result in check_cascade(cascade, args.seed):
-            results.append({"cascade": cascade.name, "reference": cascade.reference, "sizes": result.sizes,
+        for result in check_cascade(cascade, args.seed, args.against):
+            results.append({"cascade": cascade.name, "reference": args.against or cascade.reference,
+                            "sizes": result.sizes,
                             "max_abs_error": result.max_abs_error, "passed": result.passed,
                             "density_errors": list(result.density_errors)})
     if args.json:
