@@ -50,6 +50,11 @@ class Einsum:
         object.__setattr__(self, "refs", tuple(tensor_refs(self.expr)))
         object.__setattr__(self, "names", tuple(dict.fromkeys(ref.name for ref in self.refs)))
 
+    def __hash__(self) -> int:
+        """By its line's text and number, which equal Einsums share: cheap, where hashing the expression tree is
+        not (Einsums key the caches of the lowering)."""
+        return hash((self.text, self.line))
+
     @property
     def name(self) -> str:
         return self.output.name
@@ -99,6 +104,10 @@ class Cascade:
     reference: str | None
     source: str
     text: str = field(repr=False, default="")
+    by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # Einsum name -> Einsum
+
+    def __post_init__(self):
+        object.__setattr__(self, "by_name", {e.name: e for e in self.einsums})
 
     def content_hash(self) -> str:
         """Stable key for caches: a hash of the cascade's source text."""
@@ -123,7 +132,7 @@ class Cascade:
         return {rank} if partition is None else {partition.parent, *partition.parts}
 
     def einsum(self, name: str) -> Einsum:
-        return next(e for e in self.einsums if e.name == name)
+        return self.by_name[name]
 
     @property
     def input_names(self) -> list[str]:

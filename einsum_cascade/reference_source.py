@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from einsum_cascade.check_shapes import check_sizes
 from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade
 from einsum_cascade.references import REFERENCES
@@ -67,7 +68,6 @@ def _cascade_reference(cascade: Cascade, other: Cascade, key: str) -> Reference:
                             key=key)
 
     def run(inputs: dict[str, np.ndarray], sizes: dict) -> dict[str, np.ndarray]:
-        from einsum_cascade.check import check_sizes
         from einsum_cascade.executor import run_cascade
 
         own = check_sizes(other, {"tile": _tile(cascade, sizes)})  # its own params (a tile, a window)

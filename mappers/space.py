@@ -73,13 +73,14 @@ class SpatialMappingSpace(GenomeSpace):
     def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Change one gene of every genome: a neighbouring size, or another structure."""
         children = genomes.copy()
-        gene = rng.integers(0, len(self.dimensions), len(children))
-        for n, g in enumerate(gene):
-            if g == 0:
-                children[n, 0] = rng.integers(0, self.dimensions[0])
-            else:
-                step = rng.choice((-1, 1))
-                children[n, g] = int(np.clip(children[n, g] + step, 0, self.dimensions[g] - 1))
+        dimensions = np.array(self.dimensions)
+        gene = rng.integers(0, len(dimensions), len(children))
+        restructure = np.flatnonzero(gene == 0)
+        children[restructure, 0] = rng.integers(0, dimensions[0], len(restructure))
+        resize = np.flatnonzero(gene != 0)
+        step = rng.choice((-1, 1), len(resize))
+        children[resize, gene[resize]] = np.clip(children[resize, gene[resize]] + step, 0,
+                                                 dimensions[gene[resize]] - 1)
         return children
 
     def sizes(self, genomes: np.ndarray) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -56,16 +57,23 @@ def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> int 
 def mask_density(mask, cascade: Cascade, values: dict[str, int]) -> float:
     """The fraction of points `mask` keeps at these shapes, from its declared density; a value outside (0, 1]
     (a division by zero, a density above one) is an error naming the mask, never clipped or replaced."""
-    try:
-        value = float(evaluate(parse_sympy(mask.density), cascade, values))
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-        value = math.nan
+    value = _density_value(mask.density, cascade, tuple(sorted(values.items())))
     if not 0 < value <= 1:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
         raise SpecError(f"mask {mask.name}: density {mask.density!r} is {value:g} at {shown}; a density is the "
                         "fraction of points the mask keeps, in (0, 1]", source=cascade.source,
                         key=f"masks.{mask.name}.density")
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _density_value(density: str, cascade: Cascade, values: tuple) -> float:
+    """A density's value at these shapes, NaN where it has none; cached, since the cost models ask it at every
+    point of a sweep and for every structure a search lowers (a symbolic evaluation takes about 2 ms)."""
+    try:
+        return float(evaluate(parse_sympy(density), cascade, dict(values)))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return math.nan
 
 
 def check_densities(cascade: Cascade, values: dict[str, int]) -> None:

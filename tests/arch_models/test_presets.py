@@ -163,3 +163,32 @@ def test_unknown_preset_lists_the_presets():
         load_arch("tpu")
     with pytest.raises(SpecError, match="file not found"):
         load_arch("no/such/arch.yaml")
+
+
+# docs/composed-operators.md: log = 1 MAC + 3 Newton steps of (exp + MAC + add); softplus = exp + add + log.
+# Primitive energies from REFERENCE.md §1 "Energy per action": MAC 17.1645, add 8.3395, exp unit 94.6475 pJ.
+MAC, ADD, EXP_UNIT = 17.1645, 8.3395, 94.6475
+TAYLOR_EXP = (6, 1)  # MACs and adds of the Taylor exp on a MAC-only array
+
+
+@pytest.mark.parametrize("preset", ["flat", "flat-edge", "flat-unpipelined-exp"])
+def test_log_and_softplus_on_a_lane_with_an_exp_unit(preset):
+    lane = load_arch(preset).array_1d
+    log_parts = {"exp": 3, "mac": 1 + 3, "add": 3}
+    softplus_parts = {"exp": 1 + 3, "mac": 4, "add": 1 + 3}
+    for name, parts in (("log", log_parts), ("softplus", softplus_parts)):
+        assert lane.cost(name).cycles == sum(parts.values())
+        assert lane.cost(name).energy_pj == pytest.approx(parts["exp"] * EXP_UNIT + parts["mac"] * MAC
+                                                           + parts["add"] * ADD)
+
+
+def test_log_and_softplus_on_fusemax_mac_only_arrays():
+    macs, adds = TAYLOR_EXP
+    log = (1 + 3 * (macs + 1), 3 * (adds + 1))  # (MACs, adds): the start, then 3 x (exp + MAC + add)
+    softplus = (macs + log[0], adds + 1 + log[1])
+    assert (log, softplus) == ((22, 6), (28, 8))
+    arch = load_arch("fusemax")
+    for array in (arch.array_2d, arch.array_1d):
+        for name, (n_mac, n_add) in (("log", log), ("softplus", softplus)):
+            assert array.cost(name).cycles == n_mac + n_add
+            assert array.cost(name).energy_pj == pytest.approx(n_mac * MAC + n_add * ADD)
