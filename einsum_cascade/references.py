@@ -125,6 +125,16 @@ def softmax_grouped(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return np.stack(heads, axis=1)
 
 
+def mla_decode(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Multi-head latent attention with absorbed projections (DeepSeek-V2, Sec. 2.1): head g's scores are
+    QC[:,g,p] . CKV + QR[:,g,p] . KR; its output is W^UV[:,:,g] applied to the softmax-weighted latents."""
+    scores = np.einsum("cgp,cm->gpm", inputs["QC"], inputs["CKV"]) + np.einsum("rgp,rm->gpm", inputs["QR"],
+                                                                                inputs["KR"])
+    weights = _softmax_rows(scores)  # over m, per head and query
+    latent = np.einsum("gpm,cm->cgp", weights, inputs["CKV"])
+    return np.einsum("cgp,cfg->fgp", latent, inputs["WUV"])
+
+
 def matmul(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """Z[m,n] = sum_k A[k,m] B[k,n]."""
     return inputs["A"].T @ inputs["B"]
@@ -144,5 +154,6 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "relu2": relu2,
     "differential": differential,
     "softmax_grouped": softmax_grouped,
+    "mla_decode": mla_decode,
     "matmul": matmul,
 }
