@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cascade_texts import small_cascade as cascade
 
 from einsum_cascade.executor import run_cascade
-from einsum_cascade.parse import parse_cascade
-
-
-def cascade(ranks: str, inputs: str, outputs: str, einsums: list[str], extra: str = ""):
-    text = (f"name: t\nversion: 1\nranks: {{{ranks}}}\ninputs: [{inputs}]\noutputs: [{outputs}]\n{extra}"
-            "einsums: |\n" + "".join(f"  {line}\n" for line in einsums))
-    return parse_cascade(text, source="test.yaml")
 
 
 def run(c, inputs: dict[str, list], sizes: dict[str, int]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cascade_texts import small_cascade as cascade
 
 from arch_models.operators import operators_per_point
 from einsum_cascade.check import check_cascade
@@ -12,13 +13,6 @@ from einsum_cascade.errors import SpecErrors
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.expr import Position
 from einsum_cascade.library import library_cascade
-from einsum_cascade.parse import parse_cascade
-
-
-def cascade(ranks: str, inputs: str, outputs: str, einsums: list[str], extra: str = ""):
-    text = (f"name: t\nversion: 1\nranks: {{{ranks}}}\ninputs: [{inputs}]\noutputs: [{outputs}]\n{extra}"
-            "einsums: |\n" + "".join(f"  {line}\n" for line in einsums))
-    return parse_cascade(text, source="test.yaml")
 
 
 def test_a_distance_by_hand():

@@ -5,6 +5,7 @@ can compute or compose is an error naming the Einsum, the operator and what each
 from __future__ import annotations
 
 import pytest
+from cascade_texts import attention_text
 
 from arch_models import arch_names, load_arch
 from einsum_cascade.errors import SpecError
@@ -32,17 +33,8 @@ def test_sigmoid_costs_its_composition():
     assert lane["sigmoid"].cycles == 9
 
 
-TANH_ATTENTION = """\
-name: tanh-attention
-version: 1
-ranks: {m: M, p: P, e: E, f: F}
-inputs: ["Q[e,p]", "K[e,m]", "V[f,m]"]
-outputs: ["AV[f,p]"]
-einsums: |
-  QK[m,p] = Q[e,p] * K[e,m]
-  SN[m,p] = tanh(QK[m,p])
-  AV[f,p] = SN[m,p] * V[f,m]
-"""
+TANH_ATTENTION = attention_text("tanh-attention", ["QK[m,p] = Q[e,p] * K[e,m]", "SN[m,p] = tanh(QK[m,p])",
+                                                   "AV[f,p] = SN[m,p] * V[f,m]"])
 
 
 def test_an_operator_nothing_can_compute_is_named():
