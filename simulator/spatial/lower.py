@@ -225,7 +225,7 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
             d = {"rows": 0, "cols": 1, "lanes": 0}[dim]
             spatial_part[ARRAY_CODES[array], d] = index[part]
             spatial_size[ARRAY_CODES[array], d] = unit.rows if dim == "rows" else unit.cols
-    einsum_array, cpp, epp, density, stages, hop = [], [], [], [], [], []
+    einsum_array, cpp, epp, stages, hop = [], [], [], [], []
     for einsum in einsums:
         array = group.arrays.get(einsum.name, group.arrays.get("default"))
         reject(array in ARRAY_CODES, f"group {group.name}: no array for Einsum {einsum.name} (add it under arrays)",
@@ -239,7 +239,6 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         cpp.append(sum(unit.cost(k).cycles for k in kinds))
         epp.append(sum(unit.cost(k).energy_pj for k in kinds))
         hop.append(_reduce_hop_cycles(einsum, kinds, unit))
-        density.append(_density(cascade, einsum, shapes))
         stages.append(group.stages.get(einsum.name, 0))
     tensors = list(dict.fromkeys([r for e in einsums for r in e.input_names] + [e.name for e in einsums]))
     produced = {e.name: n for n, e in enumerate(einsums)}
@@ -269,7 +268,7 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         einsum_reduced=np.array([parts_of(e.reduced_ranks) & ~parts_of(()) for e in einsums]),
         einsum_array=np.array(einsum_array), cycles_per_point=np.array(cpp, dtype=float),
         energy_per_point=np.array(epp, dtype=float), reduce_hop_cycles=np.array(hop, dtype=float),
-        density=np.array(density), stages=np.array(stages),
+        density=np.ones(len(einsums)), stages=np.array(stages),  # the shapes' densities: per call (lower_group)
         operand_einsum=np.array(operand_einsum), operand_tensor=np.array(operand_tensor), tensors=tensors,
         tensor_parts=np.array([parts_of(cascade.tensor_ranks[t]) for t in tensors]),
         tensor_home=np.array(homes), tensor_from_dram=np.array(from_dram), tensor_to_dram=np.array(to_dram),
