@@ -12,13 +12,14 @@ from einsum_cascade.executor import run_cascade
 from einsum_cascade.library import library_cascade, library_names
 from einsum_cascade.parse import load_cascade
 from simulator.cli.output import print_json, table
-from simulator.studies.bench import USER_COMMANDS, mapper_bench, run_bench, user_commands
+from simulator.studies.bench import USER_COMMANDS, mapper_bench, run_bench, scale_out_bench, user_commands
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="time the main jobs")
     parser.add_argument("--batch", type=int, default=100_000, help="candidate mappings per kernel batch")
-    parser.add_argument("--full", action="store_true", help="also map the FuseMax cascade at all 24 grid points")
+    parser.add_argument("--full", action="store_true", help="also map the FuseMax cascade at all 24 grid points and "
+                        "run the 10,080-point scale-out sweep with 2 processes and on a 2-worker dask cluster")
     parser.add_argument("--commands", default=",".join(USER_COMMANDS),
                         help="user commands to time in fresh processes, first after install and warm (default: "
                         "all; '' for none)")
@@ -49,6 +50,8 @@ def run(args) -> int:
     results["execute_fusemax_M4096_P64_s"] = _timed(lambda: run_cascade(fusemax, inputs, sizes))
     results.update(run_bench(args.batch))
     results.update(mapper_bench(args.full))
+    if args.full:
+        results.update(scale_out_bench())
     results["library_cascades"] = len(names)
     if args.json:
         print_json(results)

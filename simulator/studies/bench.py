@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from simulator.spatial.lower import lower_group
 from simulator.studies.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 
 BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
+SWEEPS = Path(__file__).resolve().parents[2] / "workloads" / "sweeps"
 
 
 def random_fusemax_tilings(count: int, seed: int = 0):
@@ -147,3 +149,26 @@ def _run(argv: list[str], env: dict) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-300:]}")
     return done.stdout
+
+
+def scale_out_bench() -> dict:
+    """Points per second of the 10,080-point scale-out sweep (workloads/sweeps/scale-out.yaml) with two worker
+    processes and on a dask LocalCluster of two workers, and whether both wrote the same rows."""
+    from distributed import LocalCluster
+
+    from simulator.studies.plots.rows import read_rows
+    from simulator.studies.sweeps.runner import run_sweep
+    from simulator.studies.sweeps.spec import load_sweep
+
+    spec = load_sweep(str(SWEEPS / "scale-out.yaml"))
+    results = {"scale_out_points": len(spec.points)}
+    with tempfile.TemporaryDirectory(prefix="cascade-scale-out-") as tmp:
+        start = time.perf_counter()
+        run_sweep(spec, f"{tmp}/jobs", jobs=2, progress=False)
+        results["scale_out_jobs2_points_per_s"] = len(spec.points) / (time.perf_counter() - start)
+        with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:
+            start = time.perf_counter()
+            run_sweep(spec, f"{tmp}/dask", scheduler=cluster.scheduler_address, progress=False)
+            results["scale_out_dask2_points_per_s"] = len(spec.points) / (time.perf_counter() - start)
+        results["scale_out_same_rows"] = read_rows(f"{tmp}/jobs") == read_rows(f"{tmp}/dask")
+    return results
