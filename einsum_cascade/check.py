@@ -46,8 +46,8 @@ def check_cascade(cascade: Cascade, seed: int = 0, against: str | None = None) -
         expected = _reference(cascade, name, reference, inputs, sizes, key)
         tensors = run_cascade(cascade, inputs, sizes).tensors
         error, passed = 0.0, True
-        for name, want in expected.items():  # every output of the cascade
-            got = tensors[name]
+        for output, want in expected.items():  # every output of the cascade
+            got = tensors[output]
             same_shape = got.shape == want.shape
             error = max(error, float(np.max(np.abs(got - want))) if same_shape else float("inf"))
             passed &= same_shape and bool(np.allclose(got, want, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE))

@@ -59,8 +59,8 @@ def resolve_rank(cascade: Cascade, rank: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def analyze_passes(cascade: Cascade, rank: str = "M") -> PassAnalysis:
-    """The passes over `rank` (and the Einsums that force each one). Cached per cascade object (a Cascade is
-    immutable and hashed by identity); the result is read-only, since every caller shares it."""
+    """The passes over `rank` (and the Einsums that force each one). Cached per cascade (a Cascade is immutable
+    and hashed by its source text); the result is read-only, since every caller shares it."""
     rank = resolve_rank(cascade, rank)
     family = cascade.family(rank)
     carries = {ref.name: bool(set(cascade.tensor_ranks[ref.name]) & family) for ref in cascade.inputs}

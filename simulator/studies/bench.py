@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +21,6 @@ from simulator.spatial.lower import lower_group
 from simulator.studies.compare import DEFAULT_SEQ_LENS, DEFAULT_WORKLOADS, compare
 
 BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
-SWEEPS = Path(__file__).resolve().parents[2] / "workloads" / "sweeps"
 
 
 def random_fusemax_tilings(count: int, seed: int = 0):
@@ -158,9 +156,9 @@ def scale_out_bench() -> dict:
 
     from simulator.studies.plots.rows import read_rows
     from simulator.studies.sweeps.runner import run_sweep
-    from simulator.studies.sweeps.spec import load_sweep
+    from simulator.studies.sweeps.spec import SHIPPED, load_sweep
 
-    spec = load_sweep(str(SWEEPS / "scale-out.yaml"))
+    spec = load_sweep(str(SHIPPED / "scale-out.yaml"))
     results = {"scale_out_points": len(spec.points)}
     with tempfile.TemporaryDirectory(prefix="cascade-scale-out-") as tmp:
         start = time.perf_counter()

@@ -17,10 +17,10 @@ from simulator.studies.compare import against
 from simulator.studies.plots.figures import plot
 from simulator.studies.plots.rows import read_rows
 from simulator.studies.sweeps.runner import run_sweep
+from simulator.studies.sweeps.spec import SHIPPED as SWEEPS
 from simulator.studies.sweeps.spec import load_sweep
 from simulator.studies.sweeps.workers import worker_pool
 
-SWEEPS = Path(__file__).resolve().parents[2] / "workloads" / "sweeps"
 # Published means over the 4 models x 6 lengths, speedup and energy ratio against FLAT (Nayak et al., MICRO
 # 2024; REFERENCE.md §1 "Published headline results": headline and ablation; no energy for the ablation).
 PUBLISHED = {("attention", "fusemax"): (6.7, 0.79), ("end-to-end", "fusemax"): (5.3, 0.83),

@@ -76,6 +76,20 @@ def test_a_failing_user_function_and_a_missing_input_are_one_line_errors(tmp_pat
         check_cascade(mine, against="softmax-3pass-bias")
 
 
+def test_an_error_at_a_later_shape_set_still_names_the_reference(tmp_path):
+    _write(tmp_path, "late.py", """\
+        from einsum_cascade.references import softmax
+
+        def attention(inputs, sizes):
+            if sizes["M"] == 8:  # the second shape set of check_shapes.SHAPE_SETS
+                raise RuntimeError("only at M = 8")
+            return softmax(inputs, sizes)
+        """)
+    mine = load_cascade(_write(tmp_path, "mine.yaml", NAIVE.replace("{reference}", "reference: late.py:attention")))
+    with pytest.raises(SpecError, match="reference 'late.py:attention' failed: RuntimeError: only at M = 8"):
+        check_cascade(mine)
+
+
 def test_the_command_line_option(tmp_path):
     def check(*argv):
         done = subprocess.run([sys.executable, "-m", "simulator.cli.main", "check", *argv, "--json"],

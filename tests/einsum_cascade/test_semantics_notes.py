@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 
+from cascade_texts import attention_text
+
 from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.library import library_cascade, library_names
 from einsum_cascade.parse import parse_cascade
 from simulator.cli.main import main
 
-TRAP = """
-name: expdot
-version: 1
-ranks: {m: M, p: P, e: E, f: F}
-inputs: ["Q[e,p]", "K[e,m]", "V[f,m]"]
-outputs: ["AV[f,p]"]
-reference: softmax
-einsums: |
-  SN[m,p] = exp(Q[e,p] * K[e,m])
-  SD[p] = SN[m,p]
-  A[m,p] = SN[m,p] / SD[p]
-  AV[f,p] = A[m,p] * V[f,m]
-"""
+TRAP = attention_text("expdot", ["SN[m,p] = exp(Q[e,p] * K[e,m])", "SD[p] = SN[m,p]", "A[m,p] = SN[m,p] / SD[p]",
+                                  "AV[f,p] = A[m,p] * V[f,m]"], extra="reference: softmax\n")
 
 
 def test_exp_before_the_dot_products_reduction_is_noted():

@@ -8,22 +8,14 @@ lends its entries to that Einsum, so it must keep them even if its only reader i
 
 from __future__ import annotations
 
+from cascade_texts import attention_text
+
 from arch_models import load_arch
 from einsum_cascade.parse import parse_cascade
 from mappers.load import parse_mapping
 from simulator.spatial.lower import lower_group
 
-CASCADE = """
-name: chain
-version: 1
-ranks: {m: M, p: P, e: E, f: F}
-inputs: ["Q[e,p]", "K[e,m]", "V[f,m]"]
-outputs: ["AV[f,p]"]
-einsums: |
-  X[m,p] = Q[e,p] * K[e,m]
-  Y[m,p] = exp(X[m,p])
-  AV[f,p] = Y[m,p] * V[f,m]
-"""
+CASCADE = attention_text("chain", ["X[m,p] = Q[e,p] * K[e,m]", "Y[m,p] = exp(X[m,p])", "AV[f,p] = Y[m,p] * V[f,m]"])
 
 MAPPING = """
 version: 1

@@ -42,6 +42,7 @@ from simulator.spatial.mapper_cost import OBJECTIVES
 from simulator.studies.arch_overrides import parse_override_value
 from workloads.zoo import model_names, parse_seq_len
 
+SHIPPED = Path(__file__).resolve().parents[3] / "workloads" / "sweeps"  # the sweep files the project ships
 TOP_KEYS = ("version", "name", "description", "base", "axes", "zip", "derived", "grow", "mapper", "max_points")
 MAX_POINTS = 100_000  # a larger sweep is a typo more often than a plan; `max_points:` in the file raises it
 POINT_KEYS = ("design", "arch", "mapping", "cascade", "workload", "seq_len", "batch", "scope", "causal")
