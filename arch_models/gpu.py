@@ -17,6 +17,7 @@ prefix, so `H20` is the H20 and `H100 NVL` (another product) is no preset at all
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,8 @@ GPU_KEYS = {
     "name": (_TEXT, True, "the GPU's name, e.g. h100-sxm5-80gb"),
     "aliases": ("aliases", False, "other exact names of this very product, e.g. [H100, NVIDIA H100 80GB HBM3]"),
     "description": (_TEXT, False, "one line on what it is"),
+    "compute_capability": ("capability", True, "CUDA compute capability major.minor, e.g. 8.9 (kernels choose "
+                           "their tiles by it)"),
     "sm_count": (_INT, True, "streaming multiprocessors"),
     "clock_hz": (_NUM, True, "SM clock the throughputs below are quoted at"),
     "boost_clock_hz": (_NUM, False, "maximum boost clock (informational)"),
@@ -91,6 +94,7 @@ class GpuArch:
     name: str
     description: str
     aliases: tuple[str, ...]
+    compute_capability: str  # "major.minor", e.g. "8.9"
     sm_count: int
     clock_hz: float
     boost_clock_hz: float | None
@@ -251,6 +255,10 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
         if kind == "aliases":
             errors += _alias_problems(doc, value)
             continue
+        if kind == "capability":
+            if capability_text(value) is None:
+                errors.append(doc.error(f"{key} = {value!r} must be major.minor, e.g. 8.9 or 9.0", key))
+            continue
         problem = leaf_problem(value, kind, SUPPORTED_VERSIONS)
         if problem:
             errors.append(doc.error(f"{key} = {value!r} {problem}", key))
@@ -258,6 +266,15 @@ def _problems(doc: YamlDocument) -> list[SpecError]:
         errors.append(doc.error("shared_memory_bytes_per_block cannot exceed shared_memory_bytes_per_sm",
                                 "shared_memory_bytes_per_block"))
     return errors
+
+
+def capability_text(value) -> str | None:
+    """A compute capability as "major.minor" (YAML reads 8.9 as a number, "8.9" as text), or None if it is
+    not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value).strip()
+    return text if re.fullmatch(r"\d{1,2}\.\d", text) else None
 
 
 def _alias_problems(doc: YamlDocument, value) -> list[SpecError]:
@@ -300,6 +317,7 @@ def _build(data: dict, source: str) -> GpuArch:
                if kind in (_INT, _NUM) and key not in optional}
     reserved = int(data.get("shared_memory_reserved_bytes_per_block", 0))
     return GpuArch(name=str(data["name"]), description=str(data.get("description", "")),
+                   compute_capability=capability_text(data["compute_capability"]),
                    aliases=tuple(str(alias).strip() for alias in data.get("aliases", [])),
                    tensor_fma_per_clk_per_sm=families, shared_memory_reserved_bytes_per_block=reserved,
                    source=source, **optional, **numbers)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from arch_models.gpu import INSTRUCTION_FAMILIES, gpu_names, gpu_preset_named, preset_of
+from arch_models.gpu import INSTRUCTION_FAMILIES, GpuArch, capability_text
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import (
     YamlDocument,
@@ -62,7 +62,9 @@ MAPPING_KEYS = {
     "p_through_shared": "probabilities P written to shared memory before the second product",
     "pack_gqa": "query heads of one K/V group share a tile's rows (decode)",
     "masked_loop": "partial (masked) tiles run in a second software-pipelined loop that refills the pipeline",
-    "tiles": "list of tile choices {head_dim_max, br, bc, warps, stages[, gpu][, causal][, splits]}",
+    "tiles": "list of tile choices {head_dim_max, br, bc, warps, stages[, causal][, splits]} and the device conditions "
+             "under which the kernel picks one (compute_capability, shared_memory_bytes_per_block_at_least, "
+             "shared_memory_bytes_per_sm_below); the first that matches is used",
     "backward_tiles": "tile choices of the backward kernel (Br queries x Bc keys per block), as `tiles`",
     "tile_space": "{br, bc, warps, stages: lists}: the tilings the kernel's code can instantiate (what the mapper "
                   "searches; default: every legal tiling)",
@@ -73,7 +75,11 @@ MAPPING_KEYS = {
 }
 REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
 SECTIONS = ("split_kv", "unfused")  # keys whose value is a mapping of scalar keys
-TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "gpu", "causal", "splits")
+TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "causal", "splits", "compute_capability",
+             "shared_memory_bytes_per_block_at_least", "shared_memory_bytes_per_sm_below")
+# What a kernel's launch code reads of the device to pick a tile (flash-attn's launch templates test
+# `major == 8 && minor > 0` and cudaDevAttrMaxSharedMemoryPerBlockOptin / ...PerMultiprocessor).
+DEVICE_CONDITIONS = TILE_KEYS[-3:]
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
                 "layout_copies": None, "transposed_copies": None, "scaled_grads": None}
@@ -87,13 +93,19 @@ class TileChoice:
     bc: int
     warps: int
     stages: int
-    gpu: str | None = None
     causal: bool | None = None
     splits: int | None = None  # split-KV: a fixed number of key chunks instead of the heuristic
+    compute_capability: tuple[str, ...] | None = None  # the device's "major.minor" is one of these
+    shared_memory_bytes_per_block_at_least: int | None = None  # the device's largest block allocation >= this
+    shared_memory_bytes_per_sm_below: int | None = None  # the device's shared memory per SM < this
 
-    def matches(self, head_dim: int, gpu: str, causal: bool) -> bool:
-        return head_dim <= self.head_dim_max and (self.gpu is None or preset_of(gpu) == self.gpu) and \
-            (self.causal is None or self.causal == causal)
+    def matches(self, head_dim: int, gpu: GpuArch, causal: bool) -> bool:
+        return (head_dim <= self.head_dim_max and (self.causal is None or self.causal == causal)
+                and (self.compute_capability is None or gpu.compute_capability in self.compute_capability)
+                and (self.shared_memory_bytes_per_block_at_least is None
+                     or gpu.shared_memory_bytes_per_block >= self.shared_memory_bytes_per_block_at_least)
+                and (self.shared_memory_bytes_per_sm_below is None
+                     or gpu.shared_memory_bytes_per_sm < self.shared_memory_bytes_per_sm_below))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +147,9 @@ class GpuMapping:
     source: str
     chunk_cascade: str | None = None  # split-kv: what each chunk's key loop computes
 
-    def tile_for(self, head_dim: int, gpu: str, causal: bool, backward: bool = False) -> TileChoice:
+    def tile_for(self, head_dim: int, gpu: GpuArch, causal: bool, backward: bool = False) -> TileChoice:
+        """The first tile entry whose head dim, causality and device conditions match, as the kernel's launch
+        code picks one."""
         tiles, key = (self.backward_tiles, "backward_tiles") if backward else (self.tiles, "tiles")
         if not tiles:
             raise SpecError(f"mapping {self.name!r} does not describe a backward kernel (no backward_tiles)",
@@ -144,7 +158,7 @@ class GpuMapping:
             if tile.matches(head_dim, gpu, causal):
                 return tile
         largest = max(t.head_dim_max for t in tiles)
-        raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim} on {gpu} "
+        raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim} on {gpu.name} "
                         f"(they cover head dims up to {largest})", source=self.source, key=key)
 
     def with_cascade(self, cascade: str | None) -> GpuMapping:
@@ -284,7 +298,7 @@ def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecErr
     for position, tile in enumerate(tiles):
         where = (key, position)
         if not isinstance(tile, dict):
-            errors.append(doc.error("must be a mapping {head_dim_max, br, bc, warps, stages[, gpu][, causal]}", *where))
+            errors.append(doc.error("must be a mapping {head_dim_max, br, bc, warps, stages[, causal][, ...]}", *where))
             continue
         errors += [doc.error(f"unknown key {k!r}; allowed: {', '.join(TILE_KEYS)}", *where, k)
                    for k in tile if k not in TILE_KEYS]
@@ -297,9 +311,14 @@ def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecErr
             errors.append(doc.error(f"splits = {tile['splits']!r} must be a positive integer", *where, "splits"))
         if "causal" in tile and not isinstance(tile["causal"], bool):
             errors.append(doc.error(f"causal = {tile['causal']!r} must be true or false", *where, "causal"))
-        if "gpu" in tile and not (isinstance(tile["gpu"], str) and gpu_preset_named(tile["gpu"])):
-            errors.append(doc.error(f"gpu = {tile['gpu']!r} must name a GPU preset (a name or an alias, exactly); "
-                                    f"presets: {', '.join(gpu_names())}", *where, "gpu"))
+        capabilities = tile.get("compute_capability")
+        if "compute_capability" in tile and (not isinstance(capabilities, list) or not capabilities or any(
+                capability_text(c) is None for c in capabilities)):
+            errors.append(doc.error(f"compute_capability = {capabilities!r} must be a non-empty list of "
+                                    "major.minor values, e.g. [8.6, 8.9]", *where, "compute_capability"))
+        for name in DEVICE_CONDITIONS[1:]:
+            if name in tile and (isinstance(tile[name], bool) or not isinstance(tile[name], int) or tile[name] <= 0):
+                errors.append(doc.error(f"{name} = {tile[name]!r} must be a positive integer (bytes)", *where, name))
     return errors
 
 
@@ -337,8 +356,10 @@ def _chain(data: dict) -> UnfusedChain:
 
 
 def _tile(tile: dict) -> TileChoice:
-    """A tile choice; its `gpu`, given by name or alias, stored as the preset's name."""
-    return TileChoice(**{**tile, "gpu": gpu_preset_named(tile["gpu"])} if "gpu" in tile else tile)
+    """A tile choice; its compute capabilities stored as "major.minor" texts."""
+    if "compute_capability" not in tile:
+        return TileChoice(**tile)
+    return TileChoice(**{**tile, "compute_capability": tuple(capability_text(c) for c in tile["compute_capability"])})
 
 
 def _build(data: dict, source: str) -> GpuMapping:

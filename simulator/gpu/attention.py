@@ -79,7 +79,7 @@ def mapping_flags(mapping: GpuMapping, family: str) -> TileFlags:
 
 def fused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem, family: str,
                  tile: TileChoice | None = None, splits: int | None = None) -> tuple[list[Phase], dict]:
-    tile = tile or mapping.tile_for(problem.head_dim, gpu.name, problem.causal)
+    tile = tile or mapping.tile_for(problem.head_dim, gpu, problem.causal)
     work = mapping_tile_work(mapping, problem)
     resources = tile_resources(gpu, mapping_flags(mapping, family), problem.head_dim, problem.head_dim_v,
                                [tile.br], [tile.bc], [tile.warps], [tile.stages], kernel_state(work))

@@ -33,7 +33,7 @@ def backward_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
     if mapping.kind != "fused":
         raise SpecError(f"mapping {mapping.name!r} ({mapping.kind}) has no backward pass", source=mapping.source,
                         key="kind")
-    tile = mapping.tile_for(problem.head_dim, gpu.name, problem.causal, backward=True)
+    tile = mapping.tile_for(problem.head_dim, gpu, problem.causal, backward=True)
     d, dv, br, bc = problem.head_dim, problem.head_dim_v, tile.br, tile.bc
     resources = backward_tile_resources(gpu, d, dv, br, bc, tile.warps, tile.stages)
     if resources["reason"]:

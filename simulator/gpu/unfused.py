@@ -69,7 +69,7 @@ def unfused_phases(mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem,
     phases.append(gemm("output O = P V", mapping, gpu, problem, family, instances, nq, dv, nk,
                        input_bytes=scores * ELEMENT + instances * nk * dv * ELEMENT,
                        output_bytes=instances * nq * dv * ELEMENT))
-    tile = mapping.tile_for(d, gpu.name, problem.causal)
+    tile = mapping.tile_for(d, gpu, problem.causal)
     info = {"tile": {"br": tile.br, "bc": tile.bc, "warps": tile.warps, "stages": tile.stages}, "family": family,
             "splits": 1, "kernels": [p.name for p in phases], "score_bytes_through_hbm": float(2 * scores * score)}
     return phases, info
@@ -86,7 +86,7 @@ def gemm(name: str, mapping: GpuMapping, gpu: GpuArch, problem: AttentionProblem
          cols: int, depth: int, input_bytes: float, output_bytes: float) -> Phase:
     """A batched GEMM (rows x depth) x (depth x cols): one block per output tile, K_STEP-deep iterations; the
     inputs stream through the iterations, the output tile is written after the last one."""
-    tile = mapping.tile_for(problem.head_dim, gpu.name, problem.causal)
+    tile = mapping.tile_for(problem.head_dim, gpu, problem.causal)
     br = min(tile.br, 16 * math.ceil(rows / 16))
     if family == "wgmma":
         br = max(br, 64)

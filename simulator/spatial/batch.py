@@ -103,9 +103,19 @@ def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, words: dict[str,
     parts = {}
     for code, label, unit in ((0, "2d", arch.array_2d), (1, "1d", arch.array_1d)):
         on = lowered.einsum_array == code
-        parts[f"compute_{label}"] = points[:, on] @ lowered.energy_per_point[on]
-        parts[f"registers_{label}"] = (points[:, on] @ lowered.cycles_per_point[on]) * register_pj_per_cycle(unit)
+        parts[f"compute_{label}"] = ordered_dot(points[:, on], lowered.energy_per_point[on])
+        busy = ordered_dot(points[:, on], lowered.cycles_per_point[on])
+        parts[f"registers_{label}"] = busy * register_pj_per_cycle(unit)
     return {**parts, **storage_energy(arch, words)}
+
+
+def ordered_dot(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """rows @ weights, added column by column: a BLAS product orders its additions by the CPU's kernel, so its
+    last digit differs between machines, and outputs must not."""
+    total = np.zeros(rows.shape[0])
+    for column, weight in enumerate(weights):
+        total += rows[:, column] * weight
+    return total
 
 
 def storage_energy(arch: SpatialArch, words: dict) -> dict:

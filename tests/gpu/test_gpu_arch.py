@@ -48,6 +48,14 @@ def test_missing_key_and_text_number_hint(tmp_path):
     assert any("hbm_bytes_per_s" in e and "exponent with a sign" in e for e in errors), errors
 
 
+def test_compute_capability_is_major_dot_minor(tmp_path):
+    assert load_gpu("rtx-4090").compute_capability == "8.9" and load_gpu("b200").compute_capability == "10.0"
+    for bad in ("89", "sm_89", "8.86", "[8, 9]"):
+        text = H100_TEXT.replace("compute_capability: 9.0", f"compute_capability: {bad}")
+        _, errors = errors_of(tmp_path, text)
+        assert any("compute_capability" in e and "must be major.minor" in e for e in errors), (bad, errors)
+
+
 def test_user_gpu_file_and_overrides(tmp_path):
     path = tmp_path / "half-h100.yaml"
     text = H100_TEXT.replace("name: h100-sxm5-80gb", "name: half-h100").replace("sm_count: 132", "sm_count: 66")

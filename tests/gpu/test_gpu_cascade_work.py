@@ -144,7 +144,7 @@ def test_flashattention_predictions_change_only_by_the_per_row_rescales(kernel, 
                and m.seqlen_kv == seqlen and m.causal == causal and m.gpu.startswith("H100") and m.passes == "fwd")
     mapping, problem = load_gpu_mapping(kernel.lower()), row.problem()
     family = mapping.family(H100.families, H100.best_family())
-    tile = mapping.tile_for(problem.head_dim, H100.name, problem.causal)
+    tile = mapping.tile_for(problem.head_dim, H100, problem.causal)
     derived = fused_phases(mapping, H100, problem, family)[0][0]
     hand = _hand_written_phase(derived, tile, problem.head_dim_v)
     assert derived.tensor_fma == hand.tensor_fma == tile.br * tile.bc * 2 * headdim

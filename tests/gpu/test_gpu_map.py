@@ -66,7 +66,7 @@ def test_searched_report_equals_the_batch_cost_and_beats_or_ties_the_shipped_til
         report = tiling_report(H100, mapping, problem, found["tile"])
         assert report.time_s == pytest.approx(found["latency_s"], rel=1e-9)
         space = tiling_space(H100, mapping, problem)
-        shipped = mapping.tile_for(problem.head_dim, H100.name, problem.causal)
+        shipped = mapping.tile_for(problem.head_dim, H100, problem.causal)
         if all(getattr(shipped, g) in space.choices[g] for g in ("br", "bc", "warps", "stages")):
             shipped_time = tiling_report(H100, mapping, problem, {"br": shipped.br, "bc": shipped.bc,
                                                                   "warps": shipped.warps, "stages": shipped.stages,

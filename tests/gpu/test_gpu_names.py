@@ -91,16 +91,37 @@ def test_two_presets_claiming_one_name_is_an_error(tmp_path, monkeypatch):
     assert gpu_preset_named("H100") == "h100-sxm5-80gb"
 
 
-def test_a_mapping_tile_names_its_gpu_exactly():
-    fa2 = load_gpu_mapping("fa2")  # head dim 256: 128 x 64 with 8 warps on the A100 only (`gpu: a100`)
-    a100 = load_gpu("a100-sxm4-80gb")
-    for gpu, expected in ((a100, (128, 64, 8)), (a100.with_overrides(sm_count=54), (128, 64, 8)),
-                          (load_gpu("h100"), (64, 64, 4)), (load_gpu("l40s"), (64, 64, 4))):
-        tile = fa2.tile_for(256, gpu.name, False)
-        assert (tile.br, tile.bc, tile.warps) == expected, gpu.name
-    text = (Path(fa2.source)).read_text().replace("gpu: a100,", "gpu: a10,")
-    errors = rejected(lambda: parse_gpu_mapping(text, "fa2.yaml"))
-    assert any("tiles.3.gpu: gpu = 'a10' must name a GPU preset (a name or an alias, exactly)" in e for e in errors)
+def test_fa2_picks_its_tile_by_device_properties_as_its_launch_code_does():
+    """Expected tiles read by hand from flash-attn 2.6.3's launch templates: sm86/sm89 (`major == 8 && minor > 0`)
+    take 128 x 32 (non-causal) or 64 x 64 (causal) at head dim 128; head dim 256 takes 128 x 64 with 8 warps
+    only where one block fits (>= 128 KB per block) and two do not (< 192 KB per SM), i.e. the A100; the
+    backward takes its large tiles only with >= 144 KB per block."""
+    fa2 = load_gpu_mapping("fa2")
+    a100, h100, l40s, rtx, l4 = (load_gpu(n) for n in ("a100-sxm4-80gb", "h100", "l40s", "rtx-4090", "l4"))
+    cases = [(256, a100, False, False, (128, 64, 8)),
+             (256, a100.with_overrides(sm_count=54), False, False, (128, 64, 8)),
+             (256, h100, False, False, (64, 64, 4)), (256, l40s, False, False, (64, 64, 4)),
+             (128, a100, False, False, (128, 64, 4)), (128, h100, True, False, (128, 64, 4)),
+             (128, rtx, False, False, (128, 32, 4)), (128, rtx, True, False, (64, 64, 4)),
+             (96, l4, True, False, (64, 64, 4)), (160, h100, False, False, (128, 32, 4)),
+             (160, l40s, False, False, (128, 64, 8)), (64, l40s, True, False, (128, 128, 4)),
+             (64, a100, False, True, (128, 128, 8)), (64, l4, False, True, (64, 128, 8)),
+             (128, h100, False, True, (64, 128, 8)), (128, l40s, False, True, (64, 64, 8)),
+             (256, h100, False, True, (64, 64, 8)), (256, rtx, False, True, (64, 32, 8))]
+    for head_dim, gpu, causal, backward, expected in cases:
+        tile = fa2.tile_for(head_dim, gpu, causal, backward=backward)
+        assert (tile.br, tile.bc, tile.warps) == expected, (head_dim, gpu.name, causal, backward)
+
+
+def test_a_tile_condition_is_checked_when_the_mapping_is_read():
+    text = Path(load_gpu_mapping("fa2").source).read_text()
+    bad = text.replace("compute_capability: [8.6, 8.7, 8.9], causal: true, br: 64, bc: 64, warps: 4, stages: 1}",
+                       "compute_capability: [sm89], causal: true, br: 64, bc: 64, warps: 4, stages: 1}", 1)
+    bad = bad.replace("shared_memory_bytes_per_sm_below: 196608", "shared_memory_bytes_per_sm_below: -1")
+    errors = rejected(lambda: parse_gpu_mapping(bad, "fa2.yaml"))
+    assert any("tiles.1.compute_capability: compute_capability = ['sm89'] must be a non-empty list of "
+               "major.minor values" in e for e in errors), errors
+    assert any("shared_memory_bytes_per_sm_below = -1 must be a positive integer (bytes)" in e for e in errors)
 
 
 def test_list_archs_shows_the_gpu_presets_and_their_aliases(run_command):

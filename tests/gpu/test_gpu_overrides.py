@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from arch_models import load_gpu
 from einsum_cascade.errors import SpecError
 from einsum_cascade.yaml_source import load_yaml, read_text
 from mappers.gpu_kernels import GPU_PRESET_DIR, MAPPING_KEYS, SECTIONS, load_gpu_mapping
@@ -78,10 +79,11 @@ def test_producer_off_removes_the_producer_warpgroup_from_every_tile():
 def test_producer_set_to_what_the_file_says_changes_no_warps_and_on_adds_four():
     doc, _ = _apply("fa3", {"producer_warpgroup": True})
     assert [t["warps"] for t in doc.data["tiles"]] == FA3_TILE_WARPS
-    doc, _ = _apply("fa2", {"producer_warpgroup": True})  # fa2.yaml: forward warps 4, 4, 8, 8, 4; space [4, 8]
-    assert [t["warps"] for t in doc.data["tiles"]] == [8, 8, 12, 12, 8]
+    doc, _ = _apply("fa2", {"producer_warpgroup": True})
+    # fa2.yaml: forward warps 4 (x6), 8, 4, 4, 8, 8, 4; space [4, 8]
+    assert [t["warps"] for t in doc.data["tiles"]] == [8] * 6 + [12, 8, 8, 12, 12, 8]
     assert doc.data["tile_space"]["warps"] == [8, 12]
-    assert [t["warps"] for t in doc.data["backward_tiles"]] == [8, 8, 8]  # backward tiles are not forward tiles
+    assert [t["warps"] for t in doc.data["backward_tiles"]] == [8] * 7  # backward tiles are not forward tiles
 
 
 def test_pingpong_without_a_producer_is_refused_naming_the_override():
@@ -180,7 +182,7 @@ def test_without_a_producer_the_consumer_warpgroups_stay_as_the_file_gives_them(
     with_producer = fused_tile_work(load_gpu_mapping("fa3"), "wgmma", problem, 128, 192, 12, 2)
     assert (with_producer["streams_per_block"], with_producer["pingpong_groups"]) == (1, 4)
     mapping = load_gpu_mapping("fa3", {"producer_warpgroup": False, "softmax_overlap": "none"})
-    tile = mapping.tile_for(128, "h100-sxm5-80gb", causal=False)
+    tile = mapping.tile_for(128, load_gpu("h100-sxm5-80gb"), causal=False)
     assert tile.warps == 8
     without = fused_tile_work(mapping, "wgmma", problem, tile.br, tile.bc, tile.warps, tile.stages)
     assert (without["streams_per_block"], without["pingpong_groups"]) == (2, 0)

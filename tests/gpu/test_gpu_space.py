@@ -89,7 +89,7 @@ def test_search_costs_a_tile_as_simulate_does(masking):
     mapping = replace(load_gpu_mapping("fa2"), masking=masking)
     problem = AttentionProblem(4, 16, 16, 4096, 4096, 128, 128, causal=True)
     space = tiling_space(H100, mapping, problem)
-    tile = mapping.tile_for(128, H100.name, True)
+    tile = mapping.tile_for(128, H100, True)
     genome = [[list(space.choices[k]).index(v) for k, v in (("br", tile.br), ("bc", tile.bc), ("warps", tile.warps),
                                                             ("stages", tile.stages), ("splits", 1))]]
     searched, _ = GpuTilingCost(space, mapping, problem)(np.array(genome))
