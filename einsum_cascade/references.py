@@ -118,6 +118,23 @@ def linear_elu(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _attend(weights / weights.sum(axis=-1, keepdims=True), inputs["V"])
 
 
+def linear_elu_causal(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """Causal linear attention (Katharopoulos et al., ICML 2020, Eq. 8-9): query p sees keys m <= p."""
+    query, key = _positions(inputs)
+    feature = np.where(inputs["Q"] > 0, inputs["Q"] + 1.0, np.exp(inputs["Q"])).T @ np.where(
+        inputs["K"] > 0, inputs["K"] + 1.0, np.exp(inputs["K"]))
+    weights = np.where(key <= query, feature, 0.0)
+    return _attend(weights / weights.sum(axis=-1, keepdims=True), inputs["V"])
+
+
+def retention(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """RetNet's parallel retention (Sun et al. 2023, Eq. 5): (Q K^T * D) V, D[p, m] = GAMMA^(p - m) for
+    m <= p, else 0; GAMMA = exp(-DECAY)."""
+    query, key = _positions(inputs)
+    decay = np.where(key <= query, np.exp(-sizes["DECAY"] * (query - key)), 0.0)
+    return _attend(_scores(inputs) * decay, inputs["V"])
+
+
 def softmax_grouped(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """Grouped-query attention: Q[e,g,p] for G query heads share one K[e,m], V[f,m]; output [f,g,p]."""
     heads = [softmax({"Q": inputs["Q"][:, g, :], "K": inputs["K"], "V": inputs["V"]}, sizes)
@@ -151,6 +168,8 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "sigmoid_bias": sigmoid_bias,
     "softplus_l1": softplus_l1,
     "linear_elu": linear_elu,
+    "linear_elu_causal": linear_elu_causal,
+    "retention": retention,
     "relu2": relu2,
     "differential": differential,
     "softmax_grouped": softmax_grouped,

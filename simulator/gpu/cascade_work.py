@@ -208,15 +208,29 @@ def _check_einsum(cascade: Cascade, binding: Binding, einsum: Einsum) -> None:
 
 
 def _check_masks(cascade: Cascade, walks: set[str]) -> None:
-    """A fused kernel skips a fully masked tile whole: every Einsum of the tile must be one the mask restricts."""
+    """A fused kernel skips a fully masked tile whole: every Einsum of the tile must be one the mask restricts,
+    or one whose values only such Einsums read (a feature map of the keys, say: a skipped tile's values would
+    have fed only skipped work)."""
+    outputs = {ref.name for ref in cascade.outputs}
     for mask in cascade.masks:
         ranks = mask.ranks(set(cascade.shapes))
-        for einsum in cascade.einsums:
-            touched = set(einsum.iteration_ranks)
-            if einsum.name in walks and not all(cascade.family(r) & touched for r in ranks):
+        unrestricted = [e for e in cascade.einsums if e.name in walks
+                        and not all(cascade.family(r) & set(e.iteration_ranks) for r in ranks)]
+        skippable = {e.name for e in cascade.einsums if e.name in walks} - {e.name for e in unrestricted}
+        changed = True
+        while changed:  # an unrestricted Einsum read only by skippable ones is skippable too
+            changed = False
+            for einsum in unrestricted:
+                readers = [e.name for e in cascade.einsums if einsum.name in e.input_names]
+                if (einsum.name not in skippable and einsum.name not in outputs and readers
+                        and all(r in skippable for r in readers)):
+                    skippable.add(einsum.name)
+                    changed = True
+        for einsum in unrestricted:
+            if einsum.name not in skippable:
                 raise SpecError(f"mask {mask.name} ({mask.text}) does not restrict Einsum {einsum.name}, which walks "
-                                "the keys: a fused kernel skipping a masked tile would skip its work too",
-                                source=cascade.source, line=einsum.line)
+                                "the keys and is read outside the mask: a fused kernel skipping a masked tile would "
+                                "skip work it needs", source=cascade.source, line=einsum.line)
 
 
 def _pass_members(cascade: Cascade, binding: Binding, passes, walks: set[str]) -> dict[int, list[Einsum]]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from arch_models import load_gpu
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
-from einsum_cascade.parse import load_cascade
+from einsum_cascade.parse import load_cascade, parse_cascade
 from mappers.gpu_kernels import TileChoice, load_gpu_mapping
 from simulator.cli import map as map_command
 from simulator.cli import simulate as simulate_command
@@ -170,6 +171,32 @@ def test_window_mask_skips_and_masks_tiles_by_hand():
     assert tiles.tolist() == [4, 6, 6, 6, 6, 6, 6, 4] and partial.tolist() == [2, 4, 4, 4, 4, 4, 4, 2]
     # achieved TFLOP/s count the band's pairs, as causal attention's count half: ((2W+1) M - W (W+1)) / M^2
     assert pair_density(work.cascade, 1024, 1024) == pytest.approx((257 * 1024 - 128 * 129) / 1024**2)
+
+
+def test_a_key_feature_map_read_only_inside_the_mask_is_skipped_with_its_tiles():
+    # causal linear attention: FK = phi(K) walks the keys but is not itself masked; only the masked A reads it,
+    # so a skipped tile skips FK too. m <= p with Br = Bc = 128 on 1024 x 1024: query block i sees key tiles 0..i
+    work = cascade_tile_work(library_cascade("linear-attention-causal"), 64, 64)
+    problem = AttentionProblem(1, 1, 1, 1024, 1024, 64, 64)
+    tiles, partial = key_tiles_per_query_block(problem, TileChoice(64, 128, 128, 4, 1), "tile-skip", False,
+                                               mask_tile_bounds(work, problem))
+    assert tiles.tolist() == [1, 2, 3, 4, 5, 6, 7, 8] and partial.tolist() == [1] * 8
+    # per tile (Br 64, Bc 32, D 64): FK on 32 x 64 as in linear attention (2 ALU, 1 EX2, 2 FP32 each), FK converted;
+    # A = FQ FK and NUM = A V: 2 x 64 x 32 x 64 tensor, A converted; DEN = sum of A: 2048 FADD. Per block: FQ on
+    # 64 x 64 (2 ALU, 1 EX2, 2 FP32 each), FQ converted; AV = NUM / DEN: 4096 FMUL + 64 RCP; AV converted: 4096
+    assert _counts("linear-attention-causal") == {
+        "tensor_fma": 262144.0, "sfu_ops": 2048 + 2048 + 2048.0, "fp32_ops": 2 * 2048 + 2048.0, "alu_ops": 2 * 2048.0,
+        "epilogue_tensor_fma": 0.0, "epilogue_sfu_ops": 4096 + 4096 + 64 + 4096.0,
+        "epilogue_fp32_ops": 2 * 4096 + 4096.0, "epilogue_alu_ops": 2 * 4096.0}
+
+
+def test_a_key_value_read_outside_the_mask_is_refused():
+    text = Path(library_cascade("linear-attention-causal").source).read_text()
+    text = text.replace("  DEN[p] = A[m,p]\n", "  KS[e] = FK[e,m]\n  DEN[p] = FQ[e,p] * KS[e]\n")
+    cascade = parse_cascade(text, source="causal-with-unmasked-sum.yaml")
+    with pytest.raises(SpecError, match="mask causal .* does not restrict Einsum (FK|KS), which walks the keys and "
+                                        "is read outside the mask"):
+        cascade_tile_work(cascade, 64, 64)
 
 
 def test_window_search_times_tilings_like_the_single_tiling_path():
