@@ -105,7 +105,18 @@ def load_arch(name_or_path: str, overrides: dict | None = None) -> SpatialArch:
         return arch
     if not isinstance(overrides, dict):
         raise SpecError(f"overrides must be a mapping such as {{pe_dim: 128}}, not {overrides!r}")
-    return arch.with_overrides(**overrides)
+    try:
+        return _overridden(arch, tuple(sorted(overrides.items())))
+    except TypeError:  # an unhashable value: with_overrides says what is wrong with it
+        return arch.with_overrides(**overrides)
+
+
+@functools.lru_cache(maxsize=256)
+def _overridden(arch: SpatialArch, overrides: tuple) -> SpatialArch:
+    """One object per (preset, overrides): a sweep asks for the same variant at every workload and length, and
+    the lowering cache (`simulator.spatial.lower`) is keyed by the arch object, so a new equal object per point
+    would lower every group again."""
+    return arch.with_overrides(**dict(overrides))
 
 
 def load_arch_file(path: str | Path) -> SpatialArch:

@@ -21,7 +21,10 @@ P = 4096
 def test_the_causal_form_has_the_same_einsums_under_a_mask():
     assert causal_form(library_cascade("fusemax")).name == "fusemax-causal"
     assert causal_form(library_cascade("softmax-3pass")).name == "softmax-3pass-causal"
-    with pytest.raises(SpecError, match="linear-attention has no causal form in the library"):
+    with pytest.raises(SpecError, match="sigmoid-bias has no causal form in the library"):
+        causal_form(library_cascade("sigmoid-bias"))
+    # the library's causal linear attention is the quadratic form, not the key-summary Einsums of linear-attention
+    with pytest.raises(SpecError, match="linear-attention-causal does not have linear-attention's Einsums"):
         causal_form(library_cascade("linear-attention"))
 
 
