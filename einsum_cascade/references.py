@@ -7,6 +7,7 @@ built here with plain numpy, not from the cascade's mask expressions.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -71,6 +72,44 @@ def softmax_block_sparse(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     layout[:, 0] = True
     keep = np.repeat(np.repeat(layout, block, axis=0), block, axis=1)[: query.size, : key.size]
     return _masked_softmax(inputs, keep)
+
+
+def _neighborhood(query: int, length: int, radius: int, dilation: int) -> list[int]:
+    """Coordinates along one axis of `length` that a query at `query` attends to (Hassani et al.,
+    "Neighborhood Attention Transformer", CVPR 2023, Sec. 3.1; dilated: Hassani and Shi, "DiNAT", 2022, Sec. 3):
+    the 2R+1 positions of its dilation group (coordinates equal to it mod D) nearest to it, the window shifted
+    inward at the borders so that every query sees as many keys; the whole group when it is shorter."""
+    group = list(range(query % dilation, length, dilation))
+    here = group.index(query)
+    start = max(0, min(here - radius, len(group) - (2 * radius + 1)))
+    return group[start: start + 2 * radius + 1]
+
+
+def _neighborhood_softmax(inputs: Inputs, sizes: Sizes, grid: tuple[int, ...]) -> np.ndarray:
+    """Softmax attention over the neighborhood of each token of a row-major grid (the last axis fastest; the
+    first axis as long as the M tokens need). Built window by window, query by query."""
+    tokens = inputs["K"].shape[-1]
+    inner = int(np.prod(grid))
+    shape = (-(-tokens // inner), *grid)
+    keep = np.zeros((inputs["Q"].shape[-1], tokens), dtype=bool)
+    for query in range(inputs["Q"].shape[-1]):
+        coordinates = np.unravel_index(query, shape)
+        windows = [_neighborhood(int(c), n, sizes["R"], sizes["D"]) for c, n in zip(coordinates, shape, strict=True)]
+        for point in itertools.product(*windows):
+            key = int(np.ravel_multi_index(point, shape))
+            if key < tokens:
+                keep[query, key] = True
+    return _masked_softmax(inputs, keep)
+
+
+def neighborhood_2d(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """2D neighborhood attention over an image of GW columns (radius R, dilation D)."""
+    return _neighborhood_softmax(inputs, sizes, (sizes["GW"],))
+
+
+def neighborhood_3d(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """3D neighborhood attention over a video of GH x GW frames (radius R, dilation D)."""
+    return _neighborhood_softmax(inputs, sizes, (sizes["GH"], sizes["GW"]))
 
 
 def softmax_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
@@ -164,6 +203,8 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax_sinks": softmax_sinks,
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
+    "neighborhood_2d": neighborhood_2d,
+    "neighborhood_3d": neighborhood_3d,
     "softmax_alibi": softmax_alibi,
     "sigmoid_bias": sigmoid_bias,
     "softplus_l1": softplus_l1,

@@ -39,6 +39,8 @@ EXPECTED_PASSES = {
     "fusemax-window": 1,
     "fusemax-sinks": 1,
     "fusemax-alibi": 1,
+    "fusemax-neighborhood-2d": 1,  # a mask only removes keys: FuseMax's recurrences run over the ones left
+    "fusemax-neighborhood-3d": 1,
     "gqa-fusemax": 1,
     "mla-decode": 1,  # the FuseMax recurrences over the latent values; the up-projection reads the final iterate
     "decode": 1,
