@@ -64,12 +64,13 @@ class Mask:
 
 
 def undeclared_density_note(masks) -> str | None:
-    """What the cost models do with masks that declare no density (they price them as dense), or None."""
+    """What the cost models do with masks that declare no density (count the points they keep), or None."""
     names = [mask.name for mask in masks if not mask.density]
     if not names:
         return None
     return (f"mask{'s' if len(names) > 1 else ''} {', '.join(names)} declare{'' if len(names) > 1 else 's'} no "
-            "density: priced as dense (every point kept); give `density:` to price the points it skips")
+            "density: priced at the fraction of points counted exactly at each shape; a declared `density:` "
+            "skips the count (and is checked against it by `cascade check`)")
 
 
 def parse_mask(name: str, text: str, density: str | None = None) -> Mask:
@@ -185,3 +186,61 @@ def _bounds(node: ast.AST, lows: dict, highs: dict):
         sometimes = sometimes & _SOMETIMES[type(op)](*left, *right)
         left = right
     return always, sometimes
+
+
+COUNT_LEAF_POINTS = 4096  # boxes this small that the bounds cannot decide are counted point by point
+COUNT_POINT_BUDGET = 100_000_000  # points counted one by one before giving up (a few seconds of numpy)
+COUNT_CHUNK_POINTS = 1 << 21  # points evaluated in one call (bounds the memory of the count)
+
+
+def count_kept(mask: Mask, extents: dict[str, int], symbols: dict[str, int]) -> int:
+    """The exact number of points of the box 0 <= rank < extent (one entry per rank of the mask) that `mask`
+    keeps. Boxes are split in two along their longest side until the interval bounds (`box_bounds`) decide them
+    (kept whole or not at all) or they are small; a small undecided box is counted point by point, so the count
+    is exact whatever the bounds' slack. A mask the bounds cannot decide anywhere would be counted point by
+    point everywhere: past COUNT_POINT_BUDGET points that is an error asking for a declared density."""
+    ranks = sorted(extents)
+    lows = np.zeros((1, len(ranks)), dtype=np.int64)
+    highs = np.array([[extents[r] - 1 for r in ranks]], dtype=np.int64)
+    kept = brute_points = 0
+    while len(lows):
+        always, sometimes = mask.box_bounds({**symbols, **{r: lows[:, i] for i, r in enumerate(ranks)}},
+                                            {**symbols, **{r: highs[:, i] for i, r in enumerate(ranks)}})
+        always = np.broadcast_to(always, (len(lows),))
+        sometimes = np.broadcast_to(sometimes, (len(lows),))
+        sides = highs - lows + 1
+        volume = np.prod(sides, axis=1)
+        kept += int(volume[always].sum())
+        open_boxes = sometimes & ~always
+        small = open_boxes & (volume <= COUNT_LEAF_POINTS)
+        kept += _count_points(mask, ranks, lows[small], sides[small], symbols)
+        brute_points += int(volume[small].sum())
+        if brute_points > COUNT_POINT_BUDGET:
+            raise ValueError(f"mask {mask.name} ({mask.text}): its points cannot be counted in bounded time "
+                             f"(more than {COUNT_POINT_BUDGET:,} undecided by interval bounds)")
+        split = open_boxes & ~small
+        lows, highs, sides = lows[split], highs[split], sides[split]
+        axis = np.argmax(sides, axis=1)
+        middle = lows[np.arange(len(lows)), axis] + sides[np.arange(len(lows)), axis] // 2
+        left_high, right_low = highs.copy(), lows.copy()
+        left_high[np.arange(len(lows)), axis] = middle - 1
+        right_low[np.arange(len(lows)), axis] = middle
+        lows, highs = np.concatenate([lows, right_low]), np.concatenate([left_high, highs])
+    return kept
+
+
+def _count_points(mask: Mask, ranks: list[str], lows: np.ndarray, sides: np.ndarray, symbols: dict) -> int:
+    """Points of these boxes (corner `lows`, lengths `sides`, one row each) that `mask` keeps, all boxes' points
+    evaluated in one call (each point's coordinates from its box and its position in it, row-major)."""
+    volume = np.prod(sides, axis=1)
+    if len(lows) > 1 and volume.sum() > COUNT_CHUNK_POINTS:
+        half = len(lows) // 2
+        return (_count_points(mask, ranks, lows[:half], sides[:half], symbols)
+                + _count_points(mask, ranks, lows[half:], sides[half:], symbols))
+    if not len(lows):
+        return 0
+    box = np.repeat(np.arange(len(lows)), volume)
+    local = np.arange(int(volume.sum())) - np.repeat(np.cumsum(volume) - volume, volume)
+    strides = np.cumprod(sides[:, ::-1], axis=1)[:, ::-1] // sides  # row-major strides per box
+    coordinates = {rank: lows[box, i] + local // strides[box, i] % sides[box, i] for i, rank in enumerate(ranks)}
+    return int(np.broadcast_to(mask.evaluate({**symbols, **coordinates}), local.shape).sum())

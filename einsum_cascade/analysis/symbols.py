@@ -55,8 +55,11 @@ def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> int 
 
 
 def mask_density(mask, cascade: Cascade, values: dict[str, int]) -> float:
-    """The fraction of points `mask` keeps at these shapes, from its declared density; a value outside (0, 1]
-    (a division by zero, a density above one) is an error naming the mask, never clipped or replaced."""
+    """The fraction of points `mask` keeps at these shapes: from its declared density, else counted exactly
+    (`derived_density`); a value outside (0, 1] (a division by zero, a density above one, a mask that keeps
+    nothing) is an error naming the mask, never clipped or replaced."""
+    if not mask.density:
+        return derived_density(mask, cascade, tuple(sorted(values.items())))
     value = _density_value(mask.density, cascade, tuple(sorted(values.items())))
     if not 0 < value <= 1:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
@@ -74,6 +77,29 @@ def _density_value(density: str, cascade: Cascade, values: tuple) -> float:
         return float(evaluate(parse_sympy(density), cascade, dict(values)))
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return math.nan
+
+
+@functools.lru_cache(maxsize=1024)
+def derived_density(mask, cascade: Cascade, values: tuple) -> float:
+    """The fraction of its ranks' points a mask without a declared density keeps at these shapes, by an exact
+    count (`einsum_cascade.masks.count_kept`); the shapes not given take their typical values, as `evaluate`."""
+    from einsum_cascade.masks import count_kept
+
+    given = dict(values)
+    known = {**TYPICAL_SHAPES, **given}
+    sizes = cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in given})
+    parents = {r for r in cascade.shapes if cascade.partition_of_part(r) is None}
+    extents = {rank: int(sizes[cascade.shapes[rank]]) for rank in mask.ranks(parents)}
+    shown = ", ".join(f"{cascade.shapes[r]}={n}" for r, n in sorted(extents.items()))
+    try:
+        kept = count_kept(mask, extents, sizes)
+    except ValueError as error:
+        raise SpecError(f"{error}; declare its `density:`", source=cascade.source,
+                        key=f"masks.{mask.name}") from None
+    if kept == 0:
+        raise SpecError(f"mask {mask.name} ({mask.text}) keeps no point at {shown}", source=cascade.source,
+                        key=f"masks.{mask.name}")
+    return kept / math.prod(extents.values())
 
 
 def check_densities(cascade: Cascade, values: dict[str, int]) -> None:

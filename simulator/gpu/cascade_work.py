@@ -328,14 +328,13 @@ def _state(cascade: Cascade, binding: Binding, walks: set[str]) -> dict:
 
 
 def pair_density(cascade: Cascade, seqlen_q: int, seqlen_kv: int) -> float:
-    """Fraction of query-key pairs the cascade's masks keep, from their declared densities (1 without masks;
-    a mask without a density counts as dense, as in `einsum_cascade.analysis.op_counts`)."""
+    """Fraction of query-key pairs the cascade's masks keep, from their declared densities or, for a mask that
+    declares none, an exact count (1 without masks)."""
     density = 1.0
     for mask in cascade.masks:
-        if mask.density:
-            from einsum_cascade.analysis.symbols import mask_density  # sympy: loaded only for a mask
+        from einsum_cascade.analysis.symbols import mask_density  # sympy: loaded only for a mask
 
-            density *= mask_density(mask, cascade, {"M": seqlen_kv, "P": seqlen_q})
+        density *= mask_density(mask, cascade, {"M": seqlen_kv, "P": seqlen_q})
     return density
 
 

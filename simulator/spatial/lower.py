@@ -338,7 +338,7 @@ def _density(cascade: Cascade, einsum: Einsum, shapes: dict[str, int]) -> float:
     touched = set(einsum.iteration_ranks)
     value = 1.0
     for mask in cascade.masks:
-        if mask.density and all(cascade.family(r) & touched for r in mask.ranks(set(cascade.shapes))):
+        if all(cascade.family(r) & touched for r in mask.ranks(set(cascade.shapes))):
             from einsum_cascade.analysis.symbols import mask_density  # sympy: loaded only for a mask
 
             value *= mask_density(mask, cascade, shapes)
