@@ -54,3 +54,14 @@ def test_a_mask_that_keeps_nothing_is_an_error(tmp_path):
     cascade = parse_cascade(text, source="empty.yaml")
     with pytest.raises(SpecError, match=r"mask causal \(m > p \+ M\) keeps no point at M=1024, P=1024"):
         mask_density(cascade.masks[0], cascade, {"M": 1024, "P": 1024})
+
+
+@pytest.mark.parametrize("name", ["fusemax-causal", "fusemax-window", "fusemax-sinks", "softmax-3pass-block-sparse",
+                                  "fusemax-neighborhood-2d", "fusemax-neighborhood-3d"])
+def test_the_count_agrees_with_each_library_masks_declared_density(name):
+    # the declared densities were derived by hand (each file's header); the count knows nothing of them
+    cascade = library_cascade(name)
+    mask = cascade.masks[0]
+    sizes = cascade.sizes({"M": 2048, "P": 2048, "E": 64, "F": 64})
+    kept = count_kept(mask, {"m": 2048, "p": 2048}, sizes)
+    assert kept / 2048**2 == pytest.approx(mask_density(mask, cascade, {"M": 2048, "P": 2048}), rel=1e-12)
