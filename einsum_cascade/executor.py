@@ -18,6 +18,7 @@ import numpy as np
 
 from einsum_cascade.dependency import dependency_groups
 from einsum_cascade.expr import Binary, Const, Expr, FinalIndex, Position, Symbol, TensorRef, Unary
+from einsum_cascade.masks import selected
 from einsum_cascade.model import Cascade, Einsum
 from einsum_cascade.ops import NUMPY_IMPL, NUMPY_REDUCE, REDUCE_IDENTITY
 
@@ -33,8 +34,14 @@ class ExecutionTrace:
 def evaluation_order(cascade: Cascade) -> list[list[Einsum]]:
     """Groups of Einsums in dependency order; a group of several (or a self-loop) is a recurrence."""
     names = [e.name for e in cascade.einsums]
-    groups = dependency_groups(names, {e.name: e.input_names for e in cascade.einsums})
+    groups = dependency_groups(names, {e.name: e.input_names + selection_inputs(cascade, e) for e in cascade.einsums})
     return [[cascade.einsum(n) for n in group] for group in groups]
+
+
+def selection_inputs(cascade: Cascade, einsum: Einsum) -> list[str]:
+    """The score tensors of the selection masks that restrict `einsum`: it runs after them, as if it read them."""
+    touched = set(einsum.iteration_ranks)
+    return [m.select.scores for m in cascade.masks if m.select and cascade.restricts(m, einsum.name, touched)]
 
 
 class Executor:
@@ -48,6 +55,7 @@ class Executor:
 
     def run(self, inputs: dict[str, np.ndarray]) -> ExecutionTrace:
         trace = ExecutionTrace(tensors=dict(inputs))
+        self.tensors = trace.tensors  # what a selection mask reads
         with np.errstate(all="ignore"):
             for group in evaluation_order(self.cascade):
                 for einsum in group:
@@ -75,7 +83,7 @@ class Executor:
         space = [r for r in einsum.iteration_ranks if r not in fixed]
         shape = tuple(self.extent(r) for r in space)
         values = np.broadcast_to(self._expr(einsum.expr, trace.tensors, space, fixed), shape)
-        present = self._present(space, fixed)
+        present = self._present(einsum.name, space, fixed)
         present = None if present is None else np.broadcast_to(present, shape)
         trace.present_points[einsum.name] = trace.present_points.get(einsum.name, 0) + (
             int(present.sum()) if present is not None else int(np.prod(shape, dtype=np.int64)))
@@ -157,11 +165,11 @@ class Executor:
         return np.take(merged, np.arange(self.extent(parent)), axis=axis)
 
     # ---- masks ----------------------------------------------------------------------------------
-    def _present(self, space: list[str], fixed: dict[str, int]) -> np.ndarray | None:
-        """Boolean array over `space` of the points that survive every applicable mask (None: all)."""
+    def _present(self, einsum: str, space: list[str], fixed: dict[str, int]) -> np.ndarray | None:
+        """Boolean array over `space` of the points of `einsum` that survive every applicable mask (None: all)."""
         touched = set(space) | set(fixed)
-        constraints = [(mask, mask.ranks(set(self.cascade.shapes))) for mask in self.cascade.masks]
-        constraints = [(m, ranks) for m, ranks in constraints if all(self.cascade.family(r) & touched for r in ranks)]
+        constraints = [(mask, mask.ranks(set(self.cascade.shapes))) for mask in self.cascade.masks
+                       if self.cascade.restricts(mask, einsum, touched)]
         padded = [p for p in self.cascade.partitions if set(p.parts) & touched and
                   self.extent(p.outer) * self.extent(p.inner) != self.extent(p.parent)]
         if not constraints and not padded:
@@ -176,13 +184,20 @@ class Executor:
         values = self._rank_values(full, fixed)
         present = np.ones([1] * len(full), dtype=bool)
         for mask, _ in constraints:
-            present = present & mask.evaluate(values)
+            present = present & (self._selected(mask, values) if mask.select else mask.evaluate(values))
         for partition in padded:
             present = present & (values[partition.parent] < self.extent(partition.parent))
         if extra:
             present = np.broadcast_to(present, [self.extent(r) for r in full]).any(
                 axis=tuple(range(len(space), len(full))))
         return present
+
+    def _selected(self, mask, values: dict) -> np.ndarray:
+        """A selection mask over the space: its verdict on its scores, read at the space's rank values."""
+        keep = mask.select.keep
+        choice = selected(mask.select, self.tensors[mask.select.scores],
+                          int(self.sizes[keep]) if keep in self.sizes else int(keep))
+        return choice[tuple(values[r] for r in mask.select.ranks)]
 
     def _rank_values(self, full: list[str], fixed: dict[str, int]) -> dict:
         """Index arrays (broadcast over `full`) for every rank and parent rank, plus all shape symbols."""
@@ -196,6 +211,9 @@ class Executor:
             if partition.outer in values and partition.inner in values:
                 values[partition.parent] = values[partition.outer] * self.extent(partition.inner) + values[
                     partition.inner]
+            elif partition.parent in values:  # a part from its parent (a selection over blocks, read per key)
+                values.setdefault(partition.outer, values[partition.parent] // self.extent(partition.inner))
+                values.setdefault(partition.inner, values[partition.parent] % self.extent(partition.inner))
         return values
 
 

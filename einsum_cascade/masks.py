@@ -35,20 +35,36 @@ _ABS_BARS = re.compile(r"\|([^|]+)\|")
 
 
 @dataclass(frozen=True, slots=True)
+class Selection:
+    """A data-dependent mask's rule: keep the `keep` largest values of tensor `scores` along rank `over` (ties
+    to the lower index), e.g. the top KB key blocks of a query's gate scores (MoBA)."""
+
+    scores: str  # a tensor of the cascade, indexed by `ranks`
+    ranks: tuple[str, ...]
+    over: str
+    keep: str  # a param or an integer
+
+
+@dataclass(frozen=True, slots=True)
 class Mask:
-    """A named restriction of the iteration space; applies to every Einsum whose space covers its ranks."""
+    """A named restriction of the iteration space; applies to every Einsum whose space covers its ranks. A
+    `select` mask is decided by the values of a tensor (`Selection`), not by an expression (`tree` is None)."""
 
     name: str
     text: str
-    tree: ast.Expression
+    tree: ast.Expression | None
     names: frozenset[str]
     density: str | None = None
+    select: Selection | None = None
 
     def ranks(self, rank_names: set[str]) -> frozenset[str]:
         return frozenset(n for n in self.names if n in rank_names)
 
     def evaluate(self, values: dict[str, np.ndarray | int]) -> np.ndarray:
         """The mask as a boolean array, given arrays (or scalars) for its rank variables and symbols."""
+        if self.select is not None:
+            raise ValueError(f"mask {self.name} selects by the values of {self.select.scores}: it has no expression "
+                             "to evaluate over ranks alone")
         return np.asarray(_eval(self.tree.body, values), dtype=bool)
 
     def box_bounds(self, lows: dict, highs: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +87,25 @@ def undeclared_density_note(masks) -> str | None:
     return (f"mask{'s' if len(names) > 1 else ''} {', '.join(names)} declare{'' if len(names) > 1 else 's'} no "
             "density: priced at the fraction of points counted exactly at each shape; a declared `density:` "
             "skips the count (and is checked against it by `cascade check`)")
+
+
+def selection_mask(name: str, scores: str, ranks: tuple[str, ...], over: str, keep: str,
+                   over_symbol: str, density: str | None = None) -> Mask:
+    """A mask keeping the `keep` largest `scores` along `over`. Its density is exact when not declared: each
+    line along `over` keeps min(keep, its length) of its points."""
+    return Mask(name, f"top {keep} of {scores}[{','.join(ranks)}] over {over}", None, frozenset(ranks),
+                density or f"Min({keep}, {over_symbol})/{over_symbol}", Selection(scores, ranks, over, keep))
+
+
+def selected(selection: Selection, scores: np.ndarray, keep: int) -> np.ndarray:
+    """Boolean array shaped like `scores` (axes in `selection.ranks` order): the `keep` largest values along the
+    `over` axis, ties to the lower index; NaN (a padded point) is never preferred to a number."""
+    axis = selection.ranks.index(selection.over)
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=axis, kind="stable")
+    rank_of = np.empty_like(order)
+    np.put_along_axis(rank_of, order, np.arange(scores.shape[axis]).reshape(
+        [-1 if a == axis else 1 for a in range(scores.ndim)]), axis=axis)
+    return rank_of < keep
 
 
 def parse_mask(name: str, text: str, density: str | None = None) -> Mask:

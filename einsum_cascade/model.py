@@ -105,9 +105,21 @@ class Cascade:
     source: str
     text: str = field(repr=False, default="")
     by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # Einsum name -> Einsum
+    # selection mask name -> the Einsums its scores are computed from (the scores' own included): not restricted
+    before_selection: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "by_name", {e.name: e for e in self.einsums})
+        upstream = {}
+        for mask in (m for m in self.masks if m.select is not None):
+            seen, stack = set(), [mask.select.scores]
+            while stack:
+                name = stack.pop()
+                if name in self.by_name and name not in seen:
+                    seen.add(name)
+                    stack += self.by_name[name].input_names
+            upstream[mask.name] = frozenset(seen)
+        object.__setattr__(self, "before_selection", upstream)
 
     def content_hash(self) -> str:
         """Stable key for caches: a hash of the cascade's source text."""
@@ -130,6 +142,20 @@ class Cascade:
         """A rank together with its parts (or its parent and sibling) in a partition."""
         partition = self.partition_of_parent(rank) or self.partition_of_part(rank)
         return {rank} if partition is None else {partition.parent, *partition.parts}
+
+    def restricts(self, mask: Mask, einsum: str, touched: set[str]) -> bool:
+        """Whether `mask` removes points of Einsum `einsum`, whose space covers the ranks `touched`: it covers
+        every rank of the mask (through a partition), and, for a selection mask, it is not one the selection's
+        scores are computed from (they run before anything is chosen)."""
+        return (all(self.family(r) & touched for r in mask.ranks(set(self.shapes)))
+                and einsum not in self.before_selection.get(mask.name, ()))
+
+    def selection_compares(self, einsum: str) -> int:
+        """Compares per point that choosing the top values costs, for an Einsum whose output is a selection's
+        scores: a running list of the KB best per line takes each new score by a binary search of the list,
+        ceil(log2(KB + 1)) compares (moving entries is data movement, not counted)."""
+        keeps = [m.select.keep for m in self.masks if m.select is not None and m.select.scores == einsum]
+        return sum(math.ceil(math.log2(int(self.params.get(k, k)) + 1)) for k in keeps)
 
     def einsum(self, name: str) -> Einsum:
         return self.by_name[name]

@@ -25,7 +25,7 @@ from einsum_cascade.expr import (
     positions,
     walk,
 )
-from einsum_cascade.masks import Mask, parse_mask
+from einsum_cascade.masks import Mask, parse_mask, selection_mask
 from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
 from einsum_cascade.ops import REDUCE_BY_NAME, Op
 from einsum_cascade.yaml_source import YamlDocument, header_problems, load_yaml, read_text
@@ -40,7 +40,7 @@ TOP_LEVEL_KEYS = {
     "inputs": "list of input tensors, e.g. ['Q[e,p]']",
     "outputs": "list of output tensors",
     "initial": "initial values of iterative tensors, e.g. {RM: -inf}",
-    "masks": "name -> mask expression (or {where:, density:})",
+    "masks": "name -> mask expression (or {where:, density:}, or a selection {top:, of:, over:[, density:]})",
     "einsums": "list of Einsum lines",
     "query_ranks": "ranks that index one query (default [p])",
     "instances": "independent copies, e.g. B*H (default)",
@@ -106,6 +106,7 @@ class _CascadeBuilder:
         initial = self._initial(data.get("initial") or {})
         masks = self._masks(data.get("masks") or {})
         einsums = self._einsums(data.get("einsums"), initial)
+        self._check_selections(masks, einsums)
         outputs = self._outputs(data.get("outputs"))
         query_ranks = self._query_ranks(data.get("query_ranks"))
         if self.errors:
@@ -224,6 +225,9 @@ class _CascadeBuilder:
             self.fail("must map mask names to expressions such as 'm <= p'", "masks")
             return result
         for name, spec in masks.items():
+            if isinstance(spec, dict) and "top" in spec:
+                result += self._selection(str(name), spec)
+                continue
             where, density = (spec.get("where"), spec.get("density")) if isinstance(spec, dict) else (spec, None)
             try:
                 mask = parse_mask(str(name), str(where), None if density is None else str(density))
@@ -241,6 +245,50 @@ class _CascadeBuilder:
             else:
                 result.append(mask)
         return result
+
+    def _selection(self, name: str, spec: dict) -> list[Mask]:
+        """`{top: KB, of: "G[m1,p]", over: m1}`: keep the KB largest G along m1 (checked against the Einsums in
+        `_check_selections`)."""
+        unknown = sorted(set(spec) - {"top", "of", "over", "density"})
+        match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[([^\]]*)\]\s*", str(spec.get("of", "")))
+        ranks = tuple(r.strip() for r in match.group(2).split(",")) if match else ()
+        keep, over = spec.get("top"), spec.get("over")
+        problems = [f"unknown key {', '.join(map(repr, unknown))}; a selection has top, of, over, density"] if unknown \
+            else []
+        if not match:
+            problems.append(f"of = {spec.get('of')!r} must name a tensor with its ranks, e.g. G[m1,p]")
+        elif any(r not in self.shapes for r in ranks):
+            problems.append(f"of = {spec['of']!r}: unknown rank {', '.join(r for r in ranks if r not in self.shapes)}")
+        elif over not in ranks:
+            problems.append(f"over = {over!r} must be one of the ranks of {spec['of']}")
+        if isinstance(keep, bool) or not (isinstance(keep, int) and keep > 0 or keep in self.params):
+            problems.append(f"top = {keep!r} must be a positive integer or a param")
+        if spec.get("density") is not None and not isinstance(spec["density"], str | int | float):
+            problems.append(f"density = {spec['density']!r} must be an expression")
+        for problem in problems:
+            self.fail(problem, "masks", name)
+        if problems:
+            return []
+        density = None if spec.get("density") is None else str(spec["density"])
+        return [selection_mask(name, match.group(1), ranks, str(over), str(keep), self.shapes[over], density)]
+
+    def _check_selections(self, masks: list[Mask], einsums) -> None:
+        """A selection's scores are the elementwise result of an Einsum, with exactly those ranks: its compares
+        are charged per point of that Einsum (`Cascade.selection_compares`), and the Einsums the scores are
+        computed from run before the choice, so the mask does not restrict them (`Cascade.restricts`)."""
+        producers = {e.name: e for e in einsums}
+        for mask in (m for m in masks if m.select):
+            scores = mask.select.scores
+            if scores not in producers:
+                self.fail(f"of = {scores}: no Einsum of the cascade computes {scores} (a selection's scores are an "
+                          "Einsum's result)", "masks", mask.name)
+            elif self.tensor_ranks[scores] != mask.select.ranks:
+                self.fail(f"of = {scores}[{','.join(mask.select.ranks)}], but {scores} is "
+                          f"{scores}[{','.join(self.tensor_ranks[scores])}]", "masks", mask.name)
+            elif producers[scores].reduced_ranks:
+                self.fail(f"of = {scores}: {scores} reduces {', '.join(producers[scores].reduced_ranks)}; a "
+                          "selection's scores must be an elementwise result (reduce in an Einsum of its own first)",
+                          "masks", mask.name)
 
     def _symbols(self) -> set[str]:
         return set(self.shapes.values()) | set(self.params)

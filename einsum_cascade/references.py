@@ -112,6 +112,21 @@ def neighborhood_3d(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _neighborhood_softmax(inputs, sizes, (sizes["GH"], sizes["GW"]))
 
 
+def moba(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """MoBA (Lu et al. 2025, Sec. 2.2): each query attends to the KB key blocks of M0 whose mean-pooled key scores
+    highest with it (ties to the earlier block); a short last block is pooled as if padded with zeros."""
+    keys, block, top = inputs["K"], sizes["M0"], sizes["KB"]
+    blocks = -(-keys.shape[-1] // block)
+    padded = np.zeros((keys.shape[0], blocks * block))
+    padded[:, : keys.shape[-1]] = keys
+    gate = inputs["Q"].T @ (padded.reshape(keys.shape[0], blocks, block).sum(axis=2) / block)  # [p, blocks]
+    chosen = np.zeros(gate.shape, dtype=bool)
+    for query, scores in enumerate(gate):
+        best = sorted(range(blocks), key=lambda b: (-scores[b], b))[:top]
+        chosen[query, best] = True
+    return _masked_softmax(inputs, np.repeat(chosen, block, axis=1)[:, : keys.shape[-1]])
+
+
 def softmax_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _attend(_softmax_rows(_scores(inputs) + inputs["BIAS"].T), inputs["V"])
 
@@ -203,6 +218,7 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax_sinks": softmax_sinks,
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
+    "moba": moba,
     "neighborhood_2d": neighborhood_2d,
     "neighborhood_3d": neighborhood_3d,
     "softmax_alibi": softmax_alibi,

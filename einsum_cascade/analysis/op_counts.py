@@ -47,8 +47,7 @@ def _points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
         points *= rank_size(cascade, rank)
     touched = set(einsum.iteration_ranks)
     for mask in cascade.masks:
-        ranks = mask.ranks(set(cascade.shapes))
-        if mask.density and all(cascade.family(r) & touched for r in ranks):
+        if mask.density and cascade.restricts(mask, einsum.name, touched):
             points *= parse_sympy(mask.density)
     return points
 
@@ -61,6 +60,7 @@ def operation_counts(cascade: Cascade) -> OpCounts:
         kinds = _counted_operators(einsum.expr)
         if einsum.reduced_ranks:
             kinds.append(einsum.reduce_op.value)
+        kinds += ["max"] * cascade.selection_compares(einsum.name)  # a selection mask's top-KB choice
         counts: dict[str, sympy.Expr] = {}
         for kind in kinds:
             counts[kind] = counts.get(kind, sympy.Integer(0)) + points

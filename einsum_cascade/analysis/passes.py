@@ -69,7 +69,8 @@ def analyze_passes(cascade: Cascade, rank: str = "M") -> PassAnalysis:
     steps: list[PassStep] = []
     for group in evaluation_order(cascade):
         members = {e.name for e in group}
-        needs = [_needs(cascade, e, family, pass_of, end_of_pass, members) for e in group]
+        needs = [_needs(cascade, e, family, pass_of, end_of_pass, members)
+                 + _selection_needs(cascade, e, family, pass_of) for e in group]
         number = max(max((n for n, _ in need), default=0) for need in needs)
         traversing = [e for e in group if set(e.iteration_ranks) & family]
         number = max(number, 1 if traversing else 0)
@@ -111,6 +112,18 @@ def _needs(cascade, einsum: Einsum, family, pass_of, end_of_pass, members) -> li
             needs.append((pass_of[ref.name] + 1, ref.name))
         else:
             needs.append((pass_of[ref.name], None))
+    return needs
+
+
+def _selection_needs(cascade, einsum: Einsum, family, pass_of) -> list[tuple[int, str | None]]:
+    """(earliest pass, scores) for each selection mask restricting the Einsum: choosing the top values along the
+    rank needs every one of them, so an Einsum that walks that rank runs in a later pass than its scores."""
+    needs = []
+    for mask in cascade.masks:
+        if mask.select and cascade.restricts(mask, einsum.name, set(einsum.iteration_ranks)):
+            scores = mask.select.scores
+            walks = bool(set(einsum.iteration_ranks) & family) and mask.select.over in family
+            needs.append((pass_of[scores] + 1, scores) if walks else (pass_of[scores], None))
     return needs
 
 

@@ -39,8 +39,11 @@ def tiles_as_ratio(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
             for p in cascade.partitions}
 
 
+FUNCTIONS = ("Min", "Max")  # sympy's, in densities (a selection keeps Min(KB, M1) of M1 blocks)
+
+
 def parse_sympy(text: str) -> sympy.Expr:
-    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if name not in FUNCTIONS}
     return sympy.sympify(text, locals=names)
 
 

@@ -213,6 +213,10 @@ def _check_masks(cascade: Cascade, walks: set[str]) -> None:
     have fed only skipped work)."""
     outputs = {ref.name for ref in cascade.outputs}
     for mask in cascade.masks:
+        if mask.select:
+            raise SpecError(f"mask {mask.name} ({mask.text}) chooses key tiles by data: the GPU model skips tiles "
+                            "only by masks over positions (a block-sparse kernel's data-dependent tile list is not "
+                            "modelled yet)", source=cascade.source, key=f"masks.{mask.name}")
         ranks = mask.ranks(set(cascade.shapes))
         unrestricted = [e for e in cascade.einsums if e.name in walks
                         and not all(cascade.family(r) & set(e.iteration_ranks) for r in ranks)]

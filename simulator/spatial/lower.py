@@ -231,7 +231,7 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         reject(array in ARRAY_CODES, f"group {group.name}: no array for Einsum {einsum.name} (add it under arrays)",
                mapping)
         unit = arrays[array]
-        kinds = fused_operators(einsum, set(unit.operators))
+        kinds = fused_operators(einsum, set(unit.operators)) + ["max"] * cascade.selection_compares(einsum.name)
         for kind in kinds:
             reject(unit.supports(kind), f"Einsum {einsum.name} needs operator {kind}, which the {array} array of "
                    f"{arch.name} does not support (it has {', '.join(unit.operators)})", mapping)
@@ -338,7 +338,7 @@ def _density(cascade: Cascade, einsum: Einsum, shapes: dict[str, int]) -> float:
     touched = set(einsum.iteration_ranks)
     value = 1.0
     for mask in cascade.masks:
-        if all(cascade.family(r) & touched for r in mask.ranks(set(cascade.shapes))):
+        if cascade.restricts(mask, einsum.name, touched):
             from einsum_cascade.analysis.symbols import mask_density  # sympy: loaded only for a mask
 
             value *= mask_density(mask, cascade, shapes)

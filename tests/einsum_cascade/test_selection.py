@@ -1,0 +1,88 @@
+"""Selection masks (issue 16 item 6): a mask that keeps the KB largest scores along a rank, as MoBA's top-k gating
+of key blocks (library cascade `moba`). The selection is checked by hand, the cascade against the reference at
+shapes where only some blocks are kept, and its analysis (a pass of its own for the gate, the gate's scores
+live into the attention pass, the compares of the choice, the density min(KB, M1)/M1) from first principles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from spec_errors import rejected
+
+from einsum_cascade.analysis import analyze_passes, live_footprint, operation_counts
+from einsum_cascade.analysis.symbols import mask_density
+from einsum_cascade.check import random_inputs
+from einsum_cascade.errors import SpecError
+from einsum_cascade.executor import run_cascade
+from einsum_cascade.library import library_cascade
+from einsum_cascade.masks import Selection, selected
+from einsum_cascade.parse import parse_cascade
+from einsum_cascade.references import REFERENCES
+
+MOBA = library_cascade("moba")
+TEXT = Path(MOBA.source).read_text()
+
+
+def test_the_top_values_along_the_rank_ties_to_the_lower_index():
+    choice = Selection("G", ("m1", "p"), "m1", "KB")
+    scores = np.array([[1.0, 5.0, 0.0], [3.0, 5.0, 0.0], [2.0, 0.0, np.nan]])
+    # column 0: 3 > 2 > 1 -> rows 1, 2; column 1: 5 = 5 -> rows 0, 1; column 2: 0 = 0 > NaN -> rows 0, 1
+    assert selected(choice, scores, 2).tolist() == [[False, True, True], [True, True, True], [True, False, False]]
+    assert selected(choice, scores, 5).all()  # more kept than there are: all
+
+
+@pytest.mark.parametrize(("keys", "queries", "block", "top"), [(64, 16, 8, 3), (60, 9, 8, 2), (40, 40, 5, 1)])
+def test_moba_computes_the_reference_with_some_blocks_left_out(keys, queries, block, top):
+    sizes = MOBA.sizes({"M": keys, "P": queries, "E": 4, "F": 3, "M0": block, "KB": top})
+    inputs = random_inputs(MOBA, sizes, np.random.default_rng(11))
+    trace = run_cascade(MOBA, inputs, sizes)
+    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES["moba"](inputs, sizes), rtol=1e-9, atol=1e-12)
+    # QK ran on the kept blocks only: top blocks of `block` keys per query, the short last block shorter
+    assert trace.present_points["QK"] <= queries * top * block * sizes["E"]
+    assert trace.present_points["QK"] < keys * queries * sizes["E"]
+
+
+def test_the_gate_is_a_pass_of_its_own_and_its_scores_stay_live():
+    passes = analyze_passes(MOBA)
+    assert passes.passes == 2  # top-KB needs every block's score before the first kept block is attended
+    assert passes.pass_of["G"] == 1 and passes.pass_of["QK"] == 2 and passes.steps[0].reduction == "G"
+    footprint = live_footprint(MOBA, passes)
+    assert str(footprint.tensors[2]["G"][0]) == "M1" and footprint.order == "O(M)"  # M / M0 scores per query
+
+
+def test_the_mask_restricts_the_attention_not_the_gate():
+    for name in ("KS", "GS", "G"):
+        einsum = MOBA.einsum(name)
+        assert not MOBA.restricts(MOBA.masks[0], name, set(einsum.iteration_ranks))
+    for name in ("QK", "LM", "SLNV", "RNV"):
+        assert MOBA.restricts(MOBA.masks[0], name, set(MOBA.einsum(name).iteration_ranks))
+
+
+def test_the_choice_costs_compares_and_the_density_is_the_kept_fraction():
+    counts = operation_counts(MOBA)
+    # KB = 3: a binary search of a sorted list of 3 takes ceil(log2(4)) = 2 compares per score, M1 x P scores
+    assert str(counts.per_einsum["G"]["max"]) == "2*M1*P"
+    assert mask_density(MOBA.masks[0], MOBA, {"M": 4096, "P": 4096}) == 3 / 8  # 3 of 4096 / 512 blocks
+    assert mask_density(MOBA.masks[0], MOBA, {"M": 1024, "P": 4096}) == 1.0  # 2 blocks: both kept
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('of: "G[m1,p]"', 'of: "GX[m1,p]"', "of = GX: no Einsum of the cascade computes GX"),
+    ('of: "G[m1,p]"', 'of: "GS[m1,p]"', "of = GS: GS reduces e; a selection's scores must be an elementwise result"),
+    ('of: "G[m1,p]"', 'of: "G[p,m1]"', "of = G[p,m1], but G is G[m1,p]"),
+    ("over: m1", "over: e", "over = 'e' must be one of the ranks of G[m1,p]"),
+    ("top: KB", "top: -2", "top = -2 must be a positive integer or a param"),
+    ("over: m1}", "over: m1, keep: 3}", "unknown key 'keep'; a selection has top, of, over, density"),
+])
+def test_a_bad_selection_is_one_line_naming_the_mask(old, new, message):
+    errors = rejected(lambda: parse_cascade(TEXT.replace(old, new), "moba.yaml"))
+    assert any("masks.gate" in e and message in e for e in errors), errors
+
+
+def test_the_gpu_model_refuses_a_data_dependent_mask():
+    from simulator.gpu.cascade_work import cascade_tile_work
+
+    with pytest.raises(SpecError, match="mask gate .* chooses key tiles by data"):
+        cascade_tile_work(MOBA, 64, 64)
