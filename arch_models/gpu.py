@@ -273,8 +273,8 @@ def capability_text(value) -> str | None:
     not one."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    text = str(value).strip()
-    return text if re.fullmatch(r"\d{1,2}\.\d", text) else None
+    match = re.fullmatch(r"(\d{1,2})\.(\d)", str(value).strip())
+    return f"{int(match.group(1))}.{match.group(2)}" if match else None
 
 
 def _alias_problems(doc: YamlDocument, value) -> list[SpecError]:

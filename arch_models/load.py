@@ -105,8 +105,8 @@ def load_arch(name_or_path: str, overrides: dict | None = None) -> SpatialArch:
         return arch
     if not isinstance(overrides, dict):
         raise SpecError(f"overrides must be a mapping such as {{pe_dim: 128}}, not {overrides!r}")
-    try:
-        return _overridden(arch, tuple(sorted(overrides.items())))
+    try:  # keyed with each value's type: True == 1 and 1e9 == 1000000000, but they are not the same input
+        return _overridden(arch, tuple(sorted((k, type(v), v) for k, v in overrides.items())))
     except TypeError:  # an unhashable value: with_overrides says what is wrong with it
         return arch.with_overrides(**overrides)
 
@@ -116,7 +116,7 @@ def _overridden(arch: SpatialArch, overrides: tuple) -> SpatialArch:
     """One object per (preset, overrides): a sweep asks for the same variant at every workload and length, and
     the lowering cache (`simulator.spatial.lower`) is keyed by the arch object, so a new equal object per point
     would lower every group again."""
-    return arch.with_overrides(**dict(overrides))
+    return arch.with_overrides(**{key: value for key, _, value in overrides})
 
 
 def load_arch_file(path: str | Path) -> SpatialArch:

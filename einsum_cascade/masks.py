@@ -32,6 +32,7 @@ _ARITH = {
     ast.Mod: np.mod,
 }
 _ABS_BARS = re.compile(r"\|([^|]+)\|")
+DENSITY_FUNCTIONS = ("Min", "Max")  # sympy's, allowed in a density (a selection keeps Min(KB, M1) of M1 blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,8 @@ def _interval(node: ast.AST, lows: dict, highs: dict):
             combine = np.multiply if isinstance(node.op, ast.Mult) else np.floor_divide
             corners = [combine(x, y) for x in (a, b) for y in (c, d)]
         low, high = np.minimum.reduce(corners), np.maximum.reduce(corners)
+        unknown = np.isnan(low) | np.isnan(high)  # 0 x inf: the bound says nothing, not "empty"
+        low, high = np.where(unknown, -np.inf, low), np.where(unknown, np.inf, high)
         if isinstance(node.op, ast.FloorDiv):  # monotone in each operand only for a positive divisor
             low, high = np.where(c > 0, low, -np.inf), np.where(c > 0, high, np.inf)
         return low, high
@@ -235,6 +238,8 @@ def count_kept(mask: Mask, extents: dict[str, int], symbols: dict[str, int]) -> 
     is exact whatever the bounds' slack. A mask the bounds cannot decide anywhere would be counted point by
     point everywhere: past COUNT_POINT_BUDGET points that is an error asking for a declared density."""
     ranks = sorted(extents)
+    if not ranks:  # a mask of symbols only keeps all or nothing
+        return int(bool(np.all(mask.evaluate(dict(symbols)))))
     lows = np.zeros((1, len(ranks)), dtype=np.int64)
     highs = np.array([[extents[r] - 1 for r in ranks]], dtype=np.int64)
     kept = brute_points = 0
@@ -248,11 +253,11 @@ def count_kept(mask: Mask, extents: dict[str, int], symbols: dict[str, int]) -> 
         kept += int(volume[always].sum())
         open_boxes = sometimes & ~always
         small = open_boxes & (volume <= COUNT_LEAF_POINTS)
-        kept += _count_points(mask, ranks, lows[small], sides[small], symbols)
         brute_points += int(volume[small].sum())
-        if brute_points > COUNT_POINT_BUDGET:
+        if brute_points > COUNT_POINT_BUDGET:  # before counting them, so the refusal is quick
             raise ValueError(f"mask {mask.name} ({mask.text}): its points cannot be counted in bounded time "
                              f"(more than {COUNT_POINT_BUDGET:,} undecided by interval bounds)")
+        kept += _count_points(mask, ranks, lows[small], sides[small], symbols)
         split = open_boxes & ~small
         lows, highs, sides = lows[split], highs[split], sides[split]
         axis = np.argmax(sides, axis=1)

@@ -25,7 +25,7 @@ from einsum_cascade.expr import (
     positions,
     walk,
 )
-from einsum_cascade.masks import Mask, parse_mask, selection_mask
+from einsum_cascade.masks import DENSITY_FUNCTIONS, Mask, parse_mask, selection_mask
 from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
 from einsum_cascade.ops import REDUCE_BY_NAME, Op
 from einsum_cascade.yaml_source import YamlDocument, header_problems, load_yaml, read_text
@@ -236,7 +236,8 @@ class _CascadeBuilder:
                 continue
             parents = {r for r in self.shapes if not any(r in p.parts for p in self.partitions)}
             unknown = [n for n in mask.names if n not in parents and n not in self._symbols()]
-            in_density = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", mask.density or "")) - self._symbols())
+            in_density = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", mask.density or "")) - self._symbols()
+                                - set(DENSITY_FUNCTIONS))
             if unknown:
                 self.fail(f"mask {where!r}: unknown rank or symbol {', '.join(sorted(unknown))}", "masks", name)
             elif in_density:

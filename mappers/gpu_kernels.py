@@ -158,8 +158,11 @@ class GpuMapping:
             if tile.matches(head_dim, gpu, causal):
                 return tile
         largest = max(t.head_dim_max for t in tiles)
-        raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim} on {gpu.name} "
-                        f"(they cover head dims up to {largest})", source=self.source, key=key)
+        raise SpecError(f"mapping {self.name!r} has no {key} entry for head dim {head_dim}"
+                        f"{' (causal)' if causal else ''} on {gpu.name} (compute capability {gpu.compute_capability}, "
+                        f"{gpu.shared_memory_bytes_per_block} B shared memory per block, "
+                        f"{gpu.shared_memory_bytes_per_sm} per SM); its entries cover head dims up to {largest}, "
+                        "some only under device conditions", source=self.source, key=key)
 
     def with_cascade(self, cascade: str | None) -> GpuMapping:
         """This kernel computing another cascade (a library name or a file; `--cascade`): its tile loop runs

@@ -9,6 +9,7 @@ import re
 import sympy
 
 from einsum_cascade.errors import SpecError
+from einsum_cascade.masks import DENSITY_FUNCTIONS
 from einsum_cascade.model import Cascade
 
 # Shapes used when a table needs numbers and the user gave none: a 64K-token sequence with
@@ -39,11 +40,9 @@ def tiles_as_ratio(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
             for p in cascade.partitions}
 
 
-FUNCTIONS = ("Min", "Max")  # sympy's, in densities (a selection keeps Min(KB, M1) of M1 blocks)
-
-
 def parse_sympy(text: str) -> sympy.Expr:
-    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if name not in FUNCTIONS}
+    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+             if name not in DENSITY_FUNCTIONS}
     return sympy.sympify(text, locals=names)
 
 

@@ -154,7 +154,7 @@ def cascade_tile_work(cascade: Cascade, head_dim: int, head_dim_v: int) -> Casca
             readers.setdefault(name, set()).add(einsum.name)
         _check_einsum(cascade, binding, einsum)
     walks = {e.name for e in cascade.einsums if set(e.iteration_ranks) & binding.family}
-    _check_masks(cascade, walks)
+    _check_masks(cascade, walks, binding.family)
     per_tile: dict[str, Terms] = {}
     per_block: dict[str, Terms] = {}
     report: dict[str, dict] = {}
@@ -207,10 +207,10 @@ def _check_einsum(cascade: Cascade, binding: Binding, einsum: Einsum) -> None:
                         source=cascade.source, line=einsum.line)
 
 
-def _check_masks(cascade: Cascade, walks: set[str]) -> None:
+def _check_masks(cascade: Cascade, walks: set[str], keys: set[str]) -> None:
     """A fused kernel skips a fully masked tile whole: every Einsum of the tile must be one the mask restricts,
-    or one whose values only such Einsums read (a feature map of the keys, say: a skipped tile's values would
-    have fed only skipped work)."""
+    or one that keeps the key rank (a value per key, not a sum over keys) and whose values only such Einsums
+    read (a feature map of the keys, say: a skipped tile's values would have fed only skipped work)."""
     outputs = {ref.name for ref in cascade.outputs}
     for mask in cascade.masks:
         if mask.select:
@@ -226,7 +226,8 @@ def _check_masks(cascade: Cascade, walks: set[str]) -> None:
             changed = False
             for einsum in unrestricted:
                 readers = [e.name for e in cascade.einsums if einsum.name in e.input_names]
-                if (einsum.name not in skippable and einsum.name not in outputs and readers
+                per_key = bool(set(einsum.output_ranks) & keys)
+                if (einsum.name not in skippable and einsum.name not in outputs and readers and per_key
                         and all(r in skippable for r in readers)):
                     skippable.add(einsum.name)
                     changed = True

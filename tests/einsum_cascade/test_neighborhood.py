@@ -81,3 +81,17 @@ def test_every_query_sees_the_same_number_of_keys_as_the_declared_density_says(n
     from einsum_cascade.analysis.symbols import mask_density
     cascade = library_cascade(name)
     assert mask_density(cascade.masks[0], cascade, sizes) == pytest.approx(keys / sizes["M"])
+
+
+@pytest.mark.parametrize(("name", "sizes", "keys_per_query"), [
+    ("fusemax-neighborhood-2d", {"M": 256, "P": 256, "GW": 64, "R": 3, "D": 1}, 4 * 7),  # 4 rows of 64: 4 x 7
+    ("fusemax-neighborhood-2d", {"M": 512, "P": 512, "GW": 32, "R": 3, "D": 4}, 4 * 7),  # 16 rows / 4: groups of 4
+    ("fusemax-neighborhood-3d", {"M": 512, "P": 512, "GH": 8, "GW": 8, "R": 2, "D": 1}, 5 * 5 * 5),  # 8 frames
+    ("fusemax-neighborhood-3d", {"M": 128, "P": 128, "GH": 8, "GW": 8, "R": 1, "D": 1}, 2 * 3 * 3),  # 2 frames
+])
+def test_a_window_wider_than_a_small_grid_sees_the_whole_axis(name, sizes, keys_per_query):
+    kept = _kept(name, sizes)
+    assert (kept.sum(axis=1) == keys_per_query).all()
+    from einsum_cascade.analysis.symbols import mask_density
+    cascade = library_cascade(name)
+    assert mask_density(cascade.masks[0], cascade, sizes) == pytest.approx(keys_per_query / sizes["M"])

@@ -116,3 +116,9 @@ def test_h20_is_a_quarter_rate_hopper_sm_and_b200_has_no_wgmma():
     b200 = load_gpu("b200")
     assert b200.best_family() == "tcgen05" and "wgmma" not in b200.families
     assert b200.tensor_rate("tcgen05") == 2 * h100.tensor_rate("wgmma")
+
+
+def test_a_compute_capability_is_compared_in_its_plain_form():
+    from arch_models.gpu import capability_text
+
+    assert [capability_text(v) for v in ("08.9", 8.9, "10.0", 9.0)] == ["8.9", "8.9", "10.0", "9.0"]

@@ -197,6 +197,11 @@ def test_a_key_value_read_outside_the_mask_is_refused():
     with pytest.raises(SpecError, match="mask causal .* does not restrict Einsum (FK|KS), which walks the keys and "
                                         "is read outside the mask"):
         cascade_tile_work(cascade, 64, 64)
+    # a sum over every key read only by masked Einsums: skipping a tile would still change the sum
+    text = Path(library_cascade("linear-attention-causal").source).read_text().replace(
+        "  A[m,p] = FQ[e,p] * FK[e,m]\n", "  KS[e] = FK[e,m]\n  A[m,p] = FQ[e,p] * FK[e,m] * KS[e]\n")
+    with pytest.raises(SpecError, match="does not restrict Einsum (FK|KS), which walks the keys"):
+        cascade_tile_work(parse_cascade(text, source="causal-with-a-key-sum.yaml"), 64, 64)
 
 
 def test_window_search_times_tilings_like_the_single_tiling_path():

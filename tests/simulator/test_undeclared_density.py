@@ -65,3 +65,25 @@ def test_the_count_agrees_with_each_library_masks_declared_density(name):
     sizes = cascade.sizes({"M": 2048, "P": 2048, "E": 64, "F": 64})
     kept = count_kept(mask, {"m": 2048, "p": 2048}, sizes)
     assert kept / 2048**2 == pytest.approx(mask_density(mask, cascade, {"M": 2048, "P": 2048}), rel=1e-12)
+
+
+@pytest.mark.parametrize("text", ["m + 1 > (m % (p - 1)) * 0", "m <= 0 * (m // (p - 1))", "m // (p - 3) <= 2"])
+def test_bounds_that_multiply_zero_by_an_unbounded_range_still_count_exactly(text):
+    # an interval of m % (p - 1) or m // (p - 1) is unbounded where p - 1 can be 0; times 0 it is not "empty"
+    mask = parse_mask("x", text)
+    p, m = np.meshgrid(np.arange(64), np.arange(64), indexing="ij")
+    with np.errstate(all="ignore"):
+        expected = int(np.broadcast_to(mask.evaluate({"m": m, "p": p}), m.shape).sum())
+        assert count_kept(mask, {"m": 64, "p": 64}, {}) == expected
+
+
+def test_a_mask_the_bounds_cannot_decide_is_refused_quickly_and_one_without_ranks_is_all_or_nothing():
+    import time
+
+    mask = parse_mask("x", "(m * 7 + p * 3) % 11 == 0")  # undecided in every box: would be 4e9 points one by one
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="cannot be counted in bounded time"):
+        count_kept(mask, {"m": 65536, "p": 65536}, {})
+    assert time.perf_counter() - start < 10  # refused before the points are counted (about 1 s here)
+    assert count_kept(parse_mask("x", "M >= 1"), {}, {"M": 4}) == 1
+    assert count_kept(parse_mask("x", "M >= 5"), {}, {"M": 4}) == 0
