@@ -86,3 +86,38 @@ def test_the_gpu_model_refuses_a_data_dependent_mask():
 
     with pytest.raises(SpecError, match="mask gate .* chooses key tiles by data"):
         cascade_tile_work(MOBA, 64, 64)
+
+
+MOBA_MAPPING = """version: 1
+name: moba-fused
+cascade: moba
+groups:
+- name: group0
+  einsums: [KS, GS, G, QK, LM, RM, SLN, PRM, SPD, SLD, RD, SPNV, SLNV, RNV, AV]
+  splits:
+    p: [p2, p1, p0]
+  sizes: {p0: 256, p1: 16, m0: 256}
+  dram_loops: [b, h, m1, p2]
+  buffer_loops: [p1]
+  spatial:
+    2d: {rows: m0, cols: p0}
+    1d: {lanes: p0}
+  arrays: {KS: 2d, GS: 1d, G: 1d, QK: 2d, LM: 2d, RM: 1d, SLN: 2d, PRM: 1d, SPD: 1d, SLD: 2d, RD: 1d, SPNV: 1d,
+    SLNV: 2d, RNV: 1d, AV: 1d}
+"""
+
+
+def test_the_spatial_model_charges_the_choice_on_the_scores_array():
+    # G = GS / M0: one division per score; choosing the top 3 of a query's blocks: ceil(log2(3 + 1)) = 2 compares
+    from arch_models import load_arch
+    from mappers.load import parse_mapping
+    from simulator.spatial.lower import lower_group
+
+    arch = load_arch("fusemax")
+    lowered = lower_group(MOBA, arch, parse_mapping(MOBA_MAPPING, "moba-fused.yaml"), 0,
+                          {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64})
+    lanes = arch.array_1d
+    g = [e.name for e in lowered.einsums].index("G")
+    assert lowered.cycles_per_point[g] == lanes.cost("div").cycles + 2 * lanes.cost("max").cycles
+    qk = [e.name for e in lowered.einsums].index("QK")
+    assert lowered.density[qk] == 3 / 8 and lowered.density[g] == 1.0  # the attention is masked, the gate is not
