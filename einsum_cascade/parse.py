@@ -266,6 +266,12 @@ class _CascadeBuilder:
             problems.append(f"top = {keep!r} must be a positive integer or a param")
         if spec.get("density") is not None and not isinstance(spec["density"], str | int | float):
             problems.append(f"density = {spec['density']!r} must be an expression")
+        elif spec.get("density") is not None:
+            unknown_names = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(spec["density"])))
+                                   - self._symbols() - set(DENSITY_FUNCTIONS))
+            if unknown_names:
+                problems.append(f"density {spec['density']!r}: unknown symbol {', '.join(unknown_names)} (a density is "
+                                f"written in the shape symbols and params: {', '.join(sorted(self._symbols()))})")
         for problem in problems:
             self.fail(problem, "masks", name)
         if problems:

@@ -75,6 +75,7 @@ def test_the_choice_costs_compares_and_the_density_is_the_kept_fraction():
     ("over: m1", "over: e", "over = 'e' must be one of the ranks of G[m1,p]"),
     ("top: KB", "top: -2", "top = -2 must be a positive integer or a param"),
     ("over: m1}", "over: m1, keep: 3}", "unknown key 'keep'; a selection has top, of, over, density"),
+    ("over: m1}", 'over: m1, density: "Foo(KB, M1)/M1"}', "density 'Foo(KB, M1)/M1': unknown symbol Foo"),
 ])
 def test_a_bad_selection_is_one_line_naming_the_mask(old, new, message):
     errors = rejected(lambda: parse_cascade(TEXT.replace(old, new), "moba.yaml"))
