@@ -57,6 +57,7 @@ class Mask:
     names: frozenset[str]
     density: str | None = None
     select: Selection | None = None
+    only: frozenset[str] | None = None  # the Einsums it may restrict (a branch of a multi-branch cascade); None: all
 
     def ranks(self, rank_names: set[str]) -> frozenset[str]:
         return frozenset(n for n in self.names if n in rank_names)

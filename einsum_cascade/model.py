@@ -145,9 +145,10 @@ class Cascade:
 
     def restricts(self, mask: Mask, einsum: str, touched: set[str]) -> bool:
         """Whether `mask` removes points of Einsum `einsum`, whose space covers the ranks `touched`: it covers
-        every rank of the mask (through a partition), and, for a selection mask, it is not one the selection's
-        scores are computed from (they run before anything is chosen)."""
+        every rank of the mask (through a partition), it is one of the mask's `einsums` if it names some, and, for
+        a selection mask, it is not one the selection's scores are computed from (they run before the choice)."""
         return (all(self.family(r) & touched for r in mask.ranks(set(self.shapes)))
+                and (mask.only is None or einsum in mask.only)
                 and einsum not in self.before_selection.get(mask.name, ()))
 
     def selection_compares(self, einsum: str) -> int:

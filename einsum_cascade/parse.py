@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from einsum_cascade.dependency import dependency_groups, is_recurrence
@@ -226,7 +227,11 @@ class _CascadeBuilder:
             return result
         for name, spec in masks.items():
             if isinstance(spec, dict) and "top" in spec:
-                result += self._selection(str(name), spec)
+                result += [self._scoped(m, spec) for m in self._selection(str(name), spec)]
+                continue
+            if isinstance(spec, dict) and set(spec) - {"where", "density", "einsums"}:
+                unknown = ", ".join(map(repr, sorted(set(spec) - {"where", "density", "einsums"})))
+                self.fail(f"unknown key {unknown}; a mask has where, density, einsums", "masks", name)
                 continue
             where, density = (spec.get("where"), spec.get("density")) if isinstance(spec, dict) else (spec, None)
             try:
@@ -244,18 +249,28 @@ class _CascadeBuilder:
                 self.fail(f"density {mask.density!r}: unknown symbol {', '.join(in_density)} (a density is written "
                           f"in the shape symbols and params: {', '.join(sorted(self._symbols()))})", "masks", name)
             else:
-                result.append(mask)
+                result.append(self._scoped(mask, spec))
         return result
+
+    def _scoped(self, mask: Mask, spec) -> Mask:
+        """`einsums: [A, B]`: the mask restricts only these Einsums (names checked in `_check_mask_references`)."""
+        if not isinstance(spec, dict) or "einsums" not in spec:
+            return mask
+        names = spec["einsums"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            self.fail(f"einsums = {names!r} must be a non-empty list of Einsum names", "masks", mask.name)
+            return mask
+        return replace(mask, only=frozenset(names))
 
     def _selection(self, name: str, spec: dict) -> list[Mask]:
         """`{top: KB, of: "G[m1,p]", over: m1}`: keep the KB largest G along m1 (checked against the Einsums in
         `_check_selections`)."""
-        unknown = sorted(set(spec) - {"top", "of", "over", "density"})
+        unknown = sorted(set(spec) - {"top", "of", "over", "density", "einsums"})
         match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[([^\]]*)\]\s*", str(spec.get("of", "")))
         ranks = tuple(r.strip() for r in match.group(2).split(",")) if match else ()
         keep, over = spec.get("top"), spec.get("over")
-        problems = [f"unknown key {', '.join(map(repr, unknown))}; a selection has top, of, over, density"] if unknown \
-            else []
+        problems = [f"unknown key {', '.join(map(repr, unknown))}; a selection has top, of, over, density, einsums"] \
+            if unknown else []
         if not match:
             problems.append(f"of = {spec.get('of')!r} must name a tensor with its ranks, e.g. G[m1,p]")
         elif any(r not in self.shapes for r in ranks):
@@ -284,6 +299,10 @@ class _CascadeBuilder:
         are charged per point of that Einsum (`Cascade.selection_compares`), and the Einsums the scores are
         computed from run before the choice, so the mask does not restrict them (`Cascade.restricts`)."""
         producers = {e.name: e for e in einsums}
+        for mask in (m for m in masks if m.only):
+            unknown = sorted(mask.only - set(producers))
+            if unknown:
+                self.fail(f"einsums: no Einsum of the cascade is named {', '.join(unknown)}", "masks", mask.name)
         for mask in (m for m in masks if m.select):
             scores = mask.select.scores
             if scores not in producers:

@@ -127,6 +127,29 @@ def moba(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _masked_softmax(inputs, np.repeat(chosen, block, axis=1)[:, : keys.shape[-1]])
 
 
+def nsa(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """NSA's three branches (Yuan et al. 2025, Sec. 3.3), non-causal, constant gates: attention to the block means of
+    K and V (blocks of M0, a short last block padded with zeros), to the keys of the NB blocks whose mean keys score
+    highest (ties to the earlier block), and to the keys within W positions; GC, GSL, GW times each, added."""
+    queries, keys, values, block = inputs["Q"], inputs["K"], inputs["V"], sizes["M0"]
+    blocks = -(-keys.shape[-1] // block)
+
+    def block_means(tensor):
+        padded = np.zeros((tensor.shape[0], blocks * block))
+        padded[:, : tensor.shape[-1]] = tensor
+        return padded.reshape(tensor.shape[0], blocks, block).sum(axis=2) / block
+
+    compressed_scores = queries.T @ block_means(keys)  # [p, blocks]
+    compressed = _attend(_softmax_rows(compressed_scores), block_means(values))
+    chosen = np.zeros(compressed_scores.shape, dtype=bool)
+    for query, scores in enumerate(compressed_scores):
+        chosen[query, sorted(range(blocks), key=lambda b: (-scores[b], b))[: sizes["NB"]]] = True
+    selected = _masked_softmax(inputs, np.repeat(chosen, block, axis=1)[:, : keys.shape[-1]])
+    query, key = _positions(inputs)
+    window = _masked_softmax(inputs, np.abs(key - query) <= sizes["W"])
+    return sizes["GC"] * compressed + sizes["GSL"] * selected + sizes["GW"] * window
+
+
 def softmax_bias(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _attend(_softmax_rows(_scores(inputs) + inputs["BIAS"].T), inputs["V"])
 
@@ -219,6 +242,7 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
     "moba": moba,
+    "nsa": nsa,
     "neighborhood_2d": neighborhood_2d,
     "neighborhood_3d": neighborhood_3d,
     "softmax_alibi": softmax_alibi,

@@ -213,6 +213,10 @@ def _check_masks(cascade: Cascade, walks: set[str], keys: set[str]) -> None:
     read (a feature map of the keys, say: a skipped tile's values would have fed only skipped work)."""
     outputs = {ref.name for ref in cascade.outputs}
     for mask in cascade.masks:
+        if mask.only is not None:
+            raise SpecError(f"mask {mask.name} restricts only some Einsums ({', '.join(sorted(mask.only))}): the GPU "
+                            "model skips a tile for every Einsum of the tile loop at once", source=cascade.source,
+                            key=f"masks.{mask.name}")
         if mask.select:
             raise SpecError(f"mask {mask.name} ({mask.text}) chooses key tiles by data: the GPU model skips tiles "
                             "only by masks over positions (a block-sparse kernel's data-dependent tile list is not "

@@ -122,3 +122,45 @@ def test_the_spatial_model_charges_the_choice_on_the_scores_array():
     assert lowered.cycles_per_point[g] == lanes.cost("div").cycles + 2 * lanes.cost("max").cycles
     qk = [e.name for e in lowered.einsums].index("QK")
     assert lowered.density[qk] == 3 / 8 and lowered.density[g] == 1.0  # the attention is masked, the gate is not
+
+
+NSA = library_cascade("nsa")
+
+
+def test_nsa_computes_the_reference_with_each_branch_restricted_by_its_own_mask():
+    sizes = NSA.sizes({"M": 64, "P": 40, "E": 4, "F": 3, "M0": 8, "NB": 3, "W": 5, "GC": 0.5, "GSL": 0.3, "GW": 0.2})
+    inputs = random_inputs(NSA, sizes, np.random.default_rng(5))
+    trace = run_cascade(NSA, inputs, sizes)
+    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES["nsa"](inputs, sizes), rtol=1e-9, atol=1e-12)
+    # by hand: the selected branch's products cover 3 blocks of 8 keys per query, the window's |m - p| <= 5
+    window_pairs = sum(min(p + 5, 63) - max(p - 5, 0) + 1 for p in range(40))
+    assert trace.present_points["SQK"] == 40 * 3 * 8 * 4 and trace.present_points["WQK"] == window_pairs * 4
+    assert trace.present_points["CQ"] == 40 * 8 * 4  # the compressed branch is not masked
+
+
+def test_a_mask_restricts_only_the_einsums_it_names():
+    selection, window = NSA.masks
+    for name, expected in (("SQK", (True, False)), ("WQK", (False, True)), ("CS", (False, False)),
+                           ("CE", (False, False))):
+        ranks = set(NSA.einsum(name).iteration_ranks)
+        assert (NSA.restricts(selection, name, ranks), NSA.restricts(window, name, ranks)) == expected, name
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("einsums: [WQK,", "einsums: [WQX,", "masks.window: einsums: no Einsum of the cascade is named WQX"),
+    ("einsums: [SQK, SLM, SRM, SLN, SPR, SLD, SRD, SLV, SRV]", "einsums: SQK",
+     "masks.selected: einsums = 'SQK' must be a non-empty list of Einsum names"),
+    ('density: "((2*W+1)*M', 'densty: "((2*W+1)*M', "masks.window: unknown key 'densty'; a mask has where, density"),
+])
+def test_a_bad_mask_scope_or_key_is_one_line(old, new, message):
+    text = Path(NSA.source).read_text()
+    assert old in text
+    errors = rejected(lambda: parse_cascade(text.replace(old, new), "nsa.yaml"))
+    assert any(message in e for e in errors), errors
+
+
+def test_the_gpu_model_refuses_a_mask_of_some_einsums_only():
+    from simulator.gpu.cascade_work import cascade_tile_work
+
+    with pytest.raises(SpecError, match="mask selected restricts only some Einsums"):
+        cascade_tile_work(NSA, 64, 64)
