@@ -97,12 +97,18 @@ def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:
     parents = {r for r in cascade.shapes if cascade.partition_of_part(r) is None}
     wrong = []
     for mask in cascade.masks:
-        if not mask.density or mask.select:  # a selection keeps min(KB, M1) per query by construction
+        if not mask.density:
             continue
         try:
             declared = mask_density(mask, cascade, sizes)
         except SpecError as error:
             wrong.append(error.message)
+            continue
+        if mask.select:  # each line along the rank keeps min(KB, its length) of its points
+            extent = sizes[cascade.shapes[mask.select.over]]
+            kept = min(int(sizes.get(mask.select.keep, mask.select.keep)), extent) / extent
+            if abs(kept - declared) > RELATIVE_TOLERANCE * max(declared, 1e-300):
+                wrong.append(f"{mask.name}: declared {declared:.6g}, keeps {kept:.6g}")
             continue
         ranks = sorted(mask.ranks(parents))
         grids = np.meshgrid(*[np.arange(sizes[cascade.shapes[r]]) for r in ranks], indexing="ij")

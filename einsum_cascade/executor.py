@@ -177,7 +177,8 @@ class Executor:
         extra = []  # parts of a partition the space does not cover: evaluated existentially
         for partition in self.cascade.partitions:
             uses = set(partition.parts) & touched
-            needed = padded.count(partition) or any(partition.parent in ranks for _, ranks in constraints)
+            needed = padded.count(partition) or any(partition.parent in ranks or set(partition.parts) & ranks
+                                                    for _, ranks in constraints)
             if needed and uses:
                 extra += [r for r in partition.parts if r not in touched]
         full = space + extra

@@ -120,6 +120,18 @@ class Cascade:
                     stack += self.by_name[name].input_names
             upstream[mask.name] = frozenset(seen)
         object.__setattr__(self, "before_selection", upstream)
+        selections = [m for m in self.masks if m.select is not None]
+        for first in selections:  # each restricting what the other's scores come from: neither can be chosen first
+            for second in selections[selections.index(first) + 1:]:
+                if self._restricts_any(first, second) and self._restricts_any(second, first):
+                    raise SpecError(f"selection masks {first.name} and {second.name} each restrict Einsums the "
+                                    "other's scores are computed from, so neither choice can be made first",
+                                    source=self.source, key=f"masks.{second.name}")
+
+    def _restricts_any(self, mask: Mask, other: Mask) -> bool:
+        """Whether `mask` restricts an Einsum that `other`'s scores are computed from."""
+        return any(self.restricts(mask, name, set(self.by_name[name].iteration_ranks))
+                   for name in self.before_selection[other.name])
 
     def content_hash(self) -> str:
         """Stable key for caches: a hash of the cascade's source text."""
@@ -151,12 +163,17 @@ class Cascade:
                 and (mask.only is None or einsum in mask.only)
                 and einsum not in self.before_selection.get(mask.name, ()))
 
-    def selection_compares(self, einsum: str) -> int:
+    def selection_compares(self, einsum: str, sizes: dict | None = None) -> int:
         """Compares per point that choosing the top values costs, for an Einsum whose output is a selection's
         scores: a running list of the KB best per line takes each new score by a binary search of the list,
-        ceil(log2(KB + 1)) compares (moving entries is data movement, not counted)."""
+        ceil(log2(KB + 1)) compares (moving entries is data movement, not counted). KB from `sizes` if given."""
         keeps = [m.select.keep for m in self.masks if m.select is not None and m.select.scores == einsum]
-        return sum(math.ceil(math.log2(int(self.params.get(k, k)) + 1)) for k in keeps)
+        values = {**self.params, **(sizes or {})}
+        return sum(math.ceil(math.log2(int(values.get(k, k)) + 1)) for k in keeps)
+
+    def selection_keeps(self, einsum: str) -> list[str]:
+        """The `top` of every selection whose scores `einsum` computes (a param or an integer, as written)."""
+        return [m.select.keep for m in self.masks if m.select is not None and m.select.scores == einsum]
 
     def einsum(self, name: str) -> Einsum:
         return self.by_name[name]

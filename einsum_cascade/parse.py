@@ -6,6 +6,7 @@ file, the line and what is wrong; only a fully valid file becomes a Cascade.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import math
 import re
@@ -56,6 +57,15 @@ _PARTITION = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*,\s*(
 
 def load_cascade(path: str | Path) -> Cascade:
     return parse_cascade(read_text(path), source=str(path))
+
+
+def _is_expression(text: str) -> bool:
+    """Whether a density reads as one expression (Python's grammar, which sympy's follows for these)."""
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return True
 
 
 def parse_cascade(text: str, source: str = "<string>") -> Cascade:
@@ -248,6 +258,8 @@ class _CascadeBuilder:
             elif in_density:
                 self.fail(f"density {mask.density!r}: unknown symbol {', '.join(in_density)} (a density is written "
                           f"in the shape symbols and params: {', '.join(sorted(self._symbols()))})", "masks", name)
+            elif mask.density and not _is_expression(mask.density):
+                self.fail(f"density {mask.density!r} is not an arithmetic expression (brackets?)", "masks", name)
             else:
                 result.append(self._scoped(mask, spec))
         return result
@@ -277,14 +289,19 @@ class _CascadeBuilder:
             problems.append(f"of = {spec['of']!r}: unknown rank {', '.join(r for r in ranks if r not in self.shapes)}")
         elif over not in ranks:
             problems.append(f"over = {over!r} must be one of the ranks of {spec['of']}")
+        value = self.params.get(keep, keep) if isinstance(keep, str) else keep
         if isinstance(keep, bool) or not (isinstance(keep, int) and keep > 0 or keep in self.params):
             problems.append(f"top = {keep!r} must be a positive integer or a param")
+        elif not float(value).is_integer() or value <= 0:
+            problems.append(f"top = {keep} = {value!r} must be a positive integer")
         if spec.get("density") is not None and not isinstance(spec["density"], str | int | float):
             problems.append(f"density = {spec['density']!r} must be an expression")
         elif spec.get("density") is not None:
             unknown_names = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(spec["density"])))
                                    - self._symbols() - set(DENSITY_FUNCTIONS))
-            if unknown_names:
+            if not _is_expression(str(spec["density"])):
+                problems.append(f"density {spec['density']!r} is not an arithmetic expression (brackets?)")
+            elif unknown_names:
                 problems.append(f"density {spec['density']!r}: unknown symbol {', '.join(unknown_names)} (a density is "
                                 f"written in the shape symbols and params: {', '.join(sorted(self._symbols()))})")
         for problem in problems:
@@ -311,6 +328,9 @@ class _CascadeBuilder:
             elif self.tensor_ranks[scores] != mask.select.ranks:
                 self.fail(f"of = {scores}[{','.join(mask.select.ranks)}], but {scores} is "
                           f"{scores}[{','.join(self.tensor_ranks[scores])}]", "masks", mask.name)
+            elif producers[scores].recurrence_rank:
+                self.fail(f"of = {scores}: {scores} is a recurrence over {producers[scores].recurrence_rank}; a "
+                          "selection's scores must be an elementwise result", "masks", mask.name)
             elif producers[scores].reduced_ranks:
                 self.fail(f"of = {scores}: {scores} reduces {', '.join(producers[scores].reduced_ranks)}; a "
                           "selection's scores must be an elementwise result (reduce in an Einsum of its own first)",

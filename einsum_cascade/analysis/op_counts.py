@@ -60,10 +60,12 @@ def operation_counts(cascade: Cascade) -> OpCounts:
         kinds = _counted_operators(einsum.expr)
         if einsum.reduced_ranks:
             kinds.append(einsum.reduce_op.value)
-        kinds += ["max"] * cascade.selection_compares(einsum.name)  # a selection mask's top-KB choice
         counts: dict[str, sympy.Expr] = {}
         for kind in kinds:
             counts[kind] = counts.get(kind, sympy.Integer(0)) + points
+        for keep in cascade.selection_keeps(einsum.name):  # a selection's top-KB choice: a binary search per score
+            choose = sympy.ceiling(sympy.log(parse_sympy(keep) + 1, 2))
+            counts["max"] = counts.get("max", sympy.Integer(0)) + points * choose
         per_einsum[einsum.name] = counts
         for kind, count in counts.items():
             by_kind[kind] = by_kind.get(kind, sympy.Integer(0)) + count

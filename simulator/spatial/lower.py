@@ -149,8 +149,22 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     call (a sweep lowers the same group at every point and for every probe of a `max_fit` size)."""
     structure = _structure(cascade, arch, mapping, position, shapes)
     extents = part_extents(cascade, mapping, mapping.groups[position], shapes, auto_values or {}, arch)
-    return replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),
-                   density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])))
+    lowered = replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),
+                      density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])))
+    return _with_choices(cascade, arch, lowered, shapes)
+
+
+def _with_choices(cascade: Cascade, arch: SpatialArch, lowered: LoweredGroup, shapes: dict) -> LoweredGroup:
+    """The compares of a selection's top-KB choice on the Einsum computing its scores, with KB of these shapes
+    (the cached structure is shape-free)."""
+    counts = [cascade.selection_compares(e.name, shapes) for e in lowered.einsums]
+    if not any(counts):
+        return lowered
+    units = (arch.array_2d, arch.array_1d)
+    compare = [units[code].cost("max") for code in lowered.einsum_array]
+    return replace(lowered, cycles_per_point=_frozen(lowered.cycles_per_point + np.array(
+        [n * c.cycles for n, c in zip(counts, compare, strict=True)])), energy_per_point=_frozen(
+        lowered.energy_per_point + np.array([n * c.energy_pj for n, c in zip(counts, compare, strict=True)])))
 
 
 _STRUCTURES: dict[tuple, tuple] = {}  # (ids of cascade, arch, mapping, position) -> (those objects, structure)
@@ -231,8 +245,9 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         reject(array in ARRAY_CODES, f"group {group.name}: no array for Einsum {einsum.name} (add it under arrays)",
                mapping)
         unit = arrays[array]
-        kinds = fused_operators(einsum, set(unit.operators)) + ["max"] * cascade.selection_compares(einsum.name)
-        for kind in kinds:
+        kinds = fused_operators(einsum, set(unit.operators))
+        choice = ["max"] if cascade.selection_keeps(einsum.name) else []  # its compares: per call (`lower_group`)
+        for kind in kinds + choice:
             reject(unit.supports(kind), f"Einsum {einsum.name} needs operator {kind}, which the {array} array of "
                    f"{arch.name} does not support (it has {', '.join(unit.operators)})", mapping)
         einsum_array.append(ARRAY_CODES[array])
@@ -377,6 +392,22 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
                 reject(False, f"group {group.name}: {einsum.name} needs {ref.name} complete over loop "
                        f"{blocking[0]}, a pass boundary (pass {passes.pass_of.get(einsum.name)}): "
                        "put it in a later group or do not loop over that part", mapping)
+        for mask in cascade.masks:  # a selection restricting this Einsum reads every score along its rank
+            if not (mask.select and mask.select.scores in produced
+                    and cascade.restricts(mask, einsum.name, set(einsum.iteration_ranks))):
+                continue
+            lowered.deps[n, produced[mask.select.scores]] = True
+            consumer_parts = {p for r in einsum.iteration_ranks for p in expansion.get(r, (r,))}
+            blocking = [p for p in expansion.get(mask.select.over, (mask.select.over,)) if p in loops
+                        and p in consumer_parts | set(expansion.get(_parent(cascade, p), ()))]
+            reject(not blocking, f"group {group.name}: {einsum.name} is restricted by mask {mask.name}, whose choice "
+                   f"needs every {mask.select.scores} over loop {blocking[0] if blocking else ''}, a pass boundary: "
+                   f"put {mask.select.scores} in an earlier group", mapping)
+
+
+def _parent(cascade: Cascade, part: str) -> str:
+    partition = cascade.partition_of_part(part)
+    return partition.parent if partition else part
 
 
 def _first_rank(cascade: Cascade) -> str:

@@ -63,7 +63,11 @@ def test_the_mask_restricts_the_attention_not_the_gate():
 def test_the_choice_costs_compares_and_the_density_is_the_kept_fraction():
     counts = operation_counts(MOBA)
     # KB = 3: a binary search of a sorted list of 3 takes ceil(log2(4)) = 2 compares per score, M1 x P scores
-    assert str(counts.per_einsum["G"]["max"]) == "2*M1*P"
+    from einsum_cascade.analysis.symbols import symbol
+
+    compares = counts.per_einsum["G"]["max"]
+    assert compares.subs(symbol("KB"), 3) == 2 * symbol("M1") * symbol("P")
+    assert compares.subs(symbol("KB"), 64) == 7 * symbol("M1") * symbol("P")  # ceil(log2(65))
     assert mask_density(MOBA.masks[0], MOBA, {"M": 4096, "P": 4096}) == 3 / 8  # 3 of 4096 / 512 blocks
     assert mask_density(MOBA.masks[0], MOBA, {"M": 1024, "P": 4096}) == 1.0  # 2 blocks: both kept
 
@@ -97,8 +101,8 @@ groups:
   einsums: [KS, GS, G, QK, LM, RM, SLN, PRM, SPD, SLD, RD, SPNV, SLNV, RNV, AV]
   splits:
     p: [p2, p1, p0]
-  sizes: {p0: 256, p1: 16, m0: 256}
-  dram_loops: [b, h, m1, p2]
+  sizes: {p0: 256, p1: 1, m0: 256}
+  dram_loops: [b, h, p2]
   buffer_loops: [p1]
   spatial:
     2d: {rows: m0, cols: p0}
@@ -109,17 +113,21 @@ groups:
 
 
 def test_the_spatial_model_charges_the_choice_on_the_scores_array():
-    # G = GS / M0: one division per score; choosing the top 3 of a query's blocks: ceil(log2(3 + 1)) = 2 compares
+    # G = GS / M0: one division per score; choosing the top 3 of a query's blocks: ceil(log2(3 + 1)) = 2 compares,
+    # and with KB = 64 given as a shape, ceil(log2(65)) = 7
     from arch_models import load_arch
     from mappers.load import parse_mapping
     from simulator.spatial.lower import lower_group
 
     arch = load_arch("fusemax")
-    lowered = lower_group(MOBA, arch, parse_mapping(MOBA_MAPPING, "moba-fused.yaml"), 0,
-                          {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64})
+    shapes = {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64}
+    mapping = parse_mapping(MOBA_MAPPING, "moba-fused.yaml")
+    lowered = lower_group(MOBA, arch, mapping, 0, shapes)
     lanes = arch.array_1d
     g = [e.name for e in lowered.einsums].index("G")
     assert lowered.cycles_per_point[g] == lanes.cost("div").cycles + 2 * lanes.cost("max").cycles
+    wider = lower_group(MOBA, arch, mapping, 0, {**shapes, "KB": 64})
+    assert wider.cycles_per_point[g] == lanes.cost("div").cycles + 7 * lanes.cost("max").cycles
     qk = [e.name for e in lowered.einsums].index("QK")
     assert lowered.density[qk] == 3 / 8 and lowered.density[g] == 1.0  # the attention is masked, the gate is not
 
@@ -164,3 +172,40 @@ def test_the_gpu_model_refuses_a_mask_of_some_einsums_only():
 
     with pytest.raises(SpecError, match="mask selected restricts only some Einsums"):
         cascade_tile_work(NSA, 64, 64)
+
+
+def test_a_group_that_loops_over_the_blocks_cannot_choose_them_inside_the_loop():
+    # the choice of G over m1 needs every block's score: a group that walks m1 as a loop and attends inside it
+    # would attend a block before the last score exists
+    from arch_models import load_arch
+    from mappers.load import parse_mapping
+    from simulator.spatial.lower import MappingRejected, lower_group
+
+    looping = MOBA_MAPPING.replace("dram_loops: [b, h, p2]", "dram_loops: [b, h, m1, p2]")
+    with pytest.raises(MappingRejected, match="restricted by mask gate, whose choice needs every G over loop m1"):
+        lower_group(MOBA, load_arch("fusemax"), parse_mapping(looping, "moba-looping.yaml"), 0,
+                    {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64})
+
+
+def test_two_selections_restricting_each_others_scores_are_refused_and_recurrent_scores_too():
+    text = TEXT.replace("  G[m1,p] = GS[m1,p] / M0\n", "  G[m1,p] = GS[m1,p] / M0\n  G2[m1,p] = GS[m1,p] * 2\n")
+    text = text.replace('masks: {gate: {top: KB, of: "G[m1,p]", over: m1}}',
+                        'masks: {gate: {top: KB, of: "G[m1,p]", over: m1}, gate2: {top: 2, of: "G2[m1,p]", over: m1}}')
+    with pytest.raises(SpecError, match="selection masks gate and gate2 each restrict Einsums the other's scores"):
+        parse_cascade(text, "two.yaml")
+    errors = rejected(lambda: parse_cascade(TEXT.replace('of: "G[m1,p]"', 'of: "RM[m1,p]"'), "moba.yaml"))
+    assert any("of = RM: RM is a recurrence over m1" in e for e in errors), errors
+
+
+def test_a_declared_selection_density_is_checked_and_bad_densities_and_tops_are_refused():
+    from einsum_cascade.check import density_errors
+
+    declared = parse_cascade(TEXT.replace('over: m1}}', 'over: m1, density: "1/100"}}'), "moba.yaml")
+    sizes = declared.sizes({"M": 64, "P": 8, "E": 2, "F": 2, "M0": 8})
+    assert density_errors(declared, sizes) == ("gate: declared 0.01, keeps 0.375",)  # 3 of 8 blocks
+    assert density_errors(MOBA, sizes) == ()
+    errors = rejected(lambda: parse_cascade(TEXT.replace("KB: 3}", "KB: 0}"), "moba.yaml"))
+    assert any("masks.gate: top = KB = 0 must be a positive integer" in e for e in errors), errors
+    causal = Path(library_cascade("fusemax-causal").source).read_text().replace('"(P+1)/(2*P)"', '"(P+1/(2*P)"')
+    errors = rejected(lambda: parse_cascade(causal, "causal.yaml"))
+    assert any("masks.causal: density '(P+1/(2*P)' is not an arithmetic expression" in e for e in errors), errors
