@@ -73,6 +73,7 @@ def _cascade_reference(cascade: Cascade, other: Cascade, key: str) -> Reference:
         own = check_sizes(other, {"tile": _tile(cascade, sizes)})  # its own params (a tile, a window)
         named = set(other.shapes.values()) | set(other.params)  # sizes and params both name: the checked one's
         shared = {s: v for s, v in sizes.items() if s in named and not _derived(other, s)}
+        own = {s: v for s, v in own.items() if not _derived(other, s)}  # its M1 follows the real M, not a default
         tensors = run_cascade(other, {r.name: inputs[r.name] for r in other.inputs}, {**own, **shared}).tensors
         return {ref.name: tensors[ref.name] for ref in other.outputs}
 

@@ -40,6 +40,13 @@ def test_the_one_pass_form_equals_the_three_pass_definition():
     assert all(r.passed for r in check_cascade(library_cascade("fusemax"), against="softmax-3pass"))
 
 
+def test_a_tiled_reference_runs_at_the_checked_sizes():
+    # the reference's own tile count M1 follows the real M of each shape set (it was computed from a default M = 3,
+    # and every shape set with M > 3 failed with a negative index)
+    assert all(r.passed for r in check_cascade(library_cascade("fusemax"), against="flashattention-2"))
+    assert all(r.passed for r in check_cascade(library_cascade("softmax-3pass"), against="fusemax"))
+
+
 def test_a_different_computation_fails():
     # causal against the unmasked definition: equal only where no key is masked (the 1 x 1 shape set)
     results = check_cascade(library_cascade("fusemax-causal"), against="softmax-3pass")
