@@ -17,11 +17,19 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def _comparison_options(out: str, as_json: bool) -> argparse.Namespace:
+    """The options of `cascade compare` for the demo, read by compare's own parser (so every option it has gets
+    its default; a hand-built Namespace missed `--causal` when compare gained it, and the demo stopped)."""
+    parser = argparse.ArgumentParser(prog="cascade")
+    compare.add_parser(parser.add_subparsers())
+    return parser.parse_args(["compare", "--workloads", "bert,trxl,t5,xlm", "--seq", "1K,4K,16K,64K,256K,1M",
+                              "--designs", "unfused,flat,fusemax", "--baseline", "flat",
+                              "--plot", str(Path(out) / "attention_speedup_energy"), *(["--json"] if as_json else [])])
+
+
 def run(args) -> int:
     results_folder(args.out)
-    options = argparse.Namespace(workloads="bert,trxl,t5,xlm", seq="1K,4K,16K,64K,256K,1M",
-                                 designs="unfused,flat,fusemax", baseline="flat", end_to_end=False,
-                                 plot=str(Path(args.out) / "attention_speedup_energy"), json=args.json)
+    options = _comparison_options(args.out, args.json)
     result = compare.run_comparison(options)
     from simulator.studies.plots.comparison import plot_comparison
 
