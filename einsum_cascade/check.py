@@ -106,7 +106,7 @@ def density_errors(cascade: Cascade, sizes: dict[str, int]) -> tuple[str, ...]:
             continue
         if mask.select:  # each line along the rank keeps min(KB, its length) of its points
             extent = sizes[cascade.shapes[mask.select.over]]
-            kept = min(int(sizes.get(mask.select.keep, mask.select.keep)), extent) / extent
+            kept = min(mask.select.keep_count(sizes), extent) / extent
             if abs(kept - declared) > RELATIVE_TOLERANCE * max(declared, 1e-300):
                 wrong.append(f"{mask.name}: declared {declared:.6g}, keeps {kept:.6g}")
             continue

@@ -56,6 +56,7 @@ class Executor:
     def run(self, inputs: dict[str, np.ndarray]) -> ExecutionTrace:
         trace = ExecutionTrace(tensors=dict(inputs))
         self.tensors = trace.tensors  # what a selection mask reads
+        self.choices: dict[str, np.ndarray] = {}  # a selection's choice, made once per run
         with np.errstate(all="ignore"):
             for group in evaluation_order(self.cascade):
                 for einsum in group:
@@ -195,9 +196,10 @@ class Executor:
 
     def _selected(self, mask, values: dict) -> np.ndarray:
         """A selection mask over the space: its verdict on its scores, read at the space's rank values."""
-        keep = mask.select.keep
-        choice = selected(mask.select, self.tensors[mask.select.scores],
-                          int(self.sizes[keep]) if keep in self.sizes else int(keep))
+        choice = self.choices.get(mask.name)
+        if choice is None:  # its scores are complete: every Einsum it restricts runs after them
+            choice = self.choices[mask.name] = selected(mask.select, self.tensors[mask.select.scores],
+                                                        mask.select.keep_count(self.sizes))
         return choice[tuple(values[r] for r in mask.select.ranks)]
 
     def _rank_values(self, full: list[str], fixed: dict[str, int]) -> dict:

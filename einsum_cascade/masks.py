@@ -14,6 +14,7 @@ from functools import reduce
 
 import numpy as np
 
+from einsum_cascade.errors import SpecError
 from einsum_cascade.expr import ExprSyntaxError, parse_python
 
 _COMPARE = {
@@ -44,6 +45,16 @@ class Selection:
     ranks: tuple[str, ...]
     over: str
     keep: str  # a param or an integer
+
+    def keep_count(self, sizes: dict) -> int:
+        """How many values it keeps at these sizes (`keep` is a param or an integer literal); a size that is not a
+        positive integer is an error, never truncated."""
+        value = sizes.get(self.keep, self.keep)
+        count = float(value)
+        if not count.is_integer() or count <= 0:
+            raise SpecError(f"selection of {self.scores}: top = {self.keep} = {value!r} must be a positive integer",
+                            key=f"--shape {self.keep}" if self.keep in sizes else "top")
+        return int(count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,8 @@ class Cascade:
     def __post_init__(self):
         object.__setattr__(self, "by_name", {e.name: e for e in self.einsums})
         upstream = {}
-        for mask in (m for m in self.masks if m.select is not None):
+        selections = [m for m in self.masks if m.select is not None]
+        for mask in selections:
             seen, stack = set(), [mask.select.scores]
             while stack:
                 name = stack.pop()
@@ -120,7 +121,6 @@ class Cascade:
                     stack += self.by_name[name].input_names
             upstream[mask.name] = frozenset(seen)
         object.__setattr__(self, "before_selection", upstream)
-        selections = [m for m in self.masks if m.select is not None]
         for first in selections:  # each restricting what the other's scores come from: neither can be chosen first
             for second in selections[selections.index(first) + 1:]:
                 if self._restricts_any(first, second) and self._restricts_any(second, first):
@@ -167,13 +167,15 @@ class Cascade:
         """Compares per point that choosing the top values costs, for an Einsum whose output is a selection's
         scores: a running list of the KB best per line takes each new score by a binary search of the list,
         ceil(log2(KB + 1)) compares (moving entries is data movement, not counted). KB from `sizes` if given."""
-        keeps = [m.select.keep for m in self.masks if m.select is not None and m.select.scores == einsum]
         values = {**self.params, **(sizes or {})}
-        return sum(math.ceil(math.log2(int(values.get(k, k)) + 1)) for k in keeps)
+        return sum(math.ceil(math.log2(s.keep_count(values) + 1)) for s in self._selections_of(einsum))
 
     def selection_keeps(self, einsum: str) -> list[str]:
         """The `top` of every selection whose scores `einsum` computes (a param or an integer, as written)."""
-        return [m.select.keep for m in self.masks if m.select is not None and m.select.scores == einsum]
+        return [s.keep for s in self._selections_of(einsum)]
+
+    def _selections_of(self, einsum: str) -> list:
+        return [m.select for m in self.masks if m.select is not None and m.select.scores == einsum]
 
     def einsum(self, name: str) -> Einsum:
         return self.by_name[name]

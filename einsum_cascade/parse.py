@@ -117,7 +117,7 @@ class _CascadeBuilder:
         initial = self._initial(data.get("initial") or {})
         masks = self._masks(data.get("masks") or {})
         einsums = self._einsums(data.get("einsums"), initial)
-        self._check_selections(masks, einsums)
+        self._check_mask_references(masks, einsums)
         outputs = self._outputs(data.get("outputs"))
         query_ranks = self._query_ranks(data.get("query_ranks"))
         if self.errors:
@@ -251,15 +251,11 @@ class _CascadeBuilder:
                 continue
             parents = {r for r in self.shapes if not any(r in p.parts for p in self.partitions)}
             unknown = [n for n in mask.names if n not in parents and n not in self._symbols()]
-            in_density = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", mask.density or "")) - self._symbols()
-                                - set(DENSITY_FUNCTIONS))
+            density_problem = self._density_problem(mask.density)
             if unknown:
                 self.fail(f"mask {where!r}: unknown rank or symbol {', '.join(sorted(unknown))}", "masks", name)
-            elif in_density:
-                self.fail(f"density {mask.density!r}: unknown symbol {', '.join(in_density)} (a density is written "
-                          f"in the shape symbols and params: {', '.join(sorted(self._symbols()))})", "masks", name)
-            elif mask.density and not _is_expression(mask.density):
-                self.fail(f"density {mask.density!r} is not an arithmetic expression (brackets?)", "masks", name)
+            elif density_problem:
+                self.fail(density_problem, "masks", name)
             else:
                 result.append(self._scoped(mask, spec))
         return result
@@ -276,7 +272,7 @@ class _CascadeBuilder:
 
     def _selection(self, name: str, spec: dict) -> list[Mask]:
         """`{top: KB, of: "G[m1,p]", over: m1}`: keep the KB largest G along m1 (checked against the Einsums in
-        `_check_selections`)."""
+        `_check_mask_references`)."""
         unknown = sorted(set(spec) - {"top", "of", "over", "density", "einsums"})
         match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\[([^\]]*)\]\s*", str(spec.get("of", "")))
         ranks = tuple(r.strip() for r in match.group(2).split(",")) if match else ()
@@ -296,14 +292,8 @@ class _CascadeBuilder:
             problems.append(f"top = {keep} = {value!r} must be a positive integer")
         if spec.get("density") is not None and not isinstance(spec["density"], str | int | float):
             problems.append(f"density = {spec['density']!r} must be an expression")
-        elif spec.get("density") is not None:
-            unknown_names = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(spec["density"])))
-                                   - self._symbols() - set(DENSITY_FUNCTIONS))
-            if not _is_expression(str(spec["density"])):
-                problems.append(f"density {spec['density']!r} is not an arithmetic expression (brackets?)")
-            elif unknown_names:
-                problems.append(f"density {spec['density']!r}: unknown symbol {', '.join(unknown_names)} (a density is "
-                                f"written in the shape symbols and params: {', '.join(sorted(self._symbols()))})")
+        elif spec.get("density") is not None and self._density_problem(str(spec["density"])):
+            problems.append(self._density_problem(str(spec["density"])))
         for problem in problems:
             self.fail(problem, "masks", name)
         if problems:
@@ -311,7 +301,7 @@ class _CascadeBuilder:
         density = None if spec.get("density") is None else str(spec["density"])
         return [selection_mask(name, match.group(1), ranks, str(over), str(keep), self.shapes[over], density)]
 
-    def _check_selections(self, masks: list[Mask], einsums) -> None:
+    def _check_mask_references(self, masks: list[Mask], einsums) -> None:
         """A selection's scores are the elementwise result of an Einsum, with exactly those ranks: its compares
         are charged per point of that Einsum (`Cascade.selection_compares`), and the Einsums the scores are
         computed from run before the choice, so the mask does not restrict them (`Cascade.restricts`)."""
@@ -335,6 +325,20 @@ class _CascadeBuilder:
                 self.fail(f"of = {scores}: {scores} reduces {', '.join(producers[scores].reduced_ranks)}; a "
                           "selection's scores must be an elementwise result (reduce in an Einsum of its own first)",
                           "masks", mask.name)
+
+    def _density_problem(self, density: str | None) -> str | None:
+        """What is wrong with a declared density (an unknown name, not an expression), or None."""
+        if not density:
+            return None
+        unknown = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", density)) - self._symbols()
+                         - set(DENSITY_FUNCTIONS))
+        if unknown:
+            return (f"density {density!r}: unknown symbol {', '.join(unknown)} (a density is written in the shape "
+                    f"symbols and params, with {' and '.join(DENSITY_FUNCTIONS)}: "
+                    f"{', '.join(sorted(self._symbols()))})")
+        if not _is_expression(density):
+            return f"density {density!r} is not an arithmetic expression (brackets?)"
+        return None
 
     def _symbols(self) -> set[str]:
         return set(self.shapes.values()) | set(self.params)

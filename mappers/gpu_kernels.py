@@ -75,11 +75,11 @@ MAPPING_KEYS = {
 }
 REQUIRED = ("version", "name", "cascade", "kind", "instruction", "tiles")
 SECTIONS = ("split_kv", "unfused")  # keys whose value is a mapping of scalar keys
-TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "causal", "splits", "compute_capability",
-             "shared_memory_bytes_per_block_at_least", "shared_memory_bytes_per_sm_below")
 # What a kernel's launch code reads of the device to pick a tile (flash-attn's launch templates test
 # `major == 8 && minor > 0` and cudaDevAttrMaxSharedMemoryPerBlockOptin / ...PerMultiprocessor).
-DEVICE_CONDITIONS = TILE_KEYS[-3:]
+SHARED_MEMORY_CONDITIONS = ("shared_memory_bytes_per_block_at_least", "shared_memory_bytes_per_sm_below")
+TILE_KEYS = ("head_dim_max", "br", "bc", "warps", "stages", "causal", "splits", "compute_capability",
+             *SHARED_MEMORY_CONDITIONS)
 TILE_SPACE_KEYS = ("br", "bc", "warps", "stages")
 UNFUSED_KEYS = {"causal_mask": CAUSAL_MASKS, "gqa": GQA_MODES, "softmax_passes": None, "score_bytes": None,
                 "layout_copies": None, "transposed_copies": None, "scaled_grads": None}
@@ -319,7 +319,7 @@ def _tile_problems(doc: YamlDocument, tiles, key: str = "tiles") -> list[SpecErr
                 capability_text(c) is None for c in capabilities)):
             errors.append(doc.error(f"compute_capability = {capabilities!r} must be a non-empty list of "
                                     "major.minor values, e.g. [8.6, 8.9]", *where, "compute_capability"))
-        for name in DEVICE_CONDITIONS[1:]:
+        for name in SHARED_MEMORY_CONDITIONS:
             if name in tile and (isinstance(tile[name], bool) or not isinstance(tile[name], int) or tile[name] <= 0):
                 errors.append(doc.error(f"{name} = {tile[name]!r} must be a positive integer (bytes)", *where, name))
     return errors

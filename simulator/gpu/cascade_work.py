@@ -221,19 +221,19 @@ def _check_masks(cascade: Cascade, walks: set[str], keys: set[str]) -> None:
             raise SpecError(f"mask {mask.name} ({mask.text}) chooses key tiles by data: the GPU model skips tiles "
                             "only by masks over positions (a block-sparse kernel's data-dependent tile list is not "
                             "modelled yet)", source=cascade.source, key=f"masks.{mask.name}")
-        ranks = mask.ranks(set(cascade.shapes))
         unrestricted = [e for e in cascade.einsums if e.name in walks
-                        and not all(cascade.family(r) & set(e.iteration_ranks) for r in ranks)]
-        skippable = {e.name for e in cascade.einsums if e.name in walks} - {e.name for e in unrestricted}
+                        and not cascade.restricts(mask, e.name, set(e.iteration_ranks))]
+        skippable = walks - {e.name for e in unrestricted}
+        # candidates: values per key (not sums over keys), not outputs, with readers
+        readers = {e.name: [r.name for r in cascade.einsums if e.name in r.input_names] for e in unrestricted}
+        candidates = [e.name for e in unrestricted
+                      if set(e.output_ranks) & keys and e.name not in outputs and readers[e.name]]
         changed = True
         while changed:  # an unrestricted Einsum read only by skippable ones is skippable too
             changed = False
-            for einsum in unrestricted:
-                readers = [e.name for e in cascade.einsums if einsum.name in e.input_names]
-                per_key = bool(set(einsum.output_ranks) & keys)
-                if (einsum.name not in skippable and einsum.name not in outputs and readers and per_key
-                        and all(r in skippable for r in readers)):
-                    skippable.add(einsum.name)
+            for name in candidates:
+                if name not in skippable and all(r in skippable for r in readers[name]):
+                    skippable.add(name)
                     changed = True
         for einsum in unrestricted:
             if einsum.name not in skippable:

@@ -397,17 +397,11 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
                     and cascade.restricts(mask, einsum.name, set(einsum.iteration_ranks))):
                 continue
             lowered.deps[n, produced[mask.select.scores]] = True
-            consumer_parts = {p for r in einsum.iteration_ranks for p in expansion.get(r, (r,))}
-            blocking = [p for p in expansion.get(mask.select.over, (mask.select.over,)) if p in loops
-                        and p in consumer_parts | set(expansion.get(_parent(cascade, p), ()))]
+            # the Einsum covers the rank chosen along (`restricts`), so a loop over it is a loop of this Einsum
+            blocking = [p for p in expansion.get(mask.select.over, (mask.select.over,)) if p in loops]
             reject(not blocking, f"group {group.name}: {einsum.name} is restricted by mask {mask.name}, whose choice "
                    f"needs every {mask.select.scores} over loop {blocking[0] if blocking else ''}, a pass boundary: "
                    f"put {mask.select.scores} in an earlier group", mapping)
-
-
-def _parent(cascade: Cascade, part: str) -> str:
-    partition = cascade.partition_of_part(part)
-    return partition.parent if partition else part
 
 
 def _first_rank(cascade: Cascade) -> str:
