@@ -46,11 +46,15 @@ def parse_sympy(text: str) -> sympy.Expr:
     return sympy.sympify(text, locals=names)
 
 
+def concrete_sizes(cascade: Cascade, values: dict[str, int]) -> tuple[dict, dict]:
+    """(the given shapes over the typical ones, the cascade's sizes at them: params, outer tile counts)."""
+    known = {**TYPICAL_SHAPES, **values}
+    return known, cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in values})
+
+
 def evaluate(expr: sympy.Expr, cascade: Cascade, values: dict[str, int]) -> int | float:
     """Numeric value for concrete shapes (outer tile counts use the ceiling, as the executor does)."""
-    known = {k: v for k, v in TYPICAL_SHAPES.items()}
-    known.update(values)
-    sizes = cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in values})
+    known, sizes = concrete_sizes(cascade, values)
     substitutions = {symbol(k): v for k, v in {**known, **sizes}.items()}
     value = float(sympy.sympify(expr).subs(substitutions))
     return int(value) if value.is_integer() and abs(value) < 2**63 else value
@@ -87,9 +91,7 @@ def derived_density(mask, cascade: Cascade, values: tuple) -> float:
     count (`einsum_cascade.masks.count_kept`); the shapes not given take their typical values, as `evaluate`."""
     from einsum_cascade.masks import count_kept
 
-    given = dict(values)
-    known = {**TYPICAL_SHAPES, **given}
-    sizes = cascade.sizes({k: v for k, v in known.items() if k not in cascade.params or k in given})
+    _, sizes = concrete_sizes(cascade, dict(values))
     parents = {r for r in cascade.shapes if cascade.partition_of_part(r) is None}
     extents = {rank: int(sizes[cascade.shapes[rank]]) for rank in mask.ranks(parents)}
     shown = ", ".join(f"{cascade.shapes[r]}={n}" for r, n in sorted(extents.items()))
