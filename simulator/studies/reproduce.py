@@ -7,6 +7,7 @@ directory, with a README naming the command that made each file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 from pathlib import Path
@@ -44,12 +45,18 @@ COMMAND = "cascade reproduce fusemax -o {out}"
 
 
 def reproduce_fusemax(out: str | Path, jobs: int = 2, progress: bool = True) -> dict:
-    out = Path(out)
+    """Run the sweeps and write the tables, figures and README into `out`. With `jobs` > 1, one pool of that many
+    worker processes serves both sweeps and the figures: each worker loads the kernels and matplotlib once."""
+    with worker_pool(jobs) if jobs > 1 else contextlib.nullcontext() as pool:
+        return _reproduce(Path(out), pool, progress)
+
+
+def _reproduce(out: Path, pool, progress: bool) -> dict:
     sweeps = out / "sweeps"
     written: dict[str, str] = {}
     for name in ("fusemax-reproduction", "pareto-array-size"):
         shutil.rmtree(sweeps / name, ignore_errors=True)  # a reproduction always starts from scratch
-        run_sweep(load_sweep(str(SWEEPS / f"{name}.yaml")), sweeps / name, jobs=jobs, progress=progress)
+        run_sweep(load_sweep(str(SWEEPS / f"{name}.yaml")), sweeps / name, progress=progress, pool=pool)
         written[f"sweeps/{name}/results.csv"] = f"cascade sweep workloads/sweeps/{name}.yaml -o {sweeps / name}"
     rows = read_rows(sweeps / "fusemax-reproduction")
     for scope in ("attention", "end-to-end"):
@@ -60,7 +67,7 @@ def reproduce_fusemax(out: str | Path, jobs: int = 2, progress: bool = True) -> 
     written["summary.csv"] = COMMAND.format(out=out)
     _write(out / "pareto.csv", _pareto_table(read_rows(sweeps / "pareto-array-size")))
     written["pareto.csv"] = COMMAND.format(out=out)
-    for stem, paths in _figures(sweeps, out, jobs).items():
+    for stem, paths in _figures(sweeps, out, pool).items():
         kind, baseline, scope, sweep, where = FIGURES[stem]
         for path in paths:
             narrow = "".join(f" --where {k}={v}" for k, v in where.items())
@@ -70,16 +77,15 @@ def reproduce_fusemax(out: str | Path, jobs: int = 2, progress: bool = True) -> 
     return {"out": str(out), "files": sorted(written)}
 
 
-def _figures(sweeps: Path, out: Path, jobs: int) -> dict[str, list[Path]]:
-    """Draw every figure of FIGURES: with `jobs` > 1 in that many worker processes (drawing and writing a
-    figure is about 0.5-1.5 s of matplotlib, most of a reproduction's time), which die with this one."""
+def _figures(sweeps: Path, out: Path, pool) -> dict[str, list[Path]]:
+    """Draw every figure of FIGURES, in `pool`'s workers if given (drawing and writing a figure is about
+    0.2-1 s of matplotlib, most of a reproduction's time)."""
     arguments = {stem: (sweeps / sweep, kind, out / f"{stem}.pdf", baseline, scope, ABLATION_PUBLISHED, where)
                  for stem, (kind, baseline, scope, sweep, where) in FIGURES.items()}
-    if jobs <= 1:
+    if pool is None:
         return {stem: plot(*args) for stem, args in arguments.items()}
-    with worker_pool(jobs) as pool:
-        futures = {stem: pool.submit(plot, *args) for stem, args in arguments.items()}
-        return {stem: future.result() for stem, future in futures.items()}
+    futures = {stem: pool.submit(plot, *args) for stem, args in arguments.items()}
+    return {stem: future.result() for stem, future in futures.items()}
 
 
 def _write(path: Path, rows: list[dict]) -> None:

@@ -31,7 +31,6 @@ RC = {
     "axes.spines.right": False,
     "axes.formatter.min_exponent": 4,  # log ticks as 0.6, 2, 100 rather than 6x10^-1 (up to 10^4)
     "pdf.fonttype": 42,  # embed TrueType so the PDF text stays editable
-    "savefig.bbox": "tight",
 }
 
 
@@ -41,12 +40,15 @@ def new_figure(width_in: float = COLUMN_WIDTH_IN, height_in: float = 2.3):
 
 
 def save(figure, path: str | Path) -> list[Path]:
-    """Write `path` as PDF and a PNG beside it; returns both paths."""
+    """Write `path` as PDF and a PNG beside it, both cropped to one tight box (measured once, at the figure's
+    own resolution, instead of by a layout pass inside each savefig: a quarter of a figure's time); returns
+    both paths."""
     pdf = Path(path).with_suffix(".pdf")
     pdf.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(pdf, metadata={"CreationDate": None, "Producer": None})  # same bytes for the same data
+    box = figure.get_tightbbox(figure.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    figure.savefig(pdf, bbox_inches=box, metadata={"CreationDate": None, "Producer": None})  # same bytes each run
     png = pdf.with_suffix(".png")
-    figure.savefig(png, dpi=200, metadata={"Software": None})
+    figure.savefig(png, dpi=200, bbox_inches=box, metadata={"Software": None})
     plt.close(figure)
     return [pdf, png]
 

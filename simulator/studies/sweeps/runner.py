@@ -4,7 +4,7 @@ stops the sweep between points (`SweepStopped`, simulator/studies/sweeps/stop.py
 
 from __future__ import annotations
 
-from concurrent.futures import as_completed
+from concurrent.futures import Executor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,7 +24,10 @@ def point_keys(spec: SweepSpec) -> list[str]:
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | None = None,
-              progress: bool = True, scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S) -> dict:
+              progress: bool = True, scheduler_timeout_s: float = DEFAULT_SCHEDULER_TIMEOUT_S,
+              pool: Executor | None = None) -> dict:
+    """Run the points of `spec` not yet in `out`: on `scheduler` (dask), else in `pool` (a running process pool,
+    shared by a study that runs several sweeps), else in `jobs` worker processes (1: in this process)."""
     store = SweepStore(out, ["point_index", *point_keys(spec)], [*METRICS, "grown_value"], spec,
                        (spec.mapper or {}).get("seed"))
     index = {point.id: n for n, point in enumerate(spec.points)}
@@ -48,7 +51,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
 
     try:
         with stop:
-            _run(spec, todo, jobs, scheduler, scheduler_timeout_s, record)
+            _run(spec, todo, jobs, scheduler, scheduler_timeout_s, record, pool)
             if todo:  # finished now: rows in point order, whatever order the workers finished in
                 with stop.writing():
                     store.sort_by_point(index)
@@ -59,17 +62,23 @@ def run_sweep(spec: SweepSpec, out: str | Path, jobs: int = 1, scheduler: str | 
     return results
 
 
-def _run(spec: SweepSpec, todo: list, jobs: int, scheduler, scheduler_timeout_s: float, record) -> None:
+def _run(spec: SweepSpec, todo: list, jobs: int, scheduler, scheduler_timeout_s: float, record, pool) -> None:
     if scheduler:
         _run_dask(scheduler, todo, spec.grow, record, scheduler_timeout_s)
+    elif pool is not None:
+        _run_pool(pool, todo, spec.grow, record)
     elif jobs > 1:
-        with worker_pool(jobs) as pool:
-            futures = {pool.submit(evaluate_point, p.values, spec.grow): p for p in todo}
-            for future in as_completed(futures):
-                record(futures[future], future.result())
+        with worker_pool(jobs) as own:
+            _run_pool(own, todo, spec.grow, record)
     else:
         for point in todo:
             record(point, evaluate_point(point.values, spec.grow))
+
+
+def _run_pool(pool: Executor, todo: list, grow, record) -> None:
+    futures = {pool.submit(evaluate_point, p.values, grow): p for p in todo}
+    for future in as_completed(futures):
+        record(futures[future], future.result())
 
 
 def _run_dask(scheduler, todo, grow, record, timeout_s: float) -> None:
