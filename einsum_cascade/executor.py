@@ -48,6 +48,7 @@ class Executor:
     def __init__(self, cascade: Cascade, sizes: dict[str, int]):
         self.cascade = cascade
         self.sizes = cascade.sizes(sizes)
+        cascade.check_aligned(self.sizes)
         self.iterated = cascade.iterative_tensors
 
     def extent(self, rank: str) -> int:

@@ -104,6 +104,7 @@ class Cascade:
     reference: str | None
     source: str
     text: str = field(repr=False, default="")
+    aligned: dict = field(default_factory=dict)  # query rank -> key rank it reads at its own position ({p: m})
     by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # Einsum name -> Einsum
     # selection mask name -> the Einsums its scores are computed from (the scores' own included): not restricted
     before_selection: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -199,6 +200,39 @@ class Cascade:
             if outer_symbol not in values:
                 sizes[outer_symbol] = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
         return sizes
+
+    def position_reads(self) -> list[tuple[str, TensorRef]]:
+        """(Einsum, reference) for every read of a key-rank tensor at a query position (`S[p+1,e,f]`, `aligned`)."""
+        found = []
+        for einsum in self.einsums:
+            for ref in einsum.input_refs:
+                for group in self.align(ref):
+                    if any(isinstance(i, RankIndex) and i.rank != group.stored[0] and group.kind == "same"
+                           for i in group.indices):
+                        found.append((einsum.name, ref))
+                        break
+        return found
+
+    def position_read_refused(self, model: str) -> str | None:
+        """Why `model` cannot cost this cascade yet, if it reads a scan's state at query positions: a schedule that
+        advances keys and queries together (one token loop) is not in either cost model's space."""
+        reads = self.position_reads()
+        if not reads:
+            return None
+        einsum, ref = reads[0]
+        aligned = ", ".join(f"{query}: {key}" for query, key in self.aligned.items())
+        return (f"Einsum {einsum} reads {ref} at the position of a query (aligned {{{aligned}}}): the {model} has no "
+                "schedule that advances keys and queries together (a scan) yet; `cascade check` and `cascade analyze` "
+                "take this cascade")
+
+    def check_aligned(self, sizes: dict) -> None:
+        """A query rank read at key positions (`aligned`) must not run past the keys: P <= M."""
+        for query, key in self.aligned.items():
+            length, keys = sizes.get(self.shapes[query]), sizes.get(self.shapes[key])
+            if length is not None and keys is not None and length > keys:
+                raise SpecError(f"aligned {{{query}: {key}}} reads rank {key} at the position of {query}, so "
+                                f"{self.shapes[query]} = {length} must not exceed {self.shapes[key]} = {keys}",
+                                source=self.source, key="aligned")
 
     def bind_shapes(self, shapes: dict[str, int], explicit: bool, key: str = "--shape") -> dict[str, int]:
         """`shapes` for this cascade: a size the cascade fixes as a parameter of a rank (decode's P = 1) wins over

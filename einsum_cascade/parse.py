@@ -45,6 +45,7 @@ TOP_LEVEL_KEYS = {
     "masks": "name -> mask expression (or {where:, density:}, or a selection {top:, of:, over:[, density:]})",
     "einsums": "list of Einsum lines",
     "query_ranks": "ranks that index one query (default [p])",
+    "aligned": "query rank -> key rank it reads at its own position, e.g. {p: m} (self-attention, P <= M)",
     "instances": "independent copies, e.g. B*H (default)",
     "reference": "what `cascade check` compares the outputs with: a numpy formula, a cascade or module:function",
 }
@@ -111,6 +112,7 @@ class _CascadeBuilder:
         self._ranks(data.get("ranks"))
         self._params(data.get("params") or {})
         self._partitions(data.get("partitions") or [])
+        self.aligned = self._aligned(data.get("aligned") or {})
         inputs = self._tensor_list(data.get("inputs"), "inputs")
         for ref in inputs:
             self._declare(ref, "inputs")
@@ -128,7 +130,7 @@ class _CascadeBuilder:
             inputs=tuple(inputs), outputs=tuple(outputs), initial=initial, masks=tuple(masks),
             einsums=tuple(einsums), tensor_ranks=dict(self.tensor_ranks), query_ranks=query_ranks,
             instances=str(data.get("instances", "B*H")), reference=data.get("reference"),
-            source=self.doc.source, text=self.text,
+            source=self.doc.source, text=self.text, aligned=dict(self.aligned),
         )
 
     # ---- declarations -------------------------------------------------------------------------
@@ -182,6 +184,27 @@ class _CascadeBuilder:
                 self.partitions.append(Partition(parent, outer, inner, tile))
                 self.shapes[outer] = outer.upper()
                 self.shapes[inner] = tile
+
+    def _aligned(self, aligned) -> dict[str, str]:
+        """`{p: m}`: a tensor stored over key rank m may be read at the index of query rank p (`S[p+1,e,f]`, the
+        state of a scan over the keys after key p), as token p of self-attention is key p."""
+        if not isinstance(aligned, dict):
+            self.fail("must map a query rank to the key rank it reads at its own position, e.g. {p: m}", "aligned")
+            return {}
+        pairs = {}
+        for query, key in aligned.items():
+            bad = [r for r in (query, key) if r not in self.shapes]
+            parted = [r for r in (query, key) if r in self.shapes and (
+                any(r in p.parts or r == p.parent for p in self.partitions))]
+            if bad:
+                self.fail(f"unknown rank {bad[0]!r} (declared ranks: {', '.join(self.shapes)})", "aligned", query)
+            elif parted:
+                self.fail(f"rank {parted[0]!r} is partitioned: only whole ranks can be aligned", "aligned", query)
+            elif query == key:
+                self.fail(f"rank {query!r} is aligned with itself", "aligned", query)
+            else:
+                pairs[str(query)] = str(key)
+        return pairs
 
     def _tensor_list(self, items, key: str) -> list[TensorRef]:
         if not isinstance(items, list) or not items:
@@ -581,14 +604,17 @@ class _CascadeBuilder:
                         fail(f"{ref}: an iterative Einsum cannot read its own final iterate")
                         return False
                     continue
-                if used[0] != self.shapes[group.stored[0]]:
+                at_position = self.aligned.get(index.rank) == group.stored[0]  # S[p+1,e,f] for S[m,e,f]
+                if used[0] != self.shapes[group.stored[0]] and not at_position:
                     fail(f"shape mismatch: {ref} uses {index.rank} ({used[0]}) where {declared} has "
-                         f"{group.stored[0]} ({self.shapes[group.stored[0]]})")
+                         f"{group.stored[0]} ({self.shapes[group.stored[0]]})" + (
+                             f"; to read it at the position of {index.rank}, declare aligned: "
+                             f"{{{index.rank}: {group.stored[0]}}}" if self.shapes[group.stored[0]] == "M" else ""))
                     return False
                 if index.offset and ref.name == defining:
                     fail(f"{ref}: an iterative Einsum reads the previous iterate, index {index.rank} not {index}")
                     return False
-                if index.offset and (index.offset != 1 or self.recurrence.get(ref.name) != index.rank):
+                if index.offset and (index.offset != 1 or self.recurrence.get(ref.name) != group.stored[0]):
                     fail(f"{ref}: a shifted index {index} is only allowed as rank+1 on the rank an iterative "
                          "tensor advances")
                     return False

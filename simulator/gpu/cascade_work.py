@@ -146,6 +146,9 @@ def mapping_tile_work(mapping, problem) -> CascadeTileWork:
 
 @cache
 def cascade_tile_work(cascade: Cascade, head_dim: int, head_dim_v: int) -> CascadeTileWork:
+    refused = cascade.position_read_refused("GPU model")
+    if refused:
+        raise SpecError(refused, source=cascade.source)
     passes = analyze_passes(cascade)
     binding = _binding(cascade, passes.rank, head_dim, head_dim_v)
     readers: dict[str, set[str]] = {}
