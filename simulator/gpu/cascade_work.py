@@ -78,12 +78,14 @@ class Binding:
     outer: str | None  # m1: one step per tile
     query: frozenset[str]
     sizes: dict[str, int]
+    single: frozenset[str] = frozenset()  # query ranks the cascade fixes to size 1 (decode's P = 1): no rows
+
 
     def extent(self, ranks, what: str) -> tuple[tuple[int, int], float]:
         """(power of Br, power of Bc), constant of the ranks' size at the tile; `what` names them in errors."""
         ranks = set(ranks)
         rows = ranks & self.query
-        if rows and rows != self.query:
+        if rows and rows | self.single != self.query:
             raise SpecError(f"{what} has query ranks {', '.join(sorted(rows))} but not "
                             f"{', '.join(sorted(self.query - rows))}: a block's Br rows cover all query ranks together",
                             source=self.cascade.source)
@@ -198,7 +200,8 @@ def _binding(cascade: Cascade, rank: str, head_dim: int, head_dim_v: int) -> Bin
                             "problem (E is the head dim, F the value head dim, others need a param)",
                             source=cascade.source)
         sizes[other] = int(value)
-    return Binding(cascade, family, partition.outer if partition else None, query, sizes)
+    single = frozenset(r for r in query if cascade.params.get(cascade.shapes[r]) == 1)
+    return Binding(cascade, family, partition.outer if partition else None, query, sizes, single)
 
 
 def _check_einsum(cascade: Cascade, binding: Binding, einsum: Einsum) -> None:

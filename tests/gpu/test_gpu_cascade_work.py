@@ -125,6 +125,24 @@ def test_linear_attention_works_on_keys_per_tile_and_on_queries_per_block():
         "epilogue_fp32_ops": 2 * 4096 + 4096 + 4096.0, "epilogue_alu_ops": 2 * 4096.0}
 
 
+def test_mla_decode_heads_are_the_rows_when_the_cascade_fixes_one_query_token():
+    # P = 1 (params), so a block's Br rows are Br of the G heads, and W^UV[c,f,g] (per head, no p) has Br rows.
+    # Per tile: QK = QC . CKV, 64 x 32 x 512 = 1048576; QKR = QR . KR, 64 x 32 x 64 = 131072; SLNV = SLN CKV,
+    # 64 x 32 x 512 = 1048576 tensor FMAs. Per block: AV = OL W^UV, 64 x 512 x 64 = 2097152. State per row: the
+    # C = 512 latent accumulators RNV, plus RM and RD: 514.
+    work = cascade_tile_work(library_cascade("mla-decode"), D, D)
+    counts = work.counts(BR, BC)
+    assert float(counts["tensor_fma"]) == 1048576 + 131072 + 1048576
+    assert float(counts["epilogue_tensor_fma"]) == 64 * 512 * 64
+    assert work.report()["state"] == "514*Br"
+
+
+def test_a_tensor_over_some_query_ranks_is_refused_when_the_others_have_rows():
+    text = library_cascade("mla-decode").text.replace("params: {P: 1,", "params: {")
+    with pytest.raises(SpecError, match="tensor WUV has query ranks g but not p"):
+        cascade_tile_work(parse_cascade(text), D, D)
+
+
 def _hand_written_phase(phase, tile: TileChoice, dv: int):
     """The fused phase with the per-tile counts of the formula the model used before the derivation: Br.Bc.(D+Dv)
     tensor FMAs, 2 Br.Bc SFU (exp and conversion), 2 Br.Bc + Br.Dv FP32, Br.Bc ALU; Br.Dv FP32 and Br.Dv SFU per
