@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.expr import Expr, FinalIndex, RankIndex, TensorRef, tensor_refs
+from einsum_cascade.expr import Expr, FinalIndex, Position, RankIndex, Symbol, TensorRef, tensor_refs, walk
 from einsum_cascade.masks import Mask
 from einsum_cascade.ops import Op
 
@@ -200,6 +201,24 @@ class Cascade:
             if outer_symbol not in values:
                 sizes[outer_symbol] = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
         return sizes
+
+    def fixed_tiles(self) -> frozenset[str]:
+        """Tile symbols a mapping may not resize, because the outputs depend on them: the tile (or the count of
+        tiles) is a number in an expression, a mask or a density, or a part of its partition is a position, a
+        mask's rank or a selection's rank (MoBA chooses blocks of M0 keys). A tile that only indexes (FuseMax's
+        M0: sums and maxima regrouped by tile) is a schedule choice the mapper sizes."""
+        used_symbols, used_ranks = set(), set()
+        for einsum in self.einsums:
+            for node in walk(einsum.expr):
+                if isinstance(node, Symbol):
+                    used_symbols.add(node.name)
+                elif isinstance(node, Position):
+                    used_ranks.add(node.rank)
+        for mask in self.masks:
+            used_symbols |= set(mask.names) | set(re.findall(r"[A-Za-z_]\w*", mask.density or ""))
+            used_ranks |= set(mask.names) | (set(mask.select.ranks) | {mask.select.over} if mask.select else set())
+        return frozenset(p.tile_symbol for p in self.partitions
+                         if {p.tile_symbol, self.shapes[p.outer]} & used_symbols or set(p.parts) & used_ranks)
 
     def position_reads(self) -> list[tuple[str, TensorRef]]:
         """(Einsum, reference) for every read of a key-rank tensor at a query position (`S[p+1,e,f]`, `aligned`)."""

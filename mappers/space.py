@@ -58,6 +58,8 @@ class SpatialMappingSpace(GenomeSpace):
             "p1": _powers(queries),
             "m0": _powers(min(keys, side)),
         }
+        if partition and partition.tile_symbol in cascade.fixed_tiles():  # the algorithm's block, not a tiling
+            self.choices["m0"] = [int(shapes.get(partition.tile_symbol, cascade.params[partition.tile_symbol]))]
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
     def keep_structures(self, indices: list[int]) -> None:

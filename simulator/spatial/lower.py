@@ -107,9 +107,15 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
     for rank, symbol in instances.items():
         reject(symbol in sizes, f"no size for {symbol} (instances {cascade.instances})", mapping)
         extents[rank] = sizes[symbol]
+    fixed = cascade.fixed_tiles()
     for partition in cascade.partitions:  # the cascade's own tile, possibly sized by the mapping
         default_tile = sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
         tile = group_sizes.get(partition.inner, default_tile)
+        reject(partition.tile_symbol not in fixed or tile == default_tile,
+               f"group {group.name} sizes {partition.inner} = {tile}, but cascade {cascade.name}'s outputs depend "
+               f"on {partition.tile_symbol} = {float(default_tile):g} (its blocks are part of the algorithm, not a "
+               "tiling)",
+               mapping)
         sizes[partition.tile_symbol] = int(tile)
     for rank, symbol in cascade.shapes.items():
         if cascade.partition_of_part(rank):

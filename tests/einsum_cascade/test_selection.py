@@ -101,7 +101,7 @@ groups:
   einsums: [KS, GS, G, QK, LM, RM, SLN, PRM, SPD, SLD, RD, SPNV, SLNV, RNV, AV]
   splits:
     p: [p2, p1, p0]
-  sizes: {p0: 256, p1: 1, m0: 256}
+  sizes: {p0: 256, p1: 1, m0: 512}
   dram_loops: [b, h, p2]
   buffer_loops: [p1]
   spatial:
@@ -130,6 +130,26 @@ def test_the_spatial_model_charges_the_choice_on_the_scores_array():
     assert wider.cycles_per_point[g] == lanes.cost("div").cycles + 7 * lanes.cost("max").cycles
     qk = [e.name for e in lowered.einsums].index("QK")
     assert lowered.density[qk] == 3 / 8 and lowered.density[g] == 1.0  # the attention is masked, the gate is not
+
+
+def test_the_block_a_selection_chooses_is_the_algorithms_not_the_mappers():
+    # MoBA's top-KB choice is over blocks of M0 = 512 keys: a mapping with 256-key tiles would compute another
+    # algorithm (3 of 16 blocks instead of 3 of 8), so it is refused, and the mapper searches only M0 = 512.
+    # FuseMax's M0 only regroups its running sums: the mapper sizes it.
+    from arch_models import load_arch
+    from mappers.load import parse_mapping
+    from mappers.space import SpatialMappingSpace
+    from simulator.spatial.lower import MappingRejected, lower_group
+
+    assert MOBA.fixed_tiles() == {"M0"} and library_cascade("nsa").fixed_tiles() == {"M0"}
+    assert library_cascade("fusemax").fixed_tiles() == frozenset()
+    arch = load_arch("fusemax")
+    shapes = {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64}
+    halved = parse_mapping(MOBA_MAPPING.replace("m0: 512", "m0: 256"), "moba-256.yaml")
+    with pytest.raises(MappingRejected, match="sizes m0 = 256, but cascade moba's outputs depend on M0 = 512"):
+        lower_group(MOBA, arch, halved, 0, shapes)
+    assert SpatialMappingSpace(MOBA, arch, shapes).choices["m0"] == [512]
+    assert len(SpatialMappingSpace(library_cascade("fusemax"), arch, shapes).choices["m0"]) > 1
 
 
 NSA = library_cascade("nsa")
