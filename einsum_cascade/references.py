@@ -127,6 +127,24 @@ def moba(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     return _masked_softmax(inputs, np.repeat(chosen, block, axis=1)[:, : keys.shape[-1]])
 
 
+def sparge(inputs: Inputs, sizes: Sizes) -> np.ndarray:
+    """SpargeAttn-style block skip (Zhang et al. 2025, Sec. 3): queries in blocks of P0 and keys in blocks of M0 are
+    sum-pooled; a block pair's predicted score is the product of the pools over M0 P0; each query block attends to
+    the KB key blocks it predicts highest (ties to the earlier block). Short last blocks pool only what they hold."""
+    queries, keys = inputs["Q"], inputs["K"]
+    key_block, query_block, top = sizes["M0"], sizes["P0"], sizes["KB"]
+    key_blocks, query_blocks = -(-keys.shape[-1] // key_block), -(-queries.shape[-1] // query_block)
+    pooled_keys = np.stack([keys[:, b * key_block:(b + 1) * key_block].sum(axis=1) for b in range(key_blocks)], 1)
+    pooled_queries = np.stack([queries[:, b * query_block:(b + 1) * query_block].sum(axis=1)
+                               for b in range(query_blocks)], 1)
+    predicted = pooled_queries.T @ pooled_keys / (key_block * query_block)  # [query blocks, key blocks]
+    chosen = np.zeros(predicted.shape, dtype=bool)
+    for block, scores in enumerate(predicted):
+        chosen[block, sorted(range(key_blocks), key=lambda b: (-scores[b], b))[:top]] = True
+    per_key = np.repeat(chosen, key_block, axis=1)[:, : keys.shape[-1]]
+    return _masked_softmax(inputs, np.repeat(per_key, query_block, axis=0)[: queries.shape[-1]])
+
+
 def nsa(inputs: Inputs, sizes: Sizes) -> np.ndarray:
     """NSA's three branches (Yuan et al. 2025, Sec. 3.3), non-causal, constant gates: attention to the block means of
     K and V (blocks of M0, a short last block padded with zeros), to the keys of the NB blocks whose mean keys score
@@ -242,6 +260,7 @@ REFERENCES: dict[str, Callable[[Inputs, Sizes], np.ndarray]] = {
     "softmax_block_sparse": softmax_block_sparse,
     "softmax_bias": softmax_bias,
     "moba": moba,
+    "sparge": sparge,
     "nsa": nsa,
     "neighborhood_2d": neighborhood_2d,
     "neighborhood_3d": neighborhood_3d,

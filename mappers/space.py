@@ -49,17 +49,22 @@ class SpatialMappingSpace(GenomeSpace):
         self.key = _key_rank(cascade, self.query)
         partition = cascade.partition_of_parent(self.key)
         self.key_parts = partition.parts if partition else (f"{self.key}1", f"{self.key}0")
-        self.query_parts = tuple(f"{self.query}{n}" for n in (2, 1, 0))
+        query_partition = cascade.partition_of_parent(self.query)
+        # (outer loop, buffer loop, tile on the arrays); a cascade that cuts its queries into blocks (SpargeAttn)
+        # gives the outer and the tile, and its query blocks are not regrouped in the buffer (no buffer loop)
+        self.query_parts = (query_partition.outer, None, query_partition.inner) if query_partition else tuple(
+            f"{self.query}{n}" for n in (2, 1, 0))
         self.instances = [s.lower() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
         queries, keys = shapes[cascade.shapes[self.query]], shapes[cascade.shapes[self.key]]
         side = max(arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.cols)
         self.choices = {
             "p0": _powers(min(queries, side)),
-            "p1": _powers(queries),
+            "p1": _powers(queries) if query_partition is None else [1],
             "m0": _powers(min(keys, side)),
         }
-        if partition and partition.tile_symbol in cascade.fixed_tiles():  # the algorithm's block, not a tiling
-            self.choices["m0"] = [int(shapes.get(partition.tile_symbol, cascade.params[partition.tile_symbol]))]
+        for sized, cut in (("m0", partition), ("p0", query_partition)):
+            if cut and cut.tile_symbol in cascade.fixed_tiles():  # the algorithm's block, not a tiling
+                self.choices[sized] = [int(shapes.get(cut.tile_symbol, cascade.params[cut.tile_symbol]))]
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
     def keep_structures(self, indices: list[int]) -> None:
@@ -181,18 +186,18 @@ class SpatialMappingSpace(GenomeSpace):
         on_1d_only = all(arrays[n] == "1d" for n in run)
         reduces_keys = any(set(e.reduced_ranks) & self.cascade.family(self.key) for e in einsums)
         rows_streaming = structure.grouping == "split" and on_1d_only and reduces_keys
-        splits = {self.query: self.query_parts}
+        splits = {} if p1 is None else {self.query: self.query_parts}
         if self.cascade.partition_of_parent(self.key) is None:
             splits[self.key] = self.key_parts
-        group_sizes = {p0: sizes["p0"], p1: sizes["p1"], m0: sizes["m0"]}
+        group_sizes = {p0: sizes["p0"], **({} if p1 is None else {p1: sizes["p1"]}), m0: sizes["m0"]}
         if rows_streaming:  # one query row per tile, keys across the lanes (a row of scores fits the buffer)
-            dram_loops = [*self.instances, p2, p1, p0]
+            dram_loops = [*self.instances, *(part for part in (p2, p1, p0) if part)]
             buffer_loops: list[str] = []
             spatial = {"1d": {"lanes": m0}}
         else:
             query_loop, key_loop = [p2], ([m1] if structure.stream_keys else [])
             dram_loops = [*self.instances, *(key_loop + query_loop if structure.keys_outer else query_loop + key_loop)]
-            buffer_loops = [p1]
+            buffer_loops = [p1] if p1 else []
             rows, cols = (m0, p0) if structure.key_on_rows else (p0, m0)
             spatial = {"2d": {"rows": rows, "cols": cols}, "1d": {"lanes": m0 if structure.key_on_lanes else p0}}
         stages = _stages(self.cascade, run, arrays, structure.binding)
@@ -226,7 +231,8 @@ class SpatialMappingSpace(GenomeSpace):
             if same_array and inside <= bound and not self.cascade.iterative_tensors.get(name):
                 homes[name] = "reg"
             elif staging_words and not self.cascade.iterative_tensors.get(name) and not (
-                    set(self.cascade.tensor_ranks[name]) - {self.key_parts[0], self.query, *self.instances}):
+                    set(self.cascade.tensor_ranks[name]) - {self.key_parts[0], self.query, self.query_parts[0],
+                                                             *self.instances}):
                 homes[name] = "staging"
             else:
                 homes[name] = "buffer"
@@ -239,7 +245,7 @@ class SpatialMappingSpace(GenomeSpace):
                 parts.add(self.query_parts[2])
             elif rank == self.key:
                 parts.add(self.key_parts[1])
-            elif rank != self.key_parts[0]:
+            elif rank not in (self.key_parts[0], self.query_parts[0]):  # outer parts are loops, not in a tile
                 parts.add(rank)
         return parts
 

@@ -29,9 +29,12 @@ class Footprint:
 
 
 def _size(cascade: Cascade, ranks, skip: set[str]) -> sympy.Expr:
+    """Elements of a tensor over `ranks` that one query needs: a query rank or a part of one (a query's block, p1)
+    indexes the query itself, not its share."""
+    queries = set(cascade.query_ranks)
     size = sympy.Integer(1)
     for rank in ranks:
-        if rank not in skip and rank not in cascade.query_ranks:
+        if rank not in skip and not cascade.family(rank) & queries:
             size *= rank_size(cascade, rank)
     return size
 

@@ -48,6 +48,7 @@ EXPECTED_PASSES = {
     "softplus-l1": 1,
     "linear-attention": 1,
     "moba": 2,  # the top-KB choice of key blocks needs every block's gate score before the first is attended
+    "sparge": 2,  # likewise, one choice per block of P0 queries from the pooled scores of every key block
     "nsa": 2,  # the compressed branch's max, and the choice of blocks by their compressed scores, precede pass 2
     "linear-attention-causal": 1,  # numerator and denominator both sum over the visible keys; one division at the end
     "retention": 1,  # no normalisation: the decayed scores go straight into the value product

@@ -1,0 +1,72 @@
+"""SpargeAttn-style block skip (library cascade `sparge`, issue 16 item 6): one top-KB choice of key blocks per
+block of P0 queries, from sum-pooled queries and keys. Checked by hand on a case where a query's own best block is
+not its block's, against the reference where only some blocks are kept, its analysis by hand, and its mapping:
+the cascade's query blocks are the mapper's query tiles, and neither block size is resized."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arch_models import load_arch
+from einsum_cascade.analysis import analyze_passes, live_footprint
+from einsum_cascade.analysis.symbols import symbol
+from einsum_cascade.check import random_inputs
+from einsum_cascade.executor import run_cascade
+from einsum_cascade.library import library_cascade
+from einsum_cascade.references import REFERENCES
+from mappers.search import SearchSettings
+from mappers.space import SpatialMappingSpace
+from simulator.studies.spatial_search import search_mapping
+
+SPARGE = library_cascade("sparge")
+
+
+def test_a_block_of_queries_shares_one_choice_worked_by_hand():
+    # 4 keys in 2 blocks of 2: K = 1, 1, -1, -1 pools to 2 and -2. One block of 2 queries, Q = 3, -1, pools to 2;
+    # predicted scores 2 * 2 / 4 = 1 and -1: the block keeps key block 0 (KB = 1). Query 1 alone (q = -1) would
+    # prefer key block 1, but it attends to keys 0 and 1 (equal scores): the mean of V = 10, 20 is 15, as query 0's.
+    sizes = SPARGE.sizes({"M": 4, "P": 2, "E": 1, "F": 1, "M0": 2, "P0": 2, "KB": 1})
+    inputs = {"Q": np.array([[3.0, -1.0]]), "K": np.array([[1.0, 1.0, -1.0, -1.0]]),
+              "V": np.array([[10.0, 20.0, 30.0, 40.0]])}
+    trace = run_cascade(SPARGE, inputs, sizes)
+    np.testing.assert_allclose(trace.tensors["AV"], [[15.0, 15.0]], rtol=1e-12)
+    np.testing.assert_allclose(REFERENCES["sparge"](inputs, sizes), [[15.0, 15.0]], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("keys", "queries", "key_block", "query_block", "top"),
+                         [(64, 16, 8, 4, 3), (60, 9, 8, 4, 2), (40, 40, 5, 8, 1)])
+def test_sparge_computes_the_reference_with_some_blocks_left_out(keys, queries, key_block, query_block, top):
+    sizes = SPARGE.sizes({"M": keys, "P": queries, "E": 4, "F": 3, "M0": key_block, "P0": query_block, "KB": top})
+    inputs = random_inputs(SPARGE, sizes, np.random.default_rng(7))
+    trace = run_cascade(SPARGE, inputs, sizes)
+    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES["sparge"](inputs, sizes), rtol=1e-9, atol=1e-12)
+    # QK ran on the kept blocks only: `top` blocks of `key_block` keys per query (a short last block is shorter)
+    assert trace.present_points["QK"] <= queries * top * key_block * sizes["E"]
+    assert trace.present_points["QK"] < keys * queries * sizes["E"]
+
+
+def test_the_prediction_is_a_pass_and_a_query_keeps_its_blocks_scores():
+    passes = analyze_passes(SPARGE)
+    assert passes.passes == 2 and passes.pass_of["G"] == 1 and passes.pass_of["QK"] == 2
+    footprint = live_footprint(SPARGE, passes)
+    E, F, M, M0 = symbol("E"), symbol("F"), symbol("M"), symbol("M0")  # noqa: N806 - shape symbols
+    # by hand, pass 2: its block's M1 = M / M0 predicted scores, the running max, sum (and their tile values LM,
+    # SLD), the F running and tile numerators, and the query's E inputs; a query's block, p1, is the query itself
+    assert (footprint.per_query - (E + 2 * F + M / M0 + 4)).simplify() == 0
+
+
+def test_both_block_sizes_are_the_algorithms():
+    assert SPARGE.fixed_tiles() == {"M0", "P0"}
+    space = SpatialMappingSpace(SPARGE, load_arch("fusemax"), {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64,
+                                                                  "F": 64})
+    assert space.choices["p0"] == [128] and space.choices["m0"] == [64] and space.choices["p1"] == [1]
+    assert space.query_parts == ("p1", None, "p0")  # the cascade's query blocks are the mapper's query tiles
+
+
+def test_sparge_maps_with_the_cascade_blocks_as_tiles():
+    arch = load_arch("fusemax")
+    found = search_mapping(SPARGE, arch, {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64}, "latency",
+                           SearchSettings(evaluations=200, seconds=None), progress=False, use_cache=False)
+    assert np.isfinite(found["best"]["latency_s"])
+    assert "sizes: {p0: 128, m0: 64}" in found["mapping_yaml"]
