@@ -24,7 +24,9 @@ def add_parser(subparsers) -> None:
                              "kernel that computes --cascade")
     parser.add_argument("--workload", help="model whose attention shapes to use (with --seq)")
     parser.add_argument("--seq", help="sequence length, e.g. 64K")
-    parser.add_argument("--shape", help="explicit shapes instead of a workload, e.g. M=1024,K=1024,N=1024")
+    parser.add_argument("--shape", help="explicit shapes instead of a workload, e.g. M=1024,K=1024,N=1024; with "
+                                        "--workload, sizes added to or replacing its shapes, e.g. an algorithm's "
+                                        "block sizes (sparge: P0=256,M0=256)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
     parser.add_argument("--budget", default="30s", help="seconds (30s) or candidate evaluations (200000)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
@@ -38,12 +40,19 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _shapes(args) -> dict[str, int]:
-    if args.shape:
-        return parse_shape_option(args.shape)
+def _bound_shapes(args, cascade) -> dict[str, int]:
+    """The cascade's sizes: a workload's attention shapes (a size the cascade fixes, such as decode's P = 1, wins),
+    then the --shape sizes, which must not contradict the cascade; or --shape alone."""
+    given = parse_shape_option(args.shape) if args.shape else {}
+    if not (args.workload or args.seq):
+        if not given:
+            raise SpecError("give --workload and --seq, or --shape", key="--workload")
+        return cascade.bind_shapes(given, explicit=True)
     if not (args.workload and args.seq):
-        raise SpecError("give --workload and --seq, or --shape", key="--workload")
-    return attention_shapes(load_model(args.workload), parse_seq_len(args.seq))
+        raise SpecError("give --workload and --seq together", key="--seq" if args.workload else "--workload")
+    workload = cascade.bind_shapes(attention_shapes(load_model(args.workload), parse_seq_len(args.seq)),
+                                   explicit=False)
+    return cascade.bind_shapes({**workload, **given}, explicit=True) if given else workload
 
 
 def run(args) -> int:
@@ -58,8 +67,8 @@ def run(args) -> int:
     if args.kernel:
         raise SpecError(f"--mappings applies to GPU architectures; {args.arch!r} is a spatial array (its mapping "
                         "is searched)", key="--mappings")
-    cascades, shapes = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")], _shapes(args)
-    bound = [c.bind_shapes(shapes, explicit=bool(args.shape)) for c in cascades]
+    cascades = [resolve_cascade(n) for n in names_option(args.cascade, "--cascade")]
+    bound = [_bound_shapes(args, c) for c in cascades]
     for cascade, sizes in zip(cascades, bound, strict=True):
         if any(mask.density for mask in cascade.masks):  # symbolic (sympy): loaded only for a declared density
             from einsum_cascade.analysis.symbols import check_densities

@@ -70,3 +70,22 @@ def test_sparge_maps_with_the_cascade_blocks_as_tiles():
                            SearchSettings(evaluations=200, seconds=None), progress=False, use_cache=False)
     assert np.isfinite(found["best"]["latency_s"])
     assert "sizes: {p0: 128, m0: 64}" in found["mapping_yaml"]
+
+
+def test_map_takes_the_algorithms_block_sizes_beside_a_workload(capsys):
+    # SpargeAttn's GPU blocks (128 x 64) use an eighth of a 256 x 256 array; blocks of 256 fill it. --shape beside
+    # --workload gives them; a rank size the cascade fixes cannot be contradicted (decode's P = 1).
+    import json
+
+    from spec_errors import run_cli
+
+    status, out, _, _ = run_cli(["map", "--arch", "fusemax", "--cascade", "sparge", "--workload", "bert", "--seq",
+                                 "4K", "--shape", "P0=256,M0=256", "--budget", "3000", "--no-cache", "--json"], capsys)
+    assert status == 0
+    assert "sizes: {p0: 256, m0: 256}" in json.loads(out)["mapping_yaml"]
+    status, _, err, _ = run_cli(["map", "--arch", "fusemax", "--cascade", "decode", "--workload", "bert", "--seq",
+                                 "4K", "--shape", "P=4", "--budget", "100", "--no-cache"], capsys)
+    assert status == 2 and "P = 4 contradicts cascade 'decode', which fixes P = 1" in err
+    status, _, err, _ = run_cli(["map", "--arch", "fusemax", "--cascade", "decode", "--workload", "bert",
+                                 "--budget", "100"], capsys)
+    assert status == 2 and "give --workload and --seq together" in err
