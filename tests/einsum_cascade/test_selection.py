@@ -33,14 +33,19 @@ def test_the_top_values_along_the_rank_ties_to_the_lower_index():
     assert selected(choice, scores, 5).all()  # more kept than there are: all
 
 
-@pytest.mark.parametrize(("keys", "queries", "block", "top"), [(64, 16, 8, 3), (60, 9, 8, 2), (40, 40, 5, 1)])
-def test_moba_computes_the_reference_with_some_blocks_left_out(keys, queries, block, top):
-    sizes = MOBA.sizes({"M": keys, "P": queries, "E": 4, "F": 3, "M0": block, "KB": top})
-    inputs = random_inputs(MOBA, sizes, np.random.default_rng(11))
-    trace = run_cascade(MOBA, inputs, sizes)
-    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES["moba"](inputs, sizes), rtol=1e-9, atol=1e-12)
-    # QK ran on the kept blocks only: top blocks of `block` keys per query, the short last block shorter
-    assert trace.present_points["QK"] <= queries * top * block * sizes["E"]
+@pytest.mark.parametrize(("name", "keys", "queries", "blocks", "top"), [
+    ("moba", 64, 16, {"M0": 8}, 3), ("moba", 60, 9, {"M0": 8}, 2), ("moba", 40, 40, {"M0": 5}, 1),
+    ("sparge", 64, 16, {"M0": 8, "P0": 4}, 3), ("sparge", 60, 9, {"M0": 8, "P0": 4}, 2),
+    ("sparge", 40, 40, {"M0": 5, "P0": 8}, 1)])
+def test_a_selection_computes_the_reference_with_some_blocks_left_out(name, keys, queries, blocks, top):
+    # moba: one choice per query; sparge: one per block of P0 queries (SpargeAttn-style)
+    cascade = library_cascade(name)
+    sizes = cascade.sizes({"M": keys, "P": queries, "E": 4, "F": 3, "KB": top, **blocks})
+    inputs = random_inputs(cascade, sizes, np.random.default_rng(11))
+    trace = run_cascade(cascade, inputs, sizes)
+    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES[name](inputs, sizes), rtol=1e-9, atol=1e-12)
+    # QK ran on the kept blocks only: top blocks of M0 keys per query, the short last block shorter
+    assert trace.present_points["QK"] <= queries * top * blocks["M0"] * sizes["E"]
     assert trace.present_points["QK"] < keys * queries * sizes["E"]
 
 

@@ -1,17 +1,15 @@
 """SpargeAttn-style block skip (library cascade `sparge`, issue 16 item 6): one top-KB choice of key blocks per
 block of P0 queries, from sum-pooled queries and keys. Checked by hand on a case where a query's own best block is
-not its block's, against the reference where only some blocks are kept, its analysis by hand, and its mapping:
-the cascade's query blocks are the mapper's query tiles, and neither block size is resized."""
+not its block's (against the reference where only some blocks are kept: test_selection.py), its analysis by hand,
+and its mapping: the cascade's query blocks are the mapper's query tiles, and neither block size is resized."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from arch_models import load_arch
 from einsum_cascade.analysis import analyze_passes, live_footprint
 from einsum_cascade.analysis.symbols import symbol
-from einsum_cascade.check import random_inputs
 from einsum_cascade.executor import run_cascade
 from einsum_cascade.library import library_cascade
 from einsum_cascade.references import REFERENCES
@@ -32,18 +30,6 @@ def test_a_block_of_queries_shares_one_choice_worked_by_hand():
     trace = run_cascade(SPARGE, inputs, sizes)
     np.testing.assert_allclose(trace.tensors["AV"], [[15.0, 15.0]], rtol=1e-12)
     np.testing.assert_allclose(REFERENCES["sparge"](inputs, sizes), [[15.0, 15.0]], rtol=1e-12)
-
-
-@pytest.mark.parametrize(("keys", "queries", "key_block", "query_block", "top"),
-                         [(64, 16, 8, 4, 3), (60, 9, 8, 4, 2), (40, 40, 5, 8, 1)])
-def test_sparge_computes_the_reference_with_some_blocks_left_out(keys, queries, key_block, query_block, top):
-    sizes = SPARGE.sizes({"M": keys, "P": queries, "E": 4, "F": 3, "M0": key_block, "P0": query_block, "KB": top})
-    inputs = random_inputs(SPARGE, sizes, np.random.default_rng(7))
-    trace = run_cascade(SPARGE, inputs, sizes)
-    np.testing.assert_allclose(trace.tensors["AV"], REFERENCES["sparge"](inputs, sizes), rtol=1e-9, atol=1e-12)
-    # QK ran on the kept blocks only: `top` blocks of `key_block` keys per query (a short last block is shorter)
-    assert trace.present_points["QK"] <= queries * top * key_block * sizes["E"]
-    assert trace.present_points["QK"] < keys * queries * sizes["E"]
 
 
 def test_the_prediction_is_a_pass_and_a_query_keeps_its_blocks_scores():
