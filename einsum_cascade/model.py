@@ -6,6 +6,7 @@ ranks are known, tensors are defined before use, iterative Einsums have initial 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -207,6 +208,9 @@ class Cascade:
         tiles) is a number in an expression, a mask or a density, or a part of its partition is a position, a
         mask's rank or a selection's rank (MoBA chooses blocks of M0 keys). A tile that only indexes (FuseMax's
         M0: sums and maxima regrouped by tile) is a schedule choice the mapper sizes."""
+        return _fixed_tiles(self)
+
+    def _fixed_tiles(self) -> frozenset[str]:
         used_symbols, used_ranks = set(), set()
         for einsum in self.einsums:
             for node in walk(einsum.expr):
@@ -278,6 +282,12 @@ class Cascade:
     def align(self, ref: TensorRef) -> list[Alignment]:
         """Line the indices of `ref` up with the stored ranks of its tensor (see Alignment)."""
         return align_indices(ref, self.tensor_ranks[ref.name], self.partitions)
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_tiles(cascade: Cascade) -> frozenset[str]:
+    """`Cascade.fixed_tiles`, once per cascade (a cascade is immutable and hashed by its text)."""
+    return cascade._fixed_tiles()
 
 
 def _whole(value):
