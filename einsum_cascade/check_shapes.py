@@ -19,7 +19,8 @@ def check_sizes(cascade: Cascade, shape_set: dict[str, int]) -> dict[str, int]:
     """Concrete sizes for one shape set: rank symbols from the set, params that fix a rank keep their
     value (e.g. P = 1 for decode); params that size the structure (a partition's tile, a mask's window width
     or block size) get the set's tile, so tiling and masks are exercised at small sizes; every other param
-    (a slope, a scale) keeps its declared value."""
+    (a slope, a scale) keeps its declared value. A selection's `top` is lowered below its block count, so that the
+    choice leaves blocks out."""
     rank_symbols = {cascade.shapes[r] for r in cascade.shapes if cascade.partition_of_part(r) is None}
     structural = {p.tile_symbol for p in cascade.partitions} | {n for mask in cascade.masks for n in mask.names}
     sizes = {}
@@ -28,4 +29,9 @@ def check_sizes(cascade: Cascade, shape_set: dict[str, int]) -> dict[str, int]:
     for symbol, value in cascade.params.items():
         if symbol not in rank_symbols:
             sizes[symbol] = shape_set["tile"] if symbol in structural else value
-    return cascade.sizes(sizes)
+    sizes = cascade.sizes(sizes)
+    for mask in cascade.masks:  # a selection keeps fewer than all of its blocks where there are several
+        if mask.select and mask.select.keep in cascade.params:
+            blocks = sizes[cascade.shapes[mask.select.over]]
+            sizes[mask.select.keep] = max(1, min(int(sizes[mask.select.keep]), blocks - 1))
+    return sizes

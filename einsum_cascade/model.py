@@ -210,6 +210,13 @@ class Cascade:
         M0: sums and maxima regrouped by tile) is a schedule choice the mapper sizes."""
         return _fixed_tiles(self)
 
+    def algorithm_block(self, partition: Partition, sizes: dict) -> int:
+        """The size of a fixed tile (`fixed_tiles`) at these sizes: the declared block, or the whole rank where the
+        rank is shorter than one block (one block either way); a short last block is padded."""
+        tile = sizes.get(partition.tile_symbol, self.params[partition.tile_symbol])
+        total = sizes.get(self.shapes[partition.parent])
+        return int(tile if total is None else min(tile, total))
+
     def _fixed_tiles(self) -> frozenset[str]:
         used_symbols, used_ranks = set(), set()
         for einsum in self.einsums:
@@ -230,8 +237,9 @@ class Cascade:
         for einsum in self.einsums:
             for ref in einsum.input_refs:
                 for group in self.align(ref):
-                    if any(isinstance(i, RankIndex) and i.rank != group.stored[0] and group.kind == "same"
-                           for i in group.indices):
+                    if group.kind == "same" and any(isinstance(i, RankIndex) and i.rank != group.stored[0]
+                                                    and self.aligned.get(i.rank) == group.stored[0]
+                                                    for i in group.indices):
                         found.append((einsum.name, ref))
                         break
         return found

@@ -122,6 +122,7 @@ class _CascadeBuilder:
         self._check_mask_references(masks, einsums)
         outputs = self._outputs(data.get("outputs"))
         query_ranks = self._query_ranks(data.get("query_ranks"))
+        self._check_aligned_roles(query_ranks)
         if self.errors:
             raise SpecErrors(self.errors)
         return Cascade(
@@ -193,6 +194,10 @@ class _CascadeBuilder:
             return {}
         pairs = {}
         for query, key in aligned.items():
+            if not isinstance(key, str):
+                self.fail(f"{key!r} is not a rank name: map a query rank to one key rank, e.g. {{p: m}}", "aligned",
+                          query)
+                continue
             bad = [r for r in (query, key) if r not in self.shapes]
             parted = [r for r in (query, key) if r in self.shapes and (
                 any(r in p.parts or r == p.parent for p in self.partitions))]
@@ -205,6 +210,15 @@ class _CascadeBuilder:
             else:
                 pairs[str(query)] = str(key)
         return pairs
+
+    def _check_aligned_roles(self, query_ranks: tuple[str, ...]) -> None:
+        """An aligned pair reads a key rank at a query's position: the left side a query rank, the right side not."""
+        for query, key in self.aligned.items():
+            if query not in query_ranks:
+                self.fail(f"rank {query!r} is not a query rank (query ranks: {', '.join(query_ranks) or 'none'}): "
+                          "aligned maps a query rank to the key rank read at its position", "aligned", query)
+            elif key in query_ranks:
+                self.fail(f"rank {key!r} is a query rank: aligned maps a query rank to a key rank", "aligned", query)
 
     def _tensor_list(self, items, key: str) -> list[TensorRef]:
         if not isinstance(items, list) or not items:
@@ -605,6 +619,10 @@ class _CascadeBuilder:
                         return False
                     continue
                 at_position = self.aligned.get(index.rank) == group.stored[0]  # S[p+1,e,f] for S[m,e,f]
+                if at_position and ref.name == defining:
+                    fail(f"{ref}: an iterative Einsum reads only its previous iterate, not its state at the position "
+                         f"of {index.rank}")
+                    return False
                 if used[0] != self.shapes[group.stored[0]] and not at_position:
                     fail(f"shape mismatch: {ref} uses {index.rank} ({used[0]}) where {declared} has "
                          f"{group.stored[0]} ({self.shapes[group.stored[0]]})" + (

@@ -62,9 +62,11 @@ class SpatialMappingSpace(GenomeSpace):
             "p1": _powers(queries) if query_partition is None else [1],
             "m0": _powers(min(keys, side)),
         }
+        self.fixed = set()  # sized parts that are an algorithm's blocks, not a tiling (a short last block padded)
         for sized, cut in (("m0", partition), ("p0", query_partition)):
-            if cut and cut.tile_symbol in cascade.fixed_tiles():  # the algorithm's block, not a tiling
-                self.choices[sized] = [int(shapes.get(cut.tile_symbol, cascade.params[cut.tile_symbol]))]
+            if cut and cut.tile_symbol in cascade.fixed_tiles():
+                self.choices[sized] = [cascade.algorithm_block(cut, shapes)]
+                self.fixed.add(sized)
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
     def keep_structures(self, indices: list[int]) -> None:
@@ -94,11 +96,13 @@ class SpatialMappingSpace(GenomeSpace):
         return {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
 
     def legal_sizes(self, genomes: np.ndarray) -> np.ndarray:
-        """Divisibility: the query tiles must divide the query rank and the key tile the key rank."""
+        """Divisibility: the query tiles must divide the query rank and the key tile the key rank (an algorithm's
+        blocks need not: the last is padded)."""
         sizes = self.sizes(genomes)
         queries = self.shapes[self.cascade.shapes[self.query]]
         keys = self.shapes[self.cascade.shapes[self.key]]
-        return (queries % (sizes["p0"] * sizes["p1"]) == 0) & (keys % sizes["m0"] == 0)
+        return (("p0" in self.fixed) | (queries % (sizes["p0"] * sizes["p1"]) == 0)) & (
+            ("m0" in self.fixed) | (keys % sizes["m0"] == 0))
 
     def extents(self, parts: list[str], base: np.ndarray, genomes: np.ndarray) -> np.ndarray:
         """Rows of loop extents over `parts` for each genome (other parts keep their `base` extent)."""
@@ -107,8 +111,8 @@ class SpatialMappingSpace(GenomeSpace):
         keys = self.shapes[self.cascade.shapes[self.key]]
         p2, p1, p0 = self.query_parts
         m1, m0 = self.key_parts
-        values = {p0: sizes["p0"], p1: sizes["p1"], p2: queries // (sizes["p0"] * sizes["p1"]),
-                  m0: sizes["m0"], m1: keys // sizes["m0"]}
+        values = {p0: sizes["p0"], p1: sizes["p1"], p2: -(-queries // (sizes["p0"] * sizes["p1"])),
+                  m0: sizes["m0"], m1: -(-keys // sizes["m0"])}  # ceilings: a fixed block may be short
         rows = np.repeat(base[None, :], len(genomes), axis=0)
         for column, part in enumerate(parts):
             if part in values:

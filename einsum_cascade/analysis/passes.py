@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from einsum_cascade.errors import SpecError
 from einsum_cascade.executor import evaluation_order
-from einsum_cascade.expr import FinalIndex
+from einsum_cascade.expr import FinalIndex, RankIndex
 from einsum_cascade.model import Cascade, Einsum
 
 
@@ -107,7 +107,10 @@ def _needs(cascade, einsum: Einsum, family, pass_of, end_of_pass, members) -> li
         if ref.name in members:
             continue  # a recurrence reads its own iterates as it goes
         final = any(isinstance(i, FinalIndex) and i.symbol in symbols for i in ref.indices)
-        complete_late = ref.name in end_of_pass or final
+        # a read at query positions (`T[p+1,f]`, `aligned`) by an Einsum that walks the keys needs the state at
+        # every position while the walk is elsewhere: all of it, complete at the end of its pass
+        at_positions = any(isinstance(i, RankIndex) and cascade.aligned.get(i.rank) in family for i in ref.indices)
+        complete_late = ref.name in end_of_pass or final or at_positions
         if traverses and complete_late:
             needs.append((pass_of[ref.name] + 1, ref.name))
         else:

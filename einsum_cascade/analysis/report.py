@@ -21,6 +21,8 @@ def _text(expr) -> str:
 
 
 def analysis_report(cascade: Cascade, rank: str = "M", shapes: dict[str, int] | None = None) -> dict:
+    if shapes:
+        cascade.check_aligned(shapes)
     passes = analyze_passes(cascade, rank)
     footprint = live_footprint(cascade, passes)
     counts = operation_counts(cascade)

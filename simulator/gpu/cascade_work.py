@@ -84,10 +84,11 @@ class Binding:
     def extent(self, ranks, what: str) -> tuple[tuple[int, int], float]:
         """(power of Br, power of Bc), constant of the ranks' size at the tile; `what` names them in errors."""
         ranks = set(ranks)
-        rows = ranks & self.query
-        if rows and rows | self.single != self.query:
+        spanning = self.query - self.single or self.query  # the ranks a block's rows run over
+        rows = ranks & spanning
+        if rows and rows != spanning:
             raise SpecError(f"{what} has query ranks {', '.join(sorted(rows))} but not "
-                            f"{', '.join(sorted(self.query - rows))}: a block's Br rows cover all query ranks together",
+                            f"{', '.join(sorted(spanning - rows))}: a block's Br rows cover all query ranks together",
                             source=self.cascade.source)
         keys = ranks & self.family
         constant = 1.0
@@ -186,6 +187,11 @@ def _binding(cascade: Cascade, rank: str, head_dim: int, head_dim_v: int) -> Bin
     family = frozenset(cascade.family(rank))
     partition = cascade.partition_of_parent(rank)
     query = frozenset(cascade.query_ranks)
+    cut = next((p for p in cascade.partitions if p.parent in query), None)
+    if cut:
+        raise SpecError(f"cascade {cascade.name} cuts its query rank into blocks ({cut.parent} -> {cut.outer}, "
+                        f"{cut.inner}): a fused GPU kernel's blocks of Br rows are not tied to the cascade's query "
+                        "blocks in the GPU model yet", source=cascade.source, key="partitions")
     if query & family:
         raise SpecError(f"cascade {cascade.name}: rank {rank} is both the key rank and a query rank; a fused "
                         "attention kernel walks keys (M) for rows of queries", source=cascade.source)

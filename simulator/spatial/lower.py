@@ -99,7 +99,8 @@ def array_dimension(arch: SpatialArch, name: str) -> int:
 
 def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[str, int],
                  auto_values: dict[str, int], arch: SpatialArch) -> dict[str, int]:
-    """Size of every loop part; fixed sizes must divide the rank they split."""
+    """Size of every loop part; fixed sizes must divide the rank they split, except an algorithm's blocks
+    (`Cascade.fixed_tiles`), whose short last block is padded."""
     group_sizes = _resolved_sizes(group, arch)
     sizes = dict(shapes)
     extents: dict[str, int] = {}
@@ -109,7 +110,8 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         extents[rank] = sizes[symbol]
     fixed = cascade.fixed_tiles()
     for partition in cascade.partitions:  # the cascade's own tile, possibly sized by the mapping
-        default_tile = sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
+        default_tile = cascade.algorithm_block(partition, sizes) if partition.tile_symbol in fixed else \
+            sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
         tile = group_sizes.get(partition.inner, default_tile)
         reject(partition.tile_symbol not in fixed or tile == default_tile,
                f"group {group.name} sizes {partition.inner} = {tile}, but cascade {cascade.name}'s outputs depend "
@@ -125,6 +127,9 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         partition = cascade.partition_of_parent(rank)
         if partition:
             tile = sizes[partition.tile_symbol]
+            if partition.tile_symbol in fixed:  # the algorithm's blocks: a short last one is padded, costed whole
+                extents[partition.inner], extents[partition.outer] = tile, -(-total // tile)
+                continue
             reject(total % tile == 0, f"tile {partition.inner} = {tile} does not divide {symbol} = {total}", mapping)
             extents[partition.inner], extents[partition.outer] = tile, total // tile
             continue

@@ -93,6 +93,11 @@ def test_retention_recurrent_keeps_the_decayed_state_only():
     ("aligned: {p: m}\n", "", "S[p+1,f] uses p (P) where S[m,f] has m (M); to read it at the position of p, declare "
                               "aligned: {p: m}"),
     ("S[p+1,f] / Z[p+1]", "S[p+2,f] / Z[p+1]", "a shifted index p+2 is only allowed as rank+1"),
+    ("aligned: {p: m}", "aligned: {p: [m]}", "aligned.p: ['m'] is not a rank name"),
+    ("aligned: {p: m}", "aligned: {p: m, f: m}", "aligned.f: rank 'f' is not a query rank (query ranks: p)"),
+    ("aligned: {p: m}", "aligned: {m: p}", "aligned.m: rank 'm' is not a query rank"),
+    ("S[m+1,f] = S[m,f] + V[f,m]", "S[m+1,f] = S[m,f] + V[f,m] * S[p,f]",
+     "S[p,f]: an iterative Einsum reads only its previous iterate, not its state at the position of p"),
 ])
 def test_bad_alignments_are_one_line_errors(fragment, replacement, message):
     text = SCAN.replace(fragment, replacement)
@@ -111,3 +116,39 @@ def test_both_cost_models_refuse_a_scan_with_the_reason(arch, model, capsys):
                                  "1K", "--budget", "2000", "--no-cache"], capsys)
     assert status == 2
     assert f"Einsum NUM reads S[p+1,e,f] at the position of a query (aligned {{p: m}}): the {model}" in err
+
+
+def test_reading_a_rank_of_the_same_shape_is_not_a_scan():
+    # a tensor read with another rank of its own shape (Q[d,p] for Q[e,p], d: E) is a rename, costed as before
+    text = """\
+name: renamed
+version: 1
+ranks: {m: M, p: P, e: E, d: E, f: F}
+inputs: ["Q[e,p]", "K[e,m]", "V[f,m]"]
+outputs: ["AV[f,p]"]
+einsums: |
+  QK[m,p] = Q[d,p] * K[d,m]
+  AV[f,p] = QK[m,p] * V[f,m]
+"""
+    cascade = parse_cascade(text)
+    assert cascade.position_reads() == [] and cascade.position_read_refused("GPU model") is None
+
+
+def test_an_einsum_walking_the_keys_needs_a_whole_scan_read_at_query_positions():
+    # S walks m while reading T at every p + 1: all of T, complete only after its own pass, so 2 passes (the same
+    # as reading T's final iterate); NUM-style reads by an Einsum that does not walk the keys stay in the pass
+    text = SCAN.replace('inputs: ["V[f,m]"]', 'inputs: ["V[f,m]", "W[f,p]"]').replace(
+        "initial: {S: 0, Z: 0}", "initial: {S: 0, Z: 0, T: 0}").replace(
+        "  S[m+1,f] = S[m,f] + V[f,m]\n",
+        "  T[m+1,f] = T[m,f] + V[f,m]\n  S[m+1,f] = S[m,f] + T[p+1,f] * W[f,p] * V[f,m]\n")
+    assert "T[p+1,f] * W[f,p]" in text
+    passes = analyze_passes(parse_cascade(text))
+    assert passes.passes == 2 and passes.pass_of["T"] == 1 and passes.pass_of["S"] == 2
+    assert analyze_passes(parse_cascade(SCAN)).passes == 1
+
+
+def test_analyze_at_more_queries_than_keys_is_an_error():
+    from einsum_cascade.analysis.report import analysis_report
+
+    with pytest.raises(SpecError, match=r"P = 8 must not exceed M = 4"):
+        analysis_report(load_cascade(LINEAR), "M", {"M": 4, "P": 8, "E": 2, "F": 2, "B": 1, "H": 1})

@@ -6,6 +6,7 @@ and its mapping: the cascade's query blocks are the mapper's query tiles, and ne
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from arch_models import load_arch
 from einsum_cascade.analysis import analyze_passes, live_footprint
@@ -75,3 +76,34 @@ def test_map_takes_the_algorithms_block_sizes_beside_a_workload(capsys):
     status, _, err, _ = run_cli(["map", "--arch", "fusemax", "--cascade", "decode", "--workload", "bert",
                                  "--budget", "100"], capsys)
     assert status == 2 and "give --workload and --seq together" in err
+
+
+@pytest.mark.parametrize(("name", "shapes", "m0", "p0"), [
+    ("moba", {"M": 256, "P": 256}, 256, None),  # fewer keys than one block of 512: the block is all of them
+    ("sparge", {"M": 1000, "P": 1000}, 64, 128),  # short last blocks (1000 = 15 x 64 + 40 = 7 x 128 + 104)
+    ("sparge", {"M": 1024, "P": 1}, 64, 1),  # decode: one query, one query block
+])
+def test_short_blocks_map_padded(name, shapes, m0, p0):
+    cascade = library_cascade(name)
+    sizes = {"B": 1, "H": 1, "E": 64, "F": 64, **shapes}
+    space = SpatialMappingSpace(cascade, load_arch("fusemax"), sizes)
+    assert space.choices["m0"] == [m0] and (p0 is None or space.choices["p0"] == [p0])
+    found = search_mapping(cascade, load_arch("fusemax"), sizes, "latency",
+                           SearchSettings(evaluations=300, seconds=None), progress=False, use_cache=False)
+    assert np.isfinite(found["best"]["latency_s"])
+
+
+def test_the_check_sizes_leave_blocks_out():
+    from einsum_cascade.check_shapes import SHAPE_SETS, check_sizes
+
+    for shape_set in SHAPE_SETS:
+        sizes = check_sizes(SPARGE, shape_set)
+        assert sizes["KB"] < sizes["M1"] or sizes["M1"] == 1  # the declared 16 would keep every block
+
+
+def test_the_gpu_model_refuses_a_cascade_that_cuts_its_queries_into_blocks(capsys):
+    from spec_errors import run_cli
+
+    status, _, err, _ = run_cli(["map", "--arch", "h100", "--cascade", "sparge", "--workload", "bert", "--seq", "1K"],
+                                capsys)
+    assert status == 2 and "cascade sparge cuts its query rank into blocks (p -> p1, p0)" in err

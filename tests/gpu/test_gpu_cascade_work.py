@@ -137,6 +137,19 @@ def test_mla_decode_heads_are_the_rows_when_the_cascade_fixes_one_query_token():
     assert work.report()["state"] == "514*Br"
 
 
+def test_a_tensor_over_the_single_query_token_only_is_one_value_per_block():
+    # a per-token scale SC[p] with P = 1: no rows (one value for the block's rows of heads), nothing is refused, and
+    # S's work per tile grows per score: an FP32 add and a multiply (a bare sum of two contractions, QK + QKR, folds
+    # into their accumulator; a scaled one is computed)
+    text = library_cascade("mla-decode").text.replace('inputs: ["QC', 'inputs: ["SC[p]", "QC').replace(
+        "S[m1,m0,g,p] = QK[m1,m0,g,p] + QKR[m1,m0,g,p]", "S[m1,m0,g,p] = (QK[m1,m0,g,p] + QKR[m1,m0,g,p]) * SC[p]")
+    assert "SC[p]" in text and "* SC[p]" in text
+    for br, bc in ((BR, BC), (2 * BR, BC)):
+        scaled = cascade_tile_work(parse_cascade(text), D, D).counts(br, bc)
+        plain = cascade_tile_work(library_cascade("mla-decode"), D, D).counts(br, bc)
+        assert float(scaled["fp32_ops"] - plain["fp32_ops"]) == 2 * br * bc
+
+
 def test_a_tensor_over_some_query_ranks_is_refused_when_the_others_have_rows():
     text = library_cascade("mla-decode").text.replace("params: {P: 1,", "params: {")
     with pytest.raises(SpecError, match="tensor WUV has query ranks g but not p"):
