@@ -162,7 +162,7 @@ class Executor:
         return padded.reshape(array.shape[:axis] + (outer, inner) + array.shape[axis + 1 :])
 
     def _merge_axes(self, array: np.ndarray, axis: int, parts: tuple[str, str]) -> np.ndarray:
-        parent = self.cascade.partition_of_part(parts[0]).parent
+        parent = self.cascade.partition_of_parts(parts).parent
         merged = array.reshape(array.shape[:axis] + (-1,) + array.shape[axis + 2 :])
         return np.take(merged, np.arange(self.extent(parent)), axis=axis)
 
@@ -172,13 +172,13 @@ class Executor:
         touched = set(space) | set(fixed)
         constraints = [(mask, mask.ranks(set(self.cascade.shapes))) for mask in self.cascade.masks
                        if self.cascade.restricts(mask, einsum, touched)]
-        padded = [p for p in self.cascade.partitions if set(p.parts) & touched and
+        padded = [p for p in self.cascade.partitions if self.cascade.partition_used(p, touched) and
                   self.extent(p.outer) * self.extent(p.inner) != self.extent(p.parent)]
         if not constraints and not padded:
             return None
         extra = []  # parts of a partition the space does not cover: evaluated existentially
         for partition in self.cascade.partitions:
-            uses = set(partition.parts) & touched
+            uses = self.cascade.partition_used(partition, touched)
             needed = padded.count(partition) or any(partition.parent in ranks or set(partition.parts) & ranks
                                                     for _, ranks in constraints)
             if needed and uses:

@@ -150,6 +150,10 @@ class Cascade:
     def partition_of_parent(self, rank: str) -> Partition | None:
         return next((p for p in self.partitions if p.parent == rank), None)
 
+    def partition_of_parts(self, parts) -> Partition:
+        """The partition into exactly these (outer, inner) parts (an outer part may be shared by two)."""
+        return next(p for p in self.partitions if p.parts == tuple(parts))
+
     def partition_of_part(self, rank: str) -> Partition | None:
         return next((p for p in self.partitions if rank in p.parts), None)
 
@@ -158,11 +162,26 @@ class Cascade:
         partition = self.partition_of_parent(rank) or self.partition_of_part(rank)
         return {rank} if partition is None else {partition.parent, *partition.parts}
 
+    @property
+    def shared_outers(self) -> frozenset[str]:
+        """Outer parts of more than one partition (queries and keys cut into the same chunks)."""
+        outers = [p.outer for p in self.partitions]
+        return frozenset(o for o in outers if outers.count(o) > 1)
+
+    def covers(self, rank: str, touched: set[str]) -> bool:
+        """Whether a space over the ranks `touched` covers `rank` (itself or a part of it): a shared outer part
+        alone belongs to both of its parents, so it covers neither."""
+        return bool((self.family(rank) - (self.shared_outers - {rank})) & touched)
+
+    def partition_used(self, partition: Partition, touched: set[str]) -> bool:
+        """Whether a space over `touched` walks this partition's parts (a shared outer part alone does not)."""
+        return bool((set(partition.parts) - self.shared_outers) & touched)
+
     def restricts(self, mask: Mask, einsum: str, touched: set[str]) -> bool:
         """Whether `mask` removes points of Einsum `einsum`, whose space covers the ranks `touched`: it covers
         every rank of the mask (through a partition), it is one of the mask's `einsums` if it names some, and, for
         a selection mask, it is not one the selection's scores are computed from (they run before the choice)."""
-        return (all(self.family(r) & touched for r in mask.ranks(set(self.shapes)))
+        return (all(self.covers(r, touched) for r in mask.ranks(set(self.shapes)))
                 and (mask.only is None or einsum in mask.only)
                 and einsum not in self.before_selection.get(mask.name, ()))
 
@@ -197,10 +216,15 @@ class Cascade:
         number stays an int; a parameter such as a slope of 0.5 keeps its value (it is not truncated)."""
         sizes = {k: _whole(v) for k, v in self.params.items()}
         sizes.update({k: _whole(v) for k, v in values.items()})
+        outers = [p.outer for p in self.partitions]
+        shared = {outer for outer in outers if outers.count(outer) > 1}
         for part in self.partitions:
             outer_symbol = self.shapes[part.outer]
             if outer_symbol not in values:
-                sizes[outer_symbol] = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
+                count = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
+                # an outer rank shared by two partitions (queries and keys in the same chunks) runs to the longer;
+                # the shorter rank's missing tiles are padding, masked like a short last tile
+                sizes[outer_symbol] = max(count, sizes.get(outer_symbol, 0)) if part.outer in shared else count
         return sizes
 
     def fixed_tiles(self) -> frozenset[str]:
@@ -244,17 +268,23 @@ class Cascade:
                         break
         return found
 
-    def position_read_refused(self, model: str) -> str | None:
-        """Why `model` cannot cost this cascade yet, if it reads a scan's state at query positions: a schedule that
-        advances keys and queries together (one token loop) is not in either cost model's space."""
+    def scan_refused(self, model: str) -> str | None:
+        """Why `model` cannot cost this cascade yet, if it is a scan: it reads a state at query positions
+        (`aligned`), or cuts queries and keys into the same chunks (a shared outer rank). Either needs a schedule
+        that advances keys and queries together (one token or chunk loop), which neither cost model has yet."""
         reads = self.position_reads()
-        if not reads:
+        if reads:
+            einsum, ref = reads[0]
+            aligned = ", ".join(f"{query}: {key}" for query, key in self.aligned.items())
+            what = f"Einsum {einsum} reads {ref} at the position of a query (aligned {{{aligned}}})"
+        elif self.shared_outers:
+            chunk = sorted(self.shared_outers)[0]
+            parents = ", ".join(p.parent for p in self.partitions if p.outer == chunk)
+            what = f"ranks {parents} are cut into the same chunks {chunk}"
+        else:
             return None
-        einsum, ref = reads[0]
-        aligned = ", ".join(f"{query}: {key}" for query, key in self.aligned.items())
-        return (f"Einsum {einsum} reads {ref} at the position of a query (aligned {{{aligned}}}): the {model} has no "
-                "schedule that advances keys and queries together (a scan) yet; `cascade check` and `cascade analyze` "
-                "take this cascade")
+        return (f"{what}: the {model} has no schedule that advances keys and queries together (a scan) yet; "
+                "`cascade check` and `cascade analyze` take this cascade")
 
     def check_aligned(self, sizes: dict) -> None:
         """A query rank read at key positions (`aligned`) must not run past the keys: P <= M."""
@@ -308,7 +338,7 @@ def align_indices(ref: TensorRef, stored: tuple[str, ...], partitions: tuple[Par
     groups, position = [], 0
     indices = ref.indices
     by_parent = {p.parent: p for p in partitions}
-    by_outer = {p.outer: p for p in partitions}
+    by_outer = {(p.outer, p.inner): p for p in partitions}  # an outer part may be shared by two partitions
     stored_index = 0
     while stored_index < len(stored):
         rank = stored[stored_index]
@@ -322,9 +352,9 @@ def align_indices(ref: TensorRef, stored: tuple[str, ...], partitions: tuple[Par
             position += 2
             stored_index += 1
             continue
-        part = by_outer.get(rank)
         next_stored = stored[stored_index + 1] if stored_index + 1 < len(stored) else None
-        if part and index_rank == part.parent and next_stored == part.inner:
+        part = by_outer.get((rank, next_stored))
+        if part and index_rank == part.parent:
             groups.append(Alignment("merge", part.parts, (index,)))
             position += 1
             stored_index += 2

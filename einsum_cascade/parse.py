@@ -176,7 +176,8 @@ class _CascadeBuilder:
             elif tile not in self.params:
                 self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
                           position)
-            elif outer in self.shapes or inner in self.shapes:
+            elif (outer in self.shapes and not any(p.outer == outer for p in self.partitions)) or inner in self.shapes:
+                # an outer part may be shared: queries and keys cut into the same chunks (`p -> c, p0`, `m -> c, m0`)
                 self.fail(f"partition ranks {outer!r}, {inner!r} clash with declared ranks", "partitions", position)
             else:
                 if not (float(self.params[tile]).is_integer() and self.params[tile] > 0):  # its ranks are still

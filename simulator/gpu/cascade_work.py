@@ -149,7 +149,7 @@ def mapping_tile_work(mapping, problem) -> CascadeTileWork:
 
 @cache
 def cascade_tile_work(cascade: Cascade, head_dim: int, head_dim_v: int) -> CascadeTileWork:
-    refused = cascade.position_read_refused("GPU model")
+    refused = cascade.scan_refused("GPU model")
     if refused:
         raise SpecError(refused, source=cascade.source)
     passes = analyze_passes(cascade)

@@ -210,7 +210,7 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
     """Lower group `position`: names to indices, legality checks. Extents and densities are those of `shapes`
     with every `max_fit` part at 1; `lower_group` replaces them per call."""
     group = mapping.groups[position]
-    refused = cascade.position_read_refused("spatial cost model")
+    refused = cascade.scan_refused("spatial cost model")
     reject(refused is None, refused or "", mapping)
     names = [e.name for e in cascade.einsums]
     members = names if group.einsums == ("all",) else list(group.einsums)

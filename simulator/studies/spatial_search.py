@@ -98,7 +98,7 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
                 use_cache: bool = True) -> tuple[dict, Mapping, SpatialReport | None]:
     """(summary, best Mapping, its report at `shapes`); a cached search has its mapping parsed from the cached
     YAML and no report (None)."""
-    refused = cascade.position_read_refused("spatial cost model")
+    refused = cascade.scan_refused("spatial cost model")
     if refused:  # before a search whose every candidate would be refused for it
         raise SpecError(refused, source=cascade.source)
     key = cache.cache_key(CACHE_VERSION, cascade.text, repr(arch), sorted(shapes.items()), objective, settings)

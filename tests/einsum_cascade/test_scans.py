@@ -131,7 +131,7 @@ einsums: |
   AV[f,p] = QK[m,p] * V[f,m]
 """
     cascade = parse_cascade(text)
-    assert cascade.position_reads() == [] and cascade.position_read_refused("GPU model") is None
+    assert cascade.position_reads() == [] and cascade.scan_refused("GPU model") is None
 
 
 def test_an_einsum_walking_the_keys_needs_a_whole_scan_read_at_query_positions():
@@ -152,3 +152,43 @@ def test_analyze_at_more_queries_than_keys_is_an_error():
 
     with pytest.raises(SpecError, match=r"P = 8 must not exceed M = 4"):
         analysis_report(load_cascade(LINEAR), "M", {"M": 4, "P": 8, "E": 2, "F": 2, "B": 1, "H": 1})
+
+
+LIGHTNING = SCANS / "lightning-attention.yaml"
+
+
+def test_lightning_chunked_form_matches_the_direct_formula_and_the_other_forms():
+    cascade = load_cascade(LIGHTNING)
+    for against in (None, "linear-attention-causal", str(LINEAR)):
+        results = check_cascade(cascade, against=against)
+        assert results and all(r.passed for r in results), against
+
+
+def test_lightning_keys_and_queries_share_their_chunks():
+    cascade = load_cascade(LIGHTNING)
+    assert cascade.shared_outers == {"c"}
+    # 7 keys in chunks of 3 are 3 chunks, 5 queries 2: the shared rank runs to 3, the queries' third is padding
+    assert cascade.sizes({"M": 7, "P": 5, "E": 1, "F": 1, "M0": 3, "P0": 3})["C"] == 3
+    # a chunk rank alone belongs to both parents: the state update DS (over c and m0) is not masked by m <= p,
+    # the intra-chunk products (over c, m0 and p0) are
+    mask = cascade.masks[0]
+    assert not cascade.restricts(mask, "DS", set(cascade.einsum("DS").iteration_ranks))
+    assert cascade.restricts(mask, "A", set(cascade.einsum("A").iteration_ranks))
+
+
+def test_lightning_is_one_pass_with_state_independent_of_the_length():
+    cascade = load_cascade(LIGHTNING)
+    passes = analyze_passes(cascade)
+    assert passes.passes == 1
+    E, F = symbol("E"), symbol("F")  # noqa: N806
+    # by hand: the query's feature map E; the chunk's running sums IN (F) and ID (1); the per-chunk update DS
+    # (E x F) and DZ (E); the states S (E x F) and Z (E)
+    assert sympy.simplify(live_footprint(cascade, passes).per_query - (2 * E * F + 3 * E + F + 1)) == 0
+
+
+@pytest.mark.parametrize(("arch", "model"), [("fusemax", "spatial cost model"), ("h100", "GPU model")])
+def test_both_cost_models_refuse_shared_chunks_with_the_reason(arch, model, capsys):
+    status, _, err, _ = run_cli(["map", "--arch", arch, "--cascade", str(LIGHTNING), "--workload", "bert", "--seq",
+                                 "1K", "--budget", "2000", "--no-cache"], capsys)
+    assert status == 2
+    assert f"ranks m, p are cut into the same chunks c: the {model} has no schedule" in err
