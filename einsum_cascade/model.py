@@ -269,22 +269,16 @@ class Cascade:
         return found
 
     def scan_refused(self, model: str) -> str | None:
-        """Why `model` cannot cost this cascade yet, if it is a scan: it reads a state at query positions
-        (`aligned`), or cuts queries and keys into the same chunks (a shared outer rank). Either needs a schedule
-        that advances keys and queries together (one token or chunk loop), which neither cost model has yet."""
+        """Why `model` cannot cost this cascade yet, if it reads a scan's state at query positions (`aligned`): that
+        needs a schedule that advances keys and queries one token at a time, which neither cost model has yet."""
         reads = self.position_reads()
-        if reads:
-            einsum, ref = reads[0]
-            aligned = ", ".join(f"{query}: {key}" for query, key in self.aligned.items())
-            what = f"Einsum {einsum} reads {ref} at the position of a query (aligned {{{aligned}}})"
-        elif self.shared_outers:
-            chunk = sorted(self.shared_outers)[0]
-            parents = ", ".join(p.parent for p in self.partitions if p.outer == chunk)
-            what = f"ranks {parents} are cut into the same chunks {chunk}"
-        else:
+        if not reads:
             return None
-        return (f"{what}: the {model} has no schedule that advances keys and queries together (a scan) yet; "
-                "`cascade check` and `cascade analyze` take this cascade")
+        einsum, ref = reads[0]
+        aligned = ", ".join(f"{query}: {key}" for query, key in self.aligned.items())
+        return (f"Einsum {einsum} reads {ref} at the position of a query (aligned {{{aligned}}}): the {model} has no "
+                "schedule that advances keys and queries together (a scan) yet; `cascade check` and `cascade analyze` "
+                "take this cascade")
 
     def check_aligned(self, sizes: dict) -> None:
         """A query rank read at key positions (`aligned`) must not run past the keys: P <= M."""

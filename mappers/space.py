@@ -62,6 +62,11 @@ class SpatialMappingSpace(GenomeSpace):
             "p1": _powers(queries) if query_partition is None else [1],
             "m0": _powers(min(keys, side)),
         }
+        # queries and keys cut into the same chunks (a shared outer rank): one chunk loop, the query tile tied to
+        # the key tile
+        self.chunked = bool(query_partition and partition and query_partition.outer == partition.outer)
+        if self.chunked:
+            self.choices["p0"] = [0]  # a placeholder: `sizes` gives p0 the key tile m0
         self.fixed = set()  # sized parts that are an algorithm's blocks, not a tiling (a short last block padded)
         for sized, cut in (("m0", partition), ("p0", query_partition)):
             if cut and cut.tile_symbol in cascade.fixed_tiles():
@@ -93,7 +98,10 @@ class SpatialMappingSpace(GenomeSpace):
         return children
 
     def sizes(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
-        return {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
+        sizes = {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
+        if self.chunked:
+            sizes["p0"] = sizes["m0"]
+        return sizes
 
     def legal_sizes(self, genomes: np.ndarray) -> np.ndarray:
         """Divisibility: the query tiles must divide the query rank and the key tile the key rank (an algorithm's
@@ -160,7 +168,7 @@ class SpatialMappingSpace(GenomeSpace):
     # ---- decoding ---------------------------------------------------------------------------------
     def decode(self, genome) -> Mapping:
         structure = self.structures[int(genome[0])]
-        sizes = {part: int(self.choices[part][int(genome[n + 1])]) for n, part in enumerate(SIZED_PARTS)}
+        sizes = {part: int(size[0]) for part, size in self.sizes(np.asarray(genome)[None, :]).items()}
         arrays = self._placement(structure)
         groups = self._groups(structure, arrays, sizes)
         return Mapping(self.name, self.cascade.name, _describe(structure, sizes), tuple(groups))
@@ -199,7 +207,7 @@ class SpatialMappingSpace(GenomeSpace):
             buffer_loops: list[str] = []
             spatial = {"1d": {"lanes": m0}}
         else:
-            query_loop, key_loop = [p2], ([m1] if structure.stream_keys else [])
+            query_loop, key_loop = [p2], ([m1] if structure.stream_keys and m1 != p2 else [])
             dram_loops = [*self.instances, *(key_loop + query_loop if structure.keys_outer else query_loop + key_loop)]
             buffer_loops = [p1] if p1 else []
             rows, cols = (m0, p0) if structure.key_on_rows else (p0, m0)

@@ -127,8 +127,11 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         partition = cascade.partition_of_parent(rank)
         if partition:
             tile = sizes[partition.tile_symbol]
-            if partition.tile_symbol in fixed:  # the algorithm's blocks: a short last one is padded, costed whole
-                extents[partition.inner], extents[partition.outer] = tile, -(-total // tile)
+            if partition.tile_symbol in fixed or partition.outer in cascade.shared_outers:
+                # the algorithm's blocks, or chunks shared by queries and keys: a short last one is padded, costed
+                # whole, and a shared chunk rank runs to the longer of its parents
+                extents[partition.inner] = tile
+                extents[partition.outer] = max(extents.get(partition.outer, 0), -(-total // tile))
                 continue
             reject(total % tile == 0, f"tile {partition.inner} = {tile} does not divide {symbol} = {total}", mapping)
             extents[partition.inner], extents[partition.outer] = tile, total // tile

@@ -47,6 +47,7 @@ EXPECTED_PASSES = {
     "sigmoid-bias": 1,
     "softplus-l1": 1,
     "linear-attention": 1,
+    "lightning-attention": 1,  # the state across chunks is a recurrence over the chunk rank, read within the pass
     "moba": 2,  # the top-KB choice of key blocks needs every block's gate score before the first is attended
     "sparge": 2,  # likewise, one choice per block of P0 queries from the pooled scores of every key block
     "nsa": 2,  # the compressed branch's max, and the choice of blocks by their compressed scores, precede pass 2

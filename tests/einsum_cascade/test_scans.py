@@ -18,6 +18,7 @@ from einsum_cascade.analysis.symbols import symbol
 from einsum_cascade.check import check_cascade
 from einsum_cascade.errors import SpecError
 from einsum_cascade.executor import run_cascade
+from einsum_cascade.library import library_cascade
 from einsum_cascade.parse import load_cascade, parse_cascade
 
 SCANS = Path(__file__).resolve().parents[2] / "docs" / "examples" / "scans"
@@ -154,7 +155,7 @@ def test_analyze_at_more_queries_than_keys_is_an_error():
         analysis_report(load_cascade(LINEAR), "M", {"M": 4, "P": 8, "E": 2, "F": 2, "B": 1, "H": 1})
 
 
-LIGHTNING = SCANS / "lightning-attention.yaml"
+LIGHTNING = Path(library_cascade("lightning-attention").source)
 
 
 def test_lightning_chunked_form_matches_the_direct_formula_and_the_other_forms():
@@ -186,9 +187,27 @@ def test_lightning_is_one_pass_with_state_independent_of_the_length():
     assert sympy.simplify(live_footprint(cascade, passes).per_query - (2 * E * F + 3 * E + F + 1)) == 0
 
 
-@pytest.mark.parametrize(("arch", "model"), [("fusemax", "spatial cost model"), ("h100", "GPU model")])
-def test_both_cost_models_refuse_shared_chunks_with_the_reason(arch, model, capsys):
-    status, _, err, _ = run_cli(["map", "--arch", arch, "--cascade", str(LIGHTNING), "--workload", "bert", "--seq",
-                                 "1K", "--budget", "2000", "--no-cache"], capsys)
-    assert status == 2
-    assert f"ranks m, p are cut into the same chunks c: the {model} has no schedule" in err
+def test_the_gpu_model_refuses_shared_chunks_with_the_reason(capsys):
+    status, _, err, _ = run_cli(["map", "--arch", "h100", "--cascade", "lightning-attention", "--workload", "bert",
+                                 "--seq", "1K"], capsys)
+    assert status == 2 and "cascade lightning-attention cuts its query rank into blocks (p -> c, p0)" in err
+
+
+def test_lightning_maps_with_one_chunk_loop_and_linear_time():
+    # one loop over the chunks (not a query loop and a key loop), the query tile equal to the key tile; the work per
+    # query does not grow with the sequence, so 16x the tokens take 16x the time (FuseMax's quadratic form: 256x)
+    from arch_models import load_arch
+    from mappers.load import parse_mapping
+    from mappers.search import SearchSettings
+    from simulator.studies.spatial_search import search_mapping
+
+    cascade, arch = library_cascade("lightning-attention"), load_arch("fusemax")
+    found = {}
+    for tokens in (4096, 65536):
+        shapes = {"B": 64, "H": 12, "M": tokens, "P": tokens, "E": 64, "F": 64}
+        found[tokens] = search_mapping(cascade, arch, shapes, "latency", SearchSettings(evaluations=2000, seconds=None),
+                                       progress=False, use_cache=False)
+    for group in parse_mapping(found[4096]["mapping_yaml"], "best.yaml").groups:
+        assert list(group.dram_loops).count("c") == 1 and group.sizes["p0"] == group.sizes["m0"]
+    ratio = found[65536]["best"]["latency_s"] / found[4096]["best"]["latency_s"]
+    assert 15.5 < ratio < 16.5
