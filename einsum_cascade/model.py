@@ -224,7 +224,14 @@ class Cascade:
                 count = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
                 # an outer rank shared by two partitions (queries and keys in the same chunks) runs to the longer;
                 # the shorter rank's missing tiles are padding, masked like a short last tile
-                sizes[outer_symbol] = max(count, sizes.get(outer_symbol, 0)) if part.outer in shared else count
+                if part.outer in shared:
+                    cuts = [p for p in self.partitions if p.outer == part.outer]
+                    if len({sizes[p.tile_symbol] for p in cuts}) > 1:
+                        tiles = ", ".join(f"{p.tile_symbol} = {sizes[p.tile_symbol]}" for p in cuts)
+                        raise SpecError(f"rank {part.outer} is shared by partitions with different tiles ({tiles}): "
+                                        "shared chunks need one size", source=self.source, key="partitions")
+                    count = max(count, sizes.get(outer_symbol, 0))
+                sizes[outer_symbol] = count
         return sizes
 
     def fixed_tiles(self) -> frozenset[str]:

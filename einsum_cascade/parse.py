@@ -171,8 +171,19 @@ class _CascadeBuilder:
                 continue
             parent, outer, inner = match.groups()
             tile = inner.upper()
+            sharing = [p for p in self.partitions if p.outer == outer]
             if parent not in self.shapes:
                 self.fail(f"unknown rank {parent!r} (declared ranks: {', '.join(self.shapes)})", "partitions", position)
+            elif any(parent in p.parts for p in self.partitions) or any(p.parent == parent for p in self.partitions):
+                self.fail(f"rank {parent!r} is already cut (or is a part): a rank is cut once", "partitions", position)
+            elif outer.upper() in self.params:
+                self.fail(f"{outer.upper()} is the number of tiles of {outer} ({parent} / {tile}), not a parameter: "
+                          "remove it from params", "params", outer.upper())
+            elif sharing and (len(sharing) > 1 or tile not in self.params
+                              or self.params.get(sharing[0].tile_symbol) != self.params[tile]):
+                self.fail(f"rank {outer!r} is shared: at most two partitions share an outer rank, with the same tile "
+                          f"({sharing[0].tile_symbol} = {self.params.get(sharing[0].tile_symbol)!r}, {tile} = "
+                          f"{self.params.get(tile)!r})", "partitions", position)
             elif tile not in self.params:
                 self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
                           position)

@@ -19,6 +19,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from arch_models.operators import fused_operators, is_multiply_accumulate, supports
+from einsum_cascade.errors import SpecError
 from einsum_cascade.model import Cascade, Einsum
 from mappers.genome import GenomeSpace
 from mappers.mapping import Group, Mapping
@@ -65,7 +66,13 @@ class SpatialMappingSpace(GenomeSpace):
         # queries and keys cut into the same chunks (a shared outer rank): one chunk loop, the query tile tied to
         # the key tile
         self.chunked = bool(query_partition and partition and query_partition.outer == partition.outer)
-        if self.chunked:
+        if cascade.shared_outers and not self.chunked:
+            raise SpecError(f"cascade {cascade.name} shares rank {', '.join(sorted(cascade.shared_outers))} between "
+                            "partitions other than its queries' and its keys': the mapper gives one loop only to "
+                            "queries and keys in the same chunks", source=cascade.source, key="partitions")
+        if self.chunked:  # chunks may be padded: every power of two up to the array or the first that holds them all
+            longest = min(max(queries, keys), side)
+            self.choices["m0"] = [1 << k for k in range(longest.bit_length() + 1) if (1 << k) < 2 * longest]
             self.choices["p0"] = [0]  # a placeholder: `sizes` gives p0 the key tile m0
         self.fixed = set()  # sized parts that are an algorithm's blocks, not a tiling (a short last block padded)
         for sized, cut in (("m0", partition), ("p0", query_partition)):
@@ -109,8 +116,9 @@ class SpatialMappingSpace(GenomeSpace):
         sizes = self.sizes(genomes)
         queries = self.shapes[self.cascade.shapes[self.query]]
         keys = self.shapes[self.cascade.shapes[self.key]]
-        return (("p0" in self.fixed) | (queries % (sizes["p0"] * sizes["p1"]) == 0)) & (
-            ("m0" in self.fixed) | (keys % sizes["m0"] == 0))
+        padded = self.fixed | ({"p0", "m0"} if self.chunked else set())  # blocks or shared chunks: a short last one
+        return (("p0" in padded) | (queries % (sizes["p0"] * sizes["p1"]) == 0)) & (
+            ("m0" in padded) | (keys % sizes["m0"] == 0))
 
     def extents(self, parts: list[str], base: np.ndarray, genomes: np.ndarray) -> np.ndarray:
         """Rows of loop extents over `parts` for each genome (other parts keep their `base` extent)."""
@@ -119,8 +127,11 @@ class SpatialMappingSpace(GenomeSpace):
         keys = self.shapes[self.cascade.shapes[self.key]]
         p2, p1, p0 = self.query_parts
         m1, m0 = self.key_parts
-        values = {p0: sizes["p0"], p1: sizes["p1"], p2: -(-queries // (sizes["p0"] * sizes["p1"])),
-                  m0: sizes["m0"], m1: -(-keys // sizes["m0"])}  # ceilings: a fixed block may be short
+        # ceilings: an algorithm's block or a shared chunk may be short
+        query_tiles, key_tiles = -(-queries // (sizes["p0"] * sizes["p1"])), -(-keys // sizes["m0"])
+        values = {p0: sizes["p0"], p1: sizes["p1"], p2: query_tiles, m0: sizes["m0"], m1: key_tiles}
+        if self.chunked:  # one chunk loop for queries and keys: as many chunks as the longer has
+            values[m1] = np.maximum(query_tiles, key_tiles)
         rows = np.repeat(base[None, :], len(genomes), axis=0)
         for column, part in enumerate(parts):
             if part in values:

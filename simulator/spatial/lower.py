@@ -113,6 +113,9 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         default_tile = cascade.algorithm_block(partition, sizes) if partition.tile_symbol in fixed else \
             sizes.get(partition.tile_symbol, cascade.params[partition.tile_symbol])
         tile = group_sizes.get(partition.inner, default_tile)
+        total = sizes.get(cascade.shapes[partition.parent])
+        if partition.tile_symbol in fixed and total is not None and tile >= total == default_tile:
+            tile = default_tile  # a block at least as long as the rank is the rank: one block either way
         reject(partition.tile_symbol not in fixed or tile == default_tile,
                f"group {group.name} sizes {partition.inner} = {tile}, but cascade {cascade.name}'s outputs depend "
                f"on {partition.tile_symbol} = {float(default_tile):g} (its blocks are part of the algorithm, not a "
@@ -127,7 +130,12 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
         partition = cascade.partition_of_parent(rank)
         if partition:
             tile = sizes[partition.tile_symbol]
-            if partition.tile_symbol in fixed or partition.outer in cascade.shared_outers:
+            shared = [p for p in cascade.partitions if p.outer == partition.outer]
+            reject(len({sizes[p.tile_symbol] for p in shared}) == 1,
+                   f"group {group.name} sizes {' and '.join(p.inner for p in shared)} differently, but they cut ranks "
+                   f"{' and '.join(p.parent for p in shared)} into the same chunks {partition.outer}: one size",
+                   mapping)
+            if partition.tile_symbol in fixed or len(shared) > 1:
                 # the algorithm's blocks, or chunks shared by queries and keys: a short last one is padded, costed
                 # whole, and a shared chunk rank runs to the longer of its parents
                 extents[partition.inner] = tile

@@ -211,3 +211,84 @@ def test_lightning_maps_with_one_chunk_loop_and_linear_time():
         assert list(group.dram_loops).count("c") == 1 and group.sizes["p0"] == group.sizes["m0"]
     ratio = found[65536]["best"]["latency_s"] / found[4096]["best"]["latency_s"]
     assert 15.5 < ratio < 16.5
+
+
+@pytest.mark.parametrize(("partitions", "params", "message"), [
+    ('["m -> c, m0", "p -> c, p0"]', "{M0: 4, P0: 2}", "rank 'c' is shared: at most two partitions share an outer "
+                                                       "rank, with the same tile (M0 = 4, P0 = 2)"),
+    ('["m -> c, m0", "m -> d, m1"]', "{M0: 2, M1: 2}", "rank 'm' is already cut (or is a part): a rank is cut once"),
+    ('["m -> c, m0", "c -> d, d0"]', "{M0: 2, D0: 2}", "rank 'c' is already cut (or is a part)"),
+    ('["m -> c, m0"]', "{M0: 2, C: 3}", "C is the number of tiles of c (m / M0), not a parameter"),
+])
+def test_bad_chunk_partitions_are_one_line_errors(partitions, params, message):
+    text = f"""\
+name: chunks
+version: 1
+ranks: {{m: M, p: P, e: E}}
+params: {params}
+partitions: {partitions}
+inputs: ["Q[e,p]", "K[e,m]"]
+outputs: ["QK[m,p]"]
+einsums: |
+  QK[m,p] = Q[e,p] * K[e,m]
+"""
+    assert any(message in line for line in rejected(lambda: parse_cascade(text, source="chunks.yaml")))
+
+
+def test_shared_chunks_need_one_tile_at_run_time_too():
+    with pytest.raises(SpecError, match="rank c is shared by partitions with different tiles"):
+        load_cascade(LIGHTNING).sizes({"M": 64, "P": 64, "E": 2, "F": 2, "M0": 8, "P0": 4})
+
+
+def test_lightning_pads_a_short_last_chunk_like_a_whole_one():
+    # 1000 tokens in chunks of 256 are 4 chunks, the last padded: the same loops and time as 1024 tokens
+    from arch_models import load_arch
+    from mappers.search import SearchSettings
+    from simulator.studies.spatial_search import search_mapping
+
+    cascade, arch = library_cascade("lightning-attention"), load_arch("fusemax")
+    best = {tokens: search_mapping(cascade, arch, {"B": 64, "H": 12, "M": tokens, "P": tokens, "E": 64, "F": 64},
+                                   "latency", SearchSettings(evaluations=2000, seconds=None), progress=False,
+                                   use_cache=False) for tokens in (1000, 1024)}
+    assert "m0: 256" in best[1000]["mapping_yaml"]
+    assert best[1000]["best"]["latency_s"] == pytest.approx(best[1024]["best"]["latency_s"], rel=1e-9)
+
+
+def test_the_mapper_refuses_chunks_shared_by_two_key_ranks():
+    from arch_models import load_arch
+    from mappers.space import SpatialMappingSpace
+
+    text = """\
+name: keyside
+version: 1
+ranks: {m: M, n: N, p: P, e: E}
+params: {M0: 2, N0: 2}
+partitions: ["m -> c, m0", "n -> c, n0"]
+inputs: ["Q[e,p]", "K[e,m]", "L[e,n]"]
+outputs: ["OUT[p]"]
+einsums: |
+  A[c,m0,p] = Q[e,p] * K[e,c,m0]
+  B[c,n0,p] = Q[e,p] * L[e,c,n0]
+  W[c,m0,n0,p] = A[c,m0,p] * B[c,n0,p]
+  OUT[p] = W[c,m0,n0,p]
+"""
+    with pytest.raises(SpecError, match="shares rank c between partitions other than its queries' and its keys'"):
+        SpatialMappingSpace(parse_cascade(text), load_arch("fusemax"), {"M": 8, "N": 8, "P": 8, "E": 2})
+
+
+def test_a_mapping_that_sizes_shared_chunks_twice_is_refused():
+    from arch_models import load_arch
+    from mappers.load import parse_mapping
+    from mappers.search import SearchSettings
+    from simulator.spatial.lower import MappingRejected, lower_group
+    from simulator.studies.spatial_search import search_mapping
+
+    cascade, arch = library_cascade("lightning-attention"), load_arch("fusemax")
+    shapes = {"B": 1, "H": 1, "M": 4096, "P": 4096, "E": 64, "F": 64}
+    found = search_mapping(cascade, arch, shapes, "latency", SearchSettings(evaluations=500, seconds=None),
+                           progress=False, use_cache=False)
+    text = found["mapping_yaml"].replace("p0: 256", "p0: 64")
+    assert "p0: 64" in text
+    with pytest.raises(MappingRejected, match="sizes m0 and p0 differently, but they cut ranks m and p into the same "
+                                              "chunks c"):
+        lower_group(cascade, arch, parse_mapping(text, "mis.yaml"), 0, shapes)

@@ -154,6 +154,12 @@ def test_the_block_a_selection_chooses_is_the_algorithms_not_the_mappers():
     with pytest.raises(MappingRejected, match="sizes m0 = 256, but cascade moba's outputs depend on M0 = 512"):
         lower_group(MOBA, arch, halved, 0, shapes)
     assert SpatialMappingSpace(MOBA, arch, shapes).choices["m0"] == [512]
+    # fewer keys than one block: the 512 block is all 100 keys, as the search's own choice of 100 is
+    short = {**shapes, "M": 100, "P": 100}
+    assert SpatialMappingSpace(MOBA, arch, short).choices["m0"] == [100]
+    lowered = lower_group(MOBA, arch, parse_mapping(MOBA_MAPPING.replace("p0: 256", "p0: 4"), "m.yaml"), 0, short)
+    extents = dict(zip(lowered.parts, lowered.extents, strict=True))
+    assert (extents["m0"], extents["m1"]) == (100, 1)
     assert len(SpatialMappingSpace(library_cascade("fusemax"), arch, shapes).choices["m0"]) > 1
 
 
