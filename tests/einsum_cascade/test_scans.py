@@ -292,3 +292,16 @@ def test_a_mapping_that_sizes_shared_chunks_twice_is_refused():
     with pytest.raises(MappingRejected, match="sizes m0 and p0 differently, but they cut ranks m and p into the same "
                                               "chunks c"):
         lower_group(cascade, arch, parse_mapping(text, "mis.yaml"), 0, shapes)
+
+
+def test_a_mapping_of_a_scan_is_refused_by_the_lowering_too():
+    # `cascade simulate --mapping FILE` lowers a given mapping without a search: the lowering refuses the scan itself
+    from arch_models import load_arch
+    from mappers.space import SpatialMappingSpace
+    from simulator.spatial.lower import MappingRejected, lower_group
+
+    cascade, arch = load_cascade(LINEAR), load_arch("fusemax")
+    shapes = {"B": 1, "H": 1, "M": 1024, "P": 1024, "E": 64, "F": 64}
+    mapping = SpatialMappingSpace(cascade, arch, shapes).decode(np.zeros(4, dtype=np.int64))
+    with pytest.raises(MappingRejected, match="Einsum NUM reads S\\[p\\+1,e,f\\] at the position of a query"):
+        lower_group(cascade, arch, mapping, 0, shapes)
