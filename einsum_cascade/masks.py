@@ -36,6 +36,11 @@ _ABS_BARS = re.compile(r"\|([^|]+)\|")
 DENSITY_FUNCTIONS = ("Min", "Max")  # sympy's, allowed in a density (a selection keeps Min(KB, M1) of M1 blocks)
 
 
+def expression_names(text: str | None) -> set[str]:
+    """The names an expression uses (shape symbols, params, functions such as Min): a density, a sympy text."""
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text or ""))
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """A data-dependent mask's rule: keep the `keep` largest values of tensor `scores` along rank `over` (ties

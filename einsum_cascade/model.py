@@ -6,15 +6,13 @@ ranks are known, tensors are defined before use, iterative Einsums have initial 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-import re
 from dataclasses import dataclass, field
 
 from einsum_cascade.errors import SpecError
 from einsum_cascade.expr import Expr, FinalIndex, Position, RankIndex, Symbol, TensorRef, tensor_refs, walk
-from einsum_cascade.masks import Mask
+from einsum_cascade.masks import Mask, expression_names
 from einsum_cascade.ops import Op
 
 
@@ -110,6 +108,10 @@ class Cascade:
     by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # Einsum name -> Einsum
     # selection mask name -> the Einsums its scores are computed from (the scores' own included): not restricted
     before_selection: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # outer parts of more than one partition (queries and keys cut into the same chunks)
+    shared_outers: frozenset = field(default=frozenset(), init=False, repr=False, compare=False)
+    # tile symbols the outputs depend on (`fixed_tiles`)
+    fixed_tile_symbols: frozenset = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "by_name", {e.name: e for e in self.einsums})
@@ -124,6 +126,9 @@ class Cascade:
                     stack += self.by_name[name].input_names
             upstream[mask.name] = frozenset(seen)
         object.__setattr__(self, "before_selection", upstream)
+        outers = [p.outer for p in self.partitions]
+        object.__setattr__(self, "shared_outers", frozenset(o for o in outers if outers.count(o) > 1))
+        object.__setattr__(self, "fixed_tile_symbols", self._fixed_tiles())
         for first in selections:  # each restricting what the other's scores come from: neither can be chosen first
             for second in selections[selections.index(first) + 1:]:
                 if self._restricts_any(first, second) and self._restricts_any(second, first):
@@ -161,12 +166,6 @@ class Cascade:
         """A rank together with its parts (or its parent and sibling) in a partition."""
         partition = self.partition_of_parent(rank) or self.partition_of_part(rank)
         return {rank} if partition is None else {partition.parent, *partition.parts}
-
-    @property
-    def shared_outers(self) -> frozenset[str]:
-        """Outer parts of more than one partition (queries and keys cut into the same chunks)."""
-        outers = [p.outer for p in self.partitions]
-        return frozenset(o for o in outers if outers.count(o) > 1)
 
     def covers(self, rank: str, touched: set[str]) -> bool:
         """Whether a space over the ranks `touched` covers `rank` (itself or a part of it): a shared outer part
@@ -216,15 +215,13 @@ class Cascade:
         number stays an int; a parameter such as a slope of 0.5 keeps its value (it is not truncated)."""
         sizes = {k: _whole(v) for k, v in self.params.items()}
         sizes.update({k: _whole(v) for k, v in values.items()})
-        outers = [p.outer for p in self.partitions]
-        shared = {outer for outer in outers if outers.count(outer) > 1}
         for part in self.partitions:
             outer_symbol = self.shapes[part.outer]
             if outer_symbol not in values:
                 count = math.ceil(sizes[self.shapes[part.parent]] / sizes[part.tile_symbol])
                 # an outer rank shared by two partitions (queries and keys in the same chunks) runs to the longer;
                 # the shorter rank's missing tiles are padding, masked like a short last tile
-                if part.outer in shared:
+                if part.outer in self.shared_outers:
                     cuts = [p for p in self.partitions if p.outer == part.outer]
                     if len({sizes[p.tile_symbol] for p in cuts}) > 1:
                         tiles = ", ".join(f"{p.tile_symbol} = {sizes[p.tile_symbol]}" for p in cuts)
@@ -239,7 +236,7 @@ class Cascade:
         tiles) is a number in an expression, a mask or a density, or a part of its partition is a position, a
         mask's rank or a selection's rank (MoBA chooses blocks of M0 keys). A tile that only indexes (FuseMax's
         M0: sums and maxima regrouped by tile) is a schedule choice the mapper sizes."""
-        return _fixed_tiles(self)
+        return self.fixed_tile_symbols
 
     def algorithm_block(self, partition: Partition, sizes: dict) -> int:
         """The size of a fixed tile (`fixed_tiles`) at these sizes: the declared block, or the whole rank where the
@@ -257,7 +254,7 @@ class Cascade:
                 elif isinstance(node, Position):
                     used_ranks.add(node.rank)
         for mask in self.masks:
-            used_symbols |= set(mask.names) | set(re.findall(r"[A-Za-z_]\w*", mask.density or ""))
+            used_symbols |= set(mask.names) | expression_names(mask.density)
             used_ranks |= set(mask.names) | (set(mask.select.ranks) | {mask.select.over} if mask.select else set())
         return frozenset(p.tile_symbol for p in self.partitions
                          if {p.tile_symbol, self.shapes[p.outer]} & used_symbols or set(p.parts) & used_ranks)
@@ -321,12 +318,6 @@ class Cascade:
     def align(self, ref: TensorRef) -> list[Alignment]:
         """Line the indices of `ref` up with the stored ranks of its tensor (see Alignment)."""
         return align_indices(ref, self.tensor_ranks[ref.name], self.partitions)
-
-
-@functools.lru_cache(maxsize=256)
-def _fixed_tiles(cascade: Cascade) -> frozenset[str]:
-    """`Cascade.fixed_tiles`, once per cascade (a cascade is immutable and hashed by its text)."""
-    return cascade._fixed_tiles()
 
 
 def _whole(value):

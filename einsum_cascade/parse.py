@@ -27,7 +27,7 @@ from einsum_cascade.expr import (
     positions,
     walk,
 )
-from einsum_cascade.masks import DENSITY_FUNCTIONS, Mask, parse_mask, selection_mask
+from einsum_cascade.masks import DENSITY_FUNCTIONS, Mask, expression_names, parse_mask, selection_mask
 from einsum_cascade.model import Cascade, Einsum, Partition, align_indices
 from einsum_cascade.ops import REDUCE_BY_NAME, Op
 from einsum_cascade.yaml_source import YamlDocument, header_problems, load_yaml, read_text
@@ -187,7 +187,7 @@ class _CascadeBuilder:
             elif tile not in self.params:
                 self.fail(f"rank {inner!r} is missing a shape: add the tile size {tile} under params", "partitions",
                           position)
-            elif (outer in self.shapes and not any(p.outer == outer for p in self.partitions)) or inner in self.shapes:
+            elif (outer in self.shapes and not sharing) or inner in self.shapes:
                 # an outer part may be shared: queries and keys cut into the same chunks (`p -> c, p0`, `m -> c, m0`)
                 self.fail(f"partition ranks {outer!r}, {inner!r} clash with declared ranks", "partitions", position)
             else:
@@ -379,7 +379,7 @@ class _CascadeBuilder:
         """What is wrong with a declared density (an unknown name, not an expression), or None."""
         if not density:
             return None
-        unknown = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", density)) - self._symbols()
+        unknown = sorted(expression_names(density) - self._symbols()
                          - set(DENSITY_FUNCTIONS))
         if unknown:
             return (f"density {density!r}: unknown symbol {', '.join(unknown)} (a density is written in the shape "

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 
 import sympy
 
 from einsum_cascade.errors import SpecError
-from einsum_cascade.masks import DENSITY_FUNCTIONS
+from einsum_cascade.masks import DENSITY_FUNCTIONS, expression_names
 from einsum_cascade.model import Cascade
 
 # Shapes used when a table needs numbers and the user gave none: a 64K-token sequence with
@@ -41,8 +40,7 @@ def tiles_as_ratio(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
 
 
 def parse_sympy(text: str) -> sympy.Expr:
-    names = {name: symbol(name) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
-             if name not in DENSITY_FUNCTIONS}
+    names = {name: symbol(name) for name in expression_names(text) if name not in DENSITY_FUNCTIONS}
     return sympy.sympify(text, locals=names)
 
 

@@ -80,7 +80,6 @@ class Binding:
     sizes: dict[str, int]
     single: frozenset[str] = frozenset()  # query ranks the cascade fixes to size 1 (decode's P = 1): no rows
 
-
     def extent(self, ranks, what: str) -> tuple[tuple[int, int], float]:
         """(power of Br, power of Bc), constant of the ranks' size at the tile; `what` names them in errors."""
         ranks = set(ranks)
