@@ -112,6 +112,8 @@ class Cascade:
     shared_outers: frozenset = field(default=frozenset(), init=False, repr=False, compare=False)
     # tile symbols the outputs depend on (`fixed_tiles`)
     fixed_tile_symbols: frozenset = field(default=frozenset(), init=False, repr=False, compare=False)
+    # (Einsum, reference) of every read of a scan's state at a query position (`position_reads`)
+    scan_reads: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "by_name", {e.name: e for e in self.einsums})
@@ -129,6 +131,7 @@ class Cascade:
         outers = [p.outer for p in self.partitions]
         object.__setattr__(self, "shared_outers", frozenset(o for o in outers if outers.count(o) > 1))
         object.__setattr__(self, "fixed_tile_symbols", self._fixed_tiles())
+        object.__setattr__(self, "scan_reads", tuple(self._position_reads()))
         for first in selections:  # each restricting what the other's scores come from: neither can be chosen first
             for second in selections[selections.index(first) + 1:]:
                 if self._restricts_any(first, second) and self._restricts_any(second, first):
@@ -260,7 +263,11 @@ class Cascade:
                          if {p.tile_symbol, self.shapes[p.outer]} & used_symbols or set(p.parts) & used_ranks)
 
     def position_reads(self) -> list[tuple[str, TensorRef]]:
-        """(Einsum, reference) for every read of a key-rank tensor at a query position (`S[p+1,e,f]`, `aligned`)."""
+        """(Einsum, reference) for every read of a key-rank tensor at a query position (`S[p+1,e,f]`, `aligned`);
+        found once, when the cascade is built (every lowering of a mapping asks)."""
+        return list(self.scan_reads)
+
+    def _position_reads(self) -> list[tuple[str, TensorRef]]:
         found = []
         for einsum in self.einsums:
             for ref in einsum.input_refs:

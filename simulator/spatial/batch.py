@@ -31,7 +31,10 @@ class GroupBatch:
     #                 buffer_write, staging, occupancy, tiles, reduced_innermost)
 
 
-def traffic(lowered: LoweredGroup, extents: np.ndarray) -> tuple:
+def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None = None) -> tuple:
+    """The traffic kernel's outputs for these tilings; given `arch`, a tiling that does not fit it is left with
+    its occupancy (and no array accesses: see `group_traffic`)."""
+    limits = np.zeros(5) if arch is None else np.array([*_limits(arch), 1.0])
     producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
     for n, einsum in enumerate(lowered.einsums):
         producer[lowered.tensors.index(einsum.name)] = n
@@ -42,17 +45,22 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray) -> tuple:
          lowered.density),
         (lowered.operand_einsum, lowered.operand_tensor),
         (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
-         lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill))
+         lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill), limits)
+
+
+def _limits(arch: SpatialArch) -> tuple[float, float, float, float]:
+    """Words of the buffer and the staging buffer, register words per 2D PE and per 1D lane."""
+    staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
+    return (arch.global_buffer.capacity_bytes / arch.word_bytes, staging, float(arch.array_2d.register_entries),
+            float(arch.array_1d.register_entries))
 
 
 def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
     """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer); each array's
     register words per PE or lane against its own register file."""
-    words = arch.global_buffer.capacity_bytes / arch.word_bytes
-    staging = arch.staging_buffer.capacity_bytes / arch.word_bytes if arch.staging_buffer else 0.0
-    per_pe = occupancy[:, 3] <= arch.array_2d.register_entries
-    per_lane = occupancy[:, 4] <= arch.array_1d.register_entries
-    return (occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & per_pe & per_lane
+    words, staging, per_pe, per_lane = _limits(arch)
+    return ((occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= per_pe)
+            & (occupancy[:, 4] <= per_lane))
 
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
@@ -167,8 +175,10 @@ def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
-                         cycles_override: np.ndarray | None = None) -> GroupBatch:
-    raw = traffic(lowered, extents)
+                         cycles_override: np.ndarray | None = None, skip_overflow: bool = True) -> GroupBatch:
+    """Every tiling's cost; a tiling that does not fit has latency and energy inf (it cannot run). With
+    `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy."""
+    raw = traffic(lowered, extents, arch if skip_overflow else None)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
         cycles = cycles_override
@@ -193,7 +203,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     work = points * lowered.cycles_per_point
     useful = np.stack([work[:, lowered.einsum_array == a].sum(axis=1) for a in (0, 1)], axis=1)
     words = level_words(buffer_read, buffer_write, staging, dram_read, dram_write)
-    energy = sum(energy_pj(lowered, arch, points, words).values())
+    energy = np.where(feasible, sum(energy_pj(lowered, arch, points, words).values()), np.inf)
     return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                        raw[9]))

@@ -93,7 +93,7 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     override = None
     if timing != "ideal":
         override = systolic_cycles(lowered, arch, traffic(lowered, extents)[0][0], timing, dataflow)[None, :]
-    batch = evaluate_group_batch(lowered, arch, extents, override)
+    batch = evaluate_group_batch(lowered, arch, extents, override, skip_overflow=False)  # whole, for the reasons
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, _, _ = (
         a[0] for a in batch.traffic)
     if arch.staging_buffer is None and staging.sum() > 0:

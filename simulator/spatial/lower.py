@@ -8,6 +8,7 @@ reason (unsupported operator, tile that does not divide, a pass boundary inside 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -76,8 +77,13 @@ class LoweredGroup:
 
 
 def instance_ranks(cascade: Cascade) -> dict[str, str]:
-    """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H}."""
-    symbols = [s.strip() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
+    """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H} (shared: do not change it)."""
+    return _instance_ranks(cascade.instances)
+
+
+@lru_cache(maxsize=64)
+def _instance_ranks(instances: str) -> dict[str, str]:
+    symbols = [s.strip() for s in instances.split("*") if s.strip() and not s.strip().isdigit()]
     return {s.lower(): s for s in symbols}
 
 
@@ -189,15 +195,17 @@ def _with_choices(cascade: Cascade, arch: SpatialArch, lowered: LoweredGroup, sh
         lowered.energy_per_point + np.array([n * c.energy_pj for n, c in zip(counts, compare, strict=True)])))
 
 
-_STRUCTURES: dict[tuple, tuple] = {}  # (ids of cascade, arch, mapping, position) -> (those objects, structure)
-_STRUCTURES_KEPT = 256  # the oldest is dropped beyond this many
+_STRUCTURES: dict[tuple, tuple] = {}  # (ids of cascade and arch, position, group) -> (those objects, structure)
+_STRUCTURES_KEPT = 1024  # the oldest is dropped beyond this many
 
 
 def _structure(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
                shapes: dict[str, int]) -> LoweredGroup:
-    """The cached lowering of a group; its arrays are read-only, since every caller shares them. An entry keeps
-    its cascade, arch and mapping alive, so their ids cannot be reused by other objects while it is cached."""
-    key = (id(cascade), id(arch), id(mapping), position)
+    """The cached lowering of a group; its arrays are read-only, since every caller shares them. A group lowers
+    the same in every mapping that has it at the same position among groups of the same Einsums (a mapper's
+    structures share many), so that is the key. An entry keeps its cascade and arch alive, so their ids cannot
+    be reused by other objects while it is cached."""
+    key = (id(cascade), id(arch), position, tuple(g.einsums for g in mapping.groups), repr(mapping.groups[position]))
     entry = _STRUCTURES.get(key)
     if entry is None:
         lowered = _lower(cascade, arch, mapping, position, shapes)
@@ -207,8 +215,8 @@ def _structure(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: 
                 _frozen(value)
         if len(_STRUCTURES) >= _STRUCTURES_KEPT:
             del _STRUCTURES[next(iter(_STRUCTURES))]
-        entry = _STRUCTURES[key] = (cascade, arch, mapping, lowered)
-    return entry[3]
+        entry = _STRUCTURES[key] = (cascade, arch, lowered)
+    return entry[2]
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -245,12 +253,16 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         reject(loop in index, f"group {group.name}: loop {loop} is not a part of any rank ({', '.join(parts)})",
                mapping)
 
+    rows: dict[tuple, np.ndarray] = {}  # ranks -> their parts (with the instance ranks), built once per lowering
+
     def parts_of(ranks) -> np.ndarray:
-        row = np.zeros(len(parts), dtype=np.bool_)
-        for rank in list(ranks) + list(instance_ranks(cascade)):
-            for part in expansion.get(rank, (rank,)):
-                row[index[part]] = True
-        return row
+        ranks = tuple(ranks)
+        if ranks not in rows:
+            row = rows[ranks] = np.zeros(len(parts), dtype=np.bool_)
+            for rank in ranks + tuple(instance_ranks(cascade)):
+                for part in expansion.get(rank, (rank,)):
+                    row[index[part]] = True
+        return rows[ranks]
 
     spatial_part = -np.ones((2, 2), dtype=np.int64)
     spatial_size = np.ones((2, 2))

@@ -44,26 +44,22 @@ class SpatialCost:
 
     def canonicalize(self) -> dict[int, int]:
         """Keep one structure per distinct loop nest: two structures whose groups lower to the same arrays (the
-        same loops, placements, bindings, storage and dependences) at two size choices cost the same at every
-        size, so they are one candidate (on a GEMM, placement and binding policies collapse: nothing runs on
-        the 1D array). The first of each class in enumeration order is kept. Returns each structure's index
-        (before) -> the index (before) of the structure kept for it."""
-        dimensions = self.space.dimensions
-        probes = (np.zeros(len(dimensions), dtype=np.int64), np.array([0, *[d - 1 for d in dimensions[1:]]]))
+        same loops, placements, bindings, storage and dependences) cost the same at every size, since a
+        structure's lowering does not depend on its sizes (the search lowers it once, `_structure`, and gives each
+        tiling its extents), so they are one candidate (on a GEMM, placement and binding policies collapse:
+        nothing runs on the 1D array). Each structure is lowered once, at its smallest sizes (which divide every
+        rank), and that lowering serves the search. The first of each class in enumeration order is kept.
+        Returns each structure's index (before) -> the index (before) of the structure kept for it."""
+        probe = np.zeros(len(self.space.dimensions), dtype=np.int64)
         classes, kept_for = {}, {}  # signature -> the first structure with it
-        for structure in range(dimensions[0]):
-            signature = []
-            for probe in probes:
-                probe = probe.copy()
-                probe[0] = structure
-                groups = self._lower(probe)
-                signature.append(groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups))
-                if not isinstance(groups, str):  # a lowering serves every size of its structure (`metrics`)
-                    self._lowered.setdefault(structure, groups)
-            kept_for[structure] = classes.setdefault(tuple(signature), structure)
+        for structure in range(self.space.dimensions[0]):
+            probe[0] = structure
+            groups = self._structure(structure, probe)
+            signature = groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups)
+            kept_for[structure] = classes.setdefault(signature, structure)
         keep, lowered = list(classes.values()), self._lowered
         self.space.keep_structures(keep)
-        self._lowered = {new: lowered[old] for new, old in enumerate(keep) if old in lowered}
+        self._lowered = {new: lowered[old] for new, old in enumerate(keep)}
         return kept_for
 
     def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Counter]:

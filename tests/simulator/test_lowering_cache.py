@@ -1,6 +1,6 @@
-"""The lowering is cached per (cascade, arch, mapping, group) with only extents and densities per call: a
-group lowered at one shape and then at another equals a fresh lowering at the second, and the shared arrays
-cannot be written by a caller."""
+"""The lowering is cached per (cascade, arch, group and its place among the groups) with only extents and
+densities per call: a group lowered at one shape and then at another equals a fresh lowering at the second,
+two mappings with the same group share it, and the shared arrays cannot be written by a caller."""
 
 import dataclasses
 
@@ -43,3 +43,16 @@ def test_the_shared_arrays_are_read_only():
         group.cycles_per_point[0] = 0.0
     with pytest.raises(ValueError):
         group.extents[0] = 1.0
+
+
+def test_two_mappings_with_the_same_group_share_its_lowering():
+    # a mapper's structures share many groups: the cache is keyed by the group, its position and the Einsums of
+    # every group (what the lowering reads), not by the mapping object
+    cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax")
+    shapes = attention_shapes(load_model("bert"), 1024)
+    first = lower.lower_group(cascade, arch, mapping, 0, shapes)
+    copy = dataclasses.replace(mapping, name="a copy", description="another mapping object")
+    assert copy is not mapping
+    assert lower.lower_group(cascade, arch, copy, 0, shapes).deps is first.deps
+    other = dataclasses.replace(mapping, groups=(dataclasses.replace(mapping.groups[0], tiles_in_flight=5),))
+    assert lower.lower_group(cascade, arch, other, 0, shapes).tiles_in_flight == 5

@@ -6,8 +6,9 @@ when its resource is free, its producers in the same tile have finished (and, fo
 resource, delivered: `delivery[producer]` cycles after it finishes, e.g. a reduction's result crossing
 the array to its edge), its recurrence producers
 `stride` tiles back have finished, and the tile `tiles_in_flight` back has fully finished (buffer slots).
-The schedule is periodic after warm-up, so only the first `window` tiles are simulated and the rest
-is extrapolated from the measured period. In a mapper's batch many candidates share their per-tile
+The schedule is periodic after warm-up: the simulation stops at the first step that repeats the one before
+it (the rest follows exactly, one period per tile), or else at `window` tiles, and the rest is extrapolated
+from the period measured over the window. In a mapper's batch many candidates share their per-tile
 durations (they differ only in outer loop counts), so `schedule_latency_distinct` simulates each distinct
 schedule once.
 """
@@ -41,6 +42,19 @@ def _edges(matrix):
 def _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles):
     """Makespan and per-tile finish times for `tiles` tiles (tiles small enough to simulate).
     `edges` = (dep_start, dep_target, rec_start, rec_target), the dependency matrices compressed."""
+    makespan, done, _, _ = _run(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                                tiles_in_flight, tiles, False)
+    return makespan, done
+
+
+@njit(cache=True)
+def _run(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles,
+         stop_when_periodic):
+    """(makespan, per-tile finish times, tiles run, period). With `stop_when_periodic`, the `tiles` are the first
+    of a longer run: once a step repeats the step before it one tile later and a constant `period` later
+    (every finish time a later step can read, and every resource's free time), each later step repeats it too
+    (the step is the same max-plus map, shifted), so the run is cut to the tiles issued so far and drained;
+    the longer run then takes `period` more per tile it has beyond them. Period 0: no repeat found."""
     n_tasks = durations.shape[0]
     max_stage = 0
     for t in range(n_tasks):
@@ -49,11 +63,22 @@ def _simulate(durations, delivery, resources, stages, order, edges, recurrence_s
     finish = np.zeros((tiles, n_tasks))
     tile_done = np.zeros(tiles)
     resource_free = np.zeros(3)
-    for step in range(tiles + max_stage):
+    previous_free = np.zeros(3)
+    used = np.zeros(3, dtype=np.bool_)
+    for t in range(n_tasks):
+        used[resources[t]] = True
+    # tiles back a later step can read: its stages, buffer slots and the recurrence (one reaching back past the
+    # simulated tiles is never read by them)
+    reach = recurrence_stride if recurrence_stride < tiles else 0
+    lookback = max_stage + max(reach, tiles_in_flight) + 1
+    limit = tiles
+    period = 0.0
+    step = 0
+    while step < limit + max_stage:
         for k in range(n_tasks):
             task = order[k]
             tile = step - stages[task]
-            if tile < 0 or tile >= tiles:
+            if tile < 0 or tile >= limit:
                 continue
             start = resource_free[resources[task]]
             for j in range(dep_start[task], dep_start[task + 1]):
@@ -69,22 +94,46 @@ def _simulate(durations, delivery, resources, stages, order, edges, recurrence_s
             finish[tile, task] = end
             resource_free[resources[task]] = end
             tile_done[tile] = max(tile_done[tile], end)
+        if stop_when_periodic and period == 0.0 and lookback <= step < limit - 1:
+            shift = finish[step, order[0]] - finish[step - 1, order[0]]
+            tolerance = 1e-12 * max(1.0, abs(finish[step, order[0]]))
+            same = shift > 0.0
+            for r in range(3):
+                if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
+                    same = False
+            for back in range(lookback):
+                for task in range(n_tasks):
+                    if same and stages[task] <= back:  # written by this step or an earlier one
+                        tile = step - back
+                        if abs(finish[tile, task] - finish[tile - 1, task] - shift) > tolerance:
+                            same = False
+            if same:
+                limit, period = step + 1, shift
+        for r in range(3):
+            previous_free[r] = resource_free[r]
+        step += 1
     makespan = 0.0
-    for tile in range(tiles):
+    for tile in range(limit):
         makespan = max(makespan, tile_done[tile])
-    return makespan, tile_done
+    return makespan, tile_done[:limit], limit, period
 
 
 @njit(cache=True)
 def _window(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles, window):
-    """(makespan, period): the whole run's makespan when `tiles` fits the window; else the window's makespan
-    and the steady-state cycles per further tile."""
+    """(makespan, period, tiles run): the whole run's makespan when `tiles` fits the window (period 0); else the
+    makespan of the first tiles and the steady-state cycles per further tile: exact once the schedule repeats
+    (`_run` stops there, often after a few tiles), else measured over the window."""
     if tiles <= window:
         makespan, _ = _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride,
                                 tiles_in_flight, int(tiles))
-        return makespan, 0.0
-    makespan, done = _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride,
-                               tiles_in_flight, window)
+        return makespan, 0.0, tiles
+    makespan, done, limit, period = _run(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                                         tiles_in_flight, window, True)
+    busiest = np.zeros(3)  # no steady state beats the busiest resource's work per tile
+    for task in range(durations.shape[0]):
+        busiest[resources[task]] += durations[task]
+    if period > 0.0:
+        return makespan, max(period, busiest.max()), limit
     # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
     # window drain without later tiles competing for the resources, so their finish times are early.
     max_stage = 0
@@ -93,18 +142,15 @@ def _window(durations, delivery, resources, stages, order, edges, recurrence_str
     span = window - window // 2
     last = min(window - 1, max(window - 1 - max_stage, span))
     period = (done[last] - done[last - span]) / span
-    busiest = np.zeros(3)  # and no steady state beats the busiest resource's work per tile
-    for task in range(durations.shape[0]):
-        busiest[resources[task]] += durations[task]
-    return makespan, max(period, busiest.max())
+    return makespan, max(period, busiest.max()), window
 
 
 @njit(cache=True)
 def _latency(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles,
              window):
-    makespan, period = _window(durations, delivery, resources, stages, order, edges, recurrence_stride,
-                               tiles_in_flight, tiles, window)
-    return makespan if tiles <= window else makespan + (tiles - window) * period
+    makespan, period, run = _window(durations, delivery, resources, stages, order, edges, recurrence_stride,
+                                    tiles_in_flight, tiles, window)
+    return makespan if tiles <= window else makespan + (tiles - run) * period
 
 
 @njit(cache=True)
@@ -166,9 +212,10 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
     batch, tasks = durations.shape
     makespans = np.empty(first.shape[0])
     periods = np.empty(first.shape[0])
+    runs = np.empty(first.shape[0])
     for g in range(first.shape[0]):
         r = first[g]
-        makespans[g], periods[g] = _window(durations[r], delivery[r], resources, stages, order, edges,
+        makespans[g], periods[g], runs[g] = _window(durations[r], delivery[r], resources, stages, order, edges,
                                            recurrence_stride[r], tiles_in_flight[r], tiles[r], window)
     out = np.empty(batch)
     for b in range(batch):
@@ -179,7 +226,7 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
         within = tiles[b] <= window
         same = same and ((within and tiles[b] == tiles[first[g]]) or (not within and tiles[first[g]] > window))
         if same:
-            out[b] = makespans[g] if tiles[b] <= window else makespans[g] + (tiles[b] - window) * periods[g]
+            out[b] = makespans[g] if tiles[b] <= window else makespans[g] + (tiles[b] - runs[g]) * periods[g]
         else:  # a hash collision: simulate this row on its own
             out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
                               tiles_in_flight[b], tiles[b], window)

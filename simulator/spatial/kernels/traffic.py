@@ -157,7 +157,7 @@ def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, o
 
 
 @njit(cache=True)
-def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
+def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, limits):
     """Evaluate a batch of tilings (rows of `extents`) of one group.
 
     loops = (dram_position[P], buffer_loop[P], buffer_position[P]);
@@ -170,6 +170,9 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
     staging_access[B,T], occupancy[B,5] (buffer words, spillable buffer words, staging words, register words
     per 2D PE, register words per 1D lane), tiles[B], reduced_innermost[B,E] (the order chosen for each Einsum:
     1 output-, 0 input-stationary).
+    limits = (buffer words, staging words, register words per 2D PE, per 1D lane, skip): with skip > 0, a row whose
+    occupancy exceeds a limit (the buffer's not counting spillable tensors, as `batch.fits`) is left with its
+    occupancy, points, cycles and DRAM fetches only: it cannot run, and its array accesses are most of the work.
     """
     dram_position, buffer_loop, buffer_position = loops
     spatial_part, spatial_size = spatial
@@ -300,6 +303,9 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info):
             elif home[t] == HOME_REG and producer[t] >= 0:
                 array = einsum_array[producer[t]]
                 occupancy[b, 3 + array] += inside_tile * copies[t] / (spatial_size[array, 0] * spatial_size[array, 1])
+        if limits[4] > 0 and (occupancy[b, 0] - occupancy[b, 1] > limits[0] or occupancy[b, 2] > limits[1]
+                              or occupancy[b, 3] > limits[2] or occupancy[b, 4] > limits[3]):
+            continue
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
                 b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
