@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from simulator.spatial.kernels.schedule import (
     _distinct_latency,
     _edges,
+    _run,
     _simulate,
     schedule_latency,
     schedule_latency_batch,
@@ -165,6 +166,35 @@ def test_extrapolation_equals_full_simulation_random(case):
     extrapolated = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
                                     tiles_in_flight, float(tiles), window)
     assert extrapolated == pytest.approx(full, rel=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pipelines(max_tiles=1), st.integers(0, 2))
+def test_a_run_stopped_where_it_repeats_extrapolates_exactly(case, whole):
+    # `_run` stops at the first step that repeats the one before it, shifted by one tile and one period: from
+    # there every step repeats, so the extrapolated makespan of a long run is the full simulation's. Whole-number
+    # durations keep the repeat exact in floating point.
+    durations, delivery, resources, stages, order, deps, recurrence, stride, tiles_in_flight, _ = case
+    durations = np.round(durations) + whole
+    edges = (*_edges(deps), *_edges(recurrence))
+    _, _, run, period = _run(durations, delivery, resources, stages, order, edges, stride, tiles_in_flight, 48, True)
+    assume(period > 0)
+    tiles = 300
+    full = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                            tiles_in_flight, float(tiles), tiles)
+    stopped = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                               tiles_in_flight, float(tiles), 48)
+    assert run < 48
+    assert stopped == pytest.approx(full, rel=1e-12)
+
+
+def test_a_steady_pipeline_stops_after_a_few_tiles():
+    # FuseMax's shape: one tile of warm-up per stage and buffer slot, then every step repeats
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
+    edges = (*_edges(deps), *_edges(recurrence))
+    _, _, run, period = _run(durations, delivery, resources, stages, order, edges, 1, 2, 48, True)
+    _, done = _simulate(durations, delivery, resources, stages, order, edges, 1, 2, 200)
+    assert run <= 8 and period == done[150] - done[149]  # the full run's steady step
 
 
 def two_tasks(a: float, b: float, pipelined: bool, tiles: int, window: int) -> float:

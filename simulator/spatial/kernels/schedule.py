@@ -95,8 +95,9 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
             resource_free[resources[task]] = end
             tile_done[tile] = max(tile_done[tile], end)
         if stop_when_periodic and period == 0.0 and lookback <= step < limit - 1:
-            shift = finish[step, order[0]] - finish[step - 1, order[0]]
-            tolerance = 1e-12 * max(1.0, abs(finish[step, order[0]]))
+            done = step - max_stage  # the newest tile this step completes
+            shift = finish[done, order[0]] - finish[done - 1, order[0]]
+            tolerance = 1e-12 * max(1.0, abs(finish[done, order[0]]))
             same = shift > 0.0
             for r in range(3):
                 if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
