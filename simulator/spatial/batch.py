@@ -1,7 +1,7 @@
 """Batch evaluation of one lowered group over many tilings (rows of extents): the mapper's hot path.
 
 Same method as `evaluate_group` (which reports one tiling in detail): traffic kernel, capacity check,
-spill of what may overflow, tile schedule, energy per action; all of it vectorized over the batch.
+spill of what may overflow and the costs of the traffic (one kernel each), tile schedule.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch_models import SpatialArch
+from simulator.spatial.kernels.costs import LEVELS, group_costs
 from simulator.spatial.kernels.schedule import schedule_latency_distinct
 from simulator.spatial.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
@@ -27,6 +28,8 @@ class GroupBatch:
     energy_pj: np.ndarray  # [B]
     dram_bytes: np.ndarray  # [B]
     spilled: np.ndarray  # [B] fraction of the spillable tensors that went to DRAM
+    words: dict  # LEVELS -> [B] words moved at each storage level
+    energy_parts: dict  # [B] energy of each component (`costs`)
     traffic: tuple  # raw kernel outputs after spilling (cycles, points, dram_read, dram_write, buffer_read,
     #                 buffer_write, staging, occupancy, tiles, reduced_innermost)
 
@@ -73,28 +76,37 @@ def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
     return np.prod(extents[:, inner], axis=1).astype(np.int64) if inner else np.ones(len(extents), dtype=np.int64)
 
 
-def spill(lowered: LoweredGroup, arch: SpatialArch, raw: tuple) -> np.ndarray:
-    """Move the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place); returns it."""
-    _, _, dram_read, dram_write, buffer_read, buffer_write, _, occupancy, _, _ = raw
-    capacity = arch.global_buffer.capacity_bytes / arch.word_bytes
-    spillable = np.maximum(occupancy[:, 1], 1e-30)
-    fraction = np.where((occupancy[:, 0] > capacity) & (occupancy[:, 1] > 0),
-                        np.minimum(1.0, (occupancy[:, 0] - capacity) / spillable), 0.0)
-    columns = np.flatnonzero(lowered.tensor_spill)
-    if len(columns):
-        moved_read = buffer_read[:, columns] * fraction[:, None]
-        moved_write = buffer_write[:, columns] * fraction[:, None]
-        dram_read[:, columns] += moved_read
-        dram_write[:, columns] += moved_write
-        buffer_read[:, columns] -= moved_read
-        buffer_write[:, columns] -= moved_write
-    return fraction
+ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # then the storage levels
 
 
-def level_words(buffer_read, buffer_write, staging, dram_read, dram_write) -> dict[str, np.ndarray]:
-    """Words moved at each storage level per row, by direction (staging counts reads and writes together)."""
-    return {"buffer_read": buffer_read.sum(axis=1), "buffer_write": buffer_write.sum(axis=1),
-            "staging": staging.sum(axis=1), "dram_read": dram_read.sum(axis=1), "dram_write": dram_write.sum(axis=1)}
+def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple) -> tuple:
+    """(spilled, words, dram_bytes, durations, busy, useful, energy parts) of the traffic `raw` (`group_costs`).
+    The overflowing fraction of the spillable tensors' buffer traffic moves to DRAM, in `raw` itself: an
+    intermediate that does not fit is written out and read back (FLAT's spill of the score rows); `spilled` is
+    that fraction per row. `words` and the energy parts are dicts of per-row arrays (LEVELS; compute and
+    registers per array, then the storage levels of `storage_energy`)."""
+    cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
+    units = (arch.array_2d, arch.array_1d)
+    access_words, access_pj = level_prices(arch)
+    spilled, words, dram_bytes, durations, busy, useful, energy = group_costs(
+        cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+        lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
+        arch.global_buffer.capacity_bytes / arch.word_bytes, arch.dram_bytes_per_cycle, float(arch.word_bytes),
+        np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj)
+    names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
+    return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
+            dict(zip(names, energy.T, strict=True)))
+
+
+def level_prices(arch: SpatialArch) -> tuple[np.ndarray, np.ndarray]:
+    """Words per physical access and pJ per access of each LEVELS column: the buffer's reads and writes, the
+    staging buffer (reads and writes together, each access the mean of the two; pJ -1 where there is none),
+    DRAM's reads and writes. Every storage charge is words / access words x pJ per access."""
+    buffer, staging, dram = arch.global_buffer, arch.staging_buffer, arch.dram
+    return (np.array([buffer.access_words, buffer.access_words, staging.access_words if staging else 1.0,
+                      dram.access_words, dram.access_words], dtype=float),
+            np.array([buffer.read_pj, buffer.write_pj, (staging.read_pj + staging.write_pj) / 2 if staging else -1.0,
+                      dram.read_pj, dram.write_pj], dtype=float))
 
 
 def register_pj_per_cycle(unit) -> float:
@@ -105,38 +117,19 @@ def register_pj_per_cycle(unit) -> float:
     return unit.register_write_pj
 
 
-def energy_pj(lowered: LoweredGroup, arch: SpatialArch, points, words: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Energy per row and the per-component parts: compute and registers per array, buffer, staging, DRAM.
-    A storage level is charged per physical access of its access width (`level_words` / access_words)."""
-    parts = {}
-    for code, label, unit in ((0, "2d", arch.array_2d), (1, "1d", arch.array_1d)):
-        on = lowered.einsum_array == code
-        parts[f"compute_{label}"] = ordered_dot(points[:, on], lowered.energy_per_point[on])
-        busy = ordered_dot(points[:, on], lowered.cycles_per_point[on])
-        parts[f"registers_{label}"] = busy * register_pj_per_cycle(unit)
-    return {**parts, **storage_energy(arch, words)}
-
-
-def ordered_dot(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """rows @ weights, added column by column: a BLAS product orders its additions by the CPU's kernel, so its
-    last digit differs between machines, and outputs must not."""
-    total = np.zeros(rows.shape[0])
-    for column, weight in enumerate(weights):
-        total += rows[:, column] * weight
-    return total
-
-
 def storage_energy(arch: SpatialArch, words: dict) -> dict:
-    """Energy of the storage levels for `words` moved (`level_words` keys; arrays or numbers), per physical
-    access of each level's access width."""
-    buffer = arch.global_buffer
-    parts = {"buffer": buffer.accesses(words["buffer_read"]) * buffer.read_pj
-             + buffer.accesses(words["buffer_write"]) * buffer.write_pj}
+    """Energy of the storage levels for `words` moved (LEVELS keys; arrays or numbers), per physical access of
+    each level's access width (`level_prices`, as `group_costs` charges a batch)."""
+    access_words, access_pj = dict(zip(LEVELS, level_prices(arch)[0], strict=True)), \
+        dict(zip(LEVELS, level_prices(arch)[1], strict=True))
+
+    def charge(level):
+        return words[level] / access_words[level] * access_pj[level]
+
+    parts = {"buffer": charge("buffer_read") + charge("buffer_write")}
     if arch.staging_buffer is not None:
-        staging = arch.staging_buffer
-        parts["staging"] = staging.accesses(words["staging"]) * (staging.read_pj + staging.write_pj) / 2
-    parts["dram"] = (arch.dram.accesses(words["dram_read"]) * arch.dram.read_pj
-                     + arch.dram.accesses(words["dram_write"]) * arch.dram.write_pj)
+        parts["staging"] = charge("staging")
+    parts["dram"] = charge("dram_read") + charge("dram_write")
     return parts
 
 
@@ -181,14 +174,12 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     raw = traffic(lowered, extents, arch if skip_overflow else None)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
-        cycles = cycles_override
+        cycles = np.ascontiguousarray(cycles_override, dtype=float)
+        raw = (cycles, *raw[1:])
     feasible = fits(arch, occupancy)
     if arch.staging_buffer is None:
         feasible &= staging.sum(axis=1) == 0
-    spilled = spill(lowered, arch, raw)
-    dram_bytes = (dram_read.sum(axis=1) + dram_write.sum(axis=1)) * arch.word_bytes
-    dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
-    durations = np.concatenate([cycles, dram_cycles[:, None]], axis=1) / tiles[:, None]
+    spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(lowered, arch, raw)
     resources, stages, order, slots = task_plan(lowered)
     latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
     rows = np.flatnonzero(feasible)
@@ -197,14 +188,9 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         lowered.recurrence,
         recurrence_stride(lowered, extents[rows]), np.full(len(rows), slots, dtype=np.int64), tiles[rows],
         SCHEDULE_WINDOW)
-    latency = np.maximum(latency, dram_cycles)
-    busy = np.stack([cycles[:, lowered.einsum_array == 0].sum(axis=1), cycles[:, lowered.einsum_array == 1].sum(axis=1),
-                     dram_cycles], axis=1)
-    work = points * lowered.cycles_per_point
-    useful = np.stack([work[:, lowered.einsum_array == a].sum(axis=1) for a in (0, 1)], axis=1)
-    words = level_words(buffer_read, buffer_write, staging, dram_read, dram_write)
-    energy = np.where(feasible, sum(energy_pj(lowered, arch, points, words).values()), np.inf)
-    return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled,
+    latency = np.maximum(latency, busy[:, 2])
+    energy = np.where(feasible, sum(energy_parts.values()), np.inf)
+    return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled, words, energy_parts,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                        raw[9]))
 

@@ -15,13 +15,7 @@ from arch_models import SpatialArch
 from arch_models.operators import fused_operators
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.spatial.batch import (
-    energy_pj,
-    evaluate_group_batch,
-    level_words,
-    register_pj_per_cycle,
-    traffic,
-)
+from simulator.spatial.batch import evaluate_group_batch, register_pj_per_cycle, traffic
 from simulator.spatial.lower import CapacityRejected, LoweredGroup, MappingRejected, lower_group, reject
 from simulator.spatial.systolic_mode import (
     check_timing_options,
@@ -50,7 +44,7 @@ class GroupResult:
     spilled_fraction: float
     overlap_previous: bool
     storage: dict[str, dict[str, float]]  # level -> words and physical accesses (read/write)
-    tensor_words: dict[str, dict[str, float]] = field(default_factory=dict)  # tensor -> level_words keys
+    tensor_words: dict[str, dict[str, float]] = field(default_factory=dict)  # tensor -> LEVELS keys (kernels/costs.py)
 
 
 @dataclass
@@ -102,12 +96,10 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     reject(bool(batch.feasible[0]), overflow_reason(arch, lowered, occupancy), mapping, CapacityRejected)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word
-    words = {k: float(v[0]) for k, v in level_words(buffer_read[None], buffer_write[None], staging[None],
-                                                     dram_read[None], dram_write[None]).items()}
-    parts = energy_pj(lowered, arch, points[None], {k: np.array([v]) for k, v in words.items()})
+    words = {k: float(v[0]) for k, v in batch.words.items()}
     return GroupResult(
         name=lowered.name, cycles=float(batch.cycles[0]), busy=batch.busy[0], useful=batch.useful[0],
-        energy={k: float(v[0]) for k, v in parts.items()},
+        energy={k: float(v[0]) for k, v in batch.energy_parts.items()},
         einsum_cycles={e.name: float(c) for e, c in zip(lowered.einsums, cycles, strict=True)},
         einsum_energy=_einsum_energy(arch, lowered, points), dram_bytes=float(batch.dram_bytes[0]),
         occupancy_bytes={"buffer": float(min(occupancy[0], capacity) * word), "staging": float(occupancy[2] * word),

@@ -9,7 +9,7 @@ docs/fusemax-deviations.md §7):
   the exp unit (sub + exp energy, 1 cycle);
 - registers: one update (priced as a write) per busy PE cycle, so an Einsum costs points x cycles x write_pj;
 - global buffer: per row of `access_words` = 256 words, read_pj / write_pj per row;
-- staging buffer: per row of 256 words; reads and writes are counted together (`batch.level_words`) and each
+- staging buffer: per row of 256 words; reads and writes are counted together (`kernels/costs.py` LEVELS) and each
   row access is charged the mean of the read and write row energies;
 - DRAM: per access of `access_words` = 4 words (64 bits), read_pj / write_pj per access.
 

@@ -89,18 +89,20 @@ def test_the_overflow_of_a_spillable_tensor_moves_that_fraction_of_its_buffer_tr
     # flat.yaml spills QK, SN and A. Buffer of C words; spillable words S = 100. Overflow of 50 words:
     # half of each spillable tensor's buffer traffic goes to DRAM; an overflow beyond S moves all of it;
     # no overflow moves nothing. Tensors that may not spill keep their traffic whatever the overflow.
-    from simulator.spatial.batch import spill
+    from simulator.spatial.batch import costs
 
     arch = small_arch()
     mapping = parse_mapping(preset_text("flat", {"p0": 4, "m0": 4}), "<flat small>").family()[0]
     lowered = lower_group(library_cascade("softmax-3pass"), arch, mapping, 0, SMALL)
     capacity = arch.global_buffer.capacity_bytes / arch.word_bytes
     rows, tensors = 3, len(lowered.tensors)
-    occupancy = np.array([[capacity + 50, 100, 0, 0], [capacity + 500, 100, 0, 0], [capacity, 100, 0, 0]])
+    occupancy = np.array([[capacity + 50, 100, 0, 0, 0], [capacity + 500, 100, 0, 0, 0], [capacity, 100, 0, 0, 0]])
     dram_read, dram_write = np.zeros((rows, tensors)), np.zeros((rows, tensors))
     buffer_read, buffer_write = np.full((rows, tensors), 10.0), np.full((rows, tensors), 4.0)
-    raw = (None, None, dram_read, dram_write, buffer_read, buffer_write, None, occupancy, None, None)
-    assert spill(lowered, arch, raw).tolist() == [0.5, 1.0, 0.0]
+    einsums = len(lowered.einsums)
+    raw = (np.zeros((rows, einsums)), np.zeros((rows, einsums)), dram_read, dram_write, buffer_read, buffer_write,
+           np.zeros((rows, tensors)), occupancy, np.ones(rows), None)
+    assert costs(lowered, arch, raw)[0].tolist() == [0.5, 1.0, 0.0]
     spillable = np.array([t in ("QK", "SN", "A") for t in lowered.tensors])
     assert spillable.sum() == sum(t in lowered.tensors for t in ("QK", "SN", "A")) > 0
     assert dram_read[:, spillable].tolist() == [[5.0] * spillable.sum(), [10.0] * spillable.sum(),

@@ -1,0 +1,75 @@
+"""What a group's traffic costs, for a batch of tilings: spill, words per storage level, DRAM time, per-tile
+task durations, busy and useful cycles, and energy by component, in one pass over the rows (the mapper's
+batches are small, so one kernel call beats some forty array operations around it).
+
+The prices come in as numbers per access and per point, read once from the architecture
+(`simulator.spatial.batch.level_prices`); this kernel only counts and multiplies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  # columns of `words`
+
+
+@njit(cache=True)
+def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+                einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
+                dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj):
+    """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `spill` in
+    `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
+    task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
+    DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
+    1D array, then the buffer, the staging buffer if it has a price, DRAM). A level is charged per physical
+    access: words / `access_words` of its LEVELS column, times `access_pj` (negative for staging: none).
+    Sums run in column order, so every machine gets the same digits."""
+    batch, n_einsums = cycles.shape
+    n_tensors = dram_read.shape[1]
+    has_staging = access_pj[2] >= 0.0
+    spilled = np.zeros(batch)
+    words = np.zeros((batch, 5))
+    dram_bytes = np.zeros(batch)
+    durations = np.zeros((batch, n_einsums + 1))
+    busy = np.zeros((batch, 3))
+    useful = np.zeros((batch, 2))
+    energy = np.zeros((batch, 7 if has_staging else 6))
+    for b in range(batch):
+        if occupancy[b, 0] > capacity_words and occupancy[b, 1] > 0:
+            fraction = min(1.0, (occupancy[b, 0] - capacity_words) / max(occupancy[b, 1], 1e-30))
+            spilled[b] = fraction
+            for t in range(n_tensors):
+                if spill_columns[t]:
+                    moved_read = buffer_read[b, t] * fraction
+                    moved_write = buffer_write[b, t] * fraction
+                    dram_read[b, t] += moved_read
+                    dram_write[b, t] += moved_write
+                    buffer_read[b, t] -= moved_read
+                    buffer_write[b, t] -= moved_write
+        for t in range(n_tensors):
+            words[b, 0] += buffer_read[b, t]
+            words[b, 1] += buffer_write[b, t]
+            words[b, 2] += staging[b, t]
+            words[b, 3] += dram_read[b, t]
+            words[b, 4] += dram_write[b, t]
+        dram_bytes[b] = (words[b, 3] + words[b, 4]) * word_bytes
+        dram_cycles = dram_bytes[b] / dram_bytes_per_cycle
+        for e in range(n_einsums):
+            array = einsum_array[e]
+            durations[b, e] = cycles[b, e] / tiles[b]
+            busy[b, array] += cycles[b, e]
+            work = points[b, e] * cycles_per_point[e]
+            useful[b, array] += work
+            energy[b, 2 * array] += points[b, e] * energy_per_point[e]
+        for array in range(2):
+            energy[b, 2 * array + 1] = useful[b, array] * register_pj[array]
+        durations[b, n_einsums] = dram_cycles / tiles[b]
+        busy[b, 2] = dram_cycles
+        energy[b, 4] = words[b, 0] / access_words[0] * access_pj[0] + words[b, 1] / access_words[1] * access_pj[1]
+        column = 5
+        if has_staging:
+            energy[b, 5] = words[b, 2] / access_words[2] * access_pj[2]
+            column = 6
+        energy[b, column] = words[b, 3] / access_words[3] * access_pj[3] + words[b, 4] / access_words[4] * access_pj[4]
+    return spilled, words, dram_bytes, durations, busy, useful, energy
