@@ -110,6 +110,8 @@ USER_COMMANDS = {  # what a user types; each is timed in a fresh process
                       "--json"],
     "map_gemm_4096x768x768": ["map", "--arch", "fusemax", "--cascade", "gemm", "--shape", "M=4096,K=768,N=768",
                               "--no-cache", "--json"],
+    "map_fusemax_bert_64k_exhaustive": ["map", "--arch", "fusemax", "--cascade", "fusemax", "--workload", "bert",
+                                        "--seq", "64K", "--strategy", "exhaustive", "--no-cache", "--json"],
     "reproduce_fusemax": ["reproduce", "fusemax", "-o", "{tmp}/reproduce", "--json"],
 }
 
