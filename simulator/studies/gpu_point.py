@@ -62,7 +62,11 @@ def gpu_shape_point(gpu: GpuArch, mapping: GpuMapping, shapes: dict[str, int],
         sizes = ", ".join(f"{k} ({v})" for k, v in SHAPE_SYMBOLS.items())
         raise SpecError(f"a GPU attention problem is sized by {sizes}; {wrong}", key="--shape")
     heads = shapes.get("H", 1)
-    queries = shapes.get("P", shapes["M"])
+    fixed = cascade_queries(mapping)
+    if fixed is not None and shapes.get("P", fixed) != fixed:
+        raise SpecError(f"P = {shapes['P']} contradicts cascade {mapping.cascade!r}, which fixes P = {fixed} (params)",
+                        key="--shape")
+    queries = shapes.get("P", fixed or shapes["M"])
     problem = AttentionProblem(batch=shapes.get("B", 1), heads=heads, kv_heads=shapes.get("HKV", heads),
                                seqlen_q=queries, seqlen_kv=shapes["M"], head_dim=shapes["E"],
                                head_dim_v=shapes.get("F", shapes["E"]),
@@ -104,13 +108,25 @@ def workload_problem(mapping: GpuMapping, workload: str, seq_len: int | str, bat
     model = load_model(workload)
     tokens = parse_seq_len(seq_len)
     shapes = attention_shapes(model, tokens, batch)
-    decode = mapping.kind == "split-kv"
+    fixed = cascade_queries(mapping)
+    queries = 1 if mapping.kind == "split-kv" else (fixed or tokens)
+    decode = queries == 1
     problem = AttentionProblem(batch=shapes["B"], heads=shapes["H"], kv_heads=shapes["HKV"],
-                               seqlen_q=1 if decode else tokens, seqlen_kv=tokens, head_dim=shapes["E"],
+                               seqlen_q=queries, seqlen_kv=tokens, head_dim=shapes["E"],
                                head_dim_v=shapes["F"], causal=causal and not decode,
                                passes="decode" if decode else "fwd",
-                               pair_density=_pair_density(mapping, 1 if decode else tokens, tokens))
+                               pair_density=_pair_density(mapping, queries, tokens))
     return model, tokens, problem
+
+
+def cascade_queries(mapping: GpuMapping) -> int | None:
+    """The query length a mapping's cascade fixes (decode's and MLA decode's P = 1, a param of its query rank's
+    shape P), else None: the workload's tokens. It wins over the workload, as on the spatial model
+    (`Cascade.bind_shapes`): a decode cascade answers one query token, whatever the kernel it runs in."""
+    cascade = resolve_cascade(mapping.cascade)
+    fixed = [cascade.params[cascade.shapes[r]] for r in cascade.query_ranks
+             if cascade.shapes[r] == "P" and cascade.shapes[r] in cascade.params]
+    return int(fixed[0]) if fixed else None
 
 
 def _pair_density(mapping: GpuMapping, queries: int, keys: int) -> float:

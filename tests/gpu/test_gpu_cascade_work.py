@@ -329,6 +329,21 @@ def test_simulate_runs_library_cascades_on_a_gpu_mapping(run_command):
     assert shaped["latency_s"] == pytest.approx(sigmoid["latency_s"], rel=1e-12)  # llama3-8b's shapes at 4K
 
 
+def test_a_decode_cascade_answers_one_query_token_in_any_kernel(run_command):
+    # decode fixes P = 1 (params): in FA2's kernel it answers one query token per head, as on the spatial model,
+    # not the workload's 4K queries. Its HBM traffic is then the K/V cache, read once: 64 x 12 heads x 4096 keys
+    # x (64 + 64) dims x 2 bytes (plus the one query and output row per head)
+    decode = _simulate(run_command, "--cascade", "decode", "--workload", "bert", "--seq", "4K")
+    prefill = _simulate(run_command, "--cascade", "fusemax", "--workload", "bert", "--seq", "4K")
+    cache = 64 * 12 * 4096 * (64 + 64) * 2
+    assert decode["problem"]["seqlen_q"] == 1 and prefill["problem"]["seqlen_q"] == 4096
+    assert cache <= decode["dram_bytes"] <= 1.001 * cache
+    assert decode["bound"] == "hbm" and decode["latency_s"] < prefill["latency_s"] / 10
+    status, _, err = run_command(simulate_command, "simulate", "--arch", "h100", "--cascade", "decode", "--shape",
+                                 "M=4096,P=8,E=64", "--json")
+    assert status == 2 and "P = 8 contradicts cascade 'decode', which fixes P = 1" in err
+
+
 def test_simulate_and_map_a_users_cascade_file(tmp_path, run_command):
     path = tmp_path / "relu.yaml"
     path.write_text(STATE_CASCADE.replace("outer-state", "relu-attention").replace(
