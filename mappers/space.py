@@ -226,8 +226,8 @@ class SpatialMappingSpace(GenomeSpace):
         stages = _stages(self.cascade, run, arrays, structure.binding)
         homes = self._homes(run, arrays, spatial, crossing, outputs)
         earlier = {e.name for e in self.cascade.einsums[:self.cascade.einsums.index(einsums[0])]}
-        for name in {n for e in einsums for n in e.input_names} & earlier:
-            homes[name] = "buffer"  # an earlier group's result: fetched into the buffer per tile, not streamed
+        for name in dict.fromkeys(n for e in einsums for n in e.input_names if n in earlier):  # in cascade order,
+            homes[name] = "buffer"  # not a set's: an earlier group's result, fetched into the buffer per tile
         spill = tuple(t for t in homes if homes[t] == "buffer" and set(self.cascade.tensor_ranks[t])
                       & self.cascade.family(self.key) and not self.cascade.iterative_tensors.get(t))
         return Group(
