@@ -19,6 +19,10 @@ STRATEGIES = ("auto", "exhaustive", "random", "evolution")
 # Latencies within this fraction of each other are a tie: below what the cost models can tell apart. A search
 # then keeps the shipped choice (GPU tiles) or the lower-energy one (a spatial mapping family's variants).
 TIE_TOLERANCE = 0.005
+# Values within this fraction of each other are equal: a cost model's last digits follow the order of its sums
+# (where a schedule's extrapolation starts, a kernel's summation order), not the mapping. The candidate met
+# first keeps the place, so the best of an exhaustive search is the first of its ties in enumeration order.
+ROUNDING = 1e-12
 EXHAUSTIVE_LIMIT = 2_000_000  # candidates; at ~5e4-1e6 candidates/s this stays within a 30 s budget
 
 
@@ -145,8 +149,8 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
             result.pruned += int((~legal_sizes(new)).sum()) if legal_sizes else 0
             result.rejections.update(reasons)
             bar.update(len(new))
-        best = int(np.argmin(values))
-        if values[best] < result.best_value:
+        best = int(np.flatnonzero(values <= values.min() * (1 + ROUNDING))[0])  # the first of the ties
+        if values[best] < result.best_value * (1 - ROUNDING):
             result.best_value, result.best = float(values[best]), genomes[best].copy()
             result.history.append({"evaluated": result.evaluated, "seconds": time.perf_counter() - start,
                                    "best": result.best_value})

@@ -173,8 +173,9 @@ def _resolved_sizes(group: Group, arch: SpatialArch) -> dict:
 def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int, shapes: dict[str, int],
                 auto_values: dict[str, int] | None = None) -> LoweredGroup:
     """Group `position` of `mapping` as arrays at these shapes (and `max_fit` sizes). The shape-free structure
-    is lowered once per (cascade, arch, mapping, group) and reused; only the extents and densities are per
-    call (a sweep lowers the same group at every point and for every probe of a `max_fit` size)."""
+    is lowered once per (cascade, arch, group and its place among the groups: `_structure`) and reused; only
+    the extents and densities are per call (a sweep lowers the same group at every point and for every probe
+    of a `max_fit` size)."""
     structure = _structure(cascade, arch, mapping, position, shapes)
     extents = part_extents(cascade, mapping, mapping.groups[position], shapes, auto_values or {}, arch)
     lowered = replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),

@@ -124,3 +124,31 @@ def test_pruned_and_distinct_counts_on_the_gemm_space(small_space):
     assert result.pruned == pytest.approx(5000 * illegal / small_space.size, rel=0.2)  # a uniform sample
     assert result.legal <= result.evaluated - result.pruned
     assert result.candidates_per_s == pytest.approx(result.legal / result.seconds)  # legal ones only
+
+
+@pytest.mark.parametrize("batch", [7, 60])
+def test_values_equal_to_the_last_digits_are_a_tie_the_first_candidate_keeps(batch):
+    # two genomes whose costs differ only in the last digit (a cost model's summation order, not the mapping):
+    # the exhaustive search keeps the first in enumeration order, in one batch or across batches, even when the
+    # later one is a digit lower; a real improvement still wins
+    base = 1.0 + 2**-40
+
+    def cost(genomes):
+        index = genomes @ GridSpace().strides
+        values = np.full(len(genomes), 2.0)
+        values[index == 11] = base  # met first
+        values[index == 47] = np.nextafter(base, 0.0)  # one digit lower, met later
+        return values, Counter()
+
+    result = search(GridSpace(), cost, SearchSettings(strategy="exhaustive", seconds=None, batch=batch),
+                    progress=False)
+    assert int(result.best @ GridSpace().strides) == 11 and result.best_value == base
+
+    def better(genomes):
+        values, reasons = cost(genomes)
+        values[(genomes @ GridSpace().strides) == 47] = base * (1 - 1e-9)  # a real improvement
+        return values, reasons
+
+    result = search(GridSpace(), better, SearchSettings(strategy="exhaustive", seconds=None, batch=batch),
+                    progress=False)
+    assert int(result.best @ GridSpace().strides) == 47

@@ -56,3 +56,34 @@ def test_two_mappings_with_the_same_group_share_its_lowering():
     assert lower.lower_group(cascade, arch, copy, 0, shapes).deps is first.deps
     other = dataclasses.replace(mapping, groups=(dataclasses.replace(mapping.groups[0], tiles_in_flight=5),))
     assert lower.lower_group(cascade, arch, other, 0, shapes).tiles_in_flight == 5
+
+
+def test_a_group_whose_later_groups_differ_is_lowered_again():
+    # the lowering of a group reads which tensors later groups take from it (those go to DRAM), so the key has
+    # every group's Einsums: the same first group, alone or followed by a group reading its results
+    from mappers.space import SpatialMappingSpace
+
+    cascade, arch = library_cascade("softmax-3pass"), load_arch("fusemax")
+    shapes = attention_shapes(load_model("bert"), 1024)
+    space = SpatialMappingSpace(cascade, arch, shapes)
+    for structure in (n for n, s in enumerate(space.structures) if s.grouping == "split"):
+        mapping = space.decode(np.array([structure, 0, 0, 0]))
+        try:
+            followed = lower.lower_group(cascade, arch, mapping, 0, shapes)
+            break
+        except lower.MappingRejected:  # a pass boundary inside the first group: not this structure
+            continue
+    assert len(mapping.groups) > 1 and followed is not None
+    # the first group without homes for its results (a user's file need not give them): only the groups after
+    # it say they go to DRAM
+    outputs = {ref.name for ref in cascade.outputs}
+    first = mapping.groups[0]
+    first = dataclasses.replace(first, homes={t: h for t, h in first.homes.items() if h != "dram" or t in outputs})
+    followed = dataclasses.replace(mapping, groups=(first, *mapping.groups[1:]))
+    alone = dataclasses.replace(mapping, groups=(first,))
+
+    def to_dram(m):
+        lowered = lower.lower_group(cascade, arch, m, 0, shapes)
+        return {t for t, d in zip(lowered.tensors, lowered.tensor_to_dram, strict=True) if d} - outputs
+
+    assert to_dram(followed) and not to_dram(alone)  # intermediates a later group reads; none without one

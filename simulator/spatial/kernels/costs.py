@@ -18,7 +18,7 @@ LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  
 def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                 einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
                 dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj):
-    """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `spill` in
+    """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `costs` in
     `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
     task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
