@@ -59,3 +59,36 @@ def test_exhaustive_search_of_the_canonical_space_finds_the_same_optimum(name):
     after = search(canonical, cost, settings, progress=False)
     assert after.best_value == before.best_value and after.evaluated < before.evaluated
     assert canonical.decode(after.best).description == full.decode(before.best).description
+
+
+@pytest.mark.parametrize("cascade", ["fusemax", "softmax-3pass", "moba", "lightning-attention"])
+@pytest.mark.parametrize("arch", ["fusemax", "flat"])
+def test_a_structure_lowers_the_same_at_every_size(cascade, arch):
+    # what lowering each structure once, at its smallest sizes, rests on (`SpatialCost.canonicalize`, and the
+    # search costing every tiling of a structure with that one lowering): only the extents depend on the sizes
+    import dataclasses
+
+    from simulator.spatial.mapper_cost import _loop_nest
+    from workloads.zoo import attention_shapes, load_model
+
+    space = SpatialMappingSpace(library_cascade(cascade), load_arch(arch), attention_shapes(load_model("bert"), 4096))
+    cost = SpatialCost(space)
+    rng = np.random.default_rng(0)
+    compared = 0
+    for structure in range(0, space.dimensions[0], 3):
+        smallest = np.zeros(len(space.dimensions), dtype=np.int64)
+        smallest[0] = structure
+        sized = space.random(rng, 64)
+        sized[:, 0] = structure
+        sized = sized[space.legal_sizes(sized)]
+        if not len(sized) or isinstance(first := cost._lower(smallest), str):
+            continue
+        other = cost._lower(sized[-1])
+        assert not isinstance(other, str), other
+
+        def nests(groups):
+            return [_loop_nest(dataclasses.replace(g, extents=np.zeros(0))) for g in groups]
+
+        assert nests(other) == nests(first)
+        compared += 1
+    assert compared >= 10

@@ -25,3 +25,37 @@ def test_skipping_overflowing_tilings_changes_no_tiling_that_fits(buffer_kb):
     assert np.isinf(skipped.cycles[~fit]).all() and np.isinf(skipped.energy_pj[~fit]).all()
     # the skipped tilings' array accesses were not worked out: their buffer reads are left at zero
     assert skipped.traffic[4][~fit].sum() == 0 < whole.traffic[4][~fit].sum()
+
+
+def test_skipping_on_flat_where_score_rows_spill():
+    # FLAT's hardware has no staging buffer, and its mapping spills the score rows (QK, SN, A) that overflow
+    # the buffer at long sequences: spilled fractions, costs and feasibility of every tiling are unchanged
+    from einsum_cascade.library import library_cascade
+    from mappers.space import SpatialMappingSpace
+    from simulator.spatial.mapper_cost import SpatialCost
+    from workloads.zoo import attention_shapes, load_model
+
+    arch = load_arch("flat")
+    assert arch.staging_buffer is None
+    space = SpatialMappingSpace(library_cascade("softmax-3pass"), arch, attention_shapes(load_model("bert"), 65536))
+    cost = SpatialCost(space)
+    spilled_somewhere = False
+    for structure in range(space.dimensions[0]):
+        genomes = space.at(np.arange(structure * int(space.strides[0]), (structure + 1) * int(space.strides[0])))
+        genomes = genomes[space.legal_sizes(genomes)]
+        lowered = cost._structure(structure, genomes[0])
+        if isinstance(lowered, str):
+            continue
+        for group in lowered:
+            if not group.tensor_spill.any():
+                continue
+            extents = space.extents(group.parts, group.extents, genomes)
+            whole = evaluate_group_batch(group, arch, extents, skip_overflow=False)
+            skipped = evaluate_group_batch(group, arch, extents)
+            fit = whole.feasible
+            np.testing.assert_array_equal(skipped.feasible, fit)
+            np.testing.assert_array_equal(skipped.spilled[fit], whole.spilled[fit])
+            np.testing.assert_array_equal(skipped.cycles[fit], whole.cycles[fit])
+            np.testing.assert_array_equal(skipped.energy_pj[fit], whole.energy_pj[fit])
+            spilled_somewhere |= bool((whole.spilled[fit] > 0).any())
+    assert spilled_somewhere

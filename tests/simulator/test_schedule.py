@@ -188,6 +188,27 @@ def test_a_run_stopped_where_it_repeats_extrapolates_exactly(case, whole):
     assert stopped == pytest.approx(full, rel=1e-12)
 
 
+@settings(max_examples=150, deadline=None)
+@given(pipelines(max_tiles=1), st.sampled_from([40, 47, 48, 60]), st.booleans())
+def test_a_long_recurrence_and_fractional_durations_extrapolate_like_the_full_run(case, stride, dram_first):
+    # a recurrence reaching back about a window (48 tiles) or further, fractional durations, and the issue
+    # order the lowering gives (`task_plan`: the DRAM-like first task, then deeper stages first)
+    durations, delivery, resources, stages, order, deps, recurrence, _, tiles_in_flight, _ = case
+    durations = durations + 0.37
+    if dram_first:
+        order = np.array([0] + [t for t in order if t != 0])
+        deps[0, :] = False  # the first issued task reads nothing of its own tile
+    tiles = 400
+    full = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                            tiles_in_flight, float(tiles), tiles)
+    stopped = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
+                               tiles_in_flight, float(tiles), 48)
+    edges = (*_edges(deps), *_edges(recurrence))
+    _, _, run, period = _run(durations, delivery, resources, stages, order, edges, stride, tiles_in_flight, 48, True)
+    assume(period > 0)  # found periodic: then exact (a recurrence past the window never binds these pipelines)
+    assert stopped == pytest.approx(full, rel=1e-9)
+
+
 def test_a_steady_pipeline_stops_after_a_few_tiles():
     # FuseMax's shape: one tile of warm-up per stage and buffer slot, then every step repeats
     durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
