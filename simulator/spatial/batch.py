@@ -79,20 +79,22 @@ def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
 ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # then the storage levels
 
 
-def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple) -> tuple:
+def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, unpriced: np.ndarray | None = None) -> tuple:
     """(spilled, words, dram_bytes, durations, busy, useful, energy parts) of the traffic `raw` (`group_costs`).
     The overflowing fraction of the spillable tensors' buffer traffic moves to DRAM, in `raw` itself: an
     intermediate that does not fit is written out and read back (FLAT's spill of the score rows); `spilled` is
     that fraction per row. `words` and the energy parts are dicts of per-row arrays (LEVELS; compute and
-    registers per array, then the storage levels of `storage_energy`)."""
+    registers per array, then the storage levels of `storage_energy`). Rows marked `unpriced` (skipped by the
+    traffic kernel) are NaN, their traffic in `raw` too."""
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
+    unpriced = np.zeros(len(tiles), dtype=np.bool_) if unpriced is None else unpriced
     units = (arch.array_2d, arch.array_1d)
     access_words, access_pj = level_prices(arch)
     spilled, words, dram_bytes, durations, busy, useful, energy = group_costs(
         cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
         lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
         arch.global_buffer.capacity_bytes / arch.word_bytes, arch.dram_bytes_per_cycle, float(arch.word_bytes),
-        np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj)
+        np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced)
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
             dict(zip(names, energy.T, strict=True)))
@@ -170,16 +172,17 @@ def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
                          cycles_override: np.ndarray | None = None, skip_overflow: bool = True) -> GroupBatch:
     """Every tiling's cost; a tiling that does not fit has latency and energy inf (it cannot run). With
-    `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy."""
+    `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy, and its other
+    figures are NaN."""
     raw = traffic(lowered, extents, arch if skip_overflow else None)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
         cycles = np.ascontiguousarray(cycles_override, dtype=float)
         raw = (cycles, *raw[1:])
-    feasible = fits(arch, occupancy)
-    if arch.staging_buffer is None:
-        feasible &= staging.sum(axis=1) == 0
-    spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(lowered, arch, raw)
+    fit = fits(arch, occupancy)
+    feasible = fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit
+    spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
+        lowered, arch, raw, ~fit if skip_overflow else None)
     resources, stages, order, slots = task_plan(lowered)
     latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
     rows = np.flatnonzero(feasible)
@@ -188,7 +191,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         lowered.recurrence,
         recurrence_stride(lowered, extents[rows]), np.full(len(rows), slots, dtype=np.int64), tiles[rows],
         SCHEDULE_WINDOW)
-    latency = np.maximum(latency, busy[:, 2])
+    latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy = np.where(feasible, sum(energy_parts.values()), np.inf)
     return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled, words, energy_parts,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,

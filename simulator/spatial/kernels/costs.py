@@ -17,14 +17,16 @@ LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  
 @njit(cache=True)
 def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                 einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
-                dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj):
+                dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj, unpriced):
     """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `costs` in
     `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
     task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
     1D array, then the buffer, the staging buffer if it has a price, DRAM). A level is charged per physical
     access: words / `access_words` of its LEVELS column, times `access_pj` (negative for staging: none).
-    Sums run in column order, so every machine gets the same digits."""
+    Sums run in column order, so every machine gets the same digits. A row marked `unpriced` (the traffic
+    kernel skipped its array accesses: it overflows) gets NaN everywhere, its traffic included, so that no
+    partial number passes for a cost."""
     batch, n_einsums = cycles.shape
     n_tensors = dram_read.shape[1]
     has_staging = access_pj[2] >= 0.0
@@ -36,6 +38,11 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     useful = np.zeros((batch, 2))
     energy = np.zeros((batch, 7 if has_staging else 6))
     for b in range(batch):
+        if unpriced[b]:
+            for out in (spilled[b:b + 1], dram_bytes[b:b + 1], words[b], durations[b], busy[b], useful[b],
+                        energy[b], dram_read[b], dram_write[b], buffer_read[b], buffer_write[b], staging[b]):
+                out[:] = np.nan
+            continue
         if occupancy[b, 0] > capacity_words and occupancy[b, 1] > 0:
             fraction = min(1.0, (occupancy[b, 0] - capacity_words) / max(occupancy[b, 1], 1e-30))
             spilled[b] = fraction
