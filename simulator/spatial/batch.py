@@ -93,7 +93,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, unpriced: np.nda
     spilled, words, dram_bytes, durations, busy, useful, energy = group_costs(
         cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
         lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
-        arch.global_buffer.capacity_bytes / arch.word_bytes, arch.dram_bytes_per_cycle, float(arch.word_bytes),
+        _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
         np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced)
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
@@ -122,8 +122,7 @@ def register_pj_per_cycle(unit) -> float:
 def storage_energy(arch: SpatialArch, words: dict) -> dict:
     """Energy of the storage levels for `words` moved (LEVELS keys; arrays or numbers), per physical access of
     each level's access width (`level_prices`, as `group_costs` charges a batch)."""
-    access_words, access_pj = dict(zip(LEVELS, level_prices(arch)[0], strict=True)), \
-        dict(zip(LEVELS, level_prices(arch)[1], strict=True))
+    access_words, access_pj = (dict(zip(LEVELS, prices, strict=True)) for prices in level_prices(arch))
 
     def charge(level):
         return words[level] / access_words[level] * access_pj[level]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from types import MappingProxyType
 
 import numpy as np
 
@@ -76,15 +77,15 @@ class LoweredGroup:
     auto_parts: list[str]  # parts sized "max_fit"
 
 
-def instance_ranks(cascade: Cascade) -> dict[str, str]:
-    """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H} (shared: do not change it)."""
+def instance_ranks(cascade: Cascade) -> MappingProxyType:
+    """Implicit outer ranks for the independent copies: `B*H` -> {b: B, h: H} (read-only: every caller shares it)."""
     return _instance_ranks(cascade.instances)
 
 
 @lru_cache(maxsize=64)
-def _instance_ranks(instances: str) -> dict[str, str]:
+def _instance_ranks(instances: str) -> MappingProxyType:
     symbols = [s.strip() for s in instances.split("*") if s.strip() and not s.strip().isdigit()]
-    return {s.lower(): s for s in symbols}
+    return MappingProxyType({s.lower(): s for s in symbols})
 
 
 def rank_parts(cascade: Cascade, group: Group) -> dict[str, tuple[str, ...]]:

@@ -141,7 +141,28 @@ def user_commands(names=tuple(USER_COMMANDS), warm_runs: int = 3) -> dict:
                 found = json.loads(out)  # one cascade: the search's summary itself
                 for key in ("candidates_per_s", "evaluated", "legal", "pruned", "duplicates", "seconds"):
                     results[f"{name}_{key}"] = found[key]
+        if names:
+            results["kernel_load_s"] = float(np.median([json.loads(_run([sys.executable, "-c", KERNEL_LOAD], env))
+                                                        for _ in range(3)]))
     return results
+
+
+# In a fresh process whose kernels are compiled on disk: the first batch of the spatial model (traffic, costs and
+# schedule kernels loaded from Numba's cache) less a second one (the work itself).
+KERNEL_LOAD = """
+import json, time
+from arch_models import load_arch
+from simulator.spatial.batch import evaluate_group_batch
+from simulator.studies.bench import random_fusemax_tilings
+lowered, extents = random_fusemax_tilings(10)
+arch = load_arch("fusemax")
+times = []
+for _ in range(2):
+    start = time.perf_counter()
+    evaluate_group_batch(lowered, arch, extents)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times[0] - times[1]))
+"""
 
 
 def _run(argv: list[str], env: dict) -> str:

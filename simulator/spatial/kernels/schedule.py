@@ -95,21 +95,9 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
             resource_free[resources[task]] = end
             tile_done[tile] = max(tile_done[tile], end)
         if stop_when_periodic and period == 0.0 and lookback <= step < limit - 1:
-            done = step - max_stage  # the newest tile this step completes
-            shift = finish[done, order[0]] - finish[done - 1, order[0]]
-            tolerance = 1e-12 * max(1.0, abs(finish[done, order[0]]))
-            same = shift > 0.0
-            for r in range(3):
-                if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
-                    same = False
-            for back in range(lookback):
-                for task in range(n_tasks):
-                    if same and stages[task] <= back:  # written by this step or an earlier one
-                        tile = step - back
-                        if abs(finish[tile, task] - finish[tile - 1, task] - shift) > tolerance:
-                            same = False
-            if same:
-                limit, period = step + 1, shift
+            period = _repeat(finish, resource_free, previous_free, used, stages, order[0], step, max_stage, lookback)
+            if period > 0.0:
+                limit = step + 1
         for r in range(3):
             previous_free[r] = resource_free[r]
         step += 1
@@ -117,6 +105,26 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
     for tile in range(limit):
         makespan = max(makespan, tile_done[tile])
     return makespan, tile_done[:limit], limit, period
+
+
+@njit(cache=True)
+def _repeat(finish, resource_free, previous_free, used, stages, anchor, step, max_stage, lookback):
+    """The period if step `step` repeated the step before it one tile later (every finish time of the last
+    `lookback` tiles written so far, and every used resource's free time, later by one constant), else 0."""
+    done = step - max_stage  # the newest tile this step completes
+    shift = finish[done, anchor] - finish[done - 1, anchor]
+    tolerance = 1e-12 * max(1.0, abs(finish[done, anchor]))
+    if shift <= 0.0:
+        return 0.0
+    for r in range(3):
+        if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
+            return 0.0
+    for back in range(lookback):
+        tile = step - back
+        for task in range(stages.shape[0]):
+            if stages[task] <= back and abs(finish[tile, task] - finish[tile - 1, task] - shift) > tolerance:
+                return 0.0  # written by this step or an earlier one, and not repeated
+    return shift
 
 
 @njit(cache=True)
@@ -217,7 +225,7 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
     for g in range(first.shape[0]):
         r = first[g]
         makespans[g], periods[g], runs[g] = _window(durations[r], delivery[r], resources, stages, order, edges,
-                                           recurrence_stride[r], tiles_in_flight[r], tiles[r], window)
+                                                    recurrence_stride[r], tiles_in_flight[r], tiles[r], window)
     out = np.empty(batch)
     for b in range(batch):
         g = group[b]
