@@ -32,6 +32,10 @@ RC = {
     "axes.spines.right": False,
     "axes.formatter.min_exponent": 4,  # log ticks as 0.6, 2, 100 rather than 6x10^-1 (up to 10^4)
     "pdf.fonttype": 42,  # embed TrueType so the PDF text stays editable
+    # STIX: Times-like, as the body text of IEEE and ACM papers; shipped with matplotlib. Its subset embeds in a
+    # third of DejaVu Sans's time (the largest single cost of writing a figure's PDF).
+    "font.family": "STIXGeneral",
+    "mathtext.fontset": "stix",
 }
 
 
