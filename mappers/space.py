@@ -79,6 +79,7 @@ class SpatialMappingSpace(GenomeSpace):
             if cut and cut.tile_symbol in cascade.fixed_tiles():
                 self.choices[sized] = [cascade.algorithm_block(cut, shapes)]
                 self.fixed.add(sized)
+        self._placements: dict[str, dict[str, str] | None] = {}
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
     def keep_structures(self, indices: list[int]) -> None:
@@ -147,10 +148,17 @@ class SpatialMappingSpace(GenomeSpace):
             yield Structure(grouping, placement, binding, rows, lanes, stream, outer)
 
     def _placement(self, structure: Structure) -> dict[str, str] | None:
-        """Array of every Einsum under the placement policy, or None if an operator is unsupported."""
+        """Array of every Einsum under the placement policy, or None if an operator is unsupported (a copy: it
+        depends on the policy alone, worked out once per policy)."""
+        if structure.placement not in self._placements:
+            self._placements[structure.placement] = self._place(structure.placement)
+        arrays = self._placements[structure.placement]
+        return None if arrays is None else dict(arrays)
+
+    def _place(self, placement: str) -> dict[str, str] | None:
         arrays = {}
         for einsum in self.cascade.einsums:
-            wanted = _preferred_array(einsum, structure.placement, self.key_parts[1], self.key)
+            wanted = _preferred_array(einsum, placement, self.key_parts[1], self.key)
             options = [wanted, "1d" if wanted == "2d" else "2d"]
             supported = [a for a in options if self._supports(einsum, a)]
             if not supported:

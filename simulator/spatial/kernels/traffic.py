@@ -103,46 +103,52 @@ def _words(ext, dims, row, spatial_size, array):
 
 
 @njit(cache=True, inline="always")
-def _array_accesses(b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
-                    output, prefix, buffer_read, buffer_write, staging):
+def _array_accesses(b, e, ext, trips, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts,
+                    home, output, prefix, touched, buffer_read, buffer_write, staging):
     """Buffer and staging accesses of one Einsum under the better of output- and input-stationary orders;
-    returns 1 when the output-stationary order (reduced parts innermost) was chosen."""
-    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims, orders = (
-        structure)
+    returns 1 when the output-stationary order (reduced parts innermost) was chosen. `touched[order, k]` keeps
+    each operand's (then the output's) words times reuse under each order, so the chosen one is not recomputed;
+    `trips[p]` is the trip count of part p's fold on this Einsum's array (worked out with its points)."""
+    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims, orders, \
+        einsum_folds = structure
+    einsum_fold = einsum_folds[e]
     array = einsum_array[e]
+    first, last = first_operand[e], first_operand[e + 1]
     best = np.inf
     best_order = 0
     for order in range(orders[e]):
         prefix[order, 0] = 1.0
         for k in range(counts[e, order]):
             p = parts[e, order, k]
-            trip = np.ceil(ext[p] / fold[e, order, k]) if fold[e, order, k] > 0 else ext[p]
+            size = fold[e, order, k]
+            trip = ext[p] if size == 0 else trips[p] if size == einsum_fold[p] else np.ceil(ext[p] / size)
             prefix[order, k + 1] = prefix[order, k] * trip
         total = 0.0
-        for o in range(first_operand[e], first_operand[e + 1]):
+        for o in range(first, last):
             if home[operand_tensor[o]] != HOME_REG:
                 words = _words(ext, operand_dims, o, spatial_size, array)
-                total += words * _reuse(prefix, order, operand_innermost[o, order], parts, e, tensor_parts,
-                                        operand_tensor[o])
-        if output >= 0 and home[output] != HOME_REG:
+                touched[order, o - first] = words * _reuse(prefix, order, operand_innermost[o, order], parts, e,
+                                                           tensor_parts, operand_tensor[o])
+                total += touched[order, o - first]
+        if output >= 0:
             words = _words(ext, output_dims, e, spatial_size, array)
-            total += 2.0 * words * _reuse(prefix, order, output_innermost[e, order], parts, e, tensor_parts,
-                                          output)
+            touched[order, last - first] = words * _reuse(prefix, order, output_innermost[e, order], parts, e,
+                                                          tensor_parts, output)
+            if home[output] != HOME_REG:
+                total += 2.0 * touched[order, last - first]
         if total < best:
             best, best_order = total, order
-    for o in range(first_operand[e], first_operand[e + 1]):
+    for o in range(first, last):
         t = operand_tensor[o]
         if home[t] == HOME_REG:
             continue
-        reads = _words(ext, operand_dims, o, spatial_size, array) * _reuse(
-            prefix, best_order, operand_innermost[o, best_order], parts, e, tensor_parts, t)
+        reads = touched[best_order, o - first]
         if home[t] == HOME_STAGING:
             staging[b, t] += reads * density[e]
         else:
             buffer_read[b, t] += reads * density[e]
     if output >= 0:
-        updates = _words(ext, output_dims, e, spatial_size, array) * _reuse(
-            prefix, best_order, output_innermost[e, best_order], parts, e, tensor_parts, output)
+        updates = touched[best_order, last - first]
         size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
@@ -226,15 +232,17 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             p = parts[e, 0, k]
             if einsum_reduced[e, p] and fold[e, 0, k] == 0 and dram_position[p] < 0 and buffer_position[p] < 0:
                 orders[e] = 2
-    structure = (parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims,
-                 output_dims, orders)
     einsum_fold = np.zeros((n_einsums, n_parts))  # array dimension a part is spread over (0: temporal)
     for e in range(n_einsums):
         for d in range(2):
             p = spatial_part[einsum_array[e], d]
             if p >= 0:
                 einsum_fold[e, p] = spatial_size[einsum_array[e], d]
+    structure = (parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims,
+                 output_dims, orders, einsum_fold)
+    trips = np.empty((n_einsums, n_parts))  # a row's trip count of each part on each Einsum's array
     prefix = np.empty((2, 3 * n_parts + 1))
+    touched = np.empty((2, operand_einsum.shape[0] + 1))
     n_dram = 0
     for p in range(n_parts):
         n_dram += dram_position[p] >= 0
@@ -258,8 +266,9 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             folds = density[e]
             for p in range(n_parts):
                 if einsum_parts[e, p]:
+                    trips[e, p] = np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
                     count *= ext[p]
-                    folds *= np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
+                    folds *= trips[e, p]
             points[b, e] = count
             cycles[b, e] = folds * cycles_per_point[e]
         dram_prefix[0] = 1.0
@@ -308,8 +317,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             continue
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
-                b, e, ext, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
-                output_of[e], prefix, buffer_read, buffer_write, staging)
+                b, e, ext, trips[e], structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
+                output_of[e], prefix, touched, buffer_read, buffer_write, staging)
         for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
             if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
                 dram_read[b, t] += buffer_read[b, t]
