@@ -21,7 +21,8 @@ SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrap
 
 @dataclass
 class GroupBatch:
-    feasible: np.ndarray  # [B] bool: fits every level
+    feasible: np.ndarray  # [B] bool: fits every level, and the binding's stages keep its recurrence in order
+    in_order: np.ndarray  # [B] bool: the binding's stages keep its recurrence in order (`recurrence_in_order`)
     cycles: np.ndarray  # [B] latency in cycles (inf where infeasible)
     busy: np.ndarray  # [B, 3] busy cycles of the 2D array, the 1D array and DRAM
     useful: np.ndarray  # [B, 2] useful PE-cycles of the 2D and 1D arrays
@@ -64,6 +65,31 @@ def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
     words, staging, per_pe, per_lane = _limits(arch)
     return ((occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= per_pe)
             & (occupancy[:, 4] <= per_lane))
+
+
+def recurrence_in_order(lowered: LoweredGroup, stride: np.ndarray) -> np.ndarray:
+    """Rows whose recurrence reads a result already issued. A task of tile t reads its recurrence producer of
+    tile t - stride, which issues stride - (producer's stage - task's stage) steps earlier: fewer than none and the
+    binding issues the task before the result it waits for (on an array issuing in order, a wait that never
+    ends). Such a tiling cannot run with this binding: too few tiles between two steps of the recurrence to fill
+    its pipeline (a buffer loop inside the recurrence's loop gives more)."""
+    _, stages, _, _ = task_plan(lowered)
+    tasks, producers = np.nonzero(lowered.recurrence)
+    if not len(tasks):
+        return np.ones(len(stride), dtype=bool)
+    return stride >= int((stages[producers] - stages[tasks]).max())
+
+
+def out_of_order_reason(lowered: LoweredGroup, stride: int) -> str:
+    """Which recurrence a binding's stages run ahead of its producer, and at what stride."""
+    _, stages, _, _ = task_plan(lowered)
+    names = [e.name for e in lowered.einsums] + ["DRAM"]
+    edges = np.argwhere(lowered.recurrence)
+    task, producer = edges[np.argmax(stages[edges[:, 1]] - stages[edges[:, 0]])]
+    return (f"group {lowered.name}: its binding runs {names[task]} in stage {stages[task]} and {names[producer]}, "
+            f"whose result of {stride} tile(s) back {names[task]} reads (a recurrence over "
+            f"{lowered.parts[lowered.recurrence_part]}), in stage {stages[producer]}: {names[task]} would wait for a "
+            "result not yet issued; give the recurrence more tiles between its steps or bind more shallowly")
 
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
@@ -179,7 +205,9 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         cycles = np.ascontiguousarray(cycles_override, dtype=float)
         raw = (cycles, *raw[1:])
     fit = fits(arch, occupancy)
-    feasible = fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit
+    stride = recurrence_stride(lowered, extents)
+    in_order = recurrence_in_order(lowered, stride)
+    feasible = (fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit) & in_order
     spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
         lowered, arch, raw, ~fit if skip_overflow else None)
     resources, stages, order, slots = task_plan(lowered)
@@ -188,11 +216,11 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     latency[rows] = schedule_latency_distinct(
         durations[rows], delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps,
         lowered.recurrence,
-        recurrence_stride(lowered, extents[rows]), np.full(len(rows), slots, dtype=np.int64), tiles[rows],
+        stride[rows], np.full(len(rows), slots, dtype=np.int64), tiles[rows],
         SCHEDULE_WINDOW)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy = np.where(feasible, sum(energy_parts.values()), np.inf)
-    return GroupBatch(feasible, latency, busy, useful, energy, dram_bytes, spilled, words, energy_parts,
+    return GroupBatch(feasible, in_order, latency, busy, useful, energy, dram_bytes, spilled, words, energy_parts,
                       (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                        raw[9]))
 

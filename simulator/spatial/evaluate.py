@@ -15,7 +15,13 @@ from arch_models import SpatialArch
 from arch_models.operators import fused_operators
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
-from simulator.spatial.batch import evaluate_group_batch, register_pj_per_cycle, traffic
+from simulator.spatial.batch import (
+    evaluate_group_batch,
+    out_of_order_reason,
+    recurrence_stride,
+    register_pj_per_cycle,
+    traffic,
+)
 from simulator.spatial.lower import CapacityRejected, LoweredGroup, MappingRejected, lower_group, reject
 from simulator.spatial.systolic_mode import (
     check_timing_options,
@@ -93,6 +99,8 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
     if arch.staging_buffer is None and staging.sum() > 0:
         raise MappingRejected(f"group {lowered.name} keeps tensors in a staging buffer, but {arch.name} has none",
                               source=mapping.source or mapping.name)
+    if not batch.in_order[0]:
+        reject(False, out_of_order_reason(lowered, int(recurrence_stride(lowered, extents)[0])), mapping)
     reject(bool(batch.feasible[0]), overflow_reason(arch, lowered, occupancy), mapping, CapacityRejected)
     word = arch.word_bytes
     capacity = arch.global_buffer.capacity_bytes / word

@@ -15,6 +15,7 @@ from simulator.spatial.lower import lower_group
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
 OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
+OUT_OF_ORDER = "the binding's stages run a recurrence ahead of its producer (too few tiles between its steps)"
 
 
 class SpatialCost:
@@ -82,10 +83,13 @@ class SpatialCost:
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
                                     [g.overlap_previous for g in lowered])
             feasible = np.logical_and.reduce([b.feasible for b in batches])
+            in_order = np.logical_and.reduce([b.in_order for b in batches])
             latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
             energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
-            if (~feasible).any():
-                reasons[OVERFLOW] += int((~feasible).sum())
+            if (~in_order).any():
+                reasons[OUT_OF_ORDER] += int((~in_order).sum())
+            if (~feasible & in_order).any():
+                reasons[OVERFLOW] += int((~feasible & in_order).sum())
         return latency, energy, reasons
 
     def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:

@@ -1,0 +1,72 @@
+"""A binding's stages must not issue a recurrence's reader before the result it reads (`recurrence_in_order`).
+
+FuseMax's running sums: SPD (1D, stage 1) scales the running denominator RD of the previous key tile, and RD
+is computed in stage 4 (the `every-deep` binding of the searched mapping below: tests/golden/map_spatial.json).
+Tile t's SPD issues at step t + 1; the RD it reads belongs to the tile `stride` back and issues at step
+t - stride + 4. So SPD waits for a result not yet issued unless stride >= 4 - 1 = 3 (SPNV reading RNV, stages
+1 and 4, gives the same bound). With the key loop m1 outside the query loops p2 and p1, the recurrence's stride
+is p2 * p1 tiles; with P = 256 * p1 queries (p2 = 1) it is p1: 1 and 2 cannot run, 4 can. Before this rule the
+tile schedule read the unissued result as finished at cycle 0, and such tilings came out too fast.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from arch_models import load_arch
+from einsum_cascade.library import library_cascade
+from mappers.load import parse_mapping
+from simulator.spatial.batch import evaluate_group_batch, recurrence_in_order, recurrence_stride
+from simulator.spatial.lower import MappingRejected, lower_group
+from simulator.spatial.simulate import simulate
+
+MAPPING = """
+version: 1
+name: deep
+cascade: fusemax
+groups:
+- name: group0
+  einsums: [QK, LM, RM, SLN, PRM, SPD, SLD, RD, SPNV, SLNV, RNV, AV]
+  splits:
+    p: [p2, p1, p0]
+  sizes: {{p0: 256, p1: {p1}, m0: 256}}
+  dram_loops: [b, h, m1, p2]
+  buffer_loops: [p1]
+  spatial:
+    2d: {{rows: m0, cols: p0}}
+    1d: {{lanes: p0}}
+  arrays: {{QK: 2d, LM: 2d, RM: 1d, SLN: 2d, PRM: 1d, SPD: 1d, SLD: 2d, RD: 1d, SPNV: 1d, SLNV: 2d, RNV: 1d, AV: 1d}}
+  stages: {{RM: 1, SLN: 3, PRM: 1, SPD: 1, SLD: 3, RD: 4, SPNV: 1, SLNV: 3, RNV: 4, AV: 4}}
+  homes: {{QK: reg, LM: staging, RM: buffer, SLN: reg, PRM: reg, SPD: reg, SLD: staging, RD: buffer, SPNV: buffer,
+    SLNV: buffer, RNV: buffer, AV: dram}}
+  spill: [SPNV, SLNV]
+"""
+
+
+def shapes(p1: int) -> dict[str, int]:
+    return {"B": 1, "H": 1, "M": 4096, "P": 256 * p1, "E": 64, "F": 64}
+
+
+@pytest.mark.parametrize(("p1", "runs"), [(1, False), (2, False), (4, True), (8, True)])
+def test_a_deep_binding_needs_three_tiles_between_steps_of_the_running_sums(p1, runs):
+    cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), parse_mapping(MAPPING.format(p1=p1))
+    lowered = lower_group(cascade, arch, mapping, 0, shapes(p1))
+    extents = lowered.extents[None, :]
+    assert recurrence_stride(lowered, extents)[0] == p1
+    batch = evaluate_group_batch(lowered, arch, extents)
+    assert batch.in_order[0] == runs and batch.feasible[0] == runs
+    assert np.isfinite(batch.cycles[0]) == runs
+    if runs:
+        assert simulate(cascade, arch, mapping, shapes(p1)).cycles > 0
+    else:
+        with pytest.raises(MappingRejected, match=r"SP[DN]V? in stage 2 .* RN?[DV], whose result of "
+                                                  rf"{p1} tile\(s\) back .* in stage 5"):
+            simulate(cascade, arch, mapping, shapes(p1))
+
+
+def test_no_recurrence_is_always_in_order():
+    cascade, arch = library_cascade("fusemax"), load_arch("fusemax")
+    lowered = lower_group(cascade, arch, parse_mapping(MAPPING.format(p1=1)), 0, shapes(1))
+    lowered = dataclasses.replace(lowered, recurrence=np.zeros_like(lowered.recurrence))
+    assert recurrence_in_order(lowered, np.array([1, 2, 3])).all()
