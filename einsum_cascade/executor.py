@@ -34,14 +34,8 @@ class ExecutionTrace:
 def evaluation_order(cascade: Cascade) -> list[list[Einsum]]:
     """Groups of Einsums in dependency order; a group of several (or a self-loop) is a recurrence."""
     names = [e.name for e in cascade.einsums]
-    groups = dependency_groups(names, {e.name: e.input_names + selection_inputs(cascade, e) for e in cascade.einsums})
+    groups = dependency_groups(names, {e.name: e.input_names + cascade.selection_inputs(e) for e in cascade.einsums})
     return [[cascade.einsum(n) for n in group] for group in groups]
-
-
-def selection_inputs(cascade: Cascade, einsum: Einsum) -> list[str]:
-    """The score tensors of the selection masks that restrict `einsum`: it runs after them, as if it read them."""
-    touched = set(einsum.iteration_ranks)
-    return [m.select.scores for m in cascade.masks if m.select and cascade.restricts(m, einsum.name, touched)]
 
 
 class Executor:

@@ -187,6 +187,11 @@ class Cascade:
                 and (mask.only is None or einsum in mask.only)
                 and einsum not in self.before_selection.get(mask.name, ()))
 
+    def selection_inputs(self, einsum: Einsum) -> list[str]:
+        """The score tensors of the selection masks that restrict `einsum`: it runs after them, as if it read them."""
+        touched = set(einsum.iteration_ranks)
+        return [m.select.scores for m in self.masks if m.select and self.restricts(m, einsum.name, touched)]
+
     def selection_compares(self, einsum: str, sizes: dict | None = None) -> int:
         """Compares per point that choosing the top values costs, for an Einsum whose output is a selection's
         scores: a running list of the KB best per line takes each new score by a binary search of the list,

@@ -4,7 +4,10 @@ A mapping is a list of fused groups run one after another. Inside a group all Ei
 nest: rank splits (`p -> p2, p1, p0`), temporal loops above the global buffer (`dram_loops`) and
 below it (`buffer_loops`), spatial bindings of the 2D and 1D arrays, the array each Einsum runs on,
 the level where each tensor lives (`reg`, `staging`, `buffer`, `dram`), and the binding: each
-Einsum's software-pipeline stage (stage s works on tile t - s while stage 0 works on tile t).
+Einsum's software-pipeline stage (stage s works on tile t - s while stage 0 works on tile t). An Einsum is
+staged no earlier than the results of its tile it reads (a selection's scores included, for an Einsum the
+selection restricts), and a recurrence's reader no more stages before its producer than there are tiles
+between the recurrence's steps.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ class Group:
     stages: dict[str, int]  # Einsum -> pipeline stage (binding)
     homes: dict[str, str]  # tensor -> level
     spill: tuple[str, ...] = ()  # tensors that may overflow the buffer into DRAM
-    tiles_in_flight: int | None = None  # buffer slots for tiles in progress (default: deepest stage + 1)
+    # buffer slots for tiles in progress: at least one per stage (deepest stage + 1); by default one more, for the
+    # tile being loaded (double buffering)
+    tiles_in_flight: int | None = None
     overlap_previous: bool = False  # runs concurrently with the previous group, streaming through DRAM
 
     @property

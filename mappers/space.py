@@ -313,7 +313,7 @@ def _stages(cascade: Cascade, run: list[str], arrays: dict[str, str], binding: s
     for name in run:
         einsum = cascade.einsum(name)
         stage = 0
-        for source in einsum.input_names:
+        for source in einsum.input_names + cascade.selection_inputs(einsum):  # a selection's scores: read first
             if source in stages and source != name:
                 crossing = arrays[source] != arrays[name]
                 back = crossing and arrays[name] == "2d"

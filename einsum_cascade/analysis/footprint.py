@@ -15,7 +15,6 @@ import sympy
 
 from einsum_cascade.analysis.passes import PassAnalysis
 from einsum_cascade.analysis.symbols import TYPICAL_SHAPES, evaluate, rank_size, symbol, tiles_as_ratio
-from einsum_cascade.executor import selection_inputs
 from einsum_cascade.expr import FinalIndex
 from einsum_cascade.model import Cascade
 
@@ -54,7 +53,7 @@ def live_footprint(cascade: Cascade, passes: PassAnalysis) -> Footprint:
     pass_of = passes.pass_of
     consumers: dict[str, list[int]] = {}
     for einsum in cascade.einsums:
-        for source in einsum.input_names + selection_inputs(cascade, einsum):  # a selection's scores are read
+        for source in einsum.input_names + cascade.selection_inputs(einsum):  # a selection's scores are read
             consumers.setdefault(source, []).append(pass_of[einsum.name])  # by the Einsums its mask restricts
     tensors: dict[int, dict[str, tuple[sympy.Expr, str]]] = {}
     for number in range(1, passes.passes + 1):

@@ -334,9 +334,9 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
     )
     deepest = max(stages, default=0)
-    reject(lowered.tiles_in_flight >= deepest, f"group {group.name}: tiles_in_flight = {lowered.tiles_in_flight} "
-           f"but stage {deepest} works on the tile {deepest} behind stage 0, so at least {deepest} tiles must be "
-           "in flight", mapping)
+    reject(lowered.tiles_in_flight > deepest, f"group {group.name}: tiles_in_flight = {lowered.tiles_in_flight} "
+           f"but stage {deepest} works on the tile {deepest} behind stage 0, so at least {deepest + 1} tiles "
+           f"(stage 0's to stage {deepest}'s) must be in flight", mapping)
     _dependencies(cascade, mapping, group, lowered, produced, index, expansion)
     _storage(lowered, produced)
     lowered.reduce_hop_cycles *= _returns_to_own_array(lowered)
@@ -434,7 +434,12 @@ def _dependencies(cascade, mapping, group, lowered: LoweredGroup, produced, inde
             if not (mask.select and mask.select.scores in produced
                     and cascade.restricts(mask, einsum.name, set(einsum.iteration_ranks))):
                 continue
-            lowered.deps[n, produced[mask.select.scores]] = True
+            scores = produced[mask.select.scores]
+            lowered.deps[n, scores] = True
+            reject(lowered.stages[n] >= lowered.stages[scores],
+                   f"group {group.name}: {einsum.name} (stage {lowered.stages[n]}) is restricted by mask {mask.name}, "
+                   f"whose scores {mask.select.scores} of the same tile are produced in the later stage "
+                   f"{lowered.stages[scores]}: a consumer cannot run ahead of its producer", mapping)
             # the Einsum covers the rank chosen along (`restricts`), so a loop over it is a loop of this Einsum
             blocking = [p for p in expansion.get(mask.select.over, (mask.select.over,)) if p in loops]
             reject(not blocking, f"group {group.name}: {einsum.name} is restricted by mask {mask.name}, whose choice "

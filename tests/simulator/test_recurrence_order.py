@@ -70,3 +70,43 @@ def test_no_recurrence_is_always_in_order():
     lowered = lower_group(cascade, arch, parse_mapping(MAPPING.format(p1=1)), 0, shapes(1))
     lowered = dataclasses.replace(lowered, recurrence=np.zeros_like(lowered.recurrence))
     assert recurrence_in_order(lowered, np.array([1, 2, 3])).all()
+
+
+@pytest.mark.parametrize(("slots", "runs"), [(4, False), (5, True)])
+def test_a_buffer_slot_per_stage_stage_zero_to_the_deepest(slots, runs):
+    # stages 0 to 4 work on tiles t to t - 4: five tiles' buffers coexist. With four, the DRAM task, issued first
+    # in its step, would reuse the slot of tile t - 4 while that tile's stage-4 tasks are yet to issue
+    cascade, arch = library_cascade("fusemax"), load_arch("fusemax")
+    text = MAPPING.format(p1=4) + f"  tiles_in_flight: {slots}\n"
+    if runs:
+        assert lower_group(cascade, arch, parse_mapping(text), 0, shapes(4)).tiles_in_flight == slots
+    else:
+        with pytest.raises(MappingRejected, match="at least 5 tiles"):
+            lower_group(cascade, arch, parse_mapping(text), 0, shapes(4))
+
+
+def test_a_selection_s_scores_are_staged_before_the_einsums_it_restricts():
+    # MoBA's gate scores G choose the key blocks that QK ... RNV see: the mapper stages every restricted Einsum
+    # at or after G, and a mapping that stages one before G is refused
+    from mappers.space import SpatialMappingSpace
+    from workloads.zoo import attention_shapes, load_model
+
+    cascade, arch = library_cascade("moba"), load_arch("fusemax")
+    space = SpatialMappingSpace(cascade, arch, attention_shapes(load_model("bert"), 1024))
+    restricted = [e.name for e in cascade.einsums if cascade.selection_inputs(e) == ["G"]]
+    assert {"QK", "AV"} & set(restricted) == {"QK"}
+    deep = None
+    for n, structure in enumerate(space.structures):
+        mapping = space.decode(np.array([n, 0, 0, 0]))
+        for group in mapping.groups:
+            if "G" in group.einsums:
+                stage = group.stages.get("G", 0)
+                assert all(group.stages.get(e, 0) >= stage for e in restricted if e in group.einsums)
+                if stage > 0 and structure.grouping == "fused":
+                    deep = mapping
+    assert deep is not None  # a binding that stages G after some Einsum exists, so the check above bites
+    group = deep.groups[0]
+    early = dataclasses.replace(group, stages={**group.stages, "QK": 0, "G": 1})
+    with pytest.raises(MappingRejected, match="QK .* is restricted by mask .* whose scores G"):
+        lower_group(cascade, arch, dataclasses.replace(deep, groups=(early,)), 0,
+                    attention_shapes(load_model("bert"), 1024))
