@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from arch_models import SpatialArch
 from einsum_cascade.analysis.semantics import nonlinear_before_reduction
 from einsum_cascade.errors import SpecError
@@ -64,10 +66,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
     if stats:  # computed only when asked: it walks every tensor of every group
         row["storage_by_tensor"] = storage_by_tensor(arch, report.groups)
     if end_to_end:
-        gemm_mapping = load_mapping(gemm_mapping_name())
-        gemm_cascade = resolve_cascade(gemm_mapping.cascade)
         gemms = layer_gemms(model, seq_len, batch)
-        layers = [_layer(gemm_cascade, arch, gemm_mapping, g, timing, dataflow) for g in gemms]
+        layers = [_layer(arch, gemm_mapping_name(), g.rows, g.reduction, g.cols, timing, dataflow) for g in gemms]
         if searched := [g.name for g, (_, found) in zip(gemms, layers, strict=True) if found]:
             row["searched_layers"] = searched
         layers = [report for report, _ in layers]
@@ -92,11 +92,16 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
     return point_result("spatial", row, _sweep_columns(row, arch))
 
 
-def _layer(cascade: Cascade, arch: SpatialArch, mapping: Mapping, gemm, timing: str,
+@functools.lru_cache(maxsize=512)
+def _layer(arch: SpatialArch, mapping_name: str, rows: int, reduction: int, cols: int, timing: str,
            dataflow: str) -> tuple[SpatialReport, bool]:
     """(report, searched) of one layer GEMM: the shipped GEMM mapping, or where its tiles do not fit the buffer
-    (a long reduction: Llama's FFN on a 16 MB buffer), the best mapping an exhaustive search finds for that GEMM."""
-    shapes = {"M": gemm.rows, "K": gemm.reduction, "N": gemm.cols}
+    (a long reduction: Llama's FFN on a 16 MB buffer), the best mapping an exhaustive search finds for that GEMM.
+    Worked out once per process for each architecture (equal by value) and shape: every design on one
+    architecture has the same layer GEMMs (a sweep's designs repeat them), and the report is only read."""
+    mapping = load_mapping(mapping_name)
+    cascade = resolve_cascade(mapping.cascade)
+    shapes = {"M": rows, "K": reduction, "N": cols}
     try:
         return simulate_family(cascade, arch, mapping, shapes, timing=timing, dataflow=dataflow), False
     except CapacityRejected:

@@ -34,11 +34,16 @@ def results(tmp_path_factory):
 
 def marks(figure) -> int:
     """Markers on lines (legend proxies have no data), bars (a stack counts once per x) and scatter points."""
+    from matplotlib.collections import PolyCollection  # bars drawn as one collection (style.stacked_bars)
+
     count = 0
     for axes in figure.axes:
         count += sum(len(line.get_xdata()) for line in axes.lines if line.get_marker() not in ("None", "", None))
-        count += len({round(p.get_x(), 9) for p in axes.patches})
-        count += sum(len(c.get_offsets()) for c in axes.collections)
+        bars = {round(p.get_x(), 9) for p in axes.patches}
+        bars |= {round(float(path.vertices[:, 0].min()), 9) for c in axes.collections if isinstance(c, PolyCollection)
+                 for path in c.get_paths()}
+        count += len(bars)
+        count += sum(len(c.get_offsets()) for c in axes.collections if not isinstance(c, PolyCollection))
     return count
 
 
@@ -82,9 +87,9 @@ def test_ablation_draws_the_mean_of_every_point(results, tmp_path, drawn, monkey
     expected = sum(latency[(p, n, "flat")] / latency[(p, n, "fusemax")] for p in ("64", "128")
                    for n in ("1024", "4096")) / 4
     heights = []
-    bar = plt.Axes.bar
-    monkeypatch.setattr(plt.Axes, "bar", lambda self, x, h, *a, **k: (heights.append(list(h)), bar(self, x, h, *a,
-                                                                                                 **k))[1])
+    bars = figures.stacked_bars
+    monkeypatch.setattr(figures, "stacked_bars", lambda axes, x, h, *a, **k: (heights.append(list(h)),
+                                                                             bars(axes, x, h, *a, **k))[1])
     figures.plot(results, "ablation", tmp_path / "ablation.pdf", "flat")
     assert heights == [[pytest.approx(expected)]]
 

@@ -3,9 +3,9 @@ sizes are two bars, never merged; a missing result or a lone baseline is an erro
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pytest
 
+import simulator.studies.plots.figures as figures
 from einsum_cascade.errors import SpecError
 from simulator.studies.plots.figures import normalised_bars
 from simulator.studies.plots.rows import point_columns
@@ -25,13 +25,13 @@ def test_a_swept_array_size_is_part_of_the_point():
 
 def test_two_designs_at_two_array_sizes_are_two_bars(tmp_path, monkeypatch):
     drawn = []
-    bar = plt.Axes.bar
+    bars = figures.stacked_bars
 
-    def recording(self, x, heights, *args, **kwargs):
+    def recording(axes, x, heights, *args, **kwargs):
         drawn.append(list(heights))
-        return bar(self, x, heights, *args, **kwargs)
+        return bars(axes, x, heights, *args, **kwargs)
 
-    monkeypatch.setattr(plt.Axes, "bar", recording)
+    monkeypatch.setattr(figures, "stacked_bars", recording)
     normalised_bars(ROWS, "latency_s", "flat", "attention", tmp_path / "s.pdf", "speedup")
     assert drawn == [[4.0, 6.0]]  # flat / fusemax at pe_dim 128 and 256
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.studies.plots.style import DESIGN_COLOURS, TEXT_WIDTH_IN, new_figure, save, token_label
+from simulator.studies.plots.style import DESIGN_COLOURS, TEXT_WIDTH_IN, new_figure, save, stacked_bars, token_label
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:
@@ -24,8 +24,11 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     for n, design in enumerate(designs):
         rows = {(r["workload"], r["seq_len"]): r for r in points if r["design"] == design}
         colour = DESIGN_COLOURS.get(design)
-        top.bar(x + n * width, [rows[k]["speedup"] for k in labels], width, label=display(design), color=colour)
-        bottom.bar(x + n * width, [rows[k]["energy_ratio"] for k in labels], width, color=colour)
+        zero = np.zeros(len(labels))
+        stacked_bars(top, x + n * width, np.array([rows[k]["speedup"] for k in labels], dtype=float), zero, colour,
+                     display(design), width)
+        stacked_bars(bottom, x + n * width, np.array([rows[k]["energy_ratio"] for k in labels], dtype=float), zero,
+                     colour, None, width)
     top.set_yscale("log")
     baseline = display(result["baseline"])
     top.set_ylabel(f"speedup over {baseline} (x)")

@@ -18,7 +18,15 @@ from simulator.studies.plots.rows import (
     title_of,
     value_label,
 )
-from simulator.studies.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, palette, save, scale_axis
+from simulator.studies.plots.style import (
+    COLUMN_WIDTH_IN,
+    TEXT_WIDTH_IN,
+    new_figure,
+    palette,
+    save,
+    scale_axis,
+    stacked_bars,
+)
 
 
 def xy(rows: list[dict], x: str, y: str, path: Path, hue: str | None = None, col: str | None = None,
@@ -67,8 +75,8 @@ def xy_figure(rows: list[dict], x: str, y: str, hue: str | None = None, col: str
             for n, s in enumerate(series):
                 heights = {r[x]: r[y] for r in mine if hue is None or r[hue] == s}
                 at = [i for i, c in enumerate(categories) if c in heights]
-                ax.bar(np.array(at) + n * slot, [heights[categories[i]] for i in at], slot, color=colours[s],
-                       label=value_label(hue, s) if hue else None)
+                stacked_bars(ax, np.array(at) + n * slot, np.array([heights[categories[i]] for i in at], dtype=float),
+                             np.zeros(len(at)), colours[s], value_label(hue, s) if hue else None, slot)
             ax.set_xticks(np.arange(len(categories)) + slot * (len(series) - 1) / 2)
             ax.set_xticklabels([value_label(x, c) for c in categories], rotation=30 if len(categories) > 4 else 0,
                                ha="right" if len(categories) > 4 else "center")
