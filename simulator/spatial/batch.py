@@ -21,7 +21,8 @@ SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrap
 
 @dataclass
 class GroupBatch:
-    feasible: np.ndarray  # [B] bool: fits every level, and the binding's stages keep its recurrence in order
+    feasible: np.ndarray  # [B] bool: fits, and in order
+    fits: np.ndarray  # [B] bool: fits every level
     in_order: np.ndarray  # [B] bool: the binding's stages keep its recurrence in order (`recurrence_in_order`)
     cycles: np.ndarray  # [B] latency in cycles (inf where infeasible)
     busy: np.ndarray  # [B, 3] busy cycles of the 2D array, the 1D array and DRAM
@@ -67,22 +68,24 @@ def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
             & (occupancy[:, 4] <= per_lane))
 
 
-def recurrence_in_order(lowered: LoweredGroup, stride: np.ndarray) -> np.ndarray:
+def recurrence_in_order(lowered: LoweredGroup, extents: np.ndarray, stride: np.ndarray) -> np.ndarray:
     """Rows whose recurrence reads a result already issued. A task of tile t reads its recurrence producer of
     tile t - stride, which issues stride - (producer's stage - task's stage) steps earlier: fewer than none and the
     binding issues the task before the result it waits for (on an array issuing in order, a wait that never
     ends). Such a tiling cannot run with this binding: too few tiles between two steps of the recurrence to fill
-    its pipeline (a buffer loop inside the recurrence's loop gives more)."""
-    _, stages, _, _ = task_plan(lowered)
+    its pipeline (a buffer loop inside the recurrence's loop gives more). A recurrence whose loop runs once takes
+    no step, so any stages keep it in order."""
     tasks, producers = np.nonzero(lowered.recurrence)
     if not len(tasks):
         return np.ones(len(stride), dtype=bool)
-    return stride >= int((stages[producers] - stages[tasks]).max())
+    stages = np.append(lowered.stages, 0)  # the DRAM task (last) is in stage 0
+    return (stride >= int((stages[producers] - stages[tasks]).max())) | (extents[:, lowered.recurrence_part] == 1)
 
 
 def out_of_order_reason(lowered: LoweredGroup, stride: int) -> str:
-    """Which recurrence a binding's stages run ahead of its producer, and at what stride."""
-    _, stages, _, _ = task_plan(lowered)
+    """Which recurrence a binding's stages run ahead of its producer, and at what stride (stages as the mapping
+    numbers them)."""
+    stages = np.append(lowered.stages, 0)
     names = [e.name for e in lowered.einsums] + ["DRAM"]
     edges = np.argwhere(lowered.recurrence)
     task, producer = edges[np.argmax(stages[edges[:, 1]] - stages[edges[:, 0]])]
@@ -206,8 +209,9 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         raw = (cycles, *raw[1:])
     fit = fits(arch, occupancy)
     stride = recurrence_stride(lowered, extents)
-    in_order = recurrence_in_order(lowered, stride)
-    feasible = (fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit) & in_order
+    in_order = recurrence_in_order(lowered, extents, stride)
+    placed = fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit
+    feasible = placed & in_order
     spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
         lowered, arch, raw, ~fit if skip_overflow else None)
     resources, stages, order, slots = task_plan(lowered)
@@ -220,9 +224,9 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         SCHEDULE_WINDOW)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy = np.where(feasible, sum(energy_parts.values()), np.inf)
-    return GroupBatch(feasible, in_order, latency, busy, useful, energy, dram_bytes, spilled, words, energy_parts,
-                      (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
-                       raw[9]))
+    return GroupBatch(feasible, placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,
+                      energy_parts, (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging,
+                                     occupancy, tiles, raw[9]))
 
 
 def combine_groups(cycles: list[np.ndarray], busy: list[np.ndarray], overlap_previous: list[bool]) -> np.ndarray:

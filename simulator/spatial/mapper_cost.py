@@ -83,13 +83,13 @@ class SpatialCost:
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
                                     [g.overlap_previous for g in lowered])
             feasible = np.logical_and.reduce([b.feasible for b in batches])
-            in_order = np.logical_and.reduce([b.in_order for b in batches])
+            placed = np.logical_and.reduce([b.fits for b in batches])
             latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
             energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
-            if (~in_order).any():
-                reasons[OUT_OF_ORDER] += int((~in_order).sum())
-            if (~feasible & in_order).any():
-                reasons[OVERFLOW] += int((~feasible & in_order).sum())
+            if (~placed).any():  # a larger buffer would lift this, whatever the binding
+                reasons[OVERFLOW] += int((~placed).sum())
+            if (placed & ~feasible).any():
+                reasons[OUT_OF_ORDER] += int((placed & ~feasible).sum())
         return latency, energy, reasons
 
     def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:

@@ -47,3 +47,24 @@ def test_each_kind_writes_pdf_and_png(results, tmp_path, kind, capsys):
 def test_plot_of_a_missing_directory_exits_2(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "none"), "--kind", "speedup", "-o", str(tmp_path / "x.pdf")]) == 2
     assert "run `cascade sweep`" in capsys.readouterr().err
+
+
+def test_a_comparison_of_designs_without_a_house_colour_gives_each_its_own(tmp_path, monkeypatch):
+    # GPU kernels (fa2, fa3) have no colour of their own: each takes the next of the palette, in the bars and the
+    # legend, so the designs stay apart
+    import simulator.studies.plots.comparison as comparison
+    from simulator.studies.plots.style import OTHER_COLOURS
+
+    points = [{"workload": "bert", "seq_len": n, "design": d, "speedup": s, "energy_ratio": 1.0 / s}
+              for n in (1024, 4096) for d, s in (("fa2", 1.5), ("fa3", 2.0))]
+    kept = []
+    monkeypatch.setattr(comparison, "save", lambda figure, path: kept.append(figure) or [])
+    comparison.plot_comparison({"points": points, "summary": {"sdpa": {}, "fa2": {}, "fa3": {}},
+                                "baseline": "sdpa"}, tmp_path / "c.pdf")
+    top = kept[0].axes[0]
+    faces = [tuple(c.get_facecolor()[0]) for c in top.collections]
+    handles = top.get_legend().legend_handles
+    from matplotlib.colors import to_rgba
+
+    assert faces == [to_rgba(OTHER_COLOURS[0]), to_rgba(OTHER_COLOURS[1])]
+    assert [tuple(h.get_facecolor()) for h in handles] == faces

@@ -60,8 +60,8 @@ def test_a_deep_binding_needs_three_tiles_between_steps_of_the_running_sums(p1, 
     if runs:
         assert simulate(cascade, arch, mapping, shapes(p1)).cycles > 0
     else:
-        with pytest.raises(MappingRejected, match=r"SP[DN]V? in stage 2 .* RN?[DV], whose result of "
-                                                  rf"{p1} tile\(s\) back .* in stage 5"):
+        with pytest.raises(MappingRejected, match=r"SP[DN]V? in stage 1 .* RN?[DV], whose result of "
+                                                  rf"{p1} tile\(s\) back .* in stage 4"):
             simulate(cascade, arch, mapping, shapes(p1))
 
 
@@ -69,7 +69,18 @@ def test_no_recurrence_is_always_in_order():
     cascade, arch = library_cascade("fusemax"), load_arch("fusemax")
     lowered = lower_group(cascade, arch, parse_mapping(MAPPING.format(p1=1)), 0, shapes(1))
     lowered = dataclasses.replace(lowered, recurrence=np.zeros_like(lowered.recurrence))
-    assert recurrence_in_order(lowered, np.array([1, 2, 3])).all()
+    assert recurrence_in_order(lowered, np.repeat(lowered.extents[None, :], 3, axis=0), np.array([1, 2, 3])).all()
+
+
+def test_a_recurrence_whose_loop_runs_once_takes_no_step():
+    # M = 256 keys in one tile of m0 = 256: m1 runs once, the running sums never read a previous key tile, and
+    # the deep binding runs at any stride (here 1: one query tile)
+    cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), parse_mapping(MAPPING.format(p1=1))
+    shapes_one_tile = {**shapes(1), "M": 256}
+    lowered = lower_group(cascade, arch, mapping, 0, shapes_one_tile)
+    assert lowered.extents[lowered.parts.index("m1")] == 1
+    assert recurrence_stride(lowered, lowered.extents[None, :])[0] == 1
+    assert simulate(cascade, arch, mapping, shapes_one_tile).cycles > 0
 
 
 @pytest.mark.parametrize(("slots", "runs"), [(4, False), (5, True)])

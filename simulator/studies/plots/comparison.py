@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.studies.plots.style import DESIGN_COLOURS, TEXT_WIDTH_IN, new_figure, save, stacked_bars, token_label
+from simulator.studies.plots.style import TEXT_WIDTH_IN, new_figure, palette, save, stacked_bars, token_label
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:
@@ -21,9 +21,8 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     top, bottom = figure.subplots(2, 1, sharex=True)
     width = 0.8 / len(designs)
     x = np.arange(len(labels))
-    for n, design in enumerate(designs):
+    for n, (design, colour) in enumerate(zip(designs, palette(designs), strict=True)):
         rows = {(r["workload"], r["seq_len"]): r for r in points if r["design"] == design}
-        colour = DESIGN_COLOURS.get(design)
         zero = np.zeros(len(labels))
         stacked_bars(top, x + n * width, np.array([rows[k]["speedup"] for k in labels], dtype=float), zero, colour,
                      display(design), width)

@@ -98,15 +98,15 @@ def scale_axis(ax, which: str, values: list[float], label=None) -> None:
 def stacked_bars(axes, x, heights, bottoms, colour, label: str | None, width: float = 0.8) -> None:
     """Bars of `heights` on `bottoms` at `x` (`colour`: one colour, or a list of one per bar) as one polygon
     collection: as `axes.bar` draws them, with a legend entry, but one artist instead of a patch per bar (a
-    breakdown has hundreds, most of a figure's time); none where a height is 0."""
+    breakdown has hundreds, most of a figure's time)."""
     from matplotlib.collections import PolyCollection
 
-    drawn = np.flatnonzero(heights)
-    left, low, high = np.asarray(x)[drawn] - width / 2, bottoms[drawn], bottoms[drawn] + heights[drawn]
+    if colour is None:
+        raise ValueError("stacked_bars needs a colour (a collection does not take the next of the axes' cycle)")
+    left, low, high = np.asarray(x, dtype=float) - width / 2, np.asarray(bottoms), np.asarray(bottoms) + heights
     corners = np.stack([np.stack([left, low], 1), np.stack([left, high], 1), np.stack([left + width, high], 1),
                         np.stack([left + width, low], 1)], 1)
-    colours = [colour[k] for k in drawn] if isinstance(colour, list) else colour
-    bars = PolyCollection(corners, facecolors=colours, edgecolors="none", label=label)
+    bars = PolyCollection(corners, facecolors=colour, edgecolors="none", label=label)
     bars.sticky_edges.y.append(0)  # bars stand on the axis, as axes.bar's do
     axes.add_collection(bars)
     axes.autoscale_view()
