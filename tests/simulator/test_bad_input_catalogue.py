@@ -374,18 +374,16 @@ def run_case(case: Case, ctx: Context, capsys) -> tuple[int, str, str, float]:
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_every_named_bad_input(case, data, results, tmp_path, capsys, monkeypatch):
     ctx = Context(data, results, tmp_path, [])
-    if case.record_bars:  # every bar figure draws through style.stacked_bars, imported by these two modules
-        import simulator.studies.plots.figures as figures
-        import simulator.studies.plots.xy as xy
+    if case.record_bars:  # every bar figure draws through style.stacked_bars
+        import simulator.studies.plots.style as style
 
-        bars = figures.stacked_bars
+        bars = style.stacked_bars
 
         def recording(axes, x, heights, *args, **kwargs):
             ctx.bars.append(list(heights))
             return bars(axes, x, heights, *args, **kwargs)
 
-        monkeypatch.setattr(figures, "stacked_bars", recording)
-        monkeypatch.setattr(xy, "stacked_bars", recording)
+        monkeypatch.setattr(style, "stacked_bars", recording)
     before = {name: (results / name).read_text() for name in ("results.csv", "manifest.json")}
     status, out, err, seconds = run_case(case, ctx, capsys)
     assert "Traceback" not in out + err

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 import simulator.studies.plots.figures as figures
+import simulator.studies.plots.style as style
 from einsum_cascade.errors import SpecError
 from simulator.cli.main import main
 from simulator.studies.plots.rows import narrowed, read_rows
@@ -87,8 +88,8 @@ def test_ablation_draws_the_mean_of_every_point(results, tmp_path, drawn, monkey
     expected = sum(latency[(p, n, "flat")] / latency[(p, n, "fusemax")] for p in ("64", "128")
                    for n in ("1024", "4096")) / 4
     heights = []
-    bars = figures.stacked_bars
-    monkeypatch.setattr(figures, "stacked_bars", lambda axes, x, h, *a, **k: (heights.append(list(h)),
+    bars = style.stacked_bars
+    monkeypatch.setattr(style, "stacked_bars", lambda axes, x, h, *a, **k: (heights.append(list(h)),
                                                                              bars(axes, x, h, *a, **k))[1])
     figures.plot(results, "ablation", tmp_path / "ablation.pdf", "flat")
     assert heights == [[pytest.approx(expected)]]

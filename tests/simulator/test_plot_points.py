@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import simulator.studies.plots.figures as figures
+import simulator.studies.plots.style as style
 from einsum_cascade.errors import SpecError
 from simulator.studies.plots.figures import normalised_bars
 from simulator.studies.plots.rows import point_columns
@@ -25,13 +25,13 @@ def test_a_swept_array_size_is_part_of_the_point():
 
 def test_two_designs_at_two_array_sizes_are_two_bars(tmp_path, monkeypatch):
     drawn = []
-    bars = figures.stacked_bars
+    bars = style.stacked_bars
 
     def recording(axes, x, heights, *args, **kwargs):
         drawn.append(list(heights))
         return bars(axes, x, heights, *args, **kwargs)
 
-    monkeypatch.setattr(figures, "stacked_bars", recording)
+    monkeypatch.setattr(style, "stacked_bars", recording)
     normalised_bars(ROWS, "latency_s", "flat", "attention", tmp_path / "s.pdf", "speedup")
     assert drawn == [[4.0, 6.0]]  # flat / fusemax at pe_dim 128 and 256
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.studies.plots.style import TEXT_WIDTH_IN, new_figure, palette, save, stacked_bars, token_label
+from simulator.studies.plots import style
+from simulator.studies.plots.style import TEXT_WIDTH_IN, new_figure, palette, save, token_label
 
 
 def plot_comparison(result: dict, path: Path) -> list[Path]:
@@ -24,10 +25,10 @@ def plot_comparison(result: dict, path: Path) -> list[Path]:
     for n, (design, colour) in enumerate(zip(designs, palette(designs), strict=True)):
         rows = {(r["workload"], r["seq_len"]): r for r in points if r["design"] == design}
         zero = np.zeros(len(labels))
-        stacked_bars(top, x + n * width, np.array([rows[k]["speedup"] for k in labels], dtype=float), zero, colour,
-                     display(design), width)
-        stacked_bars(bottom, x + n * width, np.array([rows[k]["energy_ratio"] for k in labels], dtype=float), zero,
-                     colour, None, width)
+        speedup = np.array([rows[k]["speedup"] for k in labels], dtype=float)
+        energy = np.array([rows[k]["energy_ratio"] for k in labels], dtype=float)
+        style.stacked_bars(top, x + n * width, speedup, zero, colour, display(design), width)
+        style.stacked_bars(bottom, x + n * width, energy, zero, colour, None, width)
     top.set_yscale("log")
     baseline = display(result["baseline"])
     top.set_ylabel(f"speedup over {baseline} (x)")

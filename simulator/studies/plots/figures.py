@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from einsum_cascade.errors import SpecError
+from simulator.studies.plots import style
 from simulator.studies.plots.rows import (
     check_energy_basis,
     check_one_row_per_mark,
@@ -27,15 +28,7 @@ from simulator.studies.plots.rows import (
     require_rows,
     value_label,
 )
-from simulator.studies.plots.style import (
-    COLUMN_WIDTH_IN,
-    TEXT_WIDTH_IN,
-    new_figure,
-    palette,
-    save,
-    scale_axis,
-    stacked_bars,
-)
+from simulator.studies.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, palette, save, scale_axis
 from simulator.studies.plots.xy import xy
 
 # What each kind draws and the columns it needs (`cascade plot --help` prints this).
@@ -89,8 +82,8 @@ def normalised_bars(rows: list[dict], metric: str, baseline: str, scope: str, pa
     x = np.arange(len(keys))
     for n, (design, colour) in enumerate(zip(designs, palette(designs), strict=True)):
         value = {tuple(r[c] for c in columns): r[metric] for r in shown if r["design"] == design}
-        stacked_bars(axes, x + n * width, np.array([value[k] for k in keys], dtype=float), np.zeros(len(keys)), colour,
-                     display(design), width)
+        heights = np.array([value[k] for k in keys], dtype=float)
+        style.stacked_bars(axes, x + n * width, heights, np.zeros(len(keys)), colour, display(design), width)
     axes.axhline(1.0, color="black", linewidth=0.5)
     if metric == "latency_s":
         axes.set_yscale("log")
@@ -165,7 +158,7 @@ def breakdown(rows: list[dict], einsum_rows: list[dict], scope: str, path: Path)
     cmap = __import__("matplotlib").colormaps["tab20"]
     for n, einsum in enumerate(einsums):
         values = np.array([shares.get(r["point_id"], {}).get(einsum, 0.0) for r in rows])
-        stacked_bars(axes, np.arange(len(rows)), values, bottom, cmap(n % 20), einsum)
+        style.stacked_bars(axes, np.arange(len(rows)), values, bottom, cmap(n % 20), einsum)
         bottom += values
     axes.set_xticks(range(len(rows)))
     axes.set_xticklabels(labels, rotation=90)
@@ -256,7 +249,7 @@ def ablation(rows: list[dict], baseline: str, scope: str, path: Path,
     means = [np.mean([r["latency_s"] for r in speedups if r["design"] == d]) for d in shown]
     figure, axes = new_figure(COLUMN_WIDTH_IN, 2.6)
     x = np.arange(len(shown))
-    stacked_bars(axes, x, np.array(means), np.zeros(len(means)), palette(shown), "Cascade", 0.6)
+    style.stacked_bars(axes, x, np.array(means), np.zeros(len(means)), palette(shown), "Cascade", 0.6)
     for n, mean in enumerate(means):
         axes.annotate(f"{mean:.2f}x", (n, mean), ha="center", va="bottom", fontsize=7, xytext=(0, 5),
                       textcoords="offset points")

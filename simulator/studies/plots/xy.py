@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from einsum_cascade.errors import SpecError
+from simulator.studies.plots import style
 from simulator.studies.plots.rows import (
     check_energy_basis,
     check_one_row_per_mark,
@@ -18,15 +19,7 @@ from simulator.studies.plots.rows import (
     title_of,
     value_label,
 )
-from simulator.studies.plots.style import (
-    COLUMN_WIDTH_IN,
-    TEXT_WIDTH_IN,
-    new_figure,
-    palette,
-    save,
-    scale_axis,
-    stacked_bars,
-)
+from simulator.studies.plots.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, new_figure, palette, save, scale_axis
 
 
 def xy(rows: list[dict], x: str, y: str, path: Path, hue: str | None = None, col: str | None = None,
@@ -75,8 +68,9 @@ def xy_figure(rows: list[dict], x: str, y: str, hue: str | None = None, col: str
             for n, s in enumerate(series):
                 heights = {r[x]: r[y] for r in mine if hue is None or r[hue] == s}
                 at = [i for i, c in enumerate(categories) if c in heights]
-                stacked_bars(ax, np.array(at) + n * slot, np.array([heights[categories[i]] for i in at], dtype=float),
-                             np.zeros(len(at)), colours[s], value_label(hue, s) if hue else None, slot)
+                tops = np.array([heights[categories[i]] for i in at], dtype=float)
+                style.stacked_bars(ax, np.array(at) + n * slot, tops, np.zeros(len(at)), colours[s],
+                                   value_label(hue, s) if hue else None, slot)
             ax.set_xticks(np.arange(len(categories)) + slot * (len(series) - 1) / 2)
             ax.set_xticklabels([value_label(x, c) for c in categories], rotation=30 if len(categories) > 4 else 0,
                                ha="right" if len(categories) > 4 else "center")
