@@ -6,6 +6,10 @@ when its resource is free, its producers in the same tile have finished (and, fo
 resource, delivered: `delivery[producer]` cycles after it finishes, e.g. a reduction's result crossing
 the array to its edge), its recurrence producers
 `stride` tiles back have finished, and the tile `tiles_in_flight` back has fully finished (buffer slots).
+Every read must be of a task already issued (an unissued one would read as finished at cycle 0): the lowering
+stages no consumer before a producer of its tile (a selection's scores included) and keeps a slot per stage,
+and `batch.recurrence_in_order` rejects a tiling whose recurrence would read ahead of its producer
+(tests/simulator/test_schedule_on_mapper_spaces.py checks mapper spaces against a brute-force longest path).
 The schedule is periodic after warm-up: the simulation stops at the first step that repeats the one before
 it (the rest follows exactly, one period per tile), or else at `window` tiles, and the rest is extrapolated
 from the period measured over the window. In a mapper's batch many candidates share their per-tile
