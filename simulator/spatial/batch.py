@@ -21,7 +21,6 @@ SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrap
 
 @dataclass
 class GroupBatch:
-    feasible: np.ndarray  # [B] bool: fits, and in order
     fits: np.ndarray  # [B] bool: fits every level
     in_order: np.ndarray  # [B] bool: the binding's stages keep its recurrence in order (`recurrence_in_order`)
     cycles: np.ndarray  # [B] latency in cycles (inf where infeasible)
@@ -34,6 +33,11 @@ class GroupBatch:
     energy_parts: dict  # [B] energy of each component (`costs`)
     traffic: tuple  # raw kernel outputs after spilling (cycles, points, dram_read, dram_write, buffer_read,
     #                 buffer_write, staging, occupancy, tiles, reduced_innermost)
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """[B] bool: the tiling can run (it fits, and its recurrence is in order)."""
+        return self.fits & self.in_order
 
 
 def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None = None) -> tuple:
@@ -75,24 +79,34 @@ def recurrence_in_order(lowered: LoweredGroup, extents: np.ndarray, stride: np.n
     ends). Such a tiling cannot run with this binding: too few tiles between two steps of the recurrence to fill
     its pipeline (a buffer loop inside the recurrence's loop gives more). A recurrence whose loop runs once takes
     no step, so any stages keep it in order."""
-    tasks, producers = np.nonzero(lowered.recurrence)
-    if not len(tasks):
+    deepest = _deepest_recurrence(lowered)
+    if deepest is None:
         return np.ones(len(stride), dtype=bool)
-    stages = np.append(lowered.stages, 0)  # the DRAM task (last) is in stage 0
-    return (stride >= int((stages[producers] - stages[tasks]).max())) | (extents[:, lowered.recurrence_part] == 1)
+    return (stride >= deepest[0]) | (extents[:, lowered.recurrence_part] == 1)
 
 
 def out_of_order_reason(lowered: LoweredGroup, stride: int) -> str:
     """Which recurrence a binding's stages run ahead of its producer, and at what stride (stages as the mapping
     numbers them)."""
+    _, task, producer = _deepest_recurrence(lowered)
     stages = np.append(lowered.stages, 0)
     names = [e.name for e in lowered.einsums] + ["DRAM"]
-    edges = np.argwhere(lowered.recurrence)
-    task, producer = edges[np.argmax(stages[edges[:, 1]] - stages[edges[:, 0]])]
     return (f"group {lowered.name}: its binding runs {names[task]} in stage {stages[task]} and {names[producer]}, "
             f"whose result of {stride} tile(s) back {names[task]} reads (a recurrence over "
             f"{lowered.parts[lowered.recurrence_part]}), in stage {stages[producer]}: {names[task]} would wait for a "
             "result not yet issued; give the recurrence more tiles between its steps or bind more shallowly")
+
+
+def _deepest_recurrence(lowered: LoweredGroup) -> tuple[int, int, int] | None:
+    """(stages the producer runs behind its reader, reader, producer) of the recurrence edge where that gap is
+    largest, or None without a recurrence. The DRAM task (last) is in stage 0."""
+    edges = np.argwhere(lowered.recurrence)
+    if not len(edges):
+        return None
+    stages = np.append(lowered.stages, 0)
+    gaps = stages[edges[:, 1]] - stages[edges[:, 0]]
+    task, producer = edges[np.argmax(gaps)]
+    return int(gaps.max()), int(task), int(producer)
 
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
@@ -224,7 +238,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
         SCHEDULE_WINDOW)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy = np.where(feasible, sum(energy_parts.values()), np.inf)
-    return GroupBatch(feasible, placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,
+    return GroupBatch(placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,
                       energy_parts, (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging,
                                      occupancy, tiles, raw[9]))
 
