@@ -84,9 +84,8 @@ def _figures(sweeps: Path, out: Path, pool) -> dict[str, list[Path]]:
                  for stem, (kind, baseline, scope, sweep, where) in FIGURES.items()}
     if pool is None:
         return {stem: plot(*args) for stem, args in arguments.items()}
-    slowest_first = sorted(arguments, key=lambda stem: stem != "breakdown")  # the one with most artists starts first
-    futures = {stem: pool.submit(plot, *arguments[stem]) for stem in slowest_first}
-    return {stem: futures[stem].result() for stem in arguments}
+    futures = {stem: pool.submit(plot, *args) for stem, args in arguments.items()}
+    return {stem: future.result() for stem, future in futures.items()}
 
 
 def _write(path: Path, rows: list[dict]) -> None:
