@@ -4,14 +4,18 @@ A genome is [structure, size choices...]. A structure fixes everything but tile 
 grouped (one fused group, or split where the work changes arrays, the groups streaming into each
 other), which array each Einsum runs on (placement policy, only where the operators are supported),
 the binding (pipeline stages), the spatial binding of the key and query tiles to the 2D rows/columns
-and the 1D lanes, whether key tiles stream through a DRAM loop, and the DRAM loop order. Sizes are
-powers of two: the query tile on the array (p0), query tiles kept in the buffer (p1) and the key tile
-(m0). Illegal combinations that are cheap to see are pruned here (operator support, sizes that do not
-divide); capacity is checked by the cost function, which gets whole batches.
+and the 1D lanes, whether key tiles stream through a DRAM loop, and the DRAM loop order. Sizes (`tile_sizes`)
+are the powers of two and the divisors of the rank: the query tile on the array (p0), query tiles kept in the
+buffer (p1) and the key tile (m0). A size that does not divide its rank leaves a short last tile, padded and
+costed whole (as the hardware runs it: a fixed schedule over a full tile), so a rank of any length (197, 1500
+or a prime) has tiles as large as the array. Illegal combinations that are cheap to see are pruned here
+(operator support, a buffer loop longer than the query tiles there are); capacity is checked by the cost
+function, which gets whole batches.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import product
 
@@ -59,9 +63,9 @@ class SpatialMappingSpace(GenomeSpace):
         queries, keys = shapes[cascade.shapes[self.query]], shapes[cascade.shapes[self.key]]
         side = max(arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.cols)
         self.choices = {
-            "p0": _powers(min(queries, side)),
-            "p1": _powers(queries) if query_partition is None else [1],
-            "m0": _powers(min(keys, side)),
+            "p0": tile_sizes(queries, min(queries, side)),
+            "p1": tile_sizes(queries, queries) if query_partition is None else [1],
+            "m0": tile_sizes(keys, min(keys, side)),
         }
         # queries and keys cut into the same chunks (a shared outer rank): one chunk loop, the query tile tied to
         # the key tile
@@ -112,14 +116,11 @@ class SpatialMappingSpace(GenomeSpace):
         return sizes
 
     def legal_sizes(self, genomes: np.ndarray) -> np.ndarray:
-        """Divisibility: the query tiles must divide the query rank and the key tile the key rank (an algorithm's
-        blocks need not: the last is padded)."""
+        """The buffer loop holds no more query tiles than there are (p1 <= ceil(queries / p0)): beyond, a whole
+        padded tile would be computed. Any size may leave a short last tile, padded (`part_extents`)."""
         sizes = self.sizes(genomes)
         queries = self.shapes[self.cascade.shapes[self.query]]
-        keys = self.shapes[self.cascade.shapes[self.key]]
-        padded = self.fixed | ({"p0", "m0"} if self.chunked else set())  # blocks or shared chunks: a short last one
-        return (("p0" in padded) | (queries % (sizes["p0"] * sizes["p1"]) == 0)) & (
-            ("m0" in padded) | (keys % sizes["m0"] == 0))
+        return sizes["p1"] <= -(-queries // sizes["p0"])
 
     def extents(self, parts: list[str], base: np.ndarray, genomes: np.ndarray) -> np.ndarray:
         """Rows of loop extents over `parts` for each genome (other parts keep their `base` extent)."""
@@ -290,8 +291,16 @@ def _key_rank(cascade: Cascade, query: str) -> str:
     return (keys or [r for r in output if r not in cascade.query_ranks] or [r for r in whole if r != query])[0]
 
 
-def _powers(limit: int) -> list[int]:
-    return [1 << k for k in range(int(limit).bit_length()) if (1 << k) <= limit and limit % (1 << k) == 0]
+def tile_sizes(rank: int, limit: int) -> list[int]:
+    """The sizes of a tile of a rank of `rank` points, up to `limit`: every power of two (a short last tile is
+    padded) and every divisor (exact tiles for a rank that is not a power of two: 250 of 1500)."""
+    return sorted({1 << k for k in range(int(limit).bit_length())} | {d for d in divisors(rank) if d <= limit})
+
+
+def divisors(number: int) -> list[int]:
+    """Every divisor of `number`, ascending."""
+    small = [d for d in range(1, math.isqrt(number) + 1) if number % d == 0]
+    return sorted(set(small + [number // d for d in small]))
 
 
 def _preferred_array(einsum: Einsum, placement: str, inner_key: str, key: str) -> str:

@@ -22,7 +22,14 @@ from simulator.spatial.batch import (
     register_pj_per_cycle,
     traffic,
 )
-from simulator.spatial.lower import CapacityRejected, LoweredGroup, MappingRejected, lower_group, reject
+from simulator.spatial.lower import (
+    CapacityRejected,
+    LoweredGroup,
+    MappingRejected,
+    lower_group,
+    padded_ranks,
+    reject,
+)
 from simulator.spatial.systolic_mode import (
     check_timing_options,
     dataflow_code,
@@ -51,6 +58,7 @@ class GroupResult:
     overlap_previous: bool
     storage: dict[str, dict[str, float]]  # level -> words and physical accesses (read/write)
     tensor_words: dict[str, dict[str, float]] = field(default_factory=dict)  # tensor -> LEVELS keys (kernels/costs.py)
+    padding: dict[str, tuple[int, int]] = field(default_factory=dict)  # rank -> (length, covered): `padded_ranks`
 
 
 @dataclass
@@ -120,7 +128,8 @@ def evaluate_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positi
         storage=storage_accesses(arch, words),
         tensor_words={t: {"buffer_read": float(buffer_read[n]), "buffer_write": float(buffer_write[n]),
                           "staging": float(staging[n]), "dram_read": float(dram_read[n]),
-                          "dram_write": float(dram_write[n])} for n, t in enumerate(lowered.tensors)})
+                          "dram_write": float(dram_write[n])} for n, t in enumerate(lowered.tensors)},
+        padding=padded_ranks(lowered))
 
 
 def storage_accesses(arch: SpatialArch, words: dict[str, float]) -> dict[str, dict[str, float]]:

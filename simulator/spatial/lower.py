@@ -75,6 +75,11 @@ class LoweredGroup:
     tiles_in_flight: int
     overlap_previous: bool
     auto_parts: list[str]  # parts sized "max_fit"
+    split_ranks: list[str]  # ranks cut into several parts: where a tile that does not divide leaves padding
+    split_parts: np.ndarray  # [split ranks, parts] bool
+    split_totals: np.ndarray  # [split ranks] float: each one's length at these shapes (per call: `lower_group`)
+    einsum_spans: np.ndarray  # [einsums, split ranks] bool: the Einsum iterates over every part of the rank
+    tensor_spans: np.ndarray  # [tensors, split ranks] bool: the tensor has every part of the rank
 
 
 def instance_ranks(cascade: Cascade) -> MappingProxyType:
@@ -106,8 +111,10 @@ def array_dimension(arch: SpatialArch, name: str) -> int:
 
 def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[str, int],
                  auto_values: dict[str, int], arch: SpatialArch) -> dict[str, int]:
-    """Size of every loop part; fixed sizes must divide the rank they split, except an algorithm's blocks
-    (`Cascade.fixed_tiles`), whose short last block is padded."""
+    """Size of every loop part. A tile that does not divide the rank it splits leaves a short last tile,
+    padded: the outermost part counts ceil(rank / inner tiles) and every tile is costed whole (a fixed schedule
+    runs the full tile; `split_ranks` says how much is padding). An algorithm's blocks (`Cascade.fixed_tiles`)
+    are padded the same way."""
     group_sizes = _resolved_sizes(group, arch)
     sizes = dict(shapes)
     extents: dict[str, int] = {}
@@ -142,14 +149,9 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
                    f"group {group.name} sizes {' and '.join(p.inner for p in shared)} differently, but they cut ranks "
                    f"{' and '.join(p.parent for p in shared)} into the same chunks {partition.outer}: one size",
                    mapping)
-            if partition.tile_symbol in fixed or len(shared) > 1:
-                # the algorithm's blocks, or chunks shared by queries and keys: a short last one is padded, costed
-                # whole, and a shared chunk rank runs to the longer of its parents
-                extents[partition.inner] = tile
-                extents[partition.outer] = max(extents.get(partition.outer, 0), -(-total // tile))
-                continue
-            reject(total % tile == 0, f"tile {partition.inner} = {tile} does not divide {symbol} = {total}", mapping)
-            extents[partition.inner], extents[partition.outer] = tile, total // tile
+            # a short last tile is padded; a chunk rank shared by queries and keys runs to the longer of its parents
+            extents[partition.inner] = tile
+            extents[partition.outer] = max(extents.get(partition.outer, 0), -(-total // tile))
             continue
         parts = group.splits.get(rank, (rank,))
         inner = 1
@@ -158,9 +160,7 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
             size = auto_values.get(part, 1) if size == "max_fit" else int(size)
             extents[part] = size
             inner *= size
-        reject(total % inner == 0, f"tiles {'*'.join(parts[1:])} = {inner} do not divide {symbol} = {total} "
-               f"in group {group.name}", mapping)
-        extents[parts[0]] = total // inner
+        extents[parts[0]] = -(-total // inner)  # a short last tile is padded
     return extents
 
 
@@ -180,8 +180,35 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     structure = _structure(cascade, arch, mapping, position, shapes)
     extents = part_extents(cascade, mapping, mapping.groups[position], shapes, auto_values or {}, arch)
     lowered = replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),
-                      density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])))
+                      density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])),
+                      split_totals=_frozen(_rank_lengths(cascade, structure.split_ranks, shapes)))
     return _with_choices(cascade, arch, lowered, shapes)
+
+
+def _rank_lengths(cascade: Cascade, ranks: list[str], shapes: dict[str, int]) -> np.ndarray:
+    symbols = [cascade.shapes.get(r) or instance_ranks(cascade)[r] for r in ranks]
+    return np.array([float(shapes.get(s, cascade.params.get(s, 0))) for s in symbols])
+
+
+def padding_fill(lowered: LoweredGroup, extents: np.ndarray, spans: np.ndarray) -> np.ndarray | None:
+    """[rows, einsums or tensors (`spans`: `einsum_spans` or `tensor_spans`)] the fraction of each one's points
+    that are real, not the padding of a short last tile: the product, over the split ranks it spans, of the
+    rank's length over the length its tiles cover. None where no row pads (all are real)."""
+    fill = None
+    for r in range(len(lowered.split_ranks)):
+        covered = np.prod(extents[:, lowered.split_parts[r]], axis=1)
+        if (covered == lowered.split_totals[r]).all():
+            continue
+        ratio = np.where(spans[None, :, r], (lowered.split_totals[r] / covered)[:, None], 1.0)
+        fill = ratio if fill is None else fill * ratio
+    return fill
+
+
+def padded_ranks(lowered: LoweredGroup) -> dict[str, tuple[int, int]]:
+    """Split rank -> (its length, the length its tiles cover) where a short last tile is padded."""
+    covered = [int(np.prod(lowered.extents[row])) for row in lowered.split_parts]
+    return {rank: (int(total), cover) for rank, total, cover in
+            zip(lowered.split_ranks, lowered.split_totals, covered, strict=True) if cover > total}
 
 
 def _with_choices(cascade: Cascade, arch: SpatialArch, lowered: LoweredGroup, shapes: dict) -> LoweredGroup:
@@ -298,6 +325,9 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
     later = {r for g in range(position + 1, len(mapping.groups)) for e in _members(cascade, mapping, g)
              if e in names for r in cascade.einsum(e).input_names}  # unknown names: rejected in their group
     outputs = {ref.name for ref in cascade.outputs}
+    split = [rank for rank, expanded in expansion.items() if len(expanded) > 1]
+    split_parts = np.array([[p in expansion[rank] for p in parts] for rank in split], dtype=bool).reshape(
+        len(split), len(parts))
     homes, from_dram, to_dram = [], [], []
     for tensor in tensors:
         default = "buffer"  # inputs and earlier groups' results alike are staged in the buffer unless homed dram
@@ -332,6 +362,10 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         tiles_in_flight=group.tiles_in_flight or (max(stages, default=0) + 2),
         overlap_previous=group.overlap_previous,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
+        split_ranks=split, split_parts=split_parts,
+        split_totals=_rank_lengths(cascade, split, shapes),
+        einsum_spans=_spans([parts_of(e.iteration_ranks) for e in einsums], split_parts),
+        tensor_spans=_spans([parts_of(cascade.tensor_ranks[t]) for t in tensors], split_parts),
     )
     deepest = max(stages, default=0)
     reject(lowered.tiles_in_flight > deepest, f"group {group.name}: tiles_in_flight = {lowered.tiles_in_flight} "
@@ -341,6 +375,12 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
     _storage(lowered, produced)
     lowered.reduce_hop_cycles *= _returns_to_own_array(lowered)
     return lowered
+
+
+def _spans(rows: list[np.ndarray], split_parts: np.ndarray) -> np.ndarray:
+    """[rows, split ranks] bool: a row of parts has every part of the split rank."""
+    return np.array([[row[parts].all() for parts in split_parts] for row in rows], dtype=bool).reshape(
+        len(rows), len(split_parts))
 
 
 def _streamed(lowered: LoweredGroup, tensor: int, producer: int, readers: list[int]) -> bool:

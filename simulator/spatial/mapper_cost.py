@@ -15,6 +15,7 @@ from simulator.spatial.lower import lower_group
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
 OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
+LONG_BUFFER_LOOP = "the buffer loop holds more query tiles than there are (p1 > queries / p0)"
 OUT_OF_ORDER = "the binding's stages run a recurrence ahead of its producer (too few tiles between its steps)"
 
 
@@ -70,7 +71,7 @@ class SpatialCost:
         reasons: Counter = Counter()
         legal = self.space.legal_sizes(genomes)
         if (~legal).any():
-            reasons["tile sizes do not divide the rank"] += int((~legal).sum())
+            reasons[LONG_BUFFER_LOOP] += int((~legal).sum())
         structures = genomes[:, 0]
         for structure in np.unique(structures[legal]):
             rows = np.flatnonzero(legal & (structures == structure))

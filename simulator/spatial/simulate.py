@@ -66,6 +66,14 @@ def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[
         pass_lower_bound=analyze_passes(cascade).passes, storage=_sum_storage(groups), groups=groups)
 
 
+def padding_note(report: SpatialReport) -> str | None:
+    """Where a tile that does not divide its rank leaves a padded last tile, and how much it adds (the padded
+    points are computed and moved, so they cost time and energy; they do not count as utilization)."""
+    padded = [f"{rank} {length:,} -> {covered:,} (+{covered / length - 1:.1%}, group {group.name})"
+              for group in report.groups for rank, (length, covered) in group.padding.items()]
+    return "short last tiles padded: " + ", ".join(padded) if padded else None
+
+
 def _sum_storage(groups: list[GroupResult]) -> dict[str, dict[str, float]]:
     total: dict[str, dict[str, float]] = {}
     for group in groups:

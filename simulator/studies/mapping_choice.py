@@ -1,5 +1,5 @@
 """What a mapping leaves to the tool, chosen here before the spatial model runs: the size of each `max_fit`
-part (the largest power of two whose buffer needs fit) and, for a mapping family, the variant (FLAT picks its
+part (the largest divisor of its room whose buffer needs fit) and, for a mapping family, the variant (FLAT picks its
 dataflow per point: the fastest variant, lower energy breaking ties within `TIE_TOLERANCE`). The model
 (`simulator.spatial.simulate`) only evaluates the one concrete mapping it is given."""
 
@@ -11,6 +11,7 @@ from arch_models import SpatialArch
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from mappers.search import TIE_TOLERANCE
+from mappers.space import divisors
 from simulator.spatial.batch import fits, traffic
 from simulator.spatial.evaluate import SpatialReport, overflow_reason
 from simulator.spatial.lower import CapacityRejected, MappingRejected, lower_group, reject
@@ -20,8 +21,10 @@ from simulator.spatial.systolic_mode import check_timing_options
 
 def max_fit_sizes(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
                   shapes: dict[str, int]) -> dict[str, int]:
-    """Largest power-of-two size of group `position`'s `max_fit` part whose buffer needs fit (all candidate
-    sizes are counted as one batch); {} when the group has no such part."""
+    """Largest size of group `position`'s `max_fit` part whose buffer needs fit (all candidate sizes are counted
+    as one batch); {} when the group has no such part. The sizes are the divisors of the part's room (the tiles
+    its outer part would otherwise loop over; a size that does not divide would pad whole tiles), which for a
+    room that is a power of two are its powers of two."""
     probe = lower_group(cascade, arch, mapping, position, shapes)
     if not probe.auto_parts:
         return {}
@@ -29,7 +32,7 @@ def max_fit_sizes(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positio
     parts = next(p for p in mapping.groups[position].splits.values() if part in p)
     extent = {p: int(probe.extents[probe.parts.index(p)]) for p in parts}
     room = int(np.prod([extent[p] for p in parts])) // int(np.prod([extent[p] for p in parts[1:] if p != part]))
-    candidates = [1 << k for k in range(room.bit_length()) if room % (1 << k) == 0]
+    candidates = divisors(room)
     # only two loop extents change with the size, the part's own and the outermost part of its rank (which
     # takes what the inner ones leave): one row per size from the probe's (sized 1), no lowering per size
     rows = np.repeat(probe.extents[None, :], len(candidates), axis=0)

@@ -13,7 +13,7 @@ from einsum_cascade.model import Cascade
 from mappers.load import load_mapping, mapping_names
 from mappers.mapping import Mapping
 from simulator.spatial.lower import CapacityRejected, instance_ranks
-from simulator.spatial.simulate import SpatialReport, storage_by_tensor
+from simulator.spatial.simulate import SpatialReport, padding_note, storage_by_tensor
 from simulator.studies.designs import gemm_mapping_name
 from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.result import PointResult, point_result
@@ -56,7 +56,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
                 "measured_passes": report.measured_passes, "pass_lower_bound": report.pass_lower_bound,
                 "bound": report.bound, "mapping": report.mapping, "arch": arch.name, "cascade": cascade.name,
                 "energy_breakdown": report.energy_breakdown, "storage": report.storage})
-    notes = [undeclared_density_note(cascade.masks), *nonlinear_before_reduction(cascade), *model.notes]
+    notes = [undeclared_density_note(cascade.masks), padding_note(report), *nonlinear_before_reduction(cascade),
+             *model.notes]
     if model.kv_heads < model.heads and "HKV" not in instance_ranks(cascade).values():
         notes.append(f"{model.key} shares each of its {model.kv_heads} K/V heads among {model.group_size} query "
                      f"heads, but cascade {cascade.name} is multi-head: K and V are read for each of the "
@@ -130,8 +131,8 @@ def spatial_shape_point(arch: SpatialArch, cascade_name: str, shapes: dict[str, 
         "energy_breakdown": report.energy_breakdown,
         "array_2d": {"rows": arch.array_2d.rows, "cols": arch.array_2d.cols},
     }
-    if note := undeclared_density_note(cascade.masks):
-        row["note"] = note
+    if notes := [n for n in (undeclared_density_note(cascade.masks), padding_note(report)) if n]:
+        row["note"] = "; ".join(notes)
     if stats:
         row["storage_by_tensor"] = storage_by_tensor(arch, report.groups)
     return point_result("spatial", row, _sweep_columns(row, arch))

@@ -184,13 +184,14 @@ def test_rejected_points_are_recorded_not_fatal(tmp_path):
     spec = parse_sweep("""
 version: 1
 name: r
-base: {design: fusemax, workload: bert, scope: attention}
-axes: {seq_len: [1K, 1000]}
+base: {mapping: fusemax, workload: bert, scope: attention, seq_len: 1K}
+axes: {arch: [fusemax, flat]}
 """)
     run_sweep(spec, tmp_path, progress=False)
-    statuses = {r["seq_len"]: (r["status"], r["reason"]) for r in rows(tmp_path)}
-    assert statuses["1024"][0] == "ok"
-    assert statuses["1000"][0] == "rejected" and "does not divide" in statuses["1000"][1]
+    statuses = {r["arch"]: (r["status"], r["reason"]) for r in rows(tmp_path)}
+    assert statuses["fusemax"][0] == "ok"
+    # FuseMax's mapping runs max on the 2D array; FLAT's 2D PEs have MAC, add and sub only (REFERENCE.md §1)
+    assert statuses["flat"][0] == "rejected" and "needs operator max" in statuses["flat"][1]
 
 
 def test_gpu_points_run_in_a_sweep(tmp_path):

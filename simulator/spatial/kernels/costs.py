@@ -15,14 +15,16 @@ LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  
 
 
 @njit(cache=True)
-def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+def group_costs(cycles, points, fill, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                 einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
                 dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj, unpriced):
     """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `costs` in
     `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
     task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
-    1D array, then the buffer, the staging buffer if it has a price, DRAM). A level is charged per physical
+    1D array, then the buffer, the staging buffer if it has a price, DRAM). `fill` [B, E] is the real fraction
+    of each Einsum's points (`lower.padding_fill`): a padded tile takes its time and energy whole (the array
+    runs it), but only its real points are useful work. A level is charged per physical
     access: words / `access_words` of its LEVELS column, times `access_pj` (negative for staging: none).
     Sums run in column order, so every machine gets the same digits. A row marked `unpriced` (the traffic
     kernel skipped its array accesses: it overflows) gets NaN everywhere, its traffic included, so that no
@@ -36,6 +38,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     durations = np.zeros((batch, n_einsums + 1))
     busy = np.zeros((batch, 3))
     useful = np.zeros((batch, 2))
+    spent = np.zeros(2)
     energy = np.zeros((batch, 7 if has_staging else 6))
     for b in range(batch):
         if unpriced[b]:
@@ -62,15 +65,17 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             words[b, 4] += dram_write[b, t]
         dram_bytes[b] = (words[b, 3] + words[b, 4]) * word_bytes
         dram_cycles = dram_bytes[b] / dram_bytes_per_cycle
+        spent[:] = 0.0  # PE-cycles the arrays spend, padding included: what their registers are charged for
         for e in range(n_einsums):
             array = einsum_array[e]
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            useful[b, array] += work
+            useful[b, array] += work * fill[b, e]
+            spent[array] += work
             energy[b, 2 * array] += points[b, e] * energy_per_point[e]
         for array in range(2):
-            energy[b, 2 * array + 1] = useful[b, array] * register_pj[array]
+            energy[b, 2 * array + 1] = spent[array] * register_pj[array]
         durations[b, n_einsums] = dram_cycles / tiles[b]
         busy[b, 2] = dram_cycles
         energy[b, 4] = words[b, 0] / access_words[0] * access_pj[0] + words[b, 1] / access_words[1] * access_pj[1]

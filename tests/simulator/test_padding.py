@@ -1,0 +1,90 @@
+"""Ranks of any length: tile sizes are powers of two and divisors, and a tile that does not divide its rank leaves a
+short last tile, padded. The padded tile is computed whole (the array runs the full tile), DRAM moves only real
+elements, and only real points count as utilization. Expected values are worked out by hand in the comments."""
+
+import numpy as np
+import pytest
+
+from arch_models.load import load_arch
+from einsum_cascade.library import resolve_cascade
+from mappers.load import load_mapping
+from mappers.search import SearchSettings
+from mappers.space import SpatialMappingSpace, tile_sizes
+from simulator.studies.mapping_choice import simulate_family
+from simulator.studies.point import run_point
+from simulator.studies.spatial_search import search_best
+
+BERT_HEADS = 64 * 12  # BERT's batch x heads (workloads/models.yaml): the attention's independent copies
+
+
+def test_tile_sizes_are_the_powers_of_two_and_the_divisors():
+    # 1500 = 2^2 * 3 * 5^3: its divisors up to 256, with the powers of two up to 256
+    assert tile_sizes(1500, 256) == [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 25, 30, 32, 50, 60, 64, 75, 100, 125,
+                                     128, 150, 250, 256]
+    assert tile_sizes(65536, 256) == [1, 2, 4, 8, 16, 32, 64, 128, 256]  # a power of two: as before
+    assert tile_sizes(37, 16) == [1, 2, 4, 8, 16]  # a prime: its only divisor up to 16 is 1
+    assert tile_sizes(197, 197) == [1, 2, 4, 8, 16, 32, 64, 128, 197]
+
+
+def test_the_buffer_loop_holds_no_more_query_tiles_than_there_are():
+    shapes = {"B": 64, "H": 12, "HKV": 12, "M": 1500, "P": 1500, "E": 64, "F": 64, "G": 1}
+    space = SpatialMappingSpace(resolve_cascade("fusemax"), load_arch("fusemax"), shapes)
+    choices = space.choices
+    # 1500 queries in tiles of 256: ceil(1500 / 256) = 6 tiles, so the buffer loop may hold 6 but not 8
+    genomes = np.array([[0, choices["p0"].index(256), choices["p1"].index(p1), choices["m0"].index(256)]
+                        for p1 in (1, 6, 8)])
+    assert space.legal_sizes(genomes).tolist() == [True, True, False]
+
+
+@pytest.fixture(scope="module")
+def bert_points():
+    return {seq: run_point("fusemax", "fusemax", "bert", seq).to_dict() for seq in (197, 256)}
+
+
+def test_a_padded_tile_is_computed_whole(bert_points):
+    # FuseMax's mapping tiles keys and queries by 256 (the array): 197 tokens run one tile, padded to 256, the same
+    # tile 256 tokens run, so the arrays do the same work and spend the same compute and register energy
+    short, full = bert_points[197], bert_points[256]
+    for part in ("compute_2d", "registers_2d", "compute_1d", "registers_1d"):
+        assert short["energy_breakdown"][part] == pytest.approx(full["energy_breakdown"][part], rel=1e-12)
+
+
+def test_dram_moves_only_real_elements(bert_points):
+    # FuseMax reads Q, K, V and writes the output once each (REFERENCE.md §1): 4 x copies x tokens x E (= F = 64)
+    # fp16 words; the padding of the short tile is never in memory
+    for seq in (197, 256):
+        assert bert_points[seq]["dram_bytes"] == pytest.approx(4 * BERT_HEADS * seq * 64 * 2, rel=1e-12)
+
+
+def test_padding_is_not_utilization(bert_points):
+    # every Einsum on FuseMax's 2D array (QK, LM, SLN, SLD, SLNV) spans the keys and the queries: of the padded
+    # 256 x 256 tile, 197 x 197 points are real
+    short, full = bert_points[197], bert_points[256]
+    used = short["util_2d"] * short["cycles"] / (full["util_2d"] * full["cycles"])
+    assert used == pytest.approx((197 / 256) ** 2, rel=1e-12)
+
+
+def test_the_mapper_tiles_a_prime_length_like_the_padded_one():
+    # 37 tokens on a 16 x 16 array: tiles of 16 leave ceil(37 / 16) = 3 tiles a side, as 48 tokens have, so the best
+    # latency is the same; with tiles that divide 37 only (size 1) it would take 37 x 37 tiles
+    arch = load_arch("fusemax", {"pe_dim": 16})
+    cascade = resolve_cascade("fusemax")
+    best = {}
+    for seq in (37, 48):
+        shapes = {"B": 1, "H": 1, "HKV": 1, "M": seq, "P": seq, "E": 64, "F": 64, "G": 1}
+        summary, mapping, _ = search_best(cascade, arch, shapes, "latency",
+                                          SearchSettings(strategy="exhaustive", seconds=None), progress=False,
+                                          use_cache=False)
+        best[seq] = summary["best"]
+        assert {"p0": 16, "m0": 16}.items() <= mapping.groups[0].sizes.items()
+    assert best[37]["latency_s"] == pytest.approx(best[48]["latency_s"], rel=1e-12)
+    assert best[37]["util_2d"] / best[48]["util_2d"] == pytest.approx((37 / 48) ** 2, rel=1e-12)
+
+
+def test_max_fit_takes_the_largest_divisor_of_the_tiles_there_are():
+    # FuseMax's mapping sizes P1 max_fit (REFERENCE.md §1): 1500 queries in tiles of 256 are ceil(1500 / 256) = 6
+    # tiles, whose divisors are 1, 2, 3 and 6; 6 tiles of Q (6 x 256 x 64 fp16 words, 196 KB) and the running state
+    # fit the 16 MB buffer, so the buffer holds all 6 and the DRAM loop over query blocks runs once
+    report = simulate_family(resolve_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"),
+                             {"B": 64, "H": 12, "HKV": 12, "M": 1500, "P": 1500, "E": 64, "F": 64, "G": 1})
+    assert (report.groups[0].extents["p1"], report.groups[0].extents["p2"]) == (6, 1)
