@@ -19,6 +19,11 @@ class GenomeSpace:
     def size(self) -> int:
         return int(np.prod(self.dimensions))
 
+    @property
+    def candidates(self) -> int:
+        """Genomes a search costs beyond cheap pruning (a space that prunes says how many; else all)."""
+        return self.size
+
     def random(self, rng: np.random.Generator, count: int) -> np.ndarray:
         return np.stack([rng.integers(0, d, count) for d in self.dimensions], axis=1)
 

@@ -23,7 +23,10 @@ TIE_TOLERANCE = 0.005
 # (where a schedule's extrapolation starts, a kernel's summation order), not the mapping. The candidate met
 # first keeps the place, so the best of an exhaustive search is the first of its ties in enumeration order.
 ROUNDING = 1e-12
-EXHAUSTIVE_LIMIT = 2_000_000  # candidates; at ~5e4-1e6 candidates/s this stays within a 30 s budget
+# Legal candidates per second the spatial cost model sustains on the 2-core reference machine, kernel load
+# included (`make bench`: 1.0e5 on the GEMM and the FuseMax 64K spaces, 2.4e5 on FuseMax at 1500 tokens): `auto`
+# searches exhaustively when the candidates left after the cheap pruning take no longer than the time budget.
+EXHAUSTIVE_RATE = 100_000
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,8 @@ class _Budget:
 def search(space, cost, settings: SearchSettings, progress: bool = True) -> SearchResult:
     """Find the genome with the lowest cost in `space` within the budget."""
     strategy = settings.strategy
-    if strategy == "auto":  # exhaustive where the pruned space is small enough to finish in the budget
-        small = space.size <= (settings.evaluations or EXHAUSTIVE_LIMIT)
-        strategy = "exhaustive" if small else "evolution"
+    if strategy == "auto":
+        strategy = "exhaustive" if exhaustive_fits(space, settings) else "evolution"
     rng = np.random.default_rng(settings.seed)
     result = SearchResult(None, float("inf"), 0, 0, 0.0, strategy)
     budget = _Budget(SearchSettings(strategy, settings.evaluations, settings.seconds), space.size)
@@ -170,6 +172,15 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
     bar.close()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def exhaustive_fits(space, settings: SearchSettings) -> bool:
+    """Whether an exhaustive search ends within the budget: a budget in candidates covers the whole space, or
+    the candidates left after the cheap pruning (`space.candidates`) take no longer than the time budget at
+    `EXHAUSTIVE_RATE`; without a budget, always."""
+    if settings.evaluations:
+        return space.size <= settings.evaluations
+    return settings.seconds is None or space.candidates <= settings.seconds * EXHAUSTIVE_RATE
 
 
 def _evolve(space, evaluate, budget, result, rng, settings: SearchSettings, seen: _Seen) -> None:

@@ -96,6 +96,15 @@ class SpatialMappingSpace(GenomeSpace):
     def dimensions(self) -> list[int]:
         return [len(self.structures)] + [len(self.choices[p]) for p in SIZED_PARTS]
 
+    @property
+    def candidates(self) -> int:
+        """Genomes whose sizes pass `legal_sizes`: the size genes' legal combinations (they do not depend on the
+        structure) times the structures."""
+        combinations = np.stack(np.meshgrid(*(np.arange(n) for n in self.dimensions[1:]), indexing="ij"), axis=-1)
+        sizes = combinations.reshape(-1, len(SIZED_PARTS))
+        genomes = np.concatenate([np.zeros((len(sizes), 1), dtype=sizes.dtype), sizes], axis=1)
+        return int(self.legal_sizes(genomes).sum()) * self.dimensions[0]
+
     def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Change one gene of every genome: a neighbouring size, or another structure."""
         children = genomes.copy()

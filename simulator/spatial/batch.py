@@ -14,7 +14,7 @@ from arch_models import SpatialArch
 from simulator.spatial.kernels.costs import LEVELS, group_costs
 from simulator.spatial.kernels.schedule import schedule_latency_distinct
 from simulator.spatial.kernels.traffic import group_traffic
-from simulator.spatial.lower import LoweredGroup, padding_fill
+from simulator.spatial.lower import LoweredGroup
 
 SCHEDULE_WINDOW = 48  # tiles simulated before the steady-state period is extrapolated
 
@@ -122,33 +122,27 @@ def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
 ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # then the storage levels
 
 
-def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndarray | None = None,
+def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndarray,
           unpriced: np.ndarray | None = None) -> tuple:
     """(spilled, words, dram_bytes, durations, busy, useful, energy parts) of the traffic `raw` (`group_costs`).
     The overflowing fraction of the spillable tensors' buffer traffic moves to DRAM, in `raw` itself: an
     intermediate that does not fit is written out and read back (FLAT's spill of the score rows); `spilled` is
     that fraction per row. `words` and the energy parts are dicts of per-row arrays (LEVELS; compute and
     registers per array, then the storage levels of `storage_energy`). Rows marked `unpriced` (skipped by the
-    traffic kernel) are NaN, their traffic in `raw` too.
-
-    Given the rows' `extents`, a short last tile padded (`lower.part_extents`) is computed whole, but only its
-    real points are useful work, and DRAM moves only real elements (a tile's transfer stops at the rank's end:
-    the padding is never in memory); its buffer and register traffic stay whole."""
+    traffic kernel) are NaN, their traffic in `raw` too. A short last tile that the rows' `extents` pad
+    (`lower.part_extents`) is computed whole, but only its real points are useful work and DRAM moves only its
+    real elements (`group_costs`); its buffer and register traffic stay whole."""
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     unpriced = np.zeros(len(tiles), dtype=np.bool_) if unpriced is None else unpriced
-    fill = None if extents is None else padding_fill(lowered, extents, lowered.einsum_spans)
-    fill = np.ones_like(points) if fill is None else fill
-    real = None if extents is None else padding_fill(lowered, extents, lowered.tensor_spans)
-    if real is not None:
-        dram_read *= real
-        dram_write *= real
     units = (arch.array_2d, arch.array_1d)
     access_words, access_pj = level_prices(arch)
     spilled, words, dram_bytes, durations, busy, useful, energy = group_costs(
-        cycles, points, fill, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+        cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
         lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
         _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
-        np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced)
+        np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced,
+        (np.ascontiguousarray(extents, dtype=np.float64), lowered.split_parts, lowered.split_totals,
+         lowered.einsum_spans, lowered.tensor_spans))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
             dict(zip(names, energy.T, strict=True)))

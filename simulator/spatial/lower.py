@@ -113,7 +113,7 @@ def part_extents(cascade: Cascade, mapping: Mapping, group: Group, shapes: dict[
                  auto_values: dict[str, int], arch: SpatialArch) -> dict[str, int]:
     """Size of every loop part. A tile that does not divide the rank it splits leaves a short last tile,
     padded: the outermost part counts ceil(rank / inner tiles) and every tile is costed whole (a fixed schedule
-    runs the full tile; `split_ranks` says how much is padding). An algorithm's blocks (`Cascade.fixed_tiles`)
+    runs the full tile; `padded_ranks` says how much is padding). An algorithm's blocks (`Cascade.fixed_tiles`)
     are padded the same way."""
     group_sizes = _resolved_sizes(group, arch)
     sizes = dict(shapes)
@@ -188,20 +188,6 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
 def _rank_lengths(cascade: Cascade, ranks: list[str], shapes: dict[str, int]) -> np.ndarray:
     symbols = [cascade.shapes.get(r) or instance_ranks(cascade)[r] for r in ranks]
     return np.array([float(shapes.get(s, cascade.params.get(s, 0))) for s in symbols])
-
-
-def padding_fill(lowered: LoweredGroup, extents: np.ndarray, spans: np.ndarray) -> np.ndarray | None:
-    """[rows, einsums or tensors (`spans`: `einsum_spans` or `tensor_spans`)] the fraction of each one's points
-    that are real, not the padding of a short last tile: the product, over the split ranks it spans, of the
-    rank's length over the length its tiles cover. None where no row pads (all are real)."""
-    fill = None
-    for r in range(len(lowered.split_ranks)):
-        covered = np.prod(extents[:, lowered.split_parts[r]], axis=1)
-        if (covered == lowered.split_totals[r]).all():
-            continue
-        ratio = np.where(spans[None, :, r], (lowered.split_totals[r] / covered)[:, None], 1.0)
-        fill = ratio if fill is None else fill * ratio
-    return fill
 
 
 def padded_ranks(lowered: LoweredGroup) -> dict[str, tuple[int, int]]:

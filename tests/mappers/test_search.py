@@ -10,7 +10,7 @@ from arch_models import load_arch
 from einsum_cascade.errors import SpecError
 from einsum_cascade.library import library_cascade
 from mappers.genome import GenomeSpace
-from mappers.search import SearchSettings, search
+from mappers.search import SearchSettings, exhaustive_fits, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import MappingRejected
 from simulator.spatial.mapper_cost import SpatialCost
@@ -152,3 +152,29 @@ def test_values_equal_to_the_last_digits_are_a_tie_the_first_candidate_keeps(bat
     result = search(GridSpace(), better, SearchSettings(strategy="exhaustive", seconds=None, batch=batch),
                     progress=False)
     assert int(result.best @ GridSpace().strides) == 47
+
+
+def test_the_candidates_left_after_pruning_are_counted_without_enumerating(small_space):
+    legal = sum(int(small_space.legal_sizes(g).sum()) for g in small_space.enumerate(10_000))  # one by one
+    assert small_space.candidates == legal < small_space.size
+
+
+class CountedSpace(GridSpace):
+    """A space that says how many candidates survive its pruning."""
+
+    def __init__(self, candidates: int):
+        self._candidates = candidates
+
+    @property
+    def candidates(self) -> int:
+        return self._candidates
+
+
+def test_auto_searches_exhaustively_what_the_time_budget_covers():
+    # 30 s at EXHAUSTIVE_RATE (1e5 legal candidates/s) cost 3e6 candidates
+    assert exhaustive_fits(CountedSpace(3_000_000), SearchSettings(seconds=30.0))
+    assert not exhaustive_fits(CountedSpace(3_000_001), SearchSettings(seconds=30.0))
+    assert exhaustive_fits(CountedSpace(10**9), SearchSettings(seconds=None))  # no budget: all of it
+    # a budget in candidates must cover the whole space (pruned genomes count: they are drawn too)
+    assert exhaustive_fits(CountedSpace(1), SearchSettings(evaluations=60, seconds=None))
+    assert not exhaustive_fits(CountedSpace(1), SearchSettings(evaluations=59, seconds=None))

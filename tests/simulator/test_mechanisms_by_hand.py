@@ -102,7 +102,7 @@ def test_the_overflow_of_a_spillable_tensor_moves_that_fraction_of_its_buffer_tr
     einsums = len(lowered.einsums)
     raw = (np.zeros((rows, einsums)), np.zeros((rows, einsums)), dram_read, dram_write, buffer_read, buffer_write,
            np.zeros((rows, tensors)), occupancy, np.ones(rows), None)
-    assert costs(lowered, arch, raw)[0].tolist() == [0.5, 1.0, 0.0]
+    assert costs(lowered, arch, raw, np.repeat(lowered.extents[None, :], rows, axis=0))[0].tolist() == [0.5, 1.0, 0.0]
     spillable = np.array([t in ("QK", "SN", "A") for t in lowered.tensors])
     assert spillable.sum() == sum(t in lowered.tensors for t in ("QK", "SN", "A")) > 0
     assert dram_read[:, spillable].tolist() == [[5.0] * spillable.sum(), [10.0] * spillable.sum(),

@@ -15,16 +15,21 @@ LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  
 
 
 @njit(cache=True)
-def group_costs(cycles, points, fill, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
+def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                 einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
-                dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj, unpriced):
+                dram_bytes_per_cycle, word_bytes, register_pj, access_words, access_pj, unpriced, padding):
     """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `costs` in
     `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
     task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
-    1D array, then the buffer, the staging buffer if it has a price, DRAM). `fill` [B, E] is the real fraction
-    of each Einsum's points (`lower.padding_fill`): a padded tile takes its time and energy whole (the array
-    runs it), but only its real points are useful work. A level is charged per physical
+    1D array, then the buffer, the staging buffer if it has a price, DRAM).
+
+    `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], einsum_spans [E, R], tensor_spans
+    [T, R]) (`LoweredGroup`): where tiles do not divide a split rank, the last is padded. The array runs a padded
+    tile whole (time, compute and register energy), but only its real points are useful work, and DRAM moves
+    only real elements (a transfer stops at the rank's end: the padding is never in memory). The real fraction
+    of an Einsum or a tensor is the product, over the split ranks it spans, of the rank's length over the
+    length its tiles cover. A level is charged per physical
     access: words / `access_words` of its LEVELS column, times `access_pj` (negative for staging: none).
     Sums run in column order, so every machine gets the same digits. A row marked `unpriced` (the traffic
     kernel skipped its array accesses: it overflows) gets NaN everywhere, its traffic included, so that no
@@ -39,6 +44,9 @@ def group_costs(cycles, points, fill, dram_read, dram_write, buffer_read, buffer
     busy = np.zeros((batch, 3))
     useful = np.zeros((batch, 2))
     spent = np.zeros(2)
+    extents, split_parts, split_totals, einsum_spans, tensor_spans = padding
+    n_split, n_parts = split_parts.shape
+    real = np.ones(n_split)  # per split rank: its length over the length the row's tiles cover
     energy = np.zeros((batch, 7 if has_staging else 6))
     for b in range(batch):
         if unpriced[b]:
@@ -46,6 +54,19 @@ def group_costs(cycles, points, fill, dram_read, dram_write, buffer_read, buffer
                         energy[b], dram_read[b], dram_write[b], buffer_read[b], buffer_write[b], staging[b]):
                 out[:] = np.nan
             continue
+        padded = False
+        for r in range(n_split):
+            covered = 1.0
+            for p in range(n_parts):
+                if split_parts[r, p]:
+                    covered *= extents[b, p]
+            real[r] = split_totals[r] / covered
+            padded = padded or covered != split_totals[r]
+        for t in range(n_tensors if padded else 0):
+            for r in range(n_split):
+                if tensor_spans[t, r]:
+                    dram_read[b, t] *= real[r]
+                    dram_write[b, t] *= real[r]
         if occupancy[b, 0] > capacity_words and occupancy[b, 1] > 0:
             fraction = min(1.0, (occupancy[b, 0] - capacity_words) / max(occupancy[b, 1], 1e-30))
             spilled[b] = fraction
@@ -71,7 +92,11 @@ def group_costs(cycles, points, fill, dram_read, dram_write, buffer_read, buffer
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            useful[b, array] += work * fill[b, e]
+            fill = 1.0
+            for r in range(n_split):
+                if einsum_spans[e, r]:
+                    fill *= real[r]
+            useful[b, array] += work * fill
             spent[array] += work
             energy[b, 2 * array] += points[b, e] * energy_per_point[e]
         for array in range(2):
