@@ -55,9 +55,10 @@ def parse_budget(text, key: str = "--budget") -> tuple[int | None, float | None]
 
 @dataclass
 class SearchResult:
-    """`evaluated`: distinct candidates the cost model was given (`pruned` of them rejected by the space for
-    sizes that do not divide, `legal` of them with a finite cost); `duplicates`: genomes drawn again (a
-    random draw or a mutation landing on a candidate already costed), skipped, not counted as evaluated."""
+    """`evaluated`: distinct candidates the cost model was given (`pruned` of them rejected by the space's cheap
+    checks, such as a buffer loop longer than the tiles there are; `legal` of them with a finite cost);
+    `duplicates`: genomes drawn again (a random draw or a mutation landing on a candidate already costed),
+    skipped, not counted as evaluated."""
     best: np.ndarray | None
     best_value: float
     evaluated: int

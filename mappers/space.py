@@ -64,7 +64,7 @@ class SpatialMappingSpace(GenomeSpace):
         side = max(arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.cols)
         self.choices = {
             "p0": tile_sizes(queries, min(queries, side)),
-            "p1": tile_sizes(queries, queries) if query_partition is None else [1],
+            "p1": _buffer_loop_sizes(queries, side) if query_partition is None else [1],
             "m0": tile_sizes(keys, min(keys, side)),
         }
         # queries and keys cut into the same chunks (a shared outer rank): one chunk loop, the query tile tied to
@@ -74,9 +74,11 @@ class SpatialMappingSpace(GenomeSpace):
             raise SpecError(f"cascade {cascade.name} shares rank {', '.join(sorted(cascade.shared_outers))} between "
                             "partitions other than its queries' and its keys': the mapper gives one loop only to "
                             "queries and keys in the same chunks", source=cascade.source, key="partitions")
-        if self.chunked:  # chunks may be padded: every power of two up to the array or the first that holds them all
+        if self.chunked:  # chunks may be padded: every power of two up to the array or the first that holds them
+            # all, and every divisor of the longer rank up to the array
             longest = min(max(queries, keys), side)
-            self.choices["m0"] = [1 << k for k in range(longest.bit_length() + 1) if (1 << k) < 2 * longest]
+            powers = {1 << k for k in range(longest.bit_length() + 1) if (1 << k) < 2 * longest}
+            self.choices["m0"] = sorted(powers | {d for d in divisors(max(queries, keys)) if d <= side})
             self.choices["p0"] = [0]  # a placeholder: `sizes` gives p0 the key tile m0
         self.fixed = set()  # sized parts that are an algorithm's blocks, not a tiling (a short last block padded)
         for sized, cut in (("m0", partition), ("p0", query_partition)):
@@ -125,8 +127,9 @@ class SpatialMappingSpace(GenomeSpace):
         return sizes
 
     def legal_sizes(self, genomes: np.ndarray) -> np.ndarray:
-        """The buffer loop holds no more query tiles than there are (p1 <= ceil(queries / p0)): beyond, a whole
-        padded tile would be computed. Any size may leave a short last tile, padded (`part_extents`)."""
+        """The buffer loop holds no more query tiles than there are (p1 <= ceil(queries / p0)): beyond, its
+        first block alone would hold padded tiles. Any size may leave a short last tile or block, padded
+        (`part_extents`) and costed whole, so a size that pads much is legal but costs more."""
         sizes = self.sizes(genomes)
         queries = self.shapes[self.cascade.shapes[self.query]]
         return sizes["p1"] <= -(-queries // sizes["p0"])
@@ -138,7 +141,7 @@ class SpatialMappingSpace(GenomeSpace):
         keys = self.shapes[self.cascade.shapes[self.key]]
         p2, p1, p0 = self.query_parts
         m1, m0 = self.key_parts
-        # ceilings: an algorithm's block or a shared chunk may be short
+        # ceilings: a last tile may be short (padded)
         query_tiles, key_tiles = -(-queries // (sizes["p0"] * sizes["p1"])), -(-keys // sizes["m0"])
         values = {p0: sizes["p0"], p1: sizes["p1"], p2: query_tiles, m0: sizes["m0"], m1: key_tiles}
         if self.chunked:  # one chunk loop for queries and keys: as many chunks as the longer has
@@ -304,6 +307,22 @@ def tile_sizes(rank: int, limit: int) -> list[int]:
     """The sizes of a tile of a rank of `rank` points, up to `limit`: every power of two (a short last tile is
     padded) and every divisor (exact tiles for a rank that is not a power of two: 250 of 1500)."""
     return sorted({1 << k for k in range(int(limit).bit_length())} | {d for d in divisors(rank) if d <= limit})
+
+
+def loop_sizes(count: int) -> list[int]:
+    """The sizes of a loop over `count` tiles that an outer loop repeats: every divisor of `count` (exact), and
+    ceil(count / 2^j), whose outer loop runs 2^j times with the last one short (17 tiles: 9, 5, 3, 2). Where
+    `count` is a power of two, both are its powers of two."""
+    return sorted(set(divisors(count)) | {-(-count // (1 << j)) for j in range(int(count).bit_length())})
+
+
+def _buffer_loop_sizes(queries: int, side: int) -> list[int]:
+    """The mapper's sizes of the buffer loop over query tiles (p1): the powers of two and divisors of the queries
+    (`tile_sizes`), and the `loop_sizes` of the tiles each query tile (p0) leaves."""
+    sizes = set(tile_sizes(queries, queries))
+    for tile in tile_sizes(queries, min(queries, side)):
+        sizes.update(loop_sizes(-(-queries // tile)))
+    return sorted(sizes)
 
 
 def divisors(number: int) -> list[int]:

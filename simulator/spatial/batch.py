@@ -40,9 +40,11 @@ class GroupBatch:
         return self.fits & self.in_order
 
 
-def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None = None) -> tuple:
+def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None = None,
+            density: np.ndarray | None = None) -> tuple:
     """The traffic kernel's outputs for these tilings; given `arch`, a tiling that does not fit it is left with
-    its occupancy (and no array accesses: see `group_traffic`)."""
+    its occupancy (and no array accesses: see `group_traffic`). `density` [rows, einsums]: each row's mask
+    densities (`SpatialCost._densities`; the group's own if not given)."""
     limits = np.zeros(5) if arch is None else np.array([*_limits(arch), 1.0])
     producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
     for n, einsum in enumerate(lowered.einsums):
@@ -51,10 +53,16 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None
         extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
         (lowered.spatial_part, lowered.spatial_size),
         (lowered.einsum_parts, lowered.einsum_reduced, lowered.einsum_array, lowered.cycles_per_point,
-         lowered.density),
+         _density_rows(lowered, extents, density)),
         (lowered.operand_einsum, lowered.operand_tensor),
         (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
          lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill), limits)
+
+
+def _density_rows(lowered: LoweredGroup, extents: np.ndarray, density: np.ndarray | None) -> np.ndarray:
+    if density is None:
+        return np.repeat(lowered.density[None, :], len(extents), axis=0)
+    return np.ascontiguousarray(density, dtype=np.float64)
 
 
 def _limits(arch: SpatialArch) -> tuple[float, float, float, float]:
@@ -123,7 +131,7 @@ ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # t
 
 
 def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndarray,
-          unpriced: np.ndarray | None = None) -> tuple:
+          unpriced: np.ndarray | None = None, density: np.ndarray | None = None) -> tuple:
     """(spilled, words, dram_bytes, durations, busy, useful, energy parts) of the traffic `raw` (`group_costs`).
     The overflowing fraction of the spillable tensors' buffer traffic moves to DRAM, in `raw` itself: an
     intermediate that does not fit is written out and read back (FLAT's spill of the score rows); `spilled` is
@@ -142,7 +150,8 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
         _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
         np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced,
         (np.ascontiguousarray(extents, dtype=np.float64), lowered.split_parts, lowered.split_totals,
-         lowered.einsum_spans, lowered.tensor_spans))
+         lowered.split_shared, lowered.einsum_spans, lowered.tensor_spans,
+         lowered.real_density[None, :] / _density_rows(lowered, extents, density)))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
             dict(zip(names, energy.T, strict=True)))
@@ -217,11 +226,12 @@ def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
-                         cycles_override: np.ndarray | None = None, skip_overflow: bool = True) -> GroupBatch:
+                         cycles_override: np.ndarray | None = None, skip_overflow: bool = True,
+                         density: np.ndarray | None = None) -> GroupBatch:
     """Every tiling's cost; a tiling that does not fit has latency and energy inf (it cannot run). With
     `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy, and its other
-    figures are NaN."""
-    raw = traffic(lowered, extents, arch if skip_overflow else None)
+    figures are NaN. `density`: each row's mask densities (see `traffic`)."""
+    raw = traffic(lowered, extents, arch if skip_overflow else None, density)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
         cycles = np.ascontiguousarray(cycles_override, dtype=float)
@@ -232,7 +242,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     placed = fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit
     feasible = placed & in_order
     spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
-        lowered, arch, raw, extents, ~fit if skip_overflow else None)
+        lowered, arch, raw, extents, ~fit if skip_overflow else None, density)
     resources, stages, order, slots = task_plan(lowered)
     latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
     rows = np.flatnonzero(feasible)

@@ -2,7 +2,7 @@
 
 Everything design-specific lives in the mapping and the arch; this module only resolves names
 (parts of ranks, tensors, Einsums) to indices and checks legality, rejecting a mapping with the
-reason (unsupported operator, tile that does not divide, a pass boundary inside a group, ...).
+reason (unsupported operator, a pass boundary inside a group, a binding out of order, ...).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class LoweredGroup:
     cycles_per_point: np.ndarray
     energy_per_point: np.ndarray
     reduce_hop_cycles: np.ndarray  # [einsums] cycles a partial result takes per PE it crosses when reduced spatially
-    density: np.ndarray
+    density: np.ndarray  # [einsums] the masks' densities at the lengths the tiles cover (`at_covered_lengths`)
     stages: np.ndarray
     operand_einsum: np.ndarray  # [operands] int
     operand_tensor: np.ndarray  # [operands] int
@@ -78,8 +78,10 @@ class LoweredGroup:
     split_ranks: list[str]  # ranks cut into several parts: where a tile that does not divide leaves padding
     split_parts: np.ndarray  # [split ranks, parts] bool
     split_totals: np.ndarray  # [split ranks] float: each one's length at these shapes (per call: `lower_group`)
+    split_shared: np.ndarray  # [split ranks] int: the outer part it shares with another split rank (chunks), or -1
     einsum_spans: np.ndarray  # [einsums, split ranks] bool: the Einsum iterates over every part of the rank
     tensor_spans: np.ndarray  # [tensors, split ranks] bool: the tensor has every part of the rank
+    real_density: np.ndarray  # [einsums] the masks' densities at the real lengths: what is useful work
 
 
 def instance_ranks(cascade: Cascade) -> MappingProxyType:
@@ -179,15 +181,40 @@ def lower_group(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position:
     of a `max_fit` size)."""
     structure = _structure(cascade, arch, mapping, position, shapes)
     extents = part_extents(cascade, mapping, mapping.groups[position], shapes, auto_values or {}, arch)
+    density = _frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums]))
     lowered = replace(structure, extents=_frozen(np.array([float(extents[p]) for p in structure.parts])),
-                      density=_frozen(np.array([_density(cascade, e, shapes) for e in structure.einsums])),
+                      density=density, real_density=density,
                       split_totals=_frozen(_rank_lengths(cascade, structure.split_ranks, shapes)))
-    return _with_choices(cascade, arch, lowered, shapes)
+    lowered = _with_choices(cascade, arch, lowered, shapes)
+    return at_covered_lengths(cascade, lowered, shapes, covered_lengths(lowered, lowered.extents[None, :])[0])
+
+
+def covered_lengths(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
+    """[rows, split ranks] the length the tiles of each row cover: a split rank's length, padded."""
+    return np.stack([np.prod(extents[:, parts], axis=1) for parts in lowered.split_parts], axis=1).reshape(
+        len(extents), len(lowered.split_ranks))
+
+
+def at_covered_lengths(cascade: Cascade, lowered: LoweredGroup, shapes: dict[str, int],
+                       covered: np.ndarray) -> LoweredGroup:
+    """The group with its masks' densities at the lengths its tiles cover (`covered`, one per split rank): a
+    padded problem runs as the problem at its padded length, the padding being positions past the end (a
+    window mask keeps W of Lp keys, not W of L). `real_density` keeps the densities at the real lengths, for
+    the useful work."""
+    if not cascade.masks or np.array_equal(covered, lowered.split_totals):
+        return lowered
+    padded = dict(shapes)
+    for symbol, length in zip(_rank_symbols(cascade, lowered.split_ranks), covered, strict=True):
+        padded[symbol] = int(length)
+    return replace(lowered, density=_frozen(np.array([_density(cascade, e, padded) for e in lowered.einsums])))
+
+
+def _rank_symbols(cascade: Cascade, ranks: list[str]) -> list[str]:
+    return [cascade.shapes.get(r) or instance_ranks(cascade)[r] for r in ranks]
 
 
 def _rank_lengths(cascade: Cascade, ranks: list[str], shapes: dict[str, int]) -> np.ndarray:
-    symbols = [cascade.shapes.get(r) or instance_ranks(cascade)[r] for r in ranks]
-    return np.array([float(shapes.get(s, cascade.params.get(s, 0))) for s in symbols])
+    return np.array([float(shapes.get(s, cascade.params.get(s, 0))) for s in _rank_symbols(cascade, ranks)])
 
 
 def padded_ranks(lowered: LoweredGroup) -> dict[str, tuple[int, int]]:
@@ -348,10 +375,11 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         tiles_in_flight=group.tiles_in_flight or (max(stages, default=0) + 2),
         overlap_previous=group.overlap_previous,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
-        split_ranks=split, split_parts=split_parts,
+        split_ranks=split, split_parts=split_parts, split_shared=_shared_outer(split_parts),
         split_totals=_rank_lengths(cascade, split, shapes),
         einsum_spans=_spans([parts_of(e.iteration_ranks) for e in einsums], split_parts),
         tensor_spans=_spans([parts_of(cascade.tensor_ranks[t]) for t in tensors], split_parts),
+        real_density=np.ones(len(einsums)),
     )
     deepest = max(stages, default=0)
     reject(lowered.tiles_in_flight > deepest, f"group {group.name}: tiles_in_flight = {lowered.tiles_in_flight} "
@@ -361,6 +389,17 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
     _storage(lowered, produced)
     lowered.reduce_hop_cycles *= _returns_to_own_array(lowered)
     return lowered
+
+
+def _shared_outer(split_parts: np.ndarray) -> np.ndarray:
+    """[split ranks] the part a split rank shares with another (queries and keys cut into the same chunks: their
+    outer part), or -1."""
+    shared = -np.ones(len(split_parts), dtype=np.int64)
+    for r, parts in enumerate(split_parts):
+        common = np.flatnonzero(parts & split_parts[np.arange(len(split_parts)) != r].any(axis=0))
+        if len(common):
+            shared[r] = common[0]
+    return shared
 
 
 def _spans(rows: list[np.ndarray], split_parts: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from arch_models import SpatialArch
 from einsum_cascade.errors import SpecError
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
-from simulator.spatial.lower import lower_group
+from simulator.spatial.lower import at_covered_lengths, covered_lengths, lower_group
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
 OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
@@ -28,6 +28,7 @@ class SpatialCost:
     def __init__(self, space: SpatialMappingSpace, objective: str = "latency", weights=(1.0, 1.0)):
         self.space, self.objective, self.weights = space, objective, weights
         self._lowered: dict[int, object] = {}
+        self._at_lengths: dict[tuple, np.ndarray] = {}  # (structure, group, covered lengths) -> densities
         self.arch: SpatialArch = space.arch
 
     def _structure(self, structure: int, genome: np.ndarray):
@@ -79,8 +80,11 @@ class SpatialCost:
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
                 continue
-            batches = [evaluate_group_batch(g, self.arch, self.space.extents(g.parts, g.extents, genomes[rows]))
-                       for g in lowered]
+            batches = []
+            for position, g in enumerate(lowered):
+                extents = self.space.extents(g.parts, g.extents, genomes[rows])
+                batches.append(evaluate_group_batch(g, self.arch, extents,
+                                                    density=self._densities(int(structure), position, g, extents)))
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
                                     [g.overlap_previous for g in lowered])
             feasible = np.logical_and.reduce([b.feasible for b in batches])
@@ -92,6 +96,21 @@ class SpatialCost:
             if (placed & ~feasible).any():
                 reasons[OUT_OF_ORDER] += int((placed & ~feasible).sum())
         return latency, energy, reasons
+
+    def _densities(self, structure: int, position: int, group, extents: np.ndarray) -> np.ndarray | None:
+        """[rows, einsums] each row's mask densities at the lengths its tiles cover (`at_covered_lengths`: a
+        padded problem runs as the problem at its padded length); None where the cascade has no mask (no
+        density depends on a length)."""
+        if not self.space.cascade.masks:
+            return None
+        lengths, which = np.unique(covered_lengths(group, extents), axis=0, return_inverse=True)
+        table = np.empty((len(lengths), len(group.einsums)))
+        for n, key in enumerate(lengths):
+            memo = (structure, position, tuple(key))
+            if memo not in self._at_lengths:
+                self._at_lengths[memo] = at_covered_lengths(self.space.cascade, group, self.space.shapes, key).density
+            table[n] = self._at_lengths[memo]
+        return table[which.ravel()]
 
     def __call__(self, genomes: np.ndarray) -> tuple[np.ndarray, Counter]:
         latency, energy, reasons = self.metrics(genomes)

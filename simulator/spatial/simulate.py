@@ -69,8 +69,14 @@ def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[
 def padding_note(report: SpatialReport) -> str | None:
     """Where a tile that does not divide its rank leaves a padded last tile, and how much it adds (the padded
     points are computed and moved, so they cost time and energy; they do not count as utilization)."""
-    padded = [f"{rank} {length:,} -> {covered:,} (+{covered / length - 1:.1%}, group {group.name})"
-              for group in report.groups for rank, (length, covered) in group.padding.items()]
+    groups: dict[tuple, list[str]] = {}  # (rank, length, covered) -> the groups that pad it so
+    for group in report.groups:
+        for rank, (length, covered) in group.padding.items():
+            groups.setdefault((rank, length, covered), []).append(group.name)
+    ranks = [rank for rank, _, _ in groups]
+    padded = [f"{rank} {length:,} -> {covered:,} (+{covered / length - 1:.1%}"
+              + (f", groups {', '.join(names)})" if ranks.count(rank) > 1 else ")")
+              for (rank, length, covered), names in groups.items()]
     return "short last tiles padded: " + ", ".join(padded) if padded else None
 
 

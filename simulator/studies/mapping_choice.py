@@ -11,7 +11,7 @@ from arch_models import SpatialArch
 from einsum_cascade.model import Cascade
 from mappers.mapping import Mapping
 from mappers.search import TIE_TOLERANCE
-from mappers.space import divisors
+from mappers.space import loop_sizes
 from simulator.spatial.batch import fits, traffic
 from simulator.spatial.evaluate import SpatialReport, overflow_reason
 from simulator.spatial.lower import CapacityRejected, MappingRejected, lower_group, reject
@@ -22,9 +22,9 @@ from simulator.spatial.systolic_mode import check_timing_options
 def max_fit_sizes(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
                   shapes: dict[str, int]) -> dict[str, int]:
     """Largest size of group `position`'s `max_fit` part whose buffer needs fit (all candidate sizes are counted
-    as one batch); {} when the group has no such part. The sizes are the divisors of the part's room (the tiles
-    its outer part would otherwise loop over; a size that does not divide would pad whole tiles), which for a
-    room that is a power of two are its powers of two."""
+    as one batch); {} when the group has no such part. The sizes are the `loop_sizes` of the part's room (the
+    tiles its outer part would otherwise loop over): its divisors, and the sizes whose outer loop runs a power of
+    two times, the last one short; for a room that is a power of two, its powers of two."""
     probe = lower_group(cascade, arch, mapping, position, shapes)
     if not probe.auto_parts:
         return {}
@@ -32,13 +32,13 @@ def max_fit_sizes(cascade: Cascade, arch: SpatialArch, mapping: Mapping, positio
     parts = next(p for p in mapping.groups[position].splits.values() if part in p)
     extent = {p: int(probe.extents[probe.parts.index(p)]) for p in parts}
     room = int(np.prod([extent[p] for p in parts])) // int(np.prod([extent[p] for p in parts[1:] if p != part]))
-    candidates = divisors(room)
+    candidates = loop_sizes(room)
     # only two loop extents change with the size, the part's own and the outermost part of its rank (which
     # takes what the inner ones leave): one row per size from the probe's (sized 1), no lowering per size
     rows = np.repeat(probe.extents[None, :], len(candidates), axis=0)
     if part != parts[0]:
         rows[:, probe.parts.index(part)] = candidates
-        rows[:, probe.parts.index(parts[0])] = extent[parts[0]] // np.array(candidates)
+        rows[:, probe.parts.index(parts[0])] = -(-extent[parts[0]] // np.array(candidates))  # the last one short
     occupancy = traffic(probe, rows)[7]
     fitting = [size for size, ok in zip(candidates, fits(arch, occupancy), strict=True) if ok]
     reject(bool(fitting), f"group {probe.name}: no size of {part} fits the buffers: "

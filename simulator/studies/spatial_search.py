@@ -20,7 +20,7 @@ from mappers.search import SearchSettings, search
 from mappers.space import SpatialMappingSpace
 from simulator.spatial.lower import CapacityRejected
 from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
-from simulator.spatial.simulate import SpatialReport
+from simulator.spatial.simulate import SpatialReport, padding_note
 from simulator.studies.mapping_choice import simulate_family
 
 CACHE_VERSION = 14  # bump when the cost model or the report changes, so old cached searches are not reused
@@ -60,8 +60,10 @@ def explain(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], report)
             reasons.append(f"the {report.bound.split('-')[1]} array is the bottleneck at utilization "
                            f"{max(report.util_2d, report.util_1d):.2f} of its own work")
         exposed = report.latency_s - max(compute, dram)
+        padding = " and the padding of short last tiles (see the note)" if padding_note(report) else ""
         reasons.append(f"{exposed * 1e6:.3g} us ({exposed / report.latency_s:.1%} of the run) is pipeline fill and "
-                       "drain: the first tile's loads and the last tile's results cannot overlap other work")
+                       f"drain{padding}: the first tile's loads and the last tile's results cannot overlap other "
+                       "work")
     footprint = _footprint(cascade)
     if footprint is not None and footprint.order != "O(1)":
         from einsum_cascade.analysis.symbols import evaluate
@@ -140,7 +142,8 @@ def search_best(cascade: Cascade, arch: SpatialArch, shapes: dict[str, int], obj
         "rejections": dict(result.rejections.most_common(5)), "explanation": explain(cascade, arch, shapes, report),
         "wall_s": time.perf_counter() - start, "cached": False,
     }
-    if notes := [n for n in (undeclared_density_note(cascade.masks), *nonlinear_before_reduction(cascade)) if n]:
+    if notes := [n for n in (undeclared_density_note(cascade.masks), padding_note(report),
+                             *nonlinear_before_reduction(cascade)) if n]:
         value["note"] = "; ".join(notes)
     if use_cache:
         cache.store(key, value)

@@ -10,6 +10,7 @@ from einsum_cascade.library import resolve_cascade
 from mappers.load import load_mapping
 from mappers.search import SearchSettings
 from mappers.space import SpatialMappingSpace, tile_sizes
+from simulator.spatial.kernels.costs import _real_fraction
 from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.point import run_point
 from simulator.studies.spatial_search import search_best
@@ -88,3 +89,75 @@ def test_max_fit_takes_the_largest_divisor_of_the_tiles_there_are():
     report = simulate_family(resolve_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"),
                              {"B": 64, "H": 12, "HKV": 12, "M": 1500, "P": 1500, "E": 64, "F": 64, "G": 1})
     assert (report.groups[0].extents["p1"], report.groups[0].extents["p2"]) == (6, 1)
+
+
+def bert(tokens: int) -> dict:
+    return {"B": 64, "H": 12, "HKV": 12, "M": tokens, "P": tokens, "E": 64, "F": 64, "G": 1}
+
+
+def test_max_fit_pads_the_last_block_when_the_tile_count_is_prime():
+    # 65539 queries are ceil(65539 / 256) = 257 tiles of 256, a prime: the buffer holds Q and the running RM, RD
+    # and RNV of each query (64 + 1 + 1 + 64 fp16 words, 65 KiB per tile), so 257 tiles (17 MB) overflow the 16 MB
+    # buffer and 129 (8.7 MB) fit: blocks of 129 tiles, ceil(257 / 129) = 2 of them, the last one short (divisors
+    # alone would leave blocks of 1 tile, and K and V streamed 257 times)
+    report = simulate_family(resolve_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax"), bert(65539))
+    assert (report.groups[0].extents["p1"], report.groups[0].extents["p2"]) == (129, 2)
+
+
+def test_the_mapper_offers_buffer_loops_with_a_short_last_block():
+    # 65539 queries (a prime) in tiles of 256 are 257 tiles (a prime): blocks of 129 tiles run twice, the last one
+    # short (ceil(257 / 2)); 129 = 3 x 43 is neither a power of two nor a divisor of 65539 or of the tile count of
+    # any other tile size (ceil(65539 / 2^k) for k <= 8: 65539, 32770, 16385, 8193, 4097, 2049, 1025, 513, 257)
+    space = SpatialMappingSpace(resolve_cascade("fusemax"), load_arch("fusemax"), bert(65539))
+    assert 129 in space.choices["p1"]
+
+
+def test_chunks_may_be_as_long_as_a_rank_that_is_not_a_power_of_two():
+    cascade = resolve_cascade("lightning-attention")
+    shapes = cascade.bind_shapes(bert(197), explicit=False)
+    assert 197 in SpatialMappingSpace(cascade, load_arch("fusemax"), shapes).choices["m0"]
+
+
+def test_a_masked_problem_at_a_padded_length_runs_as_the_problem_at_that_length():
+    # a window of W = 128 keys each side (the cascade's default) keeps (2W + 1) L - W (W + 1) of L x L points; at
+    # 769 tokens FuseMax's 256 x 256 tiles cover 1024, and the window over the padded positions is the window at
+    # 1024: the same work (compute energy), no longer (latency), and useful work only the real kept points
+    cascade, arch, mapping = resolve_cascade("fusemax-window"), load_arch("fusemax"), load_mapping("fusemax")
+    short, full = (simulate_family(cascade, arch, mapping, bert(n)) for n in (769, 1024))
+    assert short.energy_breakdown["compute_2d"] == pytest.approx(full.energy_breakdown["compute_2d"], rel=1e-12)
+    assert short.latency_s <= full.latency_s
+
+    def kept(length: int) -> int:
+        return 257 * length - 128 * 129
+
+    used = short.util_2d * short.cycles / (full.util_2d * full.cycles)
+    assert used == pytest.approx(kept(769) / kept(1024), rel=1e-9)
+
+
+def test_a_spilled_tensor_writes_only_its_real_elements_to_dram():
+    # FLAT's block-serial dataflow on a 2 MB buffer spills a share of the scores QK [p, m]; at 4099 tokens the
+    # tiles cover 4352 = 17 x 256 of each rank, the same tiles as at 4352, so the same share spills, and of it only
+    # (4099 / 4352)^2 is real
+    cascade, arch = resolve_cascade("softmax-3pass"), load_arch("flat", {"global_buffer_bytes": 2 * 2**20})
+    variant = next(v for v in load_mapping("flat").family() if v.name == "flat-block-serial")
+    short, full = (simulate_family(cascade, arch, variant, bert(n)).groups[0] for n in (4099, 4352))
+    assert short.spilled_fraction == full.spilled_fraction > 0
+    written = short.tensor_words["QK"]["dram_write"] / full.tensor_words["QK"]["dram_write"]
+    assert written == pytest.approx((4099 / 4352) ** 2, rel=1e-12)
+
+
+def test_ranks_cut_into_the_same_chunks_count_their_real_points_chunk_by_chunk():
+    spans, shared = np.array([[True, True]]), np.array([0, 0])  # queries and keys in chunks (outer part 0)
+    real = np.array([1.0, 1.0])  # not used for shared ranks
+    # 769 tokens in 4 chunks of 256: 3 full chunks (256 x 256 pairs) and one of 1 x 1
+    fraction = _real_fraction(spans, 0, real, shared, np.array([769.0, 769.0]), np.array([256.0, 256.0]),
+                              np.array([4.0]))
+    assert fraction == pytest.approx((3 * 256 * 256 + 1) / (4 * 256 * 256), rel=1e-12)
+    # 1000 queries, 2000 keys, chunks of 256: 8 chunks; queries fill 3 and 232 of the 4th, and end there
+    fraction = _real_fraction(spans, 0, real, shared, np.array([1000.0, 2000.0]), np.array([256.0, 256.0]),
+                              np.array([8.0]))
+    assert fraction == pytest.approx((3 * 256 * 256 + 232 * 256) / (8 * 256 * 256), rel=1e-12)
+    # ranks of their own: the product of their real fractions
+    fraction = _real_fraction(spans, 0, np.array([0.5, 0.75]), np.array([-1, -1]), np.array([1.0, 1.0]),
+                              np.array([1.0, 1.0]), np.array([1.0]))
+    assert fraction == 0.5 * 0.75

@@ -69,7 +69,7 @@ def test_tile_that_does_not_divide_pads_the_last_tile_and_says_so(capsys):
     status, out, _ = run_cli(capsys, "simulate", "--arch", "fusemax", "--mapping", "fusemax", "--workload", "bert",
                              "--seq", "1000", "--json")
     assert status == 0
-    assert "m 1,000 -> 1,024 (+2.4%, group attention)" in json.loads(out)["note"]
+    assert "short last tiles padded: m 1,000 -> 1,024 (+2.4%), p 1,000 -> 1,024 (+2.4%)" in json.loads(out)["note"]
 
 
 def test_buffer_overflow_is_rejected(tmp_path, capsys):

@@ -14,6 +14,39 @@ from numba import njit
 LEVELS = ("buffer_read", "buffer_write", "staging", "dram_read", "dram_write")  # columns of `words`
 
 
+@njit(cache=True, inline="always")
+def _real_fraction(spans, k, real, shared, totals, inner, ext):
+    """The real fraction of the points of Einsum or tensor `k` (row `k` of `spans`): the product of its split
+    ranks' `real` fractions, except that ranks cut into the same chunks (`shared`: their common outer part) are
+    counted together, chunk by chunk: chunk i pairs the i-th tile of each (queries and keys of one chunk), so
+    the real points are the full chunks times the tiles, plus the one chunk where the shortest rank ends."""
+    fraction = 1.0
+    n = real.shape[0]
+    for r in range(n):
+        if not spans[k, r]:
+            continue
+        if shared[r] < 0:
+            fraction *= real[r]
+            continue
+        seen = False
+        for q in range(r):
+            seen = seen or (spans[k, q] and shared[q] == shared[r])
+        if seen:
+            continue  # counted with the first rank of its chunks
+        full = np.inf  # chunks in which every rank is whole
+        whole = 1.0
+        for q in range(r, n):
+            if spans[k, q] and shared[q] == shared[r]:
+                full = min(full, np.floor(totals[q] / inner[q]))
+                whole *= inner[q]
+        tail = 1.0  # the chunk after them: what is left of each rank (nothing of the shortest beyond it)
+        for q in range(r, n):
+            if spans[k, q] and shared[q] == shared[r]:
+                tail *= max(0.0, min(inner[q], totals[q] - full * inner[q]))
+        fraction *= (full * whole + tail) / (ext[shared[r]] * whole)
+    return fraction
+
+
 @njit(cache=True)
 def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
                 einsum_array, cycles_per_point, energy_per_point, spill_columns, capacity_words,
@@ -24,16 +57,14 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
     1D array, then the buffer, the staging buffer if it has a price, DRAM).
 
-    `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], einsum_spans [E, R], tensor_spans
-    [T, R]) (`LoweredGroup`): where tiles do not divide a split rank, the last is padded. The array runs a padded
-    tile whole (time, compute and register energy), but only its real points are useful work, and DRAM moves
-    only real elements (a transfer stops at the rank's end: the padding is never in memory). The real fraction
-    of an Einsum or a tensor is the product, over the split ranks it spans, of the rank's length over the
-    length its tiles cover. A level is charged per physical
-    access: words / `access_words` of its LEVELS column, times `access_pj` (negative for staging: none).
-    Sums run in column order, so every machine gets the same digits. A row marked `unpriced` (the traffic
-    kernel skipped its array accesses: it overflows) gets NaN everywhere, its traffic included, so that no
-    partial number passes for a cost."""
+    `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], split_shared [R], einsum_spans
+    [E, R], tensor_spans [T, R], real_density / density [B, E]) (`LoweredGroup`): where tiles do not divide a
+    split rank, the last is padded. The array runs a padded tile whole (time, compute and register energy), but
+    only its real points are useful work, and DRAM moves only real elements (a transfer stops at the rank's end:
+    the padding is never in memory). The real fraction of an Einsum or a tensor is the product, over the split
+    ranks it spans, of the rank's length over the length its tiles cover (ranks cut into the same chunks:
+    `_real_fraction`); an Einsum's, times its masks' density at the real lengths over their density at the
+    covered ones (`lower.at_covered_lengths`)."""
     batch, n_einsums = cycles.shape
     n_tensors = dram_read.shape[1]
     has_staging = access_pj[2] >= 0.0
@@ -44,9 +75,11 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     busy = np.zeros((batch, 3))
     useful = np.zeros((batch, 2))
     spent = np.zeros(2)
-    extents, split_parts, split_totals, einsum_spans, tensor_spans = padding
+    extents, split_parts, split_totals, split_shared, einsum_spans, tensor_spans, density_ratio = padding
     n_split, n_parts = split_parts.shape
     real = np.ones(n_split)  # per split rank: its length over the length the row's tiles cover
+    inner = np.ones(n_split)  # per split rank: its tile inside a shared outer part (chunk)
+    tensor_real = np.ones(n_tensors)  # per tensor: the real fraction of its elements
     energy = np.zeros((batch, 7 if has_staging else 6))
     for b in range(batch):
         if unpriced[b]:
@@ -61,12 +94,14 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
                 if split_parts[r, p]:
                     covered *= extents[b, p]
             real[r] = split_totals[r] / covered
+            if split_shared[r] >= 0:
+                inner[r] = covered / extents[b, split_shared[r]]
             padded = padded or covered != split_totals[r]
-        for t in range(n_tensors if padded else 0):
-            for r in range(n_split):
-                if tensor_spans[t, r]:
-                    dram_read[b, t] *= real[r]
-                    dram_write[b, t] *= real[r]
+        for t in range(n_tensors):
+            tensor_real[t] = _real_fraction(tensor_spans, t, real, split_shared, split_totals, inner, extents[b]) \
+                if padded else 1.0
+            dram_read[b, t] *= tensor_real[t]
+            dram_write[b, t] *= tensor_real[t]
         if occupancy[b, 0] > capacity_words and occupancy[b, 1] > 0:
             fraction = min(1.0, (occupancy[b, 0] - capacity_words) / max(occupancy[b, 1], 1e-30))
             spilled[b] = fraction
@@ -74,8 +109,8 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
                 if spill_columns[t]:
                     moved_read = buffer_read[b, t] * fraction
                     moved_write = buffer_write[b, t] * fraction
-                    dram_read[b, t] += moved_read
-                    dram_write[b, t] += moved_write
+                    dram_read[b, t] += moved_read * tensor_real[t]  # the padding is not written out
+                    dram_write[b, t] += moved_write * tensor_real[t]
                     buffer_read[b, t] -= moved_read
                     buffer_write[b, t] -= moved_write
         for t in range(n_tensors):
@@ -92,10 +127,9 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            fill = 1.0
-            for r in range(n_split):
-                if einsum_spans[e, r]:
-                    fill *= real[r]
+            fill = density_ratio[b, e]
+            if padded:
+                fill *= _real_fraction(einsum_spans, e, real, split_shared, split_totals, inner, extents[b])
             useful[b, array] += work * fill
             spent[array] += work
             energy[b, 2 * array] += points[b, e] * energy_per_point[e]

@@ -144,16 +144,16 @@ def _array_accesses(b, e, ext, trips, structure, spatial_size, einsum_array, den
             continue
         reads = touched[best_order, o - first]
         if home[t] == HOME_STAGING:
-            staging[b, t] += reads * density[e]
+            staging[b, t] += reads * density[b, e]
         else:
-            buffer_read[b, t] += reads * density[e]
+            buffer_read[b, t] += reads * density[b, e]
     if output >= 0:
         updates = touched[best_order, last - first]
         size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
                 size *= ext[p]
-        partial = max(0.0, updates - size) * density[e]  # partial sums written back and read again
+        partial = max(0.0, updates - size) * density[b, e]  # partial sums written back and read again
         if home[output] == HOME_BUFFER:
             buffer_read[b, output] += partial
             buffer_write[b, output] += partial
@@ -262,8 +262,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             if dram_position[p] >= 0 or buffer_loop[p]:
                 tiles[b] *= ext[p]
         for e in range(n_einsums):
-            count = density[e]
-            folds = density[e]
+            count = density[b, e]
+            folds = density[b, e]
             for p in range(n_parts):
                 if einsum_parts[e, p]:
                     trips[e, p] = np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
@@ -294,7 +294,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
                 dram_read[b, t] = fetched
                 buffer_write[b, t] += fetched
             if producer[t] >= 0:
-                written = size * density[producer[t]]
+                written = size * density[b, producer[t]]
                 if to_dram[t]:
                     dram_write[b, t] = written
                 if home[t] == HOME_BUFFER:
