@@ -53,16 +53,15 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None
         extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
         (lowered.spatial_part, lowered.spatial_size),
         (lowered.einsum_parts, lowered.einsum_reduced, lowered.einsum_array, lowered.cycles_per_point,
-         _density_rows(lowered, extents, density)),
+         _density_rows(lowered, density)),
         (lowered.operand_einsum, lowered.operand_tensor),
         (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
          lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill), limits)
 
 
-def _density_rows(lowered: LoweredGroup, extents: np.ndarray, density: np.ndarray | None) -> np.ndarray:
-    if density is None:
-        return np.repeat(lowered.density[None, :], len(extents), axis=0)
-    return np.ascontiguousarray(density, dtype=np.float64)
+def _density_rows(lowered: LoweredGroup, density: np.ndarray | None) -> np.ndarray:
+    """[rows or 1, einsums]: each row's mask densities, or the group's own as one row for all."""
+    return lowered.density[None, :] if density is None else np.ascontiguousarray(density, dtype=np.float64)
 
 
 def _limits(arch: SpatialArch) -> tuple[float, float, float, float]:
@@ -151,7 +150,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
         np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced,
         (np.ascontiguousarray(extents, dtype=np.float64), lowered.split_parts, lowered.split_totals,
          lowered.split_shared, lowered.einsum_spans, lowered.tensor_spans,
-         lowered.real_density[None, :] / _density_rows(lowered, extents, density)))
+         lowered.real_density, _density_rows(lowered, density)))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
             dict(zip(names, energy.T, strict=True)))

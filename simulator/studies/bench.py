@@ -24,13 +24,14 @@ BERT_64K = {"B": 64, "H": 12, "M": 1 << 16, "P": 1 << 16, "E": 64, "F": 64}
 
 
 def random_fusemax_tilings(count: int, seed: int = 0):
-    """`count` distinct (tiling, shape) rows of the FuseMax group: P0, P1, M0 (powers of two) with batch
-    1..64, heads 1..16 and M = P from 1K to 1M tokens, drawn without replacement."""
+    """`count` distinct (tiling, shape) rows of the FuseMax group at BERT's 64K tokens: P0, P1, M0 (powers of
+    two) with batch 1..64 and heads 1..16, drawn without replacement (the token count stays the lowering's: a
+    row's tiles cover its ranks exactly, as in a search)."""
     cascade, arch, mapping = library_cascade("fusemax"), load_arch("fusemax"), load_mapping("fusemax")
     lowered = lower_group(cascade, arch, mapping, 0, BERT_64K, {"p1": 1})
     rng = np.random.default_rng(seed)
     choices = {"p0": 2 ** np.arange(4, 9), "p1": 2 ** np.arange(0, 7), "m0": 2 ** np.arange(6, 9),
-               "b": np.arange(1, 65), "h": np.arange(1, 17), "tokens": 2 ** np.arange(10, 21)}
+               "b": np.arange(1, 65), "h": np.arange(1, 17), "tokens": np.array([BERT_64K["M"]])}
     grid = dict(zip(choices, (g.ravel() for g in np.meshgrid(*choices.values(), indexing="ij")), strict=True))
     legal = np.flatnonzero(grid["p0"] * grid["p1"] <= grid["tokens"])
     picks = rng.choice(legal, min(count, len(legal)), replace=False)

@@ -58,7 +58,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     1D array, then the buffer, the staging buffer if it has a price, DRAM).
 
     `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], split_shared [R], einsum_spans
-    [E, R], tensor_spans [T, R], real_density / density [B, E]) (`LoweredGroup`): where tiles do not divide a
+    [E, R], tensor_spans [T, R], real_density [E], density [B or 1, E]) (`LoweredGroup`): where tiles do not divide a
     split rank, the last is padded. The array runs a padded tile whole (time, compute and register energy), but
     only its real points are useful work, and DRAM moves only real elements (a transfer stops at the rank's end:
     the padding is never in memory). The real fraction of an Einsum or a tensor is the product, over the split
@@ -75,7 +75,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     busy = np.zeros((batch, 3))
     useful = np.zeros((batch, 2))
     spent = np.zeros(2)
-    extents, split_parts, split_totals, split_shared, einsum_spans, tensor_spans, density_ratio = padding
+    extents, split_parts, split_totals, split_shared, einsum_spans, tensor_spans, real_density, density = padding
     n_split, n_parts = split_parts.shape
     real = np.ones(n_split)  # per split rank: its length over the length the row's tiles cover
     inner = np.ones(n_split)  # per split rank: its tile inside a shared outer part (chunk)
@@ -127,7 +127,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            fill = density_ratio[b, e]
+            fill = real_density[e] / density[b if density.shape[0] > 1 else 0, e]
             if padded:
                 fill *= _real_fraction(einsum_spans, e, real, split_shared, split_totals, inner, extents[b])
             useful[b, array] += work * fill

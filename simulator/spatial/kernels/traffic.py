@@ -144,16 +144,16 @@ def _array_accesses(b, e, ext, trips, structure, spatial_size, einsum_array, den
             continue
         reads = touched[best_order, o - first]
         if home[t] == HOME_STAGING:
-            staging[b, t] += reads * density[b, e]
+            staging[b, t] += reads * density[e]
         else:
-            buffer_read[b, t] += reads * density[b, e]
+            buffer_read[b, t] += reads * density[e]
     if output >= 0:
         updates = touched[best_order, last - first]
         size = 1.0
         for p in range(ext.shape[0]):
             if tensor_parts[output, p]:
                 size *= ext[p]
-        partial = max(0.0, updates - size) * density[b, e]  # partial sums written back and read again
+        partial = max(0.0, updates - size) * density[e]  # partial sums written back and read again
         if home[output] == HOME_BUFFER:
             buffer_read[b, output] += partial
             buffer_write[b, output] += partial
@@ -168,7 +168,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
 
     loops = (dram_position[P], buffer_loop[P], buffer_position[P]);
     spatial = (spatial_part[2,2], spatial_size[2,2]);
-    einsum_info = (einsum_parts[E,P], einsum_reduced[E,P], einsum_array[E], cycles_per_point[E], density[E]);
+    einsum_info = (einsum_parts[E,P], einsum_reduced[E,P], einsum_array[E], cycles_per_point[E], density[B or 1,E]:
+    each row's mask densities, or one row for all);
     operands = (operand_einsum[O], operand_tensor[O]);
     tensor_info = (tensor_parts[T,P], home[T], from_dram[T], to_dram[T], copies[T], owns_storage[T], producer[T],
     spillable[T]).
@@ -258,12 +259,13 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
     dram_prefix = np.empty(n_dram + 1)
     for b in range(batch):
         ext = extents[b]
+        row_density = density[b if density.shape[0] > 1 else 0]  # one row for all, or one per row
         for p in range(n_parts):
             if dram_position[p] >= 0 or buffer_loop[p]:
                 tiles[b] *= ext[p]
         for e in range(n_einsums):
-            count = density[b, e]
-            folds = density[b, e]
+            count = row_density[e]
+            folds = row_density[e]
             for p in range(n_parts):
                 if einsum_parts[e, p]:
                     trips[e, p] = np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
@@ -294,7 +296,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
                 dram_read[b, t] = fetched
                 buffer_write[b, t] += fetched
             if producer[t] >= 0:
-                written = size * density[b, producer[t]]
+                written = size * row_density[producer[t]]
                 if to_dram[t]:
                     dram_write[b, t] = written
                 if home[t] == HOME_BUFFER:
@@ -317,7 +319,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             continue
         for e in range(n_einsums):
             reduced_innermost[b, e] = _array_accesses(
-                b, e, ext, trips[e], structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts, home,
+                b, e, ext, trips[e], structure, spatial_size, einsum_array, row_density, operand_tensor, tensor_parts,
+                home,
                 output_of[e], prefix, touched, buffer_read, buffer_write, staging)
         for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
             if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
