@@ -311,8 +311,9 @@ def tile_sizes(rank: int, limit: int) -> list[int]:
 
 def loop_sizes(count: int) -> list[int]:
     """The sizes of a loop over `count` tiles that an outer loop repeats: every divisor of `count` (exact), and
-    ceil(count / 2^j), whose outer loop runs 2^j times with the last one short (17 tiles: 9, 5, 3, 2). Where
-    `count` is a power of two, both are its powers of two."""
+    ceil(count / 2^j), whose outer loop runs 2^j times, the last block short of real tiles and padded (17 tiles:
+    9, 5, 3, 2; 9 x 2 runs 18, one of them padding). Where `count` is a power of two, both are its powers of
+    two."""
     return sorted(set(divisors(count)) | {-(-count // (1 << j)) for j in range(int(count).bit_length())})
 
 

@@ -201,8 +201,10 @@ def at_covered_lengths(cascade: Cascade, lowered: LoweredGroup, shapes: dict[str
     padded problem runs as the problem at its padded length, the padding being positions past the end (a
     window mask keeps W of Lp keys, not W of L). `real_density` keeps the densities at the real lengths, for
     the useful work."""
-    if not cascade.masks or np.array_equal(covered, lowered.split_totals):
+    if not cascade.masks:
         return lowered
+    if np.array_equal(covered, lowered.split_totals):  # whatever lengths the group was lowered at
+        return replace(lowered, density=lowered.real_density)
     padded = dict(shapes)
     for symbol, length in zip(_rank_symbols(cascade, lowered.split_ranks), covered, strict=True):
         padded[symbol] = int(length)

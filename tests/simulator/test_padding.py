@@ -11,6 +11,7 @@ from mappers.load import load_mapping
 from mappers.search import SearchSettings
 from mappers.space import SpatialMappingSpace, tile_sizes
 from simulator.spatial.kernels.costs import _real_fraction
+from simulator.spatial.mapper_cost import SpatialCost
 from simulator.studies.mapping_choice import simulate_family
 from simulator.studies.point import run_point
 from simulator.studies.spatial_search import search_best
@@ -161,3 +162,20 @@ def test_ranks_cut_into_the_same_chunks_count_their_real_points_chunk_by_chunk()
     fraction = _real_fraction(spans, 0, np.array([0.5, 0.75]), np.array([-1, -1]), np.array([1.0, 1.0]),
                               np.array([1.0, 1.0]), np.array([1.0]))
     assert fraction == 0.5 * 0.75
+
+
+def test_a_row_its_tiles_cover_exactly_is_costed_at_the_real_lengths_whatever_row_came_first():
+    # a search lowers each structure once, at the first row it meets (here a padded one: tiles of 256 cover 1024 of
+    # 1000 tokens); a later row with tiles of 250 covers 1000 exactly, so its window densities are those at 1000,
+    # the same as when that row comes first
+    space = SpatialMappingSpace(resolve_cascade("fusemax-window"), load_arch("fusemax"), bert(1000))
+    choices = space.choices
+
+    def genome(tile: int) -> list[int]:
+        return [0, choices["p0"].index(tile), choices["p1"].index(1), choices["m0"].index(tile)]
+
+    exact = np.array([genome(250)])
+    after_padded = SpatialCost(space).metrics(np.array([genome(256), genome(250)]))
+    alone = SpatialCost(space).metrics(exact)
+    assert np.isfinite(alone[0][0])
+    assert (after_padded[0][1], after_padded[1][1]) == (alone[0][0], alone[1][0])
