@@ -149,7 +149,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
         _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
         np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced,
         (np.ascontiguousarray(extents, dtype=np.float64), lowered.split_parts, lowered.split_totals,
-         lowered.split_shared, lowered.einsum_spans, lowered.tensor_spans,
+         lowered.split_shared, lowered.span_patterns, lowered.einsum_span, lowered.tensor_span,
          lowered.real_density, _density_rows(lowered, density)))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,

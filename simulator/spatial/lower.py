@@ -79,8 +79,9 @@ class LoweredGroup:
     split_parts: np.ndarray  # [split ranks, parts] bool
     split_totals: np.ndarray  # [split ranks] float: each one's length at these shapes (per call: `lower_group`)
     split_shared: np.ndarray  # [split ranks] int: the outer part it shares with another split rank (chunks), or -1
-    einsum_spans: np.ndarray  # [einsums, split ranks] bool: the Einsum iterates over every part of the rank
-    tensor_spans: np.ndarray  # [tensors, split ranks] bool: the tensor has every part of the rank
+    span_patterns: np.ndarray  # [patterns, split ranks] bool: the distinct sets of split ranks spanned whole
+    einsum_span: np.ndarray  # [einsums] int: the pattern of the split ranks an Einsum iterates over every part of
+    tensor_span: np.ndarray  # [tensors] int: the pattern of the split ranks a tensor has every part of
     real_density: np.ndarray  # [einsums] the masks' densities at the real lengths: what is useful work
 
 
@@ -379,8 +380,8 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
         split_ranks=split, split_parts=split_parts, split_shared=_shared_outer(split_parts),
         split_totals=_rank_lengths(cascade, split, shapes),
-        einsum_spans=_spans([parts_of(e.iteration_ranks) for e in einsums], split_parts),
-        tensor_spans=_spans([parts_of(cascade.tensor_ranks[t]) for t in tensors], split_parts),
+        **_span_patterns([parts_of(e.iteration_ranks) for e in einsums],
+                         [parts_of(cascade.tensor_ranks[t]) for t in tensors], split_parts),
         real_density=np.ones(len(einsums)),
     )
     deepest = max(stages, default=0)
@@ -404,10 +405,15 @@ def _shared_outer(split_parts: np.ndarray) -> np.ndarray:
     return shared
 
 
-def _spans(rows: list[np.ndarray], split_parts: np.ndarray) -> np.ndarray:
-    """[rows, split ranks] bool: a row of parts has every part of the split rank."""
-    return np.array([[row[parts].all() for parts in split_parts] for row in rows], dtype=bool).reshape(
-        len(rows), len(split_parts))
+def _span_patterns(einsum_rows: list[np.ndarray], tensor_rows: list[np.ndarray], split_parts: np.ndarray) -> dict:
+    """Which split ranks each Einsum and tensor (rows of parts) spans whole, as the few distinct patterns and an
+    index into them per Einsum and tensor (the costs kernel works out a padded row's real fraction once per
+    pattern)."""
+    spans = [tuple(bool(row[parts].all()) for parts in split_parts) for row in einsum_rows + tensor_rows]
+    patterns = list(dict.fromkeys(spans)) or [()]
+    index = np.array([patterns.index(s) for s in spans], dtype=np.int64)
+    return {"span_patterns": np.array(patterns, dtype=bool).reshape(len(patterns), len(split_parts)),
+            "einsum_span": index[:len(einsum_rows)], "tensor_span": index[len(einsum_rows):]}
 
 
 def _streamed(lowered: LoweredGroup, tensor: int, producer: int, readers: list[int]) -> bool:

@@ -57,14 +57,14 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
     1D array, then the buffer, the staging buffer if it has a price, DRAM).
 
-    `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], split_shared [R], einsum_spans
-    [E, R], tensor_spans [T, R], real_density [E], density [B or 1, E]) (`LoweredGroup`): where tiles do not divide a
-    split rank, the last is padded. The array runs a padded tile whole (time, compute and register energy), but
-    only its real points are useful work, and DRAM moves only real elements (a transfer stops at the rank's end:
-    the padding is never in memory). The real fraction of an Einsum or a tensor is the product, over the split
-    ranks it spans, of the rank's length over the length its tiles cover (ranks cut into the same chunks:
-    `_real_fraction`); an Einsum's, times its masks' density at the real lengths over their density at the
-    covered ones (`lower.at_covered_lengths`)."""
+    `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], split_shared [R], span_patterns
+    [K, R], einsum_span [E], tensor_span [T], real_density [E], density [B or 1, E]) (`LoweredGroup`): where tiles
+    do not divide a split rank, the last is padded. The array runs a padded tile whole (time, compute and register
+    energy), but only its real points are useful work, and DRAM moves only real elements (a transfer stops at the
+    rank's end: the padding is never in memory). The real fraction of an Einsum or a tensor is the product, over
+    the split ranks it spans (its span pattern, worked out once per pattern and row), of the rank's length over
+    the length its tiles cover (ranks cut into the same chunks: `_real_fraction`); an Einsum's, times its masks'
+    density at the real lengths over their density at the covered ones (`lower.at_covered_lengths`)."""
     batch, n_einsums = cycles.shape
     n_tensors = dram_read.shape[1]
     has_staging = access_pj[2] >= 0.0
@@ -75,7 +75,9 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     busy = np.zeros((batch, 3))
     useful = np.zeros((batch, 2))
     spent = np.zeros(2)
-    extents, split_parts, split_totals, split_shared, einsum_spans, tensor_spans, real_density, density = padding
+    extents, split_parts, split_totals, split_shared, patterns, einsum_span, tensor_span, real_density, density = \
+        padding
+    pattern_real = np.ones(patterns.shape[0])  # per span pattern: the real fraction of its points in this row
     n_split, n_parts = split_parts.shape
     real = np.ones(n_split)  # per split rank: its length over the length the row's tiles cover
     inner = np.ones(n_split)  # per split rank: its tile inside a shared outer part (chunk)
@@ -97,9 +99,11 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             if split_shared[r] >= 0:
                 inner[r] = covered / extents[b, split_shared[r]]
             padded = padded or covered != split_totals[r]
-        for t in range(n_tensors):
-            tensor_real[t] = _real_fraction(tensor_spans, t, real, split_shared, split_totals, inner, extents[b]) \
+        for k in range(patterns.shape[0]):
+            pattern_real[k] = _real_fraction(patterns, k, real, split_shared, split_totals, inner, extents[b]) \
                 if padded else 1.0
+        for t in range(n_tensors):
+            tensor_real[t] = pattern_real[tensor_span[t]]
             dram_read[b, t] *= tensor_real[t]
             dram_write[b, t] *= tensor_real[t]
         if occupancy[b, 0] > capacity_words and occupancy[b, 1] > 0:
@@ -127,9 +131,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            fill = real_density[e] / density[b if density.shape[0] > 1 else 0, e]
-            if padded:
-                fill *= _real_fraction(einsum_spans, e, real, split_shared, split_totals, inner, extents[b])
+            fill = real_density[e] / density[b if density.shape[0] > 1 else 0, e] * pattern_real[einsum_span[e]]
             useful[b, array] += work * fill
             spent[array] += work
             energy[b, 2 * array] += points[b, e] * energy_per_point[e]
