@@ -93,9 +93,10 @@ class PointResult:
         return {key: values[key] for key in self.order}
 
     def to_row(self) -> dict:
-        """The flat metric columns of a sweep's results.csv row."""
+        """The flat metric columns of a sweep's results.csv row, with the point's note (padding, an undeclared
+        mask density, shared K/V heads: what it counts differently) so that a table says it too."""
         return {**{key: getattr(self, key) for key in SWEEP_METRICS}, "arch_name": self.arch,
-                "mapping_name": self.mapping, **self.sweep_columns}
+                "mapping_name": self.mapping, **self.sweep_columns, "note": getattr(self.extra, "note", None) or ""}
 
     def einsum_rows(self) -> list[dict]:
         """One row per Einsum with its share of the time (spatial points; a GPU point has none)."""

@@ -465,3 +465,17 @@ def test_a_finished_sweep_is_in_point_order_whatever_order_its_workers_finished(
         order = {r["point_id"]: int(r["point_index"]) for r in rows(tmp_path / "out")}
         einsum_points = [order[r["point_id"]] for r in csv.DictReader(handle)]
     assert einsum_points == sorted(einsum_points) and not (tmp_path / "out" / "results.csv.sorting").exists()
+
+
+def test_a_point_s_note_is_a_column(tmp_path):
+    # 1000 tokens in FuseMax's tiles of 256 rows are 4 tiles, 1024 covered: the row says what is padded
+    spec = parse_sweep("""
+version: 1
+name: n
+base: {design: fusemax, workload: bert, scope: attention}
+axes: {seq_len: [1000, 1024]}
+""")
+    run_sweep(spec, tmp_path, progress=False)
+    notes = {r["seq_len"]: r["note"] for r in rows(tmp_path)}
+    assert notes == {"1000": "short last tiles padded: m 1,000 -> 1,024 (+2.4%), p 1,000 -> 1,024 (+2.4%)",
+                     "1024": ""}

@@ -10,7 +10,7 @@ METRICS = ("status", "reason", "latency_s", "energy_pj", "energy_basis", "dram_b
            "area_mm2", "bound", "cascade", "arch_name", "mapping_name", "pass_lower_bound", "kv_dram_reads_per_element",
            "buffer_bytes_used", "energy_compute_pj", "energy_registers_pj", "energy_buffer_pj", "energy_staging_pj",
            "energy_dram_pj", "useful_ops", "peak_ops_per_s", "dram_bandwidth_bytes_per_s", "mapper_evaluated",
-           "mapper_seconds")
+           "mapper_seconds", "note")
 
 
 def evaluate_point(values: dict, grow: dict | None = None) -> tuple[dict, list[dict]]:
