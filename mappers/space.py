@@ -62,9 +62,10 @@ class SpatialMappingSpace(GenomeSpace):
         self.instances = [s.lower() for s in cascade.instances.split("*") if s.strip() and not s.strip().isdigit()]
         queries, keys = shapes[cascade.shapes[self.query]], shapes[cascade.shapes[self.key]]
         side = max(arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.cols)
+        p0 = tile_sizes(queries, min(queries, side))
         self.choices = {
-            "p0": tile_sizes(queries, min(queries, side)),
-            "p1": _buffer_loop_sizes(queries, side) if query_partition is None else [1],
+            "p0": p0,
+            "p1": _buffer_loop_sizes(queries, p0) if query_partition is None else [1],
             "m0": tile_sizes(keys, min(keys, side)),
         }
         # queries and keys cut into the same chunks (a shared outer rank): one chunk loop, the query tile tied to
@@ -77,14 +78,12 @@ class SpatialMappingSpace(GenomeSpace):
         if self.chunked:  # chunks may be padded: every power of two up to the array or the first that holds them
             # all, and every divisor of the longer rank up to the array
             longest = min(max(queries, keys), side)
-            powers = {1 << k for k in range(longest.bit_length() + 1) if (1 << k) < 2 * longest}
-            self.choices["m0"] = sorted(powers | {d for d in divisors(max(queries, keys)) if d <= side})
+            holds_all = 1 << (longest - 1).bit_length()  # the first power of two that holds them all
+            self.choices["m0"] = sorted(set(tile_sizes(max(queries, keys), longest)) | {holds_all})
             self.choices["p0"] = [0]  # a placeholder: `sizes` gives p0 the key tile m0
-        self.fixed = set()  # sized parts that are an algorithm's blocks, not a tiling (a short last block padded)
-        for sized, cut in (("m0", partition), ("p0", query_partition)):
+        for sized, cut in (("m0", partition), ("p0", query_partition)):  # an algorithm's blocks, not a tiling
             if cut and cut.tile_symbol in cascade.fixed_tiles():
                 self.choices[sized] = [cascade.algorithm_block(cut, shapes)]
-                self.fixed.add(sized)
         self._placements: dict[str, dict[str, str] | None] = {}
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
@@ -317,11 +316,11 @@ def loop_sizes(count: int) -> list[int]:
     return sorted(set(divisors(count)) | {-(-count // (1 << j)) for j in range(int(count).bit_length())})
 
 
-def _buffer_loop_sizes(queries: int, side: int) -> list[int]:
-    """The mapper's sizes of the buffer loop over query tiles (p1): the powers of two and divisors of the queries
-    (`tile_sizes`), and the `loop_sizes` of the tiles each query tile (p0) leaves."""
-    sizes = set(tile_sizes(queries, queries))
-    for tile in tile_sizes(queries, min(queries, side)):
+def _buffer_loop_sizes(queries: int, tiles: list[int]) -> list[int]:
+    """The mapper's sizes of the buffer loop over query tiles (p1): the powers of two up to the queries, and the
+    `loop_sizes` of the tiles each query tile size in `tiles` leaves (tiles of 1 give every divisor)."""
+    sizes = {1 << k for k in range(int(queries).bit_length())}
+    for tile in tiles:
         sizes.update(loop_sizes(-(-queries // tile)))
     return sorted(sizes)
 

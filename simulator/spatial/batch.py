@@ -227,7 +227,8 @@ def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
                          cycles_override: np.ndarray | None = None, skip_overflow: bool = True,
                          density: np.ndarray | None = None) -> GroupBatch:
-    """Every tiling's cost; a tiling that does not fit has latency and energy inf (it cannot run). With
+    """Every tiling's cost; a tiling that does not fit, or whose recurrence runs out of order, has latency and
+    energy inf (it cannot run). With
     `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy, and its other
     figures are NaN. `density`: each row's mask densities (see `traffic`)."""
     raw = traffic(lowered, extents, arch if skip_overflow else None, density)
@@ -243,7 +244,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
         lowered, arch, raw, extents, ~fit if skip_overflow else None, density)
     resources, stages, order, slots = task_plan(lowered)
-    latency = np.full(len(extents), np.inf)  # only tilings that fit are scheduled
+    latency = np.full(len(extents), np.inf)  # only feasible tilings are scheduled
     rows = np.flatnonzero(feasible)
     latency[rows] = schedule_latency_distinct(
         durations[rows], delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps,

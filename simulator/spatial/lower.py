@@ -217,13 +217,14 @@ def _rank_symbols(cascade: Cascade, ranks: list[str]) -> list[str]:
 
 
 def _rank_lengths(cascade: Cascade, ranks: list[str], shapes: dict[str, int]) -> np.ndarray:
-    return np.array([float(shapes.get(s, cascade.params.get(s, 0))) for s in _rank_symbols(cascade, ranks)])
+    sizes = {**cascade.params, **shapes}  # every one has a size: `part_extents` refused the mapping otherwise
+    return np.array([float(sizes[s]) for s in _rank_symbols(cascade, ranks)])
 
 
 def padded_ranks(lowered: LoweredGroup) -> dict[str, tuple[int, int]]:
     """Split rank -> (its length, the length its tiles cover) where a short last tile is padded."""
-    covered = [int(np.prod(lowered.extents[row])) for row in lowered.split_parts]
-    return {rank: (int(total), cover) for rank, total, cover in
+    covered = covered_lengths(lowered, lowered.extents[None, :])[0]
+    return {rank: (int(total), int(cover)) for rank, total, cover in
             zip(lowered.split_ranks, lowered.split_totals, covered, strict=True) if cover > total}
 
 
@@ -379,7 +380,7 @@ def _lower(cascade: Cascade, arch: SpatialArch, mapping: Mapping, position: int,
         overlap_previous=group.overlap_previous,
         auto_parts=[p for p, s in group.sizes.items() if s == "max_fit"],
         split_ranks=split, split_parts=split_parts, split_shared=_shared_outer(split_parts),
-        split_totals=_rank_lengths(cascade, split, shapes),
+        split_totals=np.zeros(len(split)),  # the shapes' lengths: per call (lower_group)
         **_span_patterns([parts_of(e.iteration_ranks) for e in einsums],
                          [parts_of(cascade.tensor_ranks[t]) for t in tensors], split_parts),
         real_density=np.ones(len(einsums)),

@@ -68,7 +68,8 @@ def _report(cascade: Cascade, arch: SpatialArch, mapping: Mapping, shapes: dict[
 
 def padding_note(report: SpatialReport) -> str | None:
     """Where a tile that does not divide its rank leaves a padded last tile, and how much it adds (the padded
-    points are computed and moved, so they cost time and energy; they do not count as utilization)."""
+    points are computed, so they cost time and compute energy; DRAM does not move them and they do not count as
+    utilization)."""
     groups: dict[tuple, list[str]] = {}  # (rank, length, covered) -> the groups that pad it so
     for group in report.groups:
         for rank, (length, covered) in group.padding.items():

@@ -1,5 +1,5 @@
 """What a mapping leaves to the tool, chosen here before the spatial model runs: the size of each `max_fit`
-part (the largest divisor of its room whose buffer needs fit) and, for a mapping family, the variant (FLAT picks its
+part (the largest of its `loop_sizes` whose buffer needs fit) and, for a mapping family, the variant (FLAT picks its
 dataflow per point: the fastest variant, lower energy breaking ties within `TIE_TOLERANCE`). The model
 (`simulator.spatial.simulate`) only evaluates the one concrete mapping it is given."""
 

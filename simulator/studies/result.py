@@ -28,7 +28,7 @@ class SpatialDetail:
     shape: dict[str, int] | None = None
     einsum_cycles: dict[str, float] | None = None
     array_2d: dict[str, int] | None = None
-    note: str | None = None  # what the point counts differently from the workload (K/V heads of a GQA model)
+    note: str | None = None  # what the point counts differently (padded tiles, an undeclared mask density, K/V heads)
     searched_layers: list[str] | None = None  # end to end: layer GEMMs the shipped GEMM mapping does not fit
     storage_by_tensor: dict | None = None  # with `stats`: tensor -> level -> words, accesses, energy (pJ)
 

@@ -72,6 +72,8 @@ def spatial_workload_point(arch: SpatialArch, mapping: Mapping, workload: str, s
         if searched := [g.name for g, (_, found) in zip(gemms, layers, strict=True) if found]:
             row["searched_layers"] = searched
         layers = [report for report, _ in layers]
+        if layer_notes := [f"layer {g.name}: {n}" for g, n in zip(gemms, map(padding_note, layers), strict=True) if n]:
+            row["note"] = "; ".join(filter(None, (row.get("note"), *layer_notes)))  # padded GEMM tiles too
         if stats:
             for gemm, layer in zip(gemms, layers, strict=True):
                 row["storage_by_tensor"].update({f"{gemm.name}:{tensor}": levels

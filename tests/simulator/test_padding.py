@@ -179,3 +179,10 @@ def test_a_row_its_tiles_cover_exactly_is_costed_at_the_real_lengths_whatever_ro
     alone = SpatialCost(space).metrics(exact)
     assert np.isfinite(alone[0][0])
     assert (after_padded[0][1], after_padded[1][1]) == (alone[0][0], alone[1][0])
+
+
+def test_end_to_end_points_say_which_layer_gemms_are_padded():
+    # BERT at 197 tokens: each projection GEMM has 64 x 197 = 12,608 rows, in tiles of 256 ceil(12608 / 256) = 50
+    # tiles, 12,800 rows covered
+    note = run_point("fusemax", "fusemax", "bert", 197, end_to_end=True).to_dict()["note"]
+    assert "layer q_proj: short last tiles padded: m 12,608 -> 12,800 (+1.5%)" in note
