@@ -10,6 +10,7 @@ import numpy as np
 from arch_models import SpatialArch
 from einsum_cascade.errors import SpecError
 from mappers.space import SpatialMappingSpace
+from simulator.heap import keep_freed_memory
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
 from simulator.spatial.lower import at_covered_lengths, covered_lengths, lower_group
 
@@ -30,6 +31,7 @@ class SpatialCost:
         self._lowered: dict[int, object] = {}
         self._at_lengths: dict[tuple, np.ndarray] = {}  # (structure, group, covered lengths) -> densities
         self.arch: SpatialArch = space.arch
+        keep_freed_memory()  # its batches' arrays are reused, not faulted in anew (`simulator.heap`)
 
     def _structure(self, structure: int, genome: np.ndarray):
         if structure not in self._lowered:

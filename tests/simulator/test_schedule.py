@@ -275,7 +275,7 @@ def test_distinct_schedules_survive_a_hash_collision():
     tiles = np.array([500.0, 500.0, 500.0])
     stride, slots = np.ones(3, dtype=np.int64), np.full(3, 3, dtype=np.int64)
     got = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
-                            np.array([0]), np.zeros(3, dtype=np.int64))
+                            np.zeros(3, dtype=np.int64))  # every row with one signature
     expected = [schedule_latency(rows[n], lags[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
                 for n in range(3)]
     assert np.array_equal(got, expected)
@@ -305,3 +305,51 @@ def test_a_round_trip_through_the_other_array_pays_the_delivery_lag_unless_pipel
     same = schedule_latency(durations, delivery, np.array([TWO_D, TWO_D, TWO_D]), np.zeros(3, dtype=np.int64),
                             np.arange(3), deps, none, 1, 1, tiles, 64)
     assert same == pytest.approx(tiles * (a + b + c), rel=1e-12)
+
+
+def steady_period(durations, delivery, resources, stages, order, deps, recurrence, stride, slots) -> float:
+    """Cycles per tile in steady state: the latency's growth between 2,000 and 4,000 tiles."""
+    def latency(tiles):
+        return schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride, slots,
+                                float(tiles), 48)
+    return (latency(4000) - latency(2000)) / 2000
+
+
+def test_a_recurrence_shorter_than_the_buffer_slots_paces_the_pipeline():
+    # A (2D, a cycles) then B (1D, b cycles, stage 1) reads A after a delivery lag L; A of tile t reads B of
+    # tile t - 2 (the recurrence), with 3 tiles in flight. The cycle A -> B -> A spans 2 tiles: (a + L + b) / 2
+    # per tile, above the slots' (a + L + b) / 3 and each resource's 10: the recurrence sets the period.
+    a, b, lag = 10.0, 10.0, 20.0
+    resources, stages = np.array([TWO_D, ONE_D]), np.array([0, 1])
+    deps = np.array([[False, False], [True, False]])
+    recurrence = np.array([[False, True], [False, False]])
+    period = steady_period(np.array([a, b]), np.array([lag, 0.0]), resources, stages, issue_order(stages), deps,
+                           recurrence, 2, 3)
+    assert period == pytest.approx((a + lag + b) / 2, rel=1e-9)
+
+
+def test_a_recurrence_the_slots_do_not_cover_while_tiles_are_still_issuing_paces_the_pipeline():
+    # D (DRAM, d cycles, stage 0, issued first in its step) then A (2D, a cycles, stage 1) reads D after a lag L;
+    # D of tile t reads A of tile t - 2. One tile in flight, but when D of tile t issues, A of tile t - 1 has not:
+    # the slot alone would let D run ahead. The cycle D -> A -> D spans 2 tiles: (d + L + a) / 2 per tile.
+    d, a, lag = 1.0, 10.0, 30.0
+    resources, stages = np.array([DRAM, TWO_D]), np.array([0, 1])
+    deps = np.array([[False, False], [True, False]])
+    recurrence = np.array([[False, True], [False, False]])
+    period = steady_period(np.array([d, a]), np.array([lag, 0.0]), resources, stages, np.array([0, 1]), deps,
+                           recurrence, 2, 1)
+    assert period == pytest.approx((d + lag + a) / 2, rel=1e-9)
+
+
+def test_a_recurrence_the_slots_cover_changes_nothing():
+    # The same pipeline as the first, with 2 tiles of recurrence and 2 in flight: tile t starts after tile t - 2
+    # has finished, B of tile t - 2 included, so the recurrence is implied; the period is the slots' cycle
+    # A -> B -> (tile t + 2's) A over 2 tiles, (a + L + b) / 2, with or without the recurrence.
+    a, b, lag = 10.0, 10.0, 20.0
+    resources, stages = np.array([TWO_D, ONE_D]), np.array([0, 1])
+    deps = np.array([[False, False], [True, False]])
+    recurrence = np.array([[False, True], [False, False]])
+    args = (np.array([a, b]), np.array([lag, 0.0]), resources, stages, issue_order(stages), deps)
+    with_recurrence = steady_period(*args, recurrence, 2, 2)
+    assert with_recurrence == pytest.approx((a + lag + b) / 2, rel=1e-9)
+    assert with_recurrence == pytest.approx(steady_period(*args, np.zeros((2, 2), dtype=bool), 2, 2), rel=1e-12)

@@ -10,11 +10,12 @@ Every read must be of a task already issued (an unissued one would read as finis
 stages no consumer before a producer of its tile (a selection's scores included) and keeps a slot per stage,
 and `batch.recurrence_in_order` rejects a tiling whose recurrence would read ahead of its producer
 (tests/simulator/test_schedule_on_mapper_spaces.py checks mapper spaces against a brute-force longest path).
-The schedule is periodic after warm-up: the simulation stops at the first step that repeats the one before
-it (the rest follows exactly, one period per tile), or else at `window` tiles, and the rest is extrapolated
-from the period measured over the window. In a mapper's batch many candidates share their per-tile
-durations (they differ only in outer loop counts), so `schedule_latency_distinct` simulates each distinct
-schedule once.
+A recurrence reaching back at least as far as the buffer slots (`_implied_stride`) is implied by them and not
+simulated, so the run repeats sooner. The schedule is periodic after warm-up: the simulation stops at the first
+step that repeats the one before it (the rest follows exactly, one period per tile), or else at `window` tiles,
+and the rest is extrapolated from the period measured over the window. In a mapper's batch many candidates
+share their per-tile durations (they differ only in outer loop counts), so `schedule_latency_distinct` simulates
+each distinct schedule once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ def _edges(matrix):
 
 
 @njit(cache=True)
+def _max_stage(stages):
+    deepest = 0
+    for t in range(stages.shape[0]):
+        deepest = max(deepest, stages[t])
+    return deepest
+
+
+@njit(cache=True)
+def _implied_stride(recurrence_stride, tiles_in_flight, max_stage):
+    """The recurrence stride the schedule must honour, or -1 when the buffer slots already imply it: a tile starts
+    after the tile `tiles_in_flight` back has finished, and with more slots than stages that tile has issued all
+    its tasks before; every task finishes its tiles in order (one resource, issued in order), so a recurrence
+    producer `stride` >= `tiles_in_flight` tiles back finished no later."""
+    return -1 if recurrence_stride >= tiles_in_flight > max_stage else recurrence_stride
+
+
+@njit(cache=True)
 def _simulate(durations, delivery, resources, stages, order, edges, recurrence_stride, tiles_in_flight, tiles):
     """Makespan and per-tile finish times for `tiles` tiles (tiles small enough to simulate).
     `edges` = (dep_start, dep_target, rec_start, rec_target), the dependency matrices compressed."""
@@ -60,9 +78,8 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
     (the step is the same max-plus map, shifted), so the run is cut to the tiles issued so far and drained;
     the longer run then takes `period` more per tile it has beyond them. Period 0: no repeat found."""
     n_tasks = durations.shape[0]
-    max_stage = 0
-    for t in range(n_tasks):
-        max_stage = max(max_stage, stages[t])
+    max_stage = _max_stage(stages)
+    recurrence_stride = _implied_stride(recurrence_stride, tiles_in_flight, max_stage)
     dep_start, dep_target, rec_start, rec_target = edges
     finish = np.zeros((tiles, n_tasks))
     tile_done = np.zeros(tiles)
@@ -73,7 +90,7 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
         used[resources[t]] = True
     # tiles back a later step can read: its stages, buffer slots and the recurrence (one reaching back past the
     # simulated tiles is never read by them)
-    reach = recurrence_stride if recurrence_stride < tiles else 0
+    reach = recurrence_stride if 0 <= recurrence_stride < tiles else 0
     lookback = max_stage + max(reach, tiles_in_flight) + 1
     limit = tiles
     period = 0.0
@@ -89,7 +106,7 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
                 producer = dep_target[j]
                 lag = delivery[producer] if resources[producer] != resources[task] else 0.0
                 start = max(start, finish[tile, producer] + lag)
-            if tile - recurrence_stride >= 0:
+            if recurrence_stride >= 0 and tile - recurrence_stride >= 0:
                 for j in range(rec_start[task], rec_start[task + 1]):
                     start = max(start, finish[tile - recurrence_stride, rec_target[j]])
             if tile - tiles_in_flight >= 0:
@@ -149,9 +166,7 @@ def _window(durations, delivery, resources, stages, order, edges, recurrence_str
         return makespan, max(period, busiest.max()), limit
     # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
     # window drain without later tiles competing for the resources, so their finish times are early.
-    max_stage = 0
-    for t in range(stages.shape[0]):
-        max_stage = max(max_stage, stages[t])
+    max_stage = _max_stage(stages)
     span = window - window // 2
     last = min(window - 1, max(window - 1 - max_stage, span))
     period = (done[last] - done[last - span]) / span
@@ -193,10 +208,10 @@ def schedule_latency_batch(durations, delivery, resources, stages, order, deps, 
 
 
 @njit(cache=True)
-def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window):
+def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window, max_stage):
     """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations and delivery lags,
-    recurrence stride, buffer slots, and the tile count when it is within the window (beyond it, tiles only scale the
-    extrapolation)."""
+    recurrence stride (-1 where the slots imply it), buffer slots, and the tile count when it is within the window
+    (beyond it, tiles only scale the extrapolation)."""
     batch, tasks = durations.shape
     out = np.empty(batch, dtype=np.int64)
     bits = durations.view(np.int64)
@@ -207,7 +222,7 @@ def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, 
         for t in range(tasks):
             h = (h ^ bits[b, t]) * prime
             h = (h ^ lag_bits[b, t]) * prime
-        h = (h ^ recurrence_stride[b]) * prime
+        h = (h ^ _implied_stride(recurrence_stride[b], tiles_in_flight[b], max_stage)) * prime
         h = (h ^ tiles_in_flight[b]) * prime
         h = (h ^ (np.int64(tiles[b]) if tiles[b] <= window else np.int64(-1))) * prime
         out[b] = h
@@ -216,30 +231,42 @@ def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, 
 
 @njit(cache=True)
 def _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                      tiles_in_flight, tiles, window, first, group):
-    """Latency of every row, simulating the window once per group of rows with the same signature.
-    `first[g]` is the representative row of group g, `group[b]` the group of row b."""
+                      tiles_in_flight, tiles, window, signatures):
+    """Latency of every row, simulating the window once per distinct schedule: the first row with a signature
+    (`_signatures`) is simulated, and a later row with the same signature and the same inputs takes its result
+    (an open-addressing table keyed by signature); a row whose signature matches but whose inputs differ (a hash
+    collision) is simulated on its own."""
     dep_start, dep_target = _edges(deps)
     rec_start, rec_target = _edges(recurrence)
     edges = (dep_start, dep_target, rec_start, rec_target)
     batch, tasks = durations.shape
-    makespans = np.empty(first.shape[0])
-    periods = np.empty(first.shape[0])
-    runs = np.empty(first.shape[0])
-    for g in range(first.shape[0]):
-        r = first[g]
-        makespans[g], periods[g], runs[g] = _window(durations[r], delivery[r], resources, stages, order, edges,
-                                                    recurrence_stride[r], tiles_in_flight[r], tiles[r], window)
+    size = 1
+    while size < 2 * batch:
+        size *= 2
+    keys = np.empty(size, dtype=np.int64)
+    first = -np.ones(size, dtype=np.int64)  # the row simulated for each slot
+    makespans, periods, runs = np.empty(size), np.empty(size), np.empty(size)
     out = np.empty(batch)
+    max_stage = _max_stage(stages)
     for b in range(batch):
-        g = group[b]
-        same = recurrence_stride[b] == recurrence_stride[first[g]] and tiles_in_flight[b] == tiles_in_flight[first[g]]
+        slot = signatures[b] & (size - 1)
+        while first[slot] >= 0 and keys[slot] != signatures[b]:
+            slot = (slot + 1) & (size - 1)
+        if first[slot] < 0:
+            first[slot], keys[slot] = b, signatures[b]
+            makespans[slot], periods[slot], runs[slot] = _window(durations[b], delivery[b], resources, stages, order,
+                                                                 edges, recurrence_stride[b], tiles_in_flight[b],
+                                                                 tiles[b], window)
+        r = first[slot]
+        same = (_implied_stride(recurrence_stride[b], tiles_in_flight[b], max_stage)
+                == _implied_stride(recurrence_stride[r], tiles_in_flight[r], max_stage)
+                and tiles_in_flight[b] == tiles_in_flight[r])
         for t in range(tasks):
-            same = same and durations[b, t] == durations[first[g], t] and delivery[b, t] == delivery[first[g], t]
+            same = same and durations[b, t] == durations[r, t] and delivery[b, t] == delivery[r, t]
         within = tiles[b] <= window
-        same = same and ((within and tiles[b] == tiles[first[g]]) or (not within and tiles[first[g]] > window))
+        same = same and ((within and tiles[b] == tiles[r]) or (not within and tiles[r] > window))
         if same:
-            out[b] = makespans[g] if tiles[b] <= window else makespans[g] + (tiles[b] - runs[g]) * periods[g]
+            out[b] = makespans[slot] if within else makespans[slot] + (tiles[b] - runs[slot]) * periods[slot]
         else:  # a hash collision: simulate this row on its own
             out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
                               tiles_in_flight[b], tiles[b], window)
@@ -253,10 +280,9 @@ def schedule_latency_distinct(durations, delivery, resources, stages, order, dep
     delivery = np.ascontiguousarray(delivery, dtype=np.float64)
     recurrence_stride = np.asarray(recurrence_stride, dtype=np.int64)
     tiles_in_flight = np.asarray(tiles_in_flight, dtype=np.int64)
-    tiles = np.asarray(tiles)
+    tiles = np.asarray(tiles, dtype=np.float64)
     if len(durations) == 0:
         return np.empty(0)
-    signatures = _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window)
-    _, first, group = np.unique(signatures, return_index=True, return_inverse=True)
+    signatures = _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window, _max_stage(stages))
     return _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                             tiles_in_flight, tiles, window, first.astype(np.int64), group.astype(np.int64).ravel())
+                             tiles_in_flight, tiles, window, signatures)

@@ -68,17 +68,6 @@ def _innermost(parts, counts, tensor_parts, e, order, t):
     return innermost
 
 
-@njit(cache=True, inline="always")
-def _reuse(prefix, order, innermost, parts, e, tensor_parts, t):
-    """Iterations of the loops down to the innermost one that indexes tensor t and runs more than once
-    (from the structural `innermost` back): a loop of one iteration never changes the tensor's tile, so
-    it does not end the reuse."""
-    k = innermost
-    while k >= 0 and (prefix[order, k + 1] == prefix[order, k] or not tensor_parts[t, parts[e, order, k]]):
-        k -= 1
-    return prefix[order, k + 1]
-
-
 @njit(cache=True)
 def _spatial_dims(e, t, spatial_part, einsum_parts, einsum_array, tensor_parts):
     """The (part, dim) pairs of Einsum e's array that tensor t spreads over: 0, 1 or 2 of them."""
@@ -91,75 +80,122 @@ def _spatial_dims(e, t, spatial_part, einsum_parts, einsum_array, tensor_parts):
     return dims
 
 
+BLOCK = 256  # rows evaluated together, each quantity a vector over them (fits the core's caches)
+
+
 @njit(cache=True, inline="always")
-def _words(ext, dims, row, spatial_size, array):
-    """Words of a tensor one array step touches: the spatial extents it spreads over (row `row` of `dims`)."""
-    words = 1.0
+def _select_reuse(reuse, prefix, candidates, count, m):
+    """Per row, the iterations of the loops down to the innermost candidate loop that runs more than once (loops
+    of one iteration never change the tile, so they do not end the reuse); `candidates[:count]` are the loop
+    positions, outermost first, that index the tensor (`prefix[k + 1]` = iterations down to loop k)."""
+    for i in range(m):
+        reuse[i] = 1.0
+    for c in range(count):
+        k = candidates[c]
+        for i in range(m):
+            if prefix[k + 1, i] != prefix[k, i]:
+                reuse[i] = prefix[k + 1, i]
+
+
+@njit(cache=True, inline="always")
+def _spread_words(words, ext, dims, row, spatial_size, array, m):
+    """Per row, the words of a tensor one array step touches: the spatial extents it spreads over."""
+    for i in range(m):
+        words[i] = 1.0
     for d in range(2):
         p = dims[row, d]
         if p >= 0:
-            words *= min(ext[p], spatial_size[array, d])
-    return words
+            size = spatial_size[array, d]
+            for i in range(m):
+                words[i] *= min(ext[p, i], size)
 
 
-@njit(cache=True, inline="always")
-def _array_accesses(b, e, ext, trips, structure, spatial_size, einsum_array, density, operand_tensor, tensor_parts,
-                    home, output, prefix, touched, buffer_read, buffer_write, staging):
-    """Buffer and staging accesses of one Einsum under the better of output- and input-stationary orders;
-    returns 1 when the output-stationary order (reduced parts innermost) was chosen. `touched[order, k]` keeps
-    each operand's (then the output's) words times reuse under each order, so the chosen one is not recomputed;
-    `trips[p]` is the trip count of part p's fold on this Einsum's array (worked out with its points)."""
-    parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims, output_dims, orders, \
-        einsum_folds = structure
-    einsum_fold = einsum_folds[e]
+@njit(cache=True)
+def _reuse_candidates(innermost, parts, counts, tensor_parts, e, order, t, out):
+    """Loop positions down to `innermost` (outermost first) whose part indexes tensor t; returns how many."""
+    n = 0
+    for k in range(innermost + 1):
+        if k < counts[e, order] and tensor_parts[t, parts[e, order, k]]:
+            out[n] = k
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, total, best, best_order, live,
+                    structure, spatial_size, einsum_array, operand_tensor, home, output, size, buffer_read,
+                    buffer_write, staging, reduced_innermost):
+    """Buffer and staging accesses of Einsum e for rows b0 .. b0 + m - 1 (block columns 0 .. m - 1) under the
+    better of the output- and input-stationary orders (`reduced_innermost` 1 when output-stationary, the reduced
+    parts innermost, was chosen); rows not `live` (they overflow) get none. `touched[order, k]` keeps each
+    operand's (then the output's) words times reuse under each order, so the chosen one is not recomputed."""
+    parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold, operand_candidates, \
+        operand_count, output_candidates, output_count = structure
     array = einsum_array[e]
     first, last = first_operand[e], first_operand[e + 1]
-    best = np.inf
-    best_order = 0
+    for i in range(m):
+        best[i] = np.inf
+        best_order[i] = 0
     for order in range(orders[e]):
-        prefix[order, 0] = 1.0
+        steps = prefix[order]
+        for i in range(m):
+            steps[0, i] = 1.0
         for k in range(counts[e, order]):
             p = parts[e, order, k]
-            size = fold[e, order, k]
-            trip = ext[p] if size == 0 else trips[p] if size == einsum_fold[p] else np.ceil(ext[p] / size)
-            prefix[order, k + 1] = prefix[order, k] * trip
-        total = 0.0
+            spread = fold[e, order, k]
+            if spread == 0:
+                for i in range(m):
+                    steps[k + 1, i] = steps[k, i] * ext[p, i]
+            elif spread == einsum_fold[e, p]:
+                for i in range(m):
+                    steps[k + 1, i] = steps[k, i] * trips[e, p, i]
+            else:
+                for i in range(m):
+                    steps[k + 1, i] = steps[k, i] * np.ceil(ext[p, i] / spread)
+        for i in range(m):
+            total[i] = 0.0
         for o in range(first, last):
             if home[operand_tensor[o]] != HOME_REG:
-                words = _words(ext, operand_dims, o, spatial_size, array)
-                touched[order, o - first] = words * _reuse(prefix, order, operand_innermost[o, order], parts, e,
-                                                           tensor_parts, operand_tensor[o])
-                total += touched[order, o - first]
+                _spread_words(words, ext, operand_dims, o, spatial_size, array, m)
+                _select_reuse(reuse, steps, operand_candidates[o, order], operand_count[o, order], m)
+                for i in range(m):
+                    touched[order, o - first, i] = words[i] * reuse[i]
+                    total[i] += touched[order, o - first, i]
         if output >= 0:
-            words = _words(ext, output_dims, e, spatial_size, array)
-            touched[order, last - first] = words * _reuse(prefix, order, output_innermost[e, order], parts, e,
-                                                          tensor_parts, output)
+            _spread_words(words, ext, output_dims, e, spatial_size, array, m)
+            _select_reuse(reuse, steps, output_candidates[e, order], output_count[e, order], m)
+            for i in range(m):
+                touched[order, last - first, i] = words[i] * reuse[i]
             if home[output] != HOME_REG:
-                total += 2.0 * touched[order, last - first]
-        if total < best:
-            best, best_order = total, order
+                for i in range(m):
+                    total[i] += 2.0 * touched[order, last - first, i]
+        for i in range(m):
+            if total[i] < best[i]:
+                best[i] = total[i]
+                best_order[i] = order
     for o in range(first, last):
         t = operand_tensor[o]
         if home[t] == HOME_REG:
             continue
-        reads = touched[best_order, o - first]
-        if home[t] == HOME_STAGING:
-            staging[b, t] += reads * density[e]
-        else:
-            buffer_read[b, t] += reads * density[e]
-    if output >= 0:
-        updates = touched[best_order, last - first]
-        size = 1.0
-        for p in range(ext.shape[0]):
-            if tensor_parts[output, p]:
-                size *= ext[p]
-        partial = max(0.0, updates - size) * density[e]  # partial sums written back and read again
-        if home[output] == HOME_BUFFER:
-            buffer_read[b, output] += partial
-            buffer_write[b, output] += partial
-        elif home[output] == HOME_STAGING:
-            staging[b, output] += 2.0 * partial
-    return 1 - best_order
+        for i in range(m):
+            if live[i]:
+                reads = touched[best_order[i], o - first, i]
+                if home[t] == HOME_STAGING:
+                    staging[b0 + i, t] += reads * dens[e, i]
+                else:
+                    buffer_read[b0 + i, t] += reads * dens[e, i]
+    for i in range(m):
+        if not live[i]:
+            continue
+        reduced_innermost[b0 + i, e] = 1 - best_order[i]
+        if output >= 0:
+            updates = touched[best_order[i], last - first, i]
+            partial = max(0.0, updates - size[output, i]) * dens[e, i]  # partial sums written back and read again
+            if home[output] == HOME_BUFFER:
+                buffer_read[b0 + i, output] += partial
+                buffer_write[b0 + i, output] += partial
+            elif home[output] == HOME_STAGING:
+                staging[b0 + i, output] += 2.0 * partial
 
 
 @njit(cache=True)
@@ -239,11 +275,24 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             p = spatial_part[einsum_array[e], d]
             if p >= 0:
                 einsum_fold[e, p] = spatial_size[einsum_array[e], d]
-    structure = (parts, fold, counts, operand_innermost, output_innermost, first_operand, operand_dims,
-                 output_dims, orders, einsum_fold)
-    trips = np.empty((n_einsums, n_parts))  # a row's trip count of each part on each Einsum's array
-    prefix = np.empty((2, 3 * n_parts + 1))
-    touched = np.empty((2, operand_einsum.shape[0] + 1))
+    n_operands = operand_einsum.shape[0]
+    width = 3 * n_parts
+    operand_candidates = np.zeros((n_operands, 2, width), dtype=np.int64)  # loops that may end each reuse
+    operand_count = np.zeros((n_operands, 2), dtype=np.int64)
+    output_candidates = np.zeros((n_einsums, 2, width), dtype=np.int64)
+    output_count = np.zeros((n_einsums, 2), dtype=np.int64)
+    for order in range(2):
+        for o in range(n_operands):
+            operand_count[o, order] = _reuse_candidates(operand_innermost[o, order], parts, counts, tensor_parts,
+                                                        operand_einsum[o], order, operand_tensor[o],
+                                                        operand_candidates[o, order])
+        for e in range(n_einsums):
+            if output_of[e] >= 0:
+                output_count[e, order] = _reuse_candidates(output_innermost[e, order], parts, counts, tensor_parts, e,
+                                                           order, output_of[e], output_candidates[e, order])
+    most_operands = 1
+    for e in range(n_einsums):
+        most_operands = max(most_operands, first_operand[e + 1] - first_operand[e] + 1)
     n_dram = 0
     for p in range(n_parts):
         n_dram += dram_position[p] >= 0
@@ -251,80 +300,132 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
     for p in range(n_parts):
         if dram_position[p] >= 0:
             dram_order[dram_position[p]] = p
-    tensor_innermost_dram = -np.ones(n_tensors, dtype=np.int64)
+    fetch_candidates = np.zeros((n_tensors, max(n_dram, 1)), dtype=np.int64)  # DRAM loops that may end a reuse
+    fetch_count = np.zeros(n_tensors, dtype=np.int64)
     for t in range(n_tensors):
+        innermost = -1
         for p in range(n_parts):
             if tensor_parts[t, p]:
-                tensor_innermost_dram[t] = max(tensor_innermost_dram[t], dram_position[p])
-    dram_prefix = np.empty(n_dram + 1)
-    for b in range(batch):
-        ext = extents[b]
-        row_density = density[b if density.shape[0] > 1 else 0]  # one row for all, or one per row
+                innermost = max(innermost, dram_position[p])
+        for k in range(innermost + 1):
+            if tensor_parts[t, dram_order[k]]:
+                fetch_candidates[t, fetch_count[t]] = k
+                fetch_count[t] += 1
+    per_row = density.shape[0] > 1
+    # one block of rows at a time, every quantity a vector over the block's rows ([.., i]); each row's arithmetic is
+    # the same sequence of operations as evaluating it alone
+    n = min(BLOCK, batch)
+    ext = np.empty((n_parts, n))
+    dens = np.empty((n_einsums, n))
+    trips = np.empty((n_einsums, n_parts, n))  # trip count of each part on each Einsum's array
+    prefix = np.empty((2, width + 1, n))  # iterations down to each loop of each order
+    dram_prefix = np.empty((n_dram + 1, n))
+    touched = np.empty((2, most_operands, n))  # each operand's (then the output's) words times reuse, per order
+    size = np.empty((n_tensors, n))
+    scratch = np.empty((8, n))
+    below, inside, count, folds, words, reuse, total, best = scratch[0], scratch[1], scratch[2], scratch[3], \
+        scratch[4], scratch[5], scratch[6], scratch[7]
+    best_order = np.empty(n, dtype=np.int64)
+    live = np.empty(n, dtype=np.bool_)
+    for b0 in range(0, batch, n):
+        m = min(n, batch - b0)
+        for i in range(m):
+            for p in range(n_parts):
+                ext[p, i] = extents[b0 + i, p]
+            for e in range(n_einsums):
+                dens[e, i] = density[b0 + i if per_row else 0, e]
         for p in range(n_parts):
             if dram_position[p] >= 0 or buffer_loop[p]:
-                tiles[b] *= ext[p]
+                for i in range(m):
+                    tiles[b0 + i] *= ext[p, i]
         for e in range(n_einsums):
-            count = row_density[e]
-            folds = row_density[e]
+            for i in range(m):
+                count[i] = dens[e, i]
+                folds[i] = dens[e, i]
             for p in range(n_parts):
-                if einsum_parts[e, p]:
-                    trips[e, p] = np.ceil(ext[p] / einsum_fold[e, p]) if einsum_fold[e, p] > 0 else ext[p]
-                    count *= ext[p]
-                    folds *= trips[e, p]
-            points[b, e] = count
-            cycles[b, e] = folds * cycles_per_point[e]
-        dram_prefix[0] = 1.0
+                if not einsum_parts[e, p]:
+                    continue
+                spread = einsum_fold[e, p]
+                for i in range(m):
+                    trips[e, p, i] = np.ceil(ext[p, i] / spread) if spread > 0 else ext[p, i]
+                    count[i] *= ext[p, i]
+                    folds[i] *= trips[e, p, i]
+            for i in range(m):
+                points[b0 + i, e] = count[i]
+                cycles[b0 + i, e] = folds[i] * cycles_per_point[e]
+        for i in range(m):
+            dram_prefix[0, i] = 1.0
         for k in range(n_dram):
-            dram_prefix[k + 1] = dram_prefix[k] * ext[dram_order[k]]
+            for i in range(m):
+                dram_prefix[k + 1, i] = dram_prefix[k, i] * ext[dram_order[k], i]
         for t in range(n_tensors):
-            size = 1.0  # all of the tensor
-            below_dram = 1.0  # its tile in the buffer: parts not looped at the DRAM level
-            inside_tile = 1.0  # its part of one tile: parts not looped at all
+            for i in range(m):
+                size[t, i] = 1.0  # all of the tensor
+                below[i] = 1.0  # its tile in the buffer: parts not looped at the DRAM level
+                inside[i] = 1.0  # its part of one tile: parts not looped at all
             for p in range(n_parts):
                 if tensor_parts[t, p]:
-                    size *= ext[p]
+                    for i in range(m):
+                        size[t, i] *= ext[p, i]
                     if dram_position[p] < 0:
-                        below_dram *= ext[p]
+                        for i in range(m):
+                            below[i] *= ext[p, i]
                         if not buffer_loop[p]:
-                            inside_tile *= ext[p]
+                            for i in range(m):
+                                inside[i] *= ext[p, i]
             streamed = from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM
             if from_dram[t] and not streamed:
-                k = tensor_innermost_dram[t]  # DRAM loops of one iteration do not end the reuse
-                while k >= 0 and (ext[dram_order[k]] == 1 or not tensor_parts[t, dram_order[k]]):
-                    k -= 1
-                fetched = dram_prefix[k + 1] * below_dram
-                dram_read[b, t] = fetched
-                buffer_write[b, t] += fetched
+                for i in range(m):  # DRAM loops of one iteration do not end the reuse
+                    reuse[i] = 1.0
+                for c in range(fetch_count[t]):
+                    k = fetch_candidates[t, c]
+                    for i in range(m):
+                        if ext[dram_order[k], i] != 1:
+                            reuse[i] = dram_prefix[k + 1, i]
+                for i in range(m):
+                    fetched = reuse[i] * below[i]
+                    dram_read[b0 + i, t] = fetched
+                    buffer_write[b0 + i, t] += fetched
             if producer[t] >= 0:
-                written = size * row_density[producer[t]]
-                if to_dram[t]:
-                    dram_write[b, t] = written
-                if home[t] == HOME_BUFFER:
-                    buffer_write[b, t] += written
-                elif home[t] == HOME_STAGING:
-                    staging[b, t] += written
+                for i in range(m):
+                    written = size[t, i] * dens[producer[t], i]
+                    if to_dram[t]:
+                        dram_write[b0 + i, t] = written
+                    if home[t] == HOME_BUFFER:
+                        buffer_write[b0 + i, t] += written
+                    elif home[t] == HOME_STAGING:
+                        staging[b0 + i, t] += written
             if not owns_storage[t]:
                 continue
             if home[t] == HOME_BUFFER or (from_dram[t] and home[t] != HOME_REG and not streamed):
-                occupancy[b, 0] += below_dram * copies[t]
-                if spillable[t]:
-                    occupancy[b, 1] += below_dram * copies[t]
+                for i in range(m):
+                    occupancy[b0 + i, 0] += below[i] * copies[t]
+                    if spillable[t]:
+                        occupancy[b0 + i, 1] += below[i] * copies[t]
             elif home[t] == HOME_STAGING:
-                occupancy[b, 2] += inside_tile * copies[t]
+                for i in range(m):
+                    occupancy[b0 + i, 2] += inside[i] * copies[t]
             elif home[t] == HOME_REG and producer[t] >= 0:
                 array = einsum_array[producer[t]]
-                occupancy[b, 3 + array] += inside_tile * copies[t] / (spatial_size[array, 0] * spatial_size[array, 1])
-        if limits[4] > 0 and (occupancy[b, 0] - occupancy[b, 1] > limits[0] or occupancy[b, 2] > limits[1]
-                              or occupancy[b, 3] > limits[2] or occupancy[b, 4] > limits[3]):
-            continue
-        for e in range(n_einsums):
-            reduced_innermost[b, e] = _array_accesses(
-                b, e, ext, trips[e], structure, spatial_size, einsum_array, row_density, operand_tensor, tensor_parts,
-                home,
-                output_of[e], prefix, touched, buffer_read, buffer_write, staging)
+                for i in range(m):
+                    occupancy[b0 + i, 3 + array] += inside[i] * copies[t] / (spatial_size[array, 0]
+                                                                             * spatial_size[array, 1])
+        for i in range(m):
+            b = b0 + i
+            live[i] = not (limits[4] > 0 and (occupancy[b, 0] - occupancy[b, 1] > limits[0]
+                                              or occupancy[b, 2] > limits[1] or occupancy[b, 3] > limits[2]
+                                              or occupancy[b, 4] > limits[3]))
+        for e in range(n_einsums):  # buffer and staging accesses under the better of the two in-tile orders
+            _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, total, best, best_order, live,
+                            (parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold,
+                             operand_candidates, operand_count, output_candidates, output_count),
+                            spatial_size, einsum_array, operand_tensor, home, output_of[e], size, buffer_read,
+                            buffer_write, staging, reduced_innermost)
         for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
             if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
-                dram_read[b, t] += buffer_read[b, t]
-                buffer_read[b, t] = 0.0
+                for i in range(m):
+                    if live[i]:
+                        dram_read[b0 + i, t] += buffer_read[b0 + i, t]
+                        buffer_read[b0 + i, t] = 0.0
     return (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
             reduced_innermost)

@@ -1,0 +1,27 @@
+"""Keep freed memory in the process: the mapper allocates and frees arrays of megabytes thousands of times a second.
+
+glibc hands blocks above its mmap threshold straight to the kernel and trims freed memory at the top of the heap,
+so each batch's arrays fault their pages in anew: about 0.3 µs per candidate in the traffic kernel's outputs alone,
+measured on BERT at 1500 tokens (a third of the search). Raising both thresholds to 1 GiB keeps those pages
+for the next batch. Only where the C library has `mallopt` (glibc); elsewhere nothing changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
+KEEP_BYTES = 1 << 30
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Raise glibc's trim and mmap thresholds (once per process); False where there is no `mallopt`."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES))
