@@ -229,6 +229,15 @@ def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, 
     return out
 
 
+@njit(cache=True, inline="always")
+def _slot(signature, bits):
+    """A table slot of `bits` bits from a signature's high bits after a Fibonacci multiply (FNV's low bits
+    follow the inputs' low bits, which durations in whole cycles share)."""
+    if bits == 0:
+        return 0
+    return np.int64((np.uint64(signature) * np.uint64(11400714819323198485)) >> np.uint64(64 - bits))
+
+
 @njit(cache=True)
 def _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
                       tiles_in_flight, tiles, window, signatures):
@@ -240,16 +249,16 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
     rec_start, rec_target = _edges(recurrence)
     edges = (dep_start, dep_target, rec_start, rec_target)
     batch, tasks = durations.shape
-    size = 1
+    size, bits = 1, 0
     while size < 2 * batch:
-        size *= 2
+        size, bits = size * 2, bits + 1
     keys = np.empty(size, dtype=np.int64)
     first = -np.ones(size, dtype=np.int64)  # the row simulated for each slot
     makespans, periods, runs = np.empty(size), np.empty(size), np.empty(size)
     out = np.empty(batch)
     max_stage = _max_stage(stages)
     for b in range(batch):
-        slot = signatures[b] & (size - 1)
+        slot = _slot(signatures[b], bits)
         while first[slot] >= 0 and keys[slot] != signatures[b]:
             slot = (slot + 1) & (size - 1)
         if first[slot] < 0:
