@@ -86,8 +86,11 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
     resource_free = np.zeros(3)
     previous_free = np.zeros(3)
     used = np.zeros(3, dtype=np.bool_)
+    recurrence_read = np.zeros(n_tasks, dtype=np.bool_)  # tasks a recurrence reads
     for t in range(n_tasks):
         used[resources[t]] = True
+        for j in range(rec_start[t], rec_start[t + 1]):
+            recurrence_read[rec_target[j]] = True
     # tiles back a later step can read: its stages, buffer slots and the recurrence (one reaching back past the
     # simulated tiles is never read by them)
     reach = recurrence_stride if 0 <= recurrence_stride < tiles else 0
@@ -116,7 +119,8 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
             resource_free[resources[task]] = end
             tile_done[tile] = max(tile_done[tile], end)
         if stop_when_periodic and period == 0.0 and lookback <= step < limit - 1:
-            period = _repeat(finish, resource_free, previous_free, used, stages, order[0], step, max_stage, lookback)
+            period = _repeat(finish, tile_done, resource_free, previous_free, used, stages, order[0], step, max_stage,
+                             recurrence_read, reach, tiles_in_flight)
             if period > 0.0:
                 limit = step + 1
         for r in range(3):
@@ -129,9 +133,13 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
 
 
 @njit(cache=True)
-def _repeat(finish, resource_free, previous_free, used, stages, anchor, step, max_stage, lookback):
-    """The period if step `step` repeated the step before it one tile later (every finish time of the last
-    `lookback` tiles written so far, and every used resource's free time, later by one constant), else 0."""
+def _repeat(finish, tile_done, resource_free, previous_free, used, stages, anchor, step, max_stage, recurrence_read,
+            reach, tiles_in_flight):
+    """The period if step `step` repeated the step before it one tile later, else 0: every value a later step can
+    read, later by one constant. Those are each used resource's free time; the finish times of the tiles still
+    issuing (their consumers read them); the recurrence producers' (`recurrence_read`) of the tiles a recurrence
+    reaches back to (`reach`); and the finish time so far of the tiles the buffer slots reach back to (`tile_done`). The
+    next step is a function of these alone, so from a repeat on, every step repeats."""
     done = step - max_stage  # the newest tile this step completes
     shift = finish[done, anchor] - finish[done - 1, anchor]
     tolerance = 1e-12 * max(1.0, abs(finish[done, anchor]))
@@ -140,11 +148,15 @@ def _repeat(finish, resource_free, previous_free, used, stages, anchor, step, ma
     for r in range(3):
         if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
             return 0.0
-    for back in range(lookback):
+    for back in range(max_stage + reach):
         tile = step - back
         for task in range(stages.shape[0]):
-            if stages[task] <= back and abs(finish[tile, task] - finish[tile - 1, task] - shift) > tolerance:
-                return 0.0  # written by this step or an earlier one, and not repeated
+            read = back < max_stage or recurrence_read[task]
+            if read and stages[task] <= back and abs(finish[tile, task] - finish[tile - 1, task] - shift) > tolerance:
+                return 0.0  # written by this step or an earlier one, read later, and not repeated
+    for back in range(max_stage, max_stage + tiles_in_flight):  # tiles issued in full (the rest: finish times)
+        if abs(tile_done[step - back] - tile_done[step - back - 1] - shift) > tolerance:
+            return 0.0
     return shift
 
 
