@@ -12,7 +12,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from simulator.spatial.kernels.costs import LEVELS, group_costs
-from simulator.spatial.kernels.schedule import schedule_latency_distinct
+from simulator.spatial.kernels.schedule_distinct import schedule_latency_distinct
 from simulator.spatial.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
 

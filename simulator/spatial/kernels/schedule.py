@@ -14,8 +14,8 @@ A recurrence reaching back at least as far as the buffer slots (`_implied_stride
 simulated, so the run repeats sooner. The schedule is periodic after warm-up: the simulation stops at the first
 step that repeats the one before it (the rest follows exactly, one period per tile), or else at `window` tiles,
 and the rest is extrapolated from the period measured over the window. In a mapper's batch many candidates
-share their per-tile durations (they differ only in outer loop counts), so `schedule_latency_distinct` simulates
-each distinct schedule once.
+share their per-tile durations (they differ only in outer loop counts), so `schedule_distinct.schedule_latency_distinct`
+simulates each distinct schedule once.
 """
 
 from __future__ import annotations
@@ -217,93 +217,3 @@ def schedule_latency_batch(durations, delivery, resources, stages, order, deps, 
         out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
                           tiles_in_flight[b], tiles[b], window)
     return out
-
-
-@njit(cache=True)
-def _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window, max_stage):
-    """A 64-bit FNV-1a hash per row of what decides its schedule: per-tile durations and delivery lags,
-    recurrence stride (-1 where the slots imply it), buffer slots, and the tile count when it is within the window
-    (beyond it, tiles only scale the extrapolation)."""
-    batch, tasks = durations.shape
-    out = np.empty(batch, dtype=np.int64)
-    bits = durations.view(np.int64)
-    lag_bits = delivery.view(np.int64)
-    prime = np.int64(1099511628211)
-    for b in range(batch):
-        h = np.int64(-3750763034362895579)  # FNV offset basis 14695981039346656037 as int64
-        for t in range(tasks):
-            h = (h ^ bits[b, t]) * prime
-            h = (h ^ lag_bits[b, t]) * prime
-        h = (h ^ _implied_stride(recurrence_stride[b], tiles_in_flight[b], max_stage)) * prime
-        h = (h ^ tiles_in_flight[b]) * prime
-        h = (h ^ (np.int64(tiles[b]) if tiles[b] <= window else np.int64(-1))) * prime
-        out[b] = h
-    return out
-
-
-@njit(cache=True, inline="always")
-def _slot(signature, bits):
-    """A table slot of `bits` bits from a signature's high bits after a Fibonacci multiply (FNV's low bits
-    follow the inputs' low bits, which durations in whole cycles share)."""
-    if bits == 0:
-        return 0
-    return np.int64((np.uint64(signature) * np.uint64(11400714819323198485)) >> np.uint64(64 - bits))
-
-
-@njit(cache=True)
-def _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                      tiles_in_flight, tiles, window, signatures):
-    """Latency of every row, simulating the window once per distinct schedule: the first row with a signature
-    (`_signatures`) is simulated, and a later row with the same signature and the same inputs takes its result
-    (an open-addressing table keyed by signature); a row whose signature matches but whose inputs differ (a hash
-    collision) is simulated on its own."""
-    dep_start, dep_target = _edges(deps)
-    rec_start, rec_target = _edges(recurrence)
-    edges = (dep_start, dep_target, rec_start, rec_target)
-    batch, tasks = durations.shape
-    size, bits = 1, 0
-    while size < 2 * batch:
-        size, bits = size * 2, bits + 1
-    keys = np.empty(size, dtype=np.int64)
-    first = -np.ones(size, dtype=np.int64)  # the row simulated for each slot
-    makespans, periods, runs = np.empty(size), np.empty(size), np.empty(size)
-    out = np.empty(batch)
-    max_stage = _max_stage(stages)
-    for b in range(batch):
-        slot = _slot(signatures[b], bits)
-        while first[slot] >= 0 and keys[slot] != signatures[b]:
-            slot = (slot + 1) & (size - 1)
-        if first[slot] < 0:
-            first[slot], keys[slot] = b, signatures[b]
-            makespans[slot], periods[slot], runs[slot] = _window(durations[b], delivery[b], resources, stages, order,
-                                                                 edges, recurrence_stride[b], tiles_in_flight[b],
-                                                                 tiles[b], window)
-        r = first[slot]
-        same = (_implied_stride(recurrence_stride[b], tiles_in_flight[b], max_stage)
-                == _implied_stride(recurrence_stride[r], tiles_in_flight[r], max_stage)
-                and tiles_in_flight[b] == tiles_in_flight[r])
-        for t in range(tasks):
-            same = same and durations[b, t] == durations[r, t] and delivery[b, t] == delivery[r, t]
-        within = tiles[b] <= window
-        same = same and ((within and tiles[b] == tiles[r]) or (not within and tiles[r] > window))
-        if same:
-            out[b] = makespans[slot] if within else makespans[slot] + (tiles[b] - runs[slot]) * periods[slot]
-        else:  # a hash collision: simulate this row on its own
-            out[b] = _latency(durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
-                              tiles_in_flight[b], tiles[b], window)
-    return out
-
-
-def schedule_latency_distinct(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                              tiles_in_flight, tiles, window):
-    """`schedule_latency_batch`, with each distinct schedule simulated once (same results, bit for bit)."""
-    durations = np.ascontiguousarray(durations, dtype=np.float64)
-    delivery = np.ascontiguousarray(delivery, dtype=np.float64)
-    recurrence_stride = np.asarray(recurrence_stride, dtype=np.int64)
-    tiles_in_flight = np.asarray(tiles_in_flight, dtype=np.int64)
-    tiles = np.asarray(tiles, dtype=np.float64)
-    if len(durations) == 0:
-        return np.empty(0)
-    signatures = _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window, _max_stage(stages))
-    return _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                             tiles_in_flight, tiles, window, signatures)
