@@ -45,7 +45,7 @@ class GenomeSpace:
 
     def at(self, index: np.ndarray) -> np.ndarray:
         """The genomes at these indices of `enumerate` order."""
-        return (np.asarray(index, dtype=np.int64)[:, None] // self.strides[None, :]) % np.array(self.dimensions)
+        return np.stack(np.unravel_index(np.asarray(index, dtype=np.int64), tuple(self.dimensions)), axis=1)
 
     def enumerate(self, batch: int):
         """Every genome, in batches (exhaustive search), in `itertools.product` order (last gene fastest)."""

@@ -96,6 +96,8 @@ class _Seen:
     def fresh(self, genomes: np.ndarray) -> np.ndarray:
         """True for each genome neither costed before nor repeated earlier in this batch."""
         index = genomes.astype(np.int64) @ self.strides
+        if len(index) > 1 and (np.diff(index) > 0).all():  # increasing (an enumerated batch): no repeats
+            return ~self.bits[index]
         first = np.zeros(len(genomes), dtype=bool)
         first[np.unique(index, return_index=True)[1]] = True
         return first & ~self.bits[index]

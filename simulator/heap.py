@@ -9,7 +9,6 @@ for the next batch. Only where the C library has `mallopt` (glibc); elsewhere no
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
@@ -19,9 +18,8 @@ KEEP_BYTES = 1 << 30
 @functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's trim and mmap thresholds (once per process); False where there is no `mallopt`."""
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols, the C library's among them
     except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES))
