@@ -82,9 +82,9 @@ class SpatialCost:
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
                 continue
-            batches = []
+            batches, chosen = [], genomes[rows]
             for position, g in enumerate(lowered):
-                extents = self.space.extents(g.parts, g.extents, genomes[rows])
+                extents = self.space.extents(g.parts, g.extents, chosen)
                 batches.append(evaluate_group_batch(g, self.arch, extents,
                                                     density=self._densities(int(structure), position, g, extents)))
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],

@@ -314,41 +314,39 @@ def steady_period(durations, delivery, resources, stages, order, deps, recurrenc
     return (latency(4000) - latency(2000)) / 2000
 
 
-def test_a_recurrence_shorter_than_the_buffer_slots_paces_the_pipeline():
-    # A (2D, a cycles) then B (1D, b cycles, stage 1) reads A after a delivery lag L; A of tile t reads B of
-    # tile t - 2 (the recurrence), with 3 tiles in flight. The cycle A -> B -> A spans 2 tiles: (a + L + b) / 2
-    # per tile, above the slots' (a + L + b) / 3 and each resource's 10: the recurrence sets the period.
-    a, b, lag = 10.0, 10.0, 20.0
-    resources, stages = np.array([TWO_D, ONE_D]), np.array([0, 1])
+def two_task_recurrence(first_resource: int, order: np.ndarray) -> tuple:
+    """Resources, stages, issue order, dependences and recurrence of two tasks: the second (stage 1) reads the
+    first of its tile; the first reads the second of a tile some tiles back."""
+    resources, stages = np.array([first_resource, TWO_D if first_resource == DRAM else ONE_D]), np.array([0, 1])
     deps = np.array([[False, False], [True, False]])
     recurrence = np.array([[False, True], [False, False]])
-    period = steady_period(np.array([a, b]), np.array([lag, 0.0]), resources, stages, issue_order(stages), deps,
-                           recurrence, 2, 3)
-    assert period == pytest.approx((a + lag + b) / 2, rel=1e-9)
+    return resources, stages, order, deps, recurrence
 
 
-def test_a_recurrence_the_slots_do_not_cover_while_tiles_are_still_issuing_paces_the_pipeline():
-    # D (DRAM, d cycles, stage 0, issued first in its step) then A (2D, a cycles, stage 1) reads D after a lag L;
-    # D of tile t reads A of tile t - 2. One tile in flight, but when D of tile t issues, A of tile t - 1 has not:
-    # the slot alone would let D run ahead. The cycle D -> A -> D spans 2 tiles: (d + L + a) / 2 per tile.
-    d, a, lag = 1.0, 10.0, 30.0
-    resources, stages = np.array([DRAM, TWO_D]), np.array([0, 1])
-    deps = np.array([[False, False], [True, False]])
-    recurrence = np.array([[False, True], [False, False]])
-    period = steady_period(np.array([d, a]), np.array([lag, 0.0]), resources, stages, np.array([0, 1]), deps,
-                           recurrence, 2, 1)
-    assert period == pytest.approx((d + lag + a) / 2, rel=1e-9)
+@pytest.mark.parametrize(("first", "durations", "lag", "slots", "order"), [
+    # A (2D, 10 cycles) then B (1D, 10 cycles) reads A after a lag of 20; A of tile t reads B of tile t - 2, with
+    # 3 tiles in flight. The cycle A -> B -> A spans 2 tiles: (10 + 20 + 10) / 2 per tile, above the slots'
+    # (10 + 20 + 10) / 3 and each resource's 10: the recurrence sets the period.
+    (TWO_D, (10.0, 10.0), 20.0, 3, np.array([1, 0])),
+    # D (DRAM, 1 cycle, issued first in its step) then A (2D, 10 cycles) reads D after a lag of 30; D of tile t
+    # reads A of tile t - 2. One tile in flight, but when D of tile t issues, A of tile t - 1 has not: the slot
+    # alone would let D run ahead. The cycle D -> A -> D spans 2 tiles: (1 + 30 + 10) / 2 per tile.
+    (DRAM, (1.0, 10.0), 30.0, 1, np.array([0, 1])),
+])
+def test_a_recurrence_the_buffer_slots_do_not_imply_paces_the_pipeline(first, durations, lag, slots, order):
+    resources, stages, order, deps, recurrence = two_task_recurrence(first, order)
+    period = steady_period(np.array(durations), np.array([lag, 0.0]), resources, stages, order, deps, recurrence,
+                           2, slots)
+    assert period == pytest.approx((durations[0] + lag + durations[1]) / 2, rel=1e-9)
 
 
 def test_a_recurrence_the_slots_cover_changes_nothing():
-    # The same pipeline as the first, with 2 tiles of recurrence and 2 in flight: tile t starts after tile t - 2
+    # The first pipeline above, with 2 tiles of recurrence and 2 in flight: tile t starts after tile t - 2
     # has finished, B of tile t - 2 included, so the recurrence is implied; the period is the slots' cycle
     # A -> B -> (tile t + 2's) A over 2 tiles, (a + L + b) / 2, with or without the recurrence.
     a, b, lag = 10.0, 10.0, 20.0
-    resources, stages = np.array([TWO_D, ONE_D]), np.array([0, 1])
-    deps = np.array([[False, False], [True, False]])
-    recurrence = np.array([[False, True], [False, False]])
-    args = (np.array([a, b]), np.array([lag, 0.0]), resources, stages, issue_order(stages), deps)
+    resources, stages, order, deps, recurrence = two_task_recurrence(TWO_D, np.array([1, 0]))
+    args = (np.array([a, b]), np.array([lag, 0.0]), resources, stages, order, deps)
     with_recurrence = steady_period(*args, recurrence, 2, 2)
     assert with_recurrence == pytest.approx((a + lag + b) / 2, rel=1e-9)
     assert with_recurrence == pytest.approx(steady_period(*args, np.zeros((2, 2), dtype=bool), 2, 2), rel=1e-12)
