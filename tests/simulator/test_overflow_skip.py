@@ -61,3 +61,12 @@ def test_skipping_on_flat_where_score_rows_spill():
             np.testing.assert_array_equal(skipped.energy_pj[fit], whole.energy_pj[fit])
             spilled_somewhere |= bool((whole.spilled[fit] > 0).any())
     assert spilled_somewhere
+
+
+def test_an_empty_batch_has_empty_traffic():
+    # the traffic kernel works in blocks of rows: no rows, no block, and every output empty
+    from simulator.spatial.batch import traffic
+
+    lowered, extents = random_fusemax_tilings(10, seed=2)
+    outputs = traffic(lowered, extents[:0], load_arch("fusemax"))
+    assert all(len(output) == 0 for output in outputs)

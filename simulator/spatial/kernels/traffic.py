@@ -314,7 +314,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
     per_row = density.shape[0] > 1
     # one block of rows at a time, every quantity a vector over the block's rows ([.., i]); each row's arithmetic is
     # the same sequence of operations as evaluating it alone
-    n = min(BLOCK, batch)
+    n = max(1, min(BLOCK, batch))  # (an empty batch: no block)
     ext = np.empty((n_parts, n))
     dens = np.empty((n_einsums, n))
     trips = np.empty((n_einsums, n_parts, n))  # trip count of each part on each Einsum's array
