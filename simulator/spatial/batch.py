@@ -246,10 +246,10 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     resources, stages, order, slots = task_plan(lowered)
     latency = np.full(len(extents), np.inf)  # only feasible tilings are scheduled
     rows = slice(None) if feasible.all() else np.flatnonzero(feasible)  # (no copies when all are)
+    scheduled = durations[rows]
     latency[rows] = schedule_latency_distinct(
-        durations[rows], delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps,
-        lowered.recurrence, stride[rows], np.full(len(stride[rows]), slots, dtype=np.int64), tiles[rows],
-        SCHEDULE_WINDOW)
+        scheduled, delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps, lowered.recurrence,
+        stride[rows], np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy = np.where(feasible, sum(energy_parts.values()), np.inf)
     return GroupBatch(placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,

@@ -45,6 +45,7 @@ def _edges(matrix):
 
 @njit(cache=True)
 def _max_stage(stages):
+    """The deepest pipeline stage of the tasks."""
     deepest = 0
     for t in range(stages.shape[0]):
         deepest = max(deepest, stages[t])
@@ -58,6 +59,34 @@ def _implied_stride(recurrence_stride, tiles_in_flight, max_stage):
     its tasks before; every task finishes its tiles in order (one resource, issued in order), so a recurrence
     producer `stride` >= `tiles_in_flight` tiles back finished no later."""
     return -1 if recurrence_stride >= tiles_in_flight > max_stage else recurrence_stride
+
+
+@njit(cache=True)
+def _task_reads(resources, rec_start, rec_target):
+    """(resources any task runs on [3], tasks a recurrence reads [tasks]): what a repeat is judged on (`_repeat`)."""
+    used = np.zeros(3, dtype=np.bool_)
+    recurrence_read = np.zeros(resources.shape[0], dtype=np.bool_)
+    for t in range(resources.shape[0]):
+        used[resources[t]] = True
+        for j in range(rec_start[t], rec_start[t + 1]):
+            recurrence_read[rec_target[j]] = True
+    return used, recurrence_read
+
+
+@njit(cache=True)
+def _steady_period(period, durations, resources, done, window, max_stage):
+    """Cycles per tile beyond a window run: the repeat's `period`, or where none was found (0) the one measured
+    over the window between tiles timed as in the full run (the last `max_stage` tiles drain without later tiles
+    competing for the resources, so their finish times `done` are early); never below the busiest resource's work
+    per tile."""
+    if period == 0.0:
+        span = window - window // 2
+        last = min(window - 1, max(window - 1 - max_stage, span))
+        period = (done[last] - done[last - span]) / span
+    busiest = np.zeros(3)
+    for task in range(durations.shape[0]):
+        busiest[resources[task]] += durations[task]
+    return max(period, busiest.max())
 
 
 @njit(cache=True)
@@ -85,12 +114,7 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
     tile_done = np.zeros(tiles)
     resource_free = np.zeros(3)
     previous_free = np.zeros(3)
-    used = np.zeros(3, dtype=np.bool_)
-    recurrence_read = np.zeros(n_tasks, dtype=np.bool_)  # tasks a recurrence reads
-    for t in range(n_tasks):
-        used[resources[t]] = True
-        for j in range(rec_start[t], rec_start[t + 1]):
-            recurrence_read[rec_target[j]] = True
+    used, recurrence_read = _task_reads(resources, rec_start, rec_target)
     # tiles back a later step can read: its stages, buffer slots and the recurrence (one reaching back past the
     # simulated tiles is never read by them)
     reach = recurrence_stride if 0 <= recurrence_stride < tiles else 0
@@ -138,8 +162,8 @@ def _repeat(finish, tile_done, resource_free, previous_free, used, stages, ancho
     """The period if step `step` repeated the step before it one tile later, else 0: every value a later step can
     read, later by one constant. Those are each used resource's free time; the finish times of the tiles still
     issuing (their consumers read them); the recurrence producers' (`recurrence_read`) of the tiles a recurrence
-    reaches back to (`reach`); and the finish time so far of the tiles the buffer slots reach back to (`tile_done`). The
-    next step is a function of these alone, so from a repeat on, every step repeats."""
+    reaches back to (`reach`); and the finish times (`tile_done`) of the tiles issued in full that the buffer slots
+    reach back to. The next step is a function of these alone, so from a repeat on, every step repeats."""
     done = step - max_stage  # the newest tile this step completes
     shift = finish[done, anchor] - finish[done - 1, anchor]
     tolerance = 1e-12 * max(1.0, abs(finish[done, anchor]))
@@ -171,18 +195,7 @@ def _window(durations, delivery, resources, stages, order, edges, recurrence_str
         return makespan, 0.0, tiles
     makespan, done, limit, period = _run(durations, delivery, resources, stages, order, edges, recurrence_stride,
                                          tiles_in_flight, window, True)
-    busiest = np.zeros(3)  # no steady state beats the busiest resource's work per tile
-    for task in range(durations.shape[0]):
-        busiest[resources[task]] += durations[task]
-    if period > 0.0:
-        return makespan, max(period, busiest.max()), limit
-    # The period is measured between tiles timed as in the full run: the last `max_stage` tiles of the
-    # window drain without later tiles competing for the resources, so their finish times are early.
-    max_stage = _max_stage(stages)
-    span = window - window // 2
-    last = min(window - 1, max(window - 1 - max_stage, span))
-    period = (done[last] - done[last - span]) / span
-    return makespan, max(period, busiest.max()), window
+    return makespan, _steady_period(period, durations, resources, done, window, _max_stage(stages)), limit
 
 
 @njit(cache=True)

@@ -18,6 +18,8 @@ from simulator.spatial.kernels.schedule import (
     _latency,
     _max_stage,
     _repeat,
+    _steady_period,
+    _task_reads,
     _window,
 )
 
@@ -86,12 +88,7 @@ def _run_lanes(durations, delivery, resources, stages, order, edges, recurrence_
         stride[lane] = _implied_stride(recurrence_stride[row], slots[lane], max_stage)
         reach[lane] = stride[lane] if 0 <= stride[lane] < window else 0
         lookback[lane] = max_stage + max(reach[lane], slots[lane]) + 1
-    used = np.zeros(3, dtype=np.bool_)
-    recurrence_read = np.zeros(n_tasks, dtype=np.bool_)
-    for task in range(n_tasks):
-        used[resources[task]] = True
-        for j in range(rec_start[task], rec_start[task + 1]):
-            recurrence_read[rec_target[j]] = True
+    used, recurrence_read = _task_reads(resources, rec_start, rec_target)
     kept = min(window, steps)  # tiles a run of `steps` steps issues
     finish = np.zeros((kept, n_tasks, lanes))
     tile_done = np.zeros((kept, lanes))
@@ -144,18 +141,13 @@ def _run_lanes(durations, delivery, resources, stages, order, edges, recurrence_
         step += 1
     makespan = np.zeros(lanes)
     finished = np.zeros(lanes, dtype=np.bool_)
-    span = window - window // 2  # no repeat in the window: the period measured as `schedule._window` does
-    last = min(window - 1, max(window - 1 - max_stage, span))
     for lane in range(lanes):
         finished[lane] = step >= limit[lane] + max_stage and (period[lane] > 0.0 or limit[lane] == window)
         for tile in range(min(limit[lane], kept)):
             makespan[lane] = max(makespan[lane], tile_done[tile, lane])
-        if finished[lane] and period[lane] == 0.0:
-            period[lane] = (tile_done[last, lane] - tile_done[last - span, lane]) / span
-        busiest = np.zeros(3)  # no steady state beats the busiest resource's work per tile (as `_window`)
-        for task in range(n_tasks):
-            busiest[resources[task]] += duration[task, lane]
-        period[lane] = max(period[lane], busiest.max())
+        if finished[lane]:  # as `schedule._window`
+            period[lane] = _steady_period(period[lane], duration[:, lane], resources, tile_done[:, lane], window,
+                                          max_stage)
     return makespan, period, limit.astype(np.float64), finished
 
 

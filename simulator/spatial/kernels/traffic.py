@@ -87,7 +87,8 @@ BLOCK = 256  # rows evaluated together, each quantity a vector over them (fits t
 def _select_reuse(reuse, prefix, candidates, count, m):
     """Per row, the iterations of the loops down to the innermost candidate loop that runs more than once (loops
     of one iteration never change the tile, so they do not end the reuse); `candidates[:count]` are the loop
-    positions, outermost first, that index the tensor (`prefix[k + 1]` = iterations down to loop k)."""
+    positions, outermost first, that index the tensor (`prefix[k + 1]` = iterations down to loop k: the array
+    level's loops, or the DRAM level's for a fetch)."""
     for i in range(m):
         reuse[i] = 1.0
     for c in range(count):
@@ -311,6 +312,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             if tensor_parts[t, dram_order[k]]:
                 fetch_candidates[t, fetch_count[t]] = k
                 fetch_count[t] += 1
+    structure = (parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold,
+                 operand_candidates, operand_count, output_candidates, output_count)
     per_row = density.shape[0] > 1
     # one block of rows at a time, every quantity a vector over the block's rows ([.., i]); each row's arithmetic is
     # the same sequence of operations as evaluating it alone
@@ -374,14 +377,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
                             for i in range(m):
                                 inside[i] *= ext[p, i]
             streamed = from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM
-            if from_dram[t] and not streamed:
-                for i in range(m):  # DRAM loops of one iteration do not end the reuse
-                    reuse[i] = 1.0
-                for c in range(fetch_count[t]):
-                    k = fetch_candidates[t, c]
-                    for i in range(m):
-                        if ext[dram_order[k], i] != 1:
-                            reuse[i] = dram_prefix[k + 1, i]
+            if from_dram[t] and not streamed:  # DRAM loops of one iteration do not end the reuse
+                _select_reuse(reuse, dram_prefix, fetch_candidates[t], fetch_count[t], m)
                 for i in range(m):
                     fetched = reuse[i] * below[i]
                     dram_read[b0 + i, t] = fetched
@@ -417,10 +414,8 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
                                               or occupancy[b, 4] > limits[3]))
         for e in range(n_einsums):  # buffer and staging accesses under the better of the two in-tile orders
             _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, total, best, best_order, live,
-                            (parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold,
-                             operand_candidates, operand_count, output_candidates, output_count),
-                            spatial_size, einsum_array, operand_tensor, home, output_of[e], size, buffer_read,
-                            buffer_write, staging, reduced_innermost)
+                            structure, spatial_size, einsum_array, operand_tensor, home, output_of[e], size,
+                            buffer_read, buffer_write, staging, reduced_innermost)
         for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
             if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
                 for i in range(m):
