@@ -84,6 +84,7 @@ class SpatialMappingSpace(GenomeSpace):
         for sized, cut in (("m0", partition), ("p0", query_partition)):  # an algorithm's blocks, not a tiling
             if cut and cut.tile_symbol in cascade.fixed_tiles():
                 self.choices[sized] = [cascade.algorithm_block(cut, shapes)]
+        self._choice_arrays: dict[str, np.ndarray] | None = None
         self._placements: dict[str, dict[str, str] | None] = {}
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
@@ -120,7 +121,9 @@ class SpatialMappingSpace(GenomeSpace):
         return children
 
     def sizes(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
-        sizes = {part: np.array(self.choices[part])[genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
+        if self._choice_arrays is None:  # the choices as arrays, once (they are fixed once the space is built)
+            self._choice_arrays = {part: np.array(self.choices[part]) for part in SIZED_PARTS}
+        sizes = {part: self._choice_arrays[part][genomes[:, n + 1]] for n, part in enumerate(SIZED_PARTS)}
         if self.chunked:
             sizes["p0"] = sizes["m0"]
         return sizes
@@ -135,6 +138,11 @@ class SpatialMappingSpace(GenomeSpace):
 
     def extents(self, parts: list[str], base: np.ndarray, genomes: np.ndarray) -> np.ndarray:
         """Rows of loop extents over `parts` for each genome (other parts keep their `base` extent)."""
+        return fill_extents(parts, base, self.part_values(genomes))
+
+    def part_values(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
+        """Each sized or derived part's extent per genome (the query and key tiles, the buffer loop, the tile
+        counts), worked out once for every group of a structure (`fill_extents`)."""
         sizes = self.sizes(genomes)
         queries = self.shapes[self.cascade.shapes[self.query]]
         keys = self.shapes[self.cascade.shapes[self.key]]
@@ -145,11 +153,7 @@ class SpatialMappingSpace(GenomeSpace):
         values = {p0: sizes["p0"], p1: sizes["p1"], p2: query_tiles, m0: sizes["m0"], m1: key_tiles}
         if self.chunked:  # one chunk loop for queries and keys: as many chunks as the longer has
             values[m1] = np.maximum(query_tiles, key_tiles)
-        rows = np.repeat(base[None, :], len(genomes), axis=0)
-        for column, part in enumerate(parts):
-            if part in values:
-                rows[:, column] = values[part]
-        return rows
+        return values
 
     # ---- structures -----------------------------------------------------------------------------
     def _structures(self):
@@ -291,6 +295,15 @@ class SpatialMappingSpace(GenomeSpace):
             elif rank not in (self.key_parts[0], self.query_parts[0]):  # outer parts are loops, not in a tile
                 parts.add(rank)
         return parts
+
+
+def fill_extents(parts: list[str], base: np.ndarray, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows of loop extents over `parts`: `values` where it has the part (`part_values`), else `base`."""
+    rows = np.repeat(base[None, :], len(next(iter(values.values()))), axis=0)
+    for column, part in enumerate(parts):
+        if part in values:
+            rows[:, column] = values[part]
+    return rows
 
 
 def _key_rank(cascade: Cascade, query: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from simulator.spatial.kernels.costs import LEVELS, group_costs
+from simulator.spatial.kernels.feasibility import group_feasibility
 from simulator.spatial.kernels.schedule_distinct import schedule_latency_distinct
 from simulator.spatial.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
@@ -46,9 +47,6 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None
     its occupancy (and no array accesses: see `group_traffic`). `density` [rows, einsums]: each row's mask
     densities (`SpatialCost._densities`; the group's own if not given)."""
     limits = np.zeros(5) if arch is None else np.array([*_limits(arch), 1.0])
-    producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
-    for n, einsum in enumerate(lowered.einsums):
-        producer[lowered.tensors.index(einsum.name)] = n
     return group_traffic(
         extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
         (lowered.spatial_part, lowered.spatial_size),
@@ -56,7 +54,58 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None
          _density_rows(lowered, density)),
         (lowered.operand_einsum, lowered.operand_tensor),
         (lowered.tensor_parts, lowered.tensor_home, lowered.tensor_from_dram, lowered.tensor_to_dram,
-         lowered.tensor_copies, lowered.tensor_storage, producer, lowered.tensor_spill), limits)
+         lowered.tensor_copies, lowered.tensor_storage, group_plan(lowered).producer, lowered.tensor_spill), limits)
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """What a batch derives from its group alone, worked out once per lowered group (`group_plan`)."""
+    producer: np.ndarray  # [tensors] the Einsum of the group computing each tensor, -1 for the others
+    task_plan: tuple  # `task_plan`
+    recurrence_inner: np.ndarray  # parts of the loops inside the one a recurrence advances (`recurrence_stride`)
+    recurrence_gap: int  # stages the deepest recurrence's producer runs behind its reader; -1: no recurrence
+    lag_terms: tuple  # (Einsum, part, array size, cycles per hop) of each spatial reduction (`delivery_lag`)
+
+
+_PLANS: dict[int, tuple[LoweredGroup, GroupPlan]] = {}  # id(lowered) -> (lowered, its plan)
+_PLANS_KEPT = 4096  # the oldest is dropped beyond this many
+
+
+def group_plan(lowered: LoweredGroup) -> GroupPlan:
+    """The group's plan, cached: a mapper batch evaluates the same lowered group many times. An entry keeps its
+    group alive, so its id cannot be reused by another object while it is cached; the group's arrays are not
+    changed after lowering (the cached structure's are read-only)."""
+    entry = _PLANS.get(id(lowered))
+    if entry is None:
+        if len(_PLANS) >= _PLANS_KEPT:
+            del _PLANS[next(iter(_PLANS))]
+        entry = _PLANS[id(lowered)] = (lowered, _plan(lowered))
+    return entry[1]
+
+
+def _plan(lowered: LoweredGroup) -> GroupPlan:
+    producer = np.full(len(lowered.tensors), -1, dtype=np.int64)
+    for n, einsum in enumerate(lowered.einsums):
+        producer[lowered.tensors.index(einsum.name)] = n
+    inner = np.zeros(0, dtype=np.int64)
+    if lowered.recurrence_part >= 0:
+        loops = sorted(np.flatnonzero(lowered.dram_position >= 0), key=lambda p: lowered.dram_position[p])
+        loops += sorted(np.flatnonzero(lowered.buffer_position >= 0), key=lambda p: lowered.buffer_position[p])
+        inner = np.array(loops[loops.index(lowered.recurrence_part) + 1:], dtype=np.int64)
+    deepest = _deepest_recurrence(lowered)
+    einsum, part, size, hop = [], [], [], []  # a term per reduction over a spread part, in the order they add
+    for n in range(len(lowered.einsums)):
+        array = lowered.einsum_array[n]
+        for d in range(2):
+            spread = lowered.spatial_part[array, d]
+            if spread >= 0 and lowered.einsum_reduced[n, spread]:
+                einsum.append(n)
+                part.append(spread)
+                size.append(lowered.spatial_size[array, d])
+                hop.append(lowered.reduce_hop_cycles[n])
+    lag_terms = (np.array(einsum, dtype=np.int64), np.array(part, dtype=np.int64), np.array(size, dtype=float),
+                 np.array(hop, dtype=float))
+    return GroupPlan(producer, _task_plan(lowered), inner, -1 if deepest is None else deepest[0], lag_terms)
 
 
 def _density_rows(lowered: LoweredGroup, density: np.ndarray | None) -> np.ndarray:
@@ -73,23 +122,36 @@ def _limits(arch: SpatialArch) -> tuple[float, float, float, float]:
 
 def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
     """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer); each array's
-    register words per PE or lane against its own register file."""
-    words, staging, per_pe, per_lane = _limits(arch)
-    return ((occupancy[:, 0] - occupancy[:, 1] <= words) & (occupancy[:, 2] <= staging) & (occupancy[:, 3] <= per_pe)
-            & (occupancy[:, 4] <= per_lane))
+    register words per PE or lane against its own register file (`group_feasibility`)."""
+    rows, none = len(occupancy), np.zeros(0, dtype=np.int64)
+    return group_feasibility(np.zeros((rows, 1)), np.ascontiguousarray(occupancy, dtype=np.float64),
+                             np.zeros((rows, 0)), np.array(_limits(arch)), False, none, 0, -1, none, none,
+                             np.zeros(0), np.zeros(0), 1)[0]
 
 
-def recurrence_in_order(lowered: LoweredGroup, extents: np.ndarray, stride: np.ndarray) -> np.ndarray:
+def checks(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None = None,
+           occupancy: np.ndarray | None = None, staging: np.ndarray | None = None) -> tuple:
+    """(fit, placed, in_order, stride, lag) of each row (`group_feasibility`): whether it fits `arch` with the
+    traffic kernel's `occupancy` and `staging` (every row, without them), whether it is placed (fits, and stages
+    nothing where the arch has no staging buffer), whether its recurrence is in order (`recurrence_in_order`),
+    its recurrence stride (`recurrence_stride`) and its tasks' delivery lags (`delivery_lag`)."""
+    plan, rows = group_plan(lowered), len(extents)
+    occupancy = np.zeros((rows, 5)) if occupancy is None else occupancy
+    staging = np.zeros((rows, 0)) if staging is None else staging
+    limits = np.array(_limits(arch)) if arch is not None else np.zeros(4)
+    return group_feasibility(np.ascontiguousarray(extents, dtype=np.float64), occupancy, staging, limits,
+                             arch is not None and arch.staging_buffer is None, plan.recurrence_inner,
+                             lowered.recurrence_part, plan.recurrence_gap, *plan.lag_terms, len(lowered.einsums) + 1)
+
+
+def recurrence_in_order(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
     """Rows whose recurrence reads a result already issued. A task of tile t reads its recurrence producer of
     tile t - stride, which issues stride - (producer's stage - task's stage) steps earlier: fewer than none and the
     binding issues the task before the result it waits for (on an array issuing in order, a wait that never
     ends). Such a tiling cannot run with this binding: too few tiles between two steps of the recurrence to fill
     its pipeline (a buffer loop inside the recurrence's loop gives more). A recurrence whose loop runs once takes
     no step, so any stages keep it in order."""
-    deepest = _deepest_recurrence(lowered)
-    if deepest is None:
-        return np.ones(len(stride), dtype=bool)
-    return (stride >= deepest[0]) | (extents[:, lowered.recurrence_part] == 1)
+    return checks(lowered, extents)[2]
 
 
 def out_of_order_reason(lowered: LoweredGroup, stride: int) -> str:
@@ -118,12 +180,7 @@ def _deepest_recurrence(lowered: LoweredGroup) -> tuple[int, int, int] | None:
 
 def recurrence_stride(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
     """Tiles between two steps of a recurrence: the product of the loops inside the one it advances."""
-    if lowered.recurrence_part < 0:
-        return np.ones(len(extents), dtype=np.int64)
-    loops = sorted(np.flatnonzero(lowered.dram_position >= 0), key=lambda p: lowered.dram_position[p])
-    loops += sorted(np.flatnonzero(lowered.buffer_position >= 0), key=lambda p: lowered.buffer_position[p])
-    inner = loops[loops.index(lowered.recurrence_part) + 1:]
-    return np.prod(extents[:, inner], axis=1).astype(np.int64) if inner else np.ones(len(extents), dtype=np.int64)
+    return checks(lowered, extents)[3]
 
 
 ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # then the storage levels
@@ -131,7 +188,8 @@ ENERGY_PARTS = ("compute_2d", "registers_2d", "compute_1d", "registers_1d")  # t
 
 def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndarray,
           unpriced: np.ndarray | None = None, density: np.ndarray | None = None) -> tuple:
-    """(spilled, words, dram_bytes, durations, busy, useful, energy parts) of the traffic `raw` (`group_costs`).
+    """(spilled, words, dram_bytes, durations, busy, useful, energy parts, energy) of the traffic `raw`
+    (`group_costs`).
     The overflowing fraction of the spillable tensors' buffer traffic moves to DRAM, in `raw` itself: an
     intermediate that does not fit is written out and read back (FLAT's spill of the score rows); `spilled` is
     that fraction per row. `words` and the energy parts are dicts of per-row arrays (LEVELS; compute and
@@ -143,7 +201,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
     unpriced = np.zeros(len(tiles), dtype=np.bool_) if unpriced is None else unpriced
     units = (arch.array_2d, arch.array_1d)
     access_words, access_pj = level_prices(arch)
-    spilled, words, dram_bytes, durations, busy, useful, energy = group_costs(
+    spilled, words, dram_bytes, durations, busy, useful, energy, total = group_costs(
         cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles,
         lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
         _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
@@ -153,7 +211,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
          lowered.real_density, _density_rows(lowered, density)))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
     return (spilled, dict(zip(LEVELS, words.T, strict=True)), dram_bytes, durations, busy, useful,
-            dict(zip(names, energy.T, strict=True)))
+            dict(zip(names, energy.T, strict=True)), total)
 
 
 def level_prices(arch: SpatialArch) -> tuple[np.ndarray, np.ndarray]:
@@ -195,20 +253,17 @@ def delivery_lag(lowered: LoweredGroup, extents: np.ndarray) -> np.ndarray:
     A reduction over a part spread across an array dimension ends as a chain of partial results crossing
     that dimension, one PE per hop (FuseMax's LM: 256 hops of a max on a 256x256 array, REFERENCE.md §1
     "How the artifact's model charges time and energy"); the result leaves the array only after the last
-    hop. Whether a consumer waits for it is left to the schedule (a binding that overlaps the next tile
-    hides it)."""
-    lag = np.zeros((len(extents), len(lowered.einsums) + 1))
-    for n in range(len(lowered.einsums)):
-        array = lowered.einsum_array[n]
-        for d in range(2):
-            part = lowered.spatial_part[array, d]
-            if part >= 0 and lowered.einsum_reduced[n, part]:
-                hops = np.minimum(extents[:, part], lowered.spatial_size[array, d])
-                lag[:, n] += hops * lowered.reduce_hop_cycles[n]
-    return lag
+    hop, at most the array's size (`group_plan`'s lag terms). Whether a consumer waits for it is left to the
+    schedule (a binding that overlaps the next tile hides it)."""
+    return checks(lowered, extents)[4]
 
 
 def task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`_task_plan`, cached (`group_plan`)."""
+    return group_plan(lowered).task_plan
+
+
+def _task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Resources, stages, issue order and buffer slots of a group's per-tile tasks (Einsums, then DRAM).
 
     The DRAM task loads a tile's inputs (and drains its outputs). `tiles_in_flight` counts the tiles whose
@@ -236,22 +291,19 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     if cycles_override is not None:
         cycles = np.ascontiguousarray(cycles_override, dtype=float)
         raw = (cycles, *raw[1:])
-    fit = fits(arch, occupancy)
-    stride = recurrence_stride(lowered, extents)
-    in_order = recurrence_in_order(lowered, extents, stride)
-    placed = fit & (staging.sum(axis=1) == 0) if arch.staging_buffer is None else fit
+    fit, placed, in_order, stride, lag = checks(lowered, extents, arch, occupancy, staging)
     feasible = placed & in_order
-    spilled, words, dram_bytes, durations, busy, useful, energy_parts = costs(
+    spilled, words, dram_bytes, durations, busy, useful, energy_parts, energy = costs(
         lowered, arch, raw, extents, ~fit if skip_overflow else None, density)
     resources, stages, order, slots = task_plan(lowered)
     latency = np.full(len(extents), np.inf)  # only feasible tilings are scheduled
     rows = slice(None) if feasible.all() else np.flatnonzero(feasible)  # (no copies when all are)
     scheduled = durations[rows]
     latency[rows] = schedule_latency_distinct(
-        scheduled, delivery_lag(lowered, extents[rows]), resources, stages, order, lowered.deps, lowered.recurrence,
-        stride[rows], np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW)
+        scheduled, lag[rows], resources, stages, order, lowered.deps, lowered.recurrence, stride[rows],
+        np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
-    energy = np.where(feasible, sum(energy_parts.values()), np.inf)
+    energy[~feasible] = np.inf
     return GroupBatch(placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,
                       energy_parts, (cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging,
                                      occupancy, tiles, raw[9]))

@@ -9,7 +9,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from einsum_cascade.errors import SpecError
-from mappers.space import SpatialMappingSpace
+from mappers.space import SpatialMappingSpace, fill_extents
 from simulator.heap import keep_freed_memory
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
 from simulator.spatial.lower import at_covered_lengths, covered_lengths, lower_group
@@ -82,9 +82,9 @@ class SpatialCost:
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
                 continue
-            batches, chosen = [], genomes[rows]
+            batches, values = [], self.space.part_values(genomes[rows])
             for position, g in enumerate(lowered):
-                extents = self.space.extents(g.parts, g.extents, chosen)
+                extents = fill_extents(g.parts, g.extents, values)
                 batches.append(evaluate_group_batch(g, self.arch, extents,
                                                     density=self._densities(int(structure), position, g, extents)))
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],

@@ -54,8 +54,8 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     """Spill the overflowing fraction of spillable tensors' buffer traffic to DRAM (in place, as `costs` in
     `batch.py` describes), then per row: spilled fraction [B], words per level [B, 5] (LEVELS), DRAM bytes [B],
     task durations per tile [B, E+1] (the Einsums', then the DRAM transfer's), busy cycles [B, 3] (2D, 1D,
-    DRAM), useful PE-cycles [B, 2] and energy [B, 6 or 7] (compute and registers of the 2D array, then of the
-    1D array, then the buffer, the staging buffer if it has a price, DRAM).
+    DRAM), useful PE-cycles [B, 2], energy [B, 6 or 7] (compute and registers of the 2D array, then of the
+    1D array, then the buffer, the staging buffer if it has a price, DRAM) and its sum [B].
 
     `padding` = (extents [B, parts], split_parts [R, parts], split_totals [R], split_shared [R], span_patterns
     [K, R], einsum_span [E], tensor_span [T], real_density [E], density [B or 1, E]) (`LoweredGroup`): where tiles
@@ -83,6 +83,11 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     inner = np.ones(n_split)  # per split rank: its tile inside a shared outer part (chunk)
     tensor_real = np.ones(n_tensors)  # per tensor: the real fraction of its elements
     energy = np.zeros((batch, 7 if has_staging else 6))
+    chunked = np.zeros(patterns.shape[0], dtype=np.bool_)  # a pattern spanning ranks cut into shared chunks
+    for k in range(patterns.shape[0]):
+        for r in range(n_split):
+            chunked[k] = chunked[k] or (patterns[k, r] and split_shared[r] >= 0)
+    total = np.zeros(batch)  # energy summed over the components
     for b in range(batch):
         if unpriced[b]:
             for out in (spilled[b:b + 1], dram_bytes[b:b + 1], words[b], durations[b], busy[b], useful[b],
@@ -100,8 +105,16 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
                 inner[r] = covered / extents[b, split_shared[r]]
             padded = padded or covered != split_totals[r]
         for k in range(patterns.shape[0]):
-            pattern_real[k] = _real_fraction(patterns, k, real, split_shared, split_totals, inner, extents[b]) \
-                if padded else 1.0
+            if not padded:
+                pattern_real[k] = 1.0
+            elif chunked[k]:
+                pattern_real[k] = _real_fraction(patterns, k, real, split_shared, split_totals, inner, extents[b])
+            else:  # no ranks in shared chunks: the product of the real fractions (as `_real_fraction` has it)
+                fraction = 1.0
+                for r in range(n_split):
+                    if patterns[k, r]:
+                        fraction *= real[r]
+                pattern_real[k] = fraction
         for t in range(n_tensors):
             tensor_real[t] = pattern_real[tensor_span[t]]
             dram_read[b, t] *= tensor_real[t]
@@ -117,12 +130,14 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
                     dram_write[b, t] += moved_write * tensor_real[t]
                     buffer_read[b, t] -= moved_read
                     buffer_write[b, t] -= moved_write
+        read, write, staged, fetched, drained = 0.0, 0.0, 0.0, 0.0, 0.0  # summed in registers, tensor by tensor
         for t in range(n_tensors):
-            words[b, 0] += buffer_read[b, t]
-            words[b, 1] += buffer_write[b, t]
-            words[b, 2] += staging[b, t]
-            words[b, 3] += dram_read[b, t]
-            words[b, 4] += dram_write[b, t]
+            read += buffer_read[b, t]
+            write += buffer_write[b, t]
+            staged += staging[b, t]
+            fetched += dram_read[b, t]
+            drained += dram_write[b, t]
+        words[b, 0], words[b, 1], words[b, 2], words[b, 3], words[b, 4] = read, write, staged, fetched, drained
         dram_bytes[b] = (words[b, 3] + words[b, 4]) * word_bytes
         dram_cycles = dram_bytes[b] / dram_bytes_per_cycle
         spent[:] = 0.0  # PE-cycles the arrays spend, padding included: what their registers are charged for
@@ -145,4 +160,6 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             energy[b, 5] = words[b, 2] / access_words[2] * access_pj[2]
             column = 6
         energy[b, column] = words[b, 3] / access_words[3] * access_pj[3] + words[b, 4] / access_words[4] * access_pj[4]
-    return spilled, words, dram_bytes, durations, busy, useful, energy
+        for c in range(energy.shape[1]):  # in column order, as summing the parts one by one
+            total[b] += energy[b, c]
+    return spilled, words, dram_bytes, durations, busy, useful, energy, total
