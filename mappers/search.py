@@ -93,12 +93,15 @@ class _Seen:
     def complete(self) -> bool:
         return self.count >= self.size
 
-    def fresh(self, genomes: np.ndarray) -> np.ndarray:
-        """True for each genome neither costed before nor repeated earlier in this batch."""
-        index = genomes.astype(np.int64) @ self.strides
+    def index(self, genomes: np.ndarray) -> np.ndarray:
+        """Each genome's place in the space (its mixed-radix index)."""
+        return genomes.astype(np.int64) @ self.strides
+
+    def fresh(self, index: np.ndarray) -> np.ndarray:
+        """True for each genome (by `index`) neither costed before nor repeated earlier in this batch."""
         if len(index) > 1 and (np.diff(index) > 0).all():  # increasing (an enumerated batch): no repeats
             return ~self.bits[index]
-        first = np.zeros(len(genomes), dtype=bool)
+        first = np.zeros(len(index), dtype=bool)
         first[np.unique(index, return_index=True)[1]] = True
         return first & ~self.bits[index]
 
@@ -107,9 +110,9 @@ class _Seen:
         index = np.flatnonzero(~self.bits)
         return self.space.at(rng.choice(index, min(count, len(index)), replace=False))
 
-    def mark(self, fresh_genomes: np.ndarray) -> None:
-        self.bits[fresh_genomes.astype(np.int64) @ self.strides] = True
-        self.count += len(fresh_genomes)
+    def mark(self, fresh_index: np.ndarray) -> None:
+        self.bits[fresh_index] = True
+        self.count += len(fresh_index)
 
 
 class _Budget:
@@ -139,19 +142,23 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
 
     def evaluate(genomes: np.ndarray) -> np.ndarray:
         """Cost of each genome (inf for one already costed); the batch is cut where the budget runs out."""
-        fresh = seen.fresh(genomes)
-        within = np.cumsum(fresh) <= budget.left(result.evaluated)
-        genomes, fresh = genomes[within], fresh[within]
+        index = seen.index(genomes)
+        fresh = seen.fresh(index)
+        if fresh.sum() > budget.left(result.evaluated):
+            within = np.cumsum(fresh) <= budget.left(result.evaluated)
+            genomes, fresh, index = genomes[within], fresh[within], index[within]
         if not len(genomes):
             return np.empty(0)
+        every = fresh.all()  # (an enumerated batch: no copies)
         values = np.full(len(genomes), np.inf)
         result.duplicates += int((~fresh).sum())
         if fresh.any():
-            new = genomes[fresh]
-            seen.mark(new)
-            values[fresh], reasons = cost(new)
+            new = genomes if every else genomes[fresh]
+            seen.mark(index if every else index[fresh])
+            costs, reasons = cost(new)
+            values[fresh] = costs
             result.evaluated += len(new)
-            result.legal += int(np.isfinite(values[fresh]).sum())
+            result.legal += int(np.isfinite(costs).sum())
             result.pruned += int((~legal_sizes(new)).sum()) if legal_sizes else 0
             result.rejections.update(reasons)
             bar.update(len(new))

@@ -12,7 +12,7 @@ from test_loopnest_reference import preset_text
 from arch_models import load_arch
 from einsum_cascade.library import library_cascade
 from mappers.load import parse_mapping
-from simulator.spatial.batch import fits, recurrence_stride, task_plan, traffic
+from simulator.spatial.batch import checks, fits, recurrence_stride, task_plan, traffic
 from simulator.spatial.lower import lower_group
 from simulator.studies.mapping_choice import simulate_family
 
@@ -47,6 +47,18 @@ def test_a_tile_needing_more_registers_than_a_pe_has_does_not_fit():
     arch = load_arch("fusemax")
     occupancy = np.array([[0.0, 0.0, 0.0, 16.0, 32.0], [0.0, 0.0, 0.0, 17.0, 0.0], [0.0, 0.0, 0.0, 0.0, 33.0]])
     assert fits(arch, occupancy).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize(("arch_name", "placed"), [("flat", [True, False]), ("fusemax", [True, True])])
+def test_a_tiling_that_stages_a_value_is_placed_only_where_a_staging_buffer_is(arch_name, placed):
+    # flat.yaml has no staging buffer, fusemax.yaml has one: of two tilings that fit (no occupancy), the second
+    # stages 3 words of one tensor, which only FuseMax's hardware can hold
+    arch = load_arch(arch_name)
+    lowered = lower_group(library_cascade("fusemax"), small_arch(), fusemax_mapping(), 0, SMALL)
+    staging = np.zeros((2, len(lowered.tensors)))
+    staging[1, 0] = 3.0
+    fit, got, *_ = checks(lowered, np.repeat(lowered.extents[None, :], 2, axis=0), arch, np.zeros((2, 5)), staging)
+    assert fit.tolist() == [True, True] and got.tolist() == placed
 
 
 @pytest.mark.parametrize(("dram_loops", "stride"), [

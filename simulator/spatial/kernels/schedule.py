@@ -156,6 +156,21 @@ def _run(durations, delivery, resources, stages, order, edges, recurrence_stride
     return makespan, tile_done[:limit], limit, period
 
 
+@njit(cache=True, inline="always")
+def _steady_shift(now, before, resource_free, previous_free, used):
+    """The first test of `_repeat`, cheap enough to run before it: the shift of the first task issued in a step
+    (its newest finish time `now` less the one before), if positive and every used resource's free time moved by
+    it too, else 0."""
+    shift = now - before
+    tolerance = 1e-12 * max(1.0, abs(now))
+    if shift <= 0.0:
+        return 0.0
+    for r in range(3):
+        if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
+            return 0.0
+    return shift
+
+
 @njit(cache=True)
 def _repeat(finish, tile_done, resource_free, previous_free, used, stages, anchor, step, max_stage, recurrence_read,
             reach, tiles_in_flight):
@@ -165,13 +180,10 @@ def _repeat(finish, tile_done, resource_free, previous_free, used, stages, ancho
     reaches back to (`reach`); and the finish times (`tile_done`) of the tiles issued in full that the buffer slots
     reach back to. The next step is a function of these alone, so from a repeat on, every step repeats."""
     done = step - max_stage  # the newest tile this step completes
-    shift = finish[done, anchor] - finish[done - 1, anchor]
-    tolerance = 1e-12 * max(1.0, abs(finish[done, anchor]))
-    if shift <= 0.0:
+    shift = _steady_shift(finish[done, anchor], finish[done - 1, anchor], resource_free, previous_free, used)
+    if shift == 0.0:
         return 0.0
-    for r in range(3):
-        if used[r] and abs(resource_free[r] - previous_free[r] - shift) > tolerance:
-            return 0.0
+    tolerance = 1e-12 * max(1.0, abs(finish[done, anchor]))
     for back in range(max_stage + reach):
         tile = step - back
         for task in range(stages.shape[0]):

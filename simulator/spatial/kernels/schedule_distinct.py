@@ -19,6 +19,7 @@ from simulator.spatial.kernels.schedule import (
     _max_stage,
     _repeat,
     _steady_period,
+    _steady_shift,
     _task_reads,
     _window,
 )
@@ -130,6 +131,10 @@ def _run_lanes(durations, delivery, resources, stages, order, edges, recurrence_
                     tile_done[tile, lane] = max(tile_done[tile, lane], end)
         for lane in range(lanes):
             if period[lane] == 0.0 and lookback[lane] <= step < limit[lane] - 1:
+                newest = step - max_stage  # `_repeat` after its cheap first test, which most steps fail
+                if _steady_shift(finish[newest, order[0], lane], finish[newest - 1, order[0], lane],
+                                 resource_free[:, lane], previous_free[:, lane], used) == 0.0:
+                    continue
                 period[lane] = _repeat(finish[:, :, lane], tile_done[:, lane], resource_free[:, lane],
                                        previous_free[:, lane], used, stages, order[0], step, max_stage,
                                        recurrence_read, reach[lane], slots[lane])
