@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from mappers.space import SpatialMappingSpace, fill_extents
 from simulator.heap import keep_freed_memory
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
 from simulator.spatial.lower import at_covered_lengths, covered_lengths, lower_group
+from simulator.spatial.shared_groups import GroupResult, SharedGroups
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
 OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
@@ -30,6 +31,7 @@ class SpatialCost:
         self.space, self.objective, self.weights = space, objective, weights
         self._lowered: dict[int, object] = {}
         self._at_lengths: dict[tuple, np.ndarray] = {}  # (structure, group, covered lengths) -> densities
+        self._shared = SharedGroups({}, 0)  # none until `canonicalize` finds them
         self.arch: SpatialArch = space.arch
         keep_freed_memory()  # its batches' arrays are reused, not faulted in anew (`simulator.heap`)
 
@@ -54,17 +56,26 @@ class SpatialCost:
         tiling its extents), so they are one candidate (on a GEMM, placement and binding policies collapse:
         nothing runs on the 1D array). Each structure is lowered once, at its smallest sizes (which divide every
         rank), and that lowering serves the search. The first of each class in enumeration order is kept.
+        A group that kept structures share is then evaluated once per size (`SharedGroups`).
         Returns each structure's index (before) -> the index (before) of the structure kept for it."""
         probe = np.zeros(len(self.space.dimensions), dtype=np.int64)
-        classes, kept_for = {}, {}  # signature -> the first structure with it
+        classes, kept_for, nests = {}, {}, {}  # signature -> the first structure with it; its groups' loop nests
         for structure in range(self.space.dimensions[0]):
             probe[0] = structure
             groups = self._structure(structure, probe)
             signature = groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups)
             kept_for[structure] = classes.setdefault(signature, structure)
+            nests.setdefault(structure, () if isinstance(groups, str) else signature)
         keep, lowered = list(classes.values()), self._lowered
         self.space.keep_structures(keep)
         self._lowered = {new: lowered[old] for new, old in enumerate(keep)}
+        where = defaultdict(list)  # loop nest -> (kept structure, position) of the groups that have it
+        for new, old in enumerate(keep):
+            for position, nest in enumerate(nests[old]):
+                where[nest].append((new, position))
+        shared = [places for places in where.values() if len(places) > 1]
+        self._shared = SharedGroups({place: n for n, places in enumerate(shared) for place in places},
+                                    int(np.prod(self.space.dimensions[1:])))
         return kept_for
 
     def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Counter]:
@@ -82,11 +93,9 @@ class SpatialCost:
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
                 continue
-            batches, values = [], self.space.part_values(genomes[rows])
-            for position, g in enumerate(lowered):
-                extents = fill_extents(g.parts, g.extents, values)
-                batches.append(evaluate_group_batch(g, self.arch, extents,
-                                                    density=self._densities(int(structure), position, g, extents)))
+            values = self.space.part_values(genomes[rows])
+            sizes = genomes[rows, 1:] @ self.space.strides[1:]  # each genome's index among a structure's sizes
+            batches = [self._group(int(structure), position, g, values, sizes) for position, g in enumerate(lowered)]
             cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
                                     [g.overlap_previous for g in lowered])
             feasible = np.logical_and.reduce([b.feasible for b in batches])
@@ -98,6 +107,19 @@ class SpatialCost:
             if (placed & ~feasible).any():
                 reasons[OUT_OF_ORDER] += int((placed & ~feasible).sum())
         return latency, energy, reasons
+
+    def _group(self, structure: int, position: int, group, values: dict, sizes: np.ndarray) -> GroupResult:
+        """The group's results for the genomes whose part extents are `values` and whose sizes are `sizes`; a group
+        that structures share is evaluated only at sizes no structure evaluated it at before."""
+
+        def evaluate(rows):
+            chosen = values if rows is None else {part: v[rows] for part, v in values.items()}
+            extents = fill_extents(group.parts, group.extents, chosen)
+            return GroupResult.of(evaluate_group_batch(group, self.arch, extents,
+                                                       density=self._densities(structure, position, group, extents)))
+
+        key = self._shared.key(structure, position)
+        return evaluate(None) if key is None else self._shared.take(key, sizes, evaluate)
 
     def _densities(self, structure: int, position: int, group, extents: np.ndarray) -> np.ndarray | None:
         """[rows, einsums] each row's mask densities at the lengths its tiles cover (`at_covered_lengths`: a

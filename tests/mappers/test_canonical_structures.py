@@ -92,3 +92,42 @@ def test_a_structure_lowers_the_same_at_every_size(cascade, arch):
         assert nests(other) == nests(first)
         compared += 1
     assert compared >= 10
+
+
+def test_a_group_that_structures_share_is_evaluated_once_per_size_and_costs_each_what_it_costs_alone(monkeypatch):
+    # FuseMax split into groups: a group on one array lowers the same whatever the binding, so kept structures
+    # share it; the search evaluates it once per size (in any order of the genomes, batch after batch) and each
+    # structure's latency and energy are those of the uncanonicalized space, which evaluates every group
+    import simulator.spatial.mapper_cost as mapper_cost
+    from simulator.spatial.mapper_cost import _loop_nest
+
+    genomes, latency, energy = all_metrics(space_of("fusemax"))
+    canonical = space_of("fusemax")
+    cost = SpatialCost(canonical)
+    keep = sorted(set(cost.canonicalize().values()))
+    probe = np.zeros(len(canonical.dimensions), dtype=np.int64)
+    nests = {}  # (loop nest, sizes) pairs a search must evaluate: each once
+    for structure in range(canonical.dimensions[0]):
+        probe[0] = structure
+        for group in cost._structure(structure, probe):
+            nests.setdefault(_loop_nest(group), []).append(structure)
+    assert any(len(structures) > 1 for structures in nests.values())  # something is shared
+    evaluated = []
+    original = mapper_cost.evaluate_group_batch
+
+    def counted(group, arch, extents, **keywords):
+        evaluated.append(len(extents))
+        return original(group, arch, extents, **keywords)
+
+    monkeypatch.setattr(mapper_cost, "evaluate_group_batch", counted)
+    mine = np.concatenate(list(canonical.enumerate(100_000)))
+    mine = mine[np.random.default_rng(1).permutation(len(mine))]
+    legal = canonical.legal_sizes(mine)
+    before = np.flatnonzero(np.isin(genomes[:, 0], keep))  # the same genomes in the space before merging
+    index = {(keep.index(int(g[0])), *map(int, g[1:])): n for n, g in zip(before, genomes[before], strict=True)}
+    for chunk in np.array_split(np.arange(len(mine)), 7):
+        got_latency, got_energy, _ = cost.metrics(mine[chunk])
+        rows = [index[tuple(map(int, g))] for g in mine[chunk]]
+        assert np.array_equal(got_latency, latency[rows]) and np.array_equal(got_energy, energy[rows])
+    sizes = len(np.unique(mine[legal][:, 1:], axis=0))
+    assert sum(evaluated) == len(nests) * sizes  # every loop nest once at every legal size
