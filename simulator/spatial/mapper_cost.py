@@ -96,12 +96,17 @@ class SpatialCost:
             values = self.space.part_values(genomes[rows])
             sizes = genomes[rows, 1:] @ self.space.strides[1:]  # each genome's index among a structure's sizes
             batches = [self._group(int(structure), position, g, values, sizes) for position, g in enumerate(lowered)]
-            cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
-                                    [g.overlap_previous for g in lowered])
-            feasible = np.logical_and.reduce([b.feasible for b in batches])
-            placed = np.logical_and.reduce([b.fits for b in batches])
+            if len(batches) == 1:  # (what the general case gives for one group, without its copies)
+                cycles, feasible, placed, group_energy = (batches[0].cycles, batches[0].feasible, batches[0].fits,
+                                                    batches[0].energy_pj)
+            else:
+                cycles = combine_groups([b.cycles for b in batches], [b.busy for b in batches],
+                                        [g.overlap_previous for g in lowered])
+                feasible = np.logical_and.reduce([b.feasible for b in batches])
+                placed = np.logical_and.reduce([b.fits for b in batches])
+                group_energy = np.sum([b.energy_pj for b in batches], axis=0)
             latency[rows] = np.where(feasible, cycles / self.arch.clock_hz, np.inf)
-            energy[rows] = np.where(feasible, np.sum([b.energy_pj for b in batches], axis=0), np.inf)
+            energy[rows] = np.where(feasible, group_energy, np.inf)
             if (~placed).any():  # a larger buffer would lift this, whatever the binding
                 reasons[OVERFLOW] += int((~placed).sum())
             if (placed & ~feasible).any():
