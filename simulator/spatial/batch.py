@@ -48,7 +48,7 @@ def traffic(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None
     densities (`SpatialCost._densities`; the group's own if not given)."""
     limits = np.zeros(5) if arch is None else np.array([*_limits(arch), 1.0])
     return group_traffic(
-        extents, (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
+        per_row(extents), (lowered.dram_position, lowered.buffer_loop, lowered.buffer_position),
         (lowered.spatial_part, lowered.spatial_size),
         (lowered.einsum_parts, lowered.einsum_reduced, lowered.einsum_array, lowered.cycles_per_point,
          _density_rows(lowered, density)),
@@ -109,8 +109,16 @@ def _plan(lowered: LoweredGroup) -> GroupPlan:
 
 
 def _density_rows(lowered: LoweredGroup, density: np.ndarray | None) -> np.ndarray:
-    """[rows or 1, einsums]: each row's mask densities, or the group's own as one row for all."""
-    return lowered.density[None, :] if density is None else np.ascontiguousarray(density, dtype=np.float64)
+    """[rows or 1, einsums]: each row's mask densities, or the group's own as one row for all (`per_row`)."""
+    return per_row(lowered.density[None, :] if density is None else density)
+
+
+def per_row(array: np.ndarray) -> np.ndarray:
+    """A batch's per-row array as the kernels take it: float64, C-contiguous and writable (a read-only one, such
+    as a view of a lowered group's frozen arrays, is copied). Numba compiles a kernel once per argument type,
+    read-only being a type of its own: one kind of array keeps one compiled kernel, which the install step
+    caches (`cli.warm_kernels`), for the simulator and the mapper alike."""
+    return np.require(array, dtype=np.float64, requirements=("C", "W"))
 
 
 def _limits(arch: SpatialArch) -> tuple[float, float, float, float]:
@@ -124,7 +132,7 @@ def fits(arch: SpatialArch, occupancy: np.ndarray) -> np.ndarray:
     """Which rows of an occupancy batch fit every level (spillable tensors may overflow the buffer); each array's
     register words per PE or lane against its own register file (`group_feasibility`)."""
     rows, none = len(occupancy), np.zeros(0, dtype=np.int64)
-    return group_feasibility(np.zeros((rows, 1)), np.ascontiguousarray(occupancy, dtype=np.float64),
+    return group_feasibility(np.zeros((rows, 1)), per_row(occupancy),
                              np.zeros((rows, 0)), np.array(_limits(arch)), False, none, 0, -1, none, none,
                              np.zeros(0), np.zeros(0), 1)[0]
 
@@ -139,7 +147,7 @@ def checks(lowered: LoweredGroup, extents: np.ndarray, arch: SpatialArch | None 
     occupancy = np.zeros((rows, 5)) if occupancy is None else occupancy
     staging = np.zeros((rows, 0)) if staging is None else staging
     limits = np.array(_limits(arch)) if arch is not None else np.zeros(4)
-    return group_feasibility(np.ascontiguousarray(extents, dtype=np.float64), occupancy, staging, limits,
+    return group_feasibility(per_row(extents), per_row(occupancy), per_row(staging), limits,
                              arch is not None and arch.staging_buffer is None, plan.recurrence_inner,
                              lowered.recurrence_part, plan.recurrence_gap, *plan.lag_terms, len(lowered.einsums) + 1)
 
@@ -206,7 +214,7 @@ def costs(lowered: LoweredGroup, arch: SpatialArch, raw: tuple, extents: np.ndar
         lowered.einsum_array, lowered.cycles_per_point, lowered.energy_per_point, lowered.tensor_spill,
         _limits(arch)[0], arch.dram_bytes_per_cycle, float(arch.word_bytes),
         np.array([register_pj_per_cycle(u) for u in units]), access_words, access_pj, unpriced,
-        (np.ascontiguousarray(extents, dtype=np.float64), lowered.split_parts, lowered.split_totals,
+        (per_row(extents), lowered.split_parts, lowered.split_totals,
          lowered.split_shared, lowered.span_patterns, lowered.einsum_span, lowered.tensor_span,
          lowered.real_density, _density_rows(lowered, density)))
     names = (*ENERGY_PARTS, "buffer", *(("staging",) if arch.staging_buffer is not None else ()), "dram")
@@ -289,7 +297,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     raw = traffic(lowered, extents, arch if skip_overflow else None, density)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
-        cycles = np.ascontiguousarray(cycles_override, dtype=float)
+        cycles = per_row(cycles_override)
         raw = (cycles, *raw[1:])
     fit, placed, in_order, stride, lag = checks(lowered, extents, arch, occupancy, staging)
     feasible = placed & in_order

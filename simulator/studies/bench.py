@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,16 +129,20 @@ USER_COMMANDS = {  # what a user types; each is timed in a fresh process
 def user_commands(names=tuple(USER_COMMANDS), warm_runs: int = 3) -> dict:
     """Wall seconds of each command in a fresh process, as a user meets them. The kernels are first compiled
     into an empty Numba cache by what the install step runs (`install_compile_s`); then each command's
-    `first` run is the first command after installing, and `warm` the median of `warm_runs` more. The map
-    command also reports its own figures (candidates/s with the kernel load inside the timer)."""
+    `first` run is the first command after installing (on its own copy of that cache, so that no command
+    benefits from what another compiled), and `warm` the median of `warm_runs` more. The map commands also
+    report their own figures (candidates/s with the kernel load inside the timer)."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="cascade-bench-") as tmp:
-        env = {**os.environ, "NUMBA_CACHE_DIR": f"{tmp}/numba", "CASCADE_CACHE": f"{tmp}/mapper"}
+        installed = {**os.environ, "NUMBA_CACHE_DIR": f"{tmp}/numba", "CASCADE_CACHE": f"{tmp}/mapper"}
         if names:
             start = time.perf_counter()
-            _run([sys.executable, "-m", "simulator.cli.warm_kernels"], env)
+            _run([sys.executable, "-m", "simulator.cli.warm_kernels"], installed)
             results["install_compile_s"] = time.perf_counter() - start
+        env = installed
         for name in names:
+            env = {**installed, "NUMBA_CACHE_DIR": f"{tmp}/numba-{name}"}
+            shutil.copytree(installed["NUMBA_CACHE_DIR"], env["NUMBA_CACHE_DIR"])
             argv = [a.format(tmp=tmp) for a in USER_COMMANDS[name]]
             times, out = [], ""
             for _ in range(1 + warm_runs):
