@@ -87,14 +87,16 @@ class SpatialCost:
         if (~legal).any():
             reasons[LONG_BUFFER_LOOP] += int((~legal).sum())
         structures = genomes[:, 0]
+        strides = self.space.strides
+        everyone = self.space.part_values(genomes)  # (worked out once for the batch, then taken per structure)
+        every_size = (genomes @ strides) % strides[0]  # each genome's index among a structure's sizes
         for structure in np.unique(structures[legal]):
             rows = np.flatnonzero(legal & (structures == structure))
             lowered = self._structure(int(structure), genomes[rows[0]])
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
                 continue
-            values = self.space.part_values(genomes[rows])
-            sizes = genomes[rows, 1:] @ self.space.strides[1:]  # each genome's index among a structure's sizes
+            values, sizes = {part: value[rows] for part, value in everyone.items()}, every_size[rows]
             batches = [self._group(int(structure), position, g, values, sizes) for position, g in enumerate(lowered)]
             if len(batches) == 1:  # (what the general case gives for one group, without its copies)
                 cycles, feasible, placed, group_energy = (batches[0].cycles, batches[0].feasible, batches[0].fits,
