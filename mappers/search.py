@@ -145,8 +145,9 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
         """Cost of each genome (inf for one already costed); the batch is cut where the budget runs out."""
         index = seen.index(genomes)
         fresh = seen.fresh(index)
-        if fresh.sum() > budget.left(result.evaluated):
-            within = np.cumsum(fresh) <= budget.left(result.evaluated)
+        left = budget.left(result.evaluated)  # (read once: a time budget's clock moves)
+        if fresh.sum() > left:
+            within = np.cumsum(fresh) <= left
             genomes, fresh, index = genomes[within], fresh[within], index[within]
         if not len(genomes):
             return np.empty(0)

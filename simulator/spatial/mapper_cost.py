@@ -65,7 +65,7 @@ class SpatialCost:
             groups = self._structure(structure, probe)
             signature = groups if isinstance(groups, str) else tuple(_loop_nest(g) for g in groups)
             kept_for[structure] = classes.setdefault(signature, structure)
-            nests.setdefault(structure, () if isinstance(groups, str) else signature)
+            nests[structure] = () if isinstance(groups, str) else signature
         keep, lowered = list(classes.values()), self._lowered
         self.space.keep_structures(keep)
         self._lowered = {new: lowered[old] for new, old in enumerate(keep)}
@@ -75,7 +75,7 @@ class SpatialCost:
                 where[nest].append((new, position))
         shared = [places for places in where.values() if len(places) > 1]
         self._shared = SharedGroups({place: n for n, places in enumerate(shared) for place in places},
-                                    int(np.prod(self.space.dimensions[1:])))
+                                    int(self.space.strides[0]))  # sizes per structure
         return kept_for
 
     def metrics(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Counter]:

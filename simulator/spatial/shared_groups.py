@@ -9,7 +9,7 @@ structure that reaches a size and takes the result for the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -28,7 +28,10 @@ class GroupResult:
 
     @classmethod
     def of(cls, batch) -> GroupResult:
-        return cls(batch.cycles, batch.busy, batch.energy_pj, batch.fits, batch.feasible)
+        return cls(*(getattr(batch, name) for name in NAMES))
+
+
+NAMES = tuple(field.name for field in fields(GroupResult))
 
 
 class SharedGroups:
@@ -55,9 +58,8 @@ class SharedGroups:
         missing = np.flatnonzero(~kept[index])
         if len(missing):
             fresh, at = evaluate(missing), index[missing]
-            for name in ("cycles", "busy", "energy_pj", "fits", "feasible"):
+            for name in NAMES:
                 getattr(table, name)[at] = getattr(fresh, name)
             kept[at] = True
-        return GroupResult(table.cycles[index], table.busy[index], table.energy_pj[index], table.fits[index],
-                           table.feasible[index])
+        return GroupResult(*(getattr(table, name)[index] for name in NAMES))
 

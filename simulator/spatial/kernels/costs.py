@@ -90,8 +90,8 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
     total = np.zeros(batch)  # energy summed over the components
     for b in range(batch):
         if unpriced[b]:
-            for out in (spilled[b:b + 1], dram_bytes[b:b + 1], words[b], durations[b], busy[b], useful[b],
-                        energy[b], dram_read[b], dram_write[b], buffer_read[b], buffer_write[b], staging[b]):
+            for out in (spilled[b:b + 1], dram_bytes[b:b + 1], total[b:b + 1], words[b], durations[b], busy[b],
+                        useful[b], energy[b], dram_read[b], dram_write[b], buffer_read[b], buffer_write[b], staging[b]):
                 out[:] = np.nan
             continue
         padded = False
