@@ -13,7 +13,7 @@ import numpy as np
 from arch_models import SpatialArch
 from simulator.spatial.kernels.costs import LEVELS, group_costs
 from simulator.spatial.kernels.feasibility import group_feasibility
-from simulator.spatial.kernels.schedule_distinct import schedule_latency_distinct
+from simulator.spatial.kernels.schedule_distinct import ScheduleMemos, schedule_latency_distinct
 from simulator.spatial.kernels.traffic import group_traffic
 from simulator.spatial.lower import LoweredGroup
 
@@ -65,6 +65,7 @@ class GroupPlan:
     recurrence_inner: np.ndarray  # parts of the loops inside the one a recurrence advances (`recurrence_stride`)
     recurrence_gap: int  # stages the deepest recurrence's producer runs behind its reader; -1: no recurrence
     lag_terms: tuple  # (Einsum, part, array size, cycles per hop) of each spatial reduction (`delivery_lag`)
+    schedule_key: bytes  # the task plan and dependences: groups with the same key schedule alike (`ScheduleMemos`)
 
 
 _PLANS: dict[int, tuple[LoweredGroup, GroupPlan]] = {}  # id(lowered) -> (lowered, its plan)
@@ -105,7 +106,11 @@ def _plan(lowered: LoweredGroup) -> GroupPlan:
                 hop.append(lowered.reduce_hop_cycles[n])
     lag_terms = (np.array(einsum, dtype=np.int64), np.array(part, dtype=np.int64), np.array(size, dtype=float),
                  np.array(hop, dtype=float))
-    return GroupPlan(producer, _task_plan(lowered), inner, -1 if deepest is None else deepest[0], lag_terms)
+    plan = _task_plan(lowered)
+    resources, stages, order, _ = plan
+    schedule_key = b"/".join(np.ascontiguousarray(a).tobytes() for a in (resources, stages, order, lowered.deps,
+                                                                         lowered.recurrence))
+    return GroupPlan(producer, plan, inner, -1 if deepest is None else deepest[0], lag_terms, schedule_key)
 
 
 def _density_rows(lowered: LoweredGroup, density: np.ndarray | None) -> np.ndarray:
@@ -289,11 +294,12 @@ def _task_plan(lowered: LoweredGroup) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.ndarray,
                          cycles_override: np.ndarray | None = None, skip_overflow: bool = True,
-                         density: np.ndarray | None = None) -> GroupBatch:
+                         density: np.ndarray | None = None, schedules: ScheduleMemos | None = None) -> GroupBatch:
     """Every tiling's cost; a tiling that does not fit, or whose recurrence runs out of order, has latency and
     energy inf (it cannot run). With
     `skip_overflow` (the mapper's batches) its traffic is not worked out beyond its occupancy, and its other
-    figures are NaN. `density`: each row's mask densities (see `traffic`)."""
+    figures are NaN. `density`: each row's mask densities (see `traffic`). `schedules`: a search's schedules
+    already simulated, which its later batches take rather than simulate again."""
     raw = traffic(lowered, extents, arch if skip_overflow else None, density)
     cycles, points, dram_read, dram_write, buffer_read, buffer_write, staging, occupancy, tiles, _ = raw
     if cycles_override is not None:
@@ -307,9 +313,10 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     latency = np.full(len(extents), np.inf)  # only feasible tilings are scheduled
     rows = slice(None) if feasible.all() else np.flatnonzero(feasible)  # (no copies when all are)
     scheduled = durations[rows]
+    memo = None if schedules is None else schedules.memo(group_plan(lowered).schedule_key, len(scheduled))
     latency[rows] = schedule_latency_distinct(
         scheduled, lag[rows], resources, stages, order, lowered.deps, lowered.recurrence, stride[rows],
-        np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW)
+        np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW, memo)
     latency = np.fmax(latency, busy[:, 2])  # inf where it does not fit (its DRAM time may be NaN: not priced)
     energy[~feasible] = np.inf
     return GroupBatch(placed, in_order, latency, busy, useful, energy, dram_bytes, spilled, words,

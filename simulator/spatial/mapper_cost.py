@@ -12,6 +12,7 @@ from einsum_cascade.errors import SpecError
 from mappers.space import SpatialMappingSpace, fill_extents
 from simulator.heap import keep_freed_memory
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
+from simulator.spatial.kernels.schedule_distinct import ScheduleMemos
 from simulator.spatial.lower import at_covered_lengths, covered_lengths, lower_group
 from simulator.spatial.shared_groups import GroupResult, SharedGroups
 
@@ -32,6 +33,7 @@ class SpatialCost:
         self._lowered: dict[int, object] = {}
         self._at_lengths: dict[tuple, np.ndarray] = {}  # (structure, group, covered lengths) -> densities
         self._shared = SharedGroups({}, 0)  # none until `canonicalize` finds them
+        self._schedules = ScheduleMemos()  # schedules simulated so far, by task plan
         self.arch: SpatialArch = space.arch
         keep_freed_memory()  # its batches' arrays are reused, not faulted in anew (`simulator.heap`)
 
@@ -123,7 +125,8 @@ class SpatialCost:
             chosen = values if rows is None else {part: v[rows] for part, v in values.items()}
             extents = fill_extents(group.parts, group.extents, chosen)
             return GroupResult.of(evaluate_group_batch(group, self.arch, extents,
-                                                       density=self._densities(structure, position, group, extents)))
+                                                       density=self._densities(structure, position, group, extents),
+                                                       schedules=self._schedules))
 
         key = self._shared.key(structure, position)
         return evaluate(None) if key is None else self._shared.take(key, sizes, evaluate)

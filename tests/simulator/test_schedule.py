@@ -15,7 +15,13 @@ from simulator.spatial.kernels.schedule import (
     schedule_latency,
     schedule_latency_batch,
 )
-from simulator.spatial.kernels.schedule_distinct import _distinct_latency, schedule_latency_distinct
+from simulator.spatial.kernels.schedule_distinct import (
+    ScheduleMemo,
+    ScheduleMemos,
+    _distinct_latency,
+    _signatures,
+    schedule_latency_distinct,
+)
 
 TWO_D, ONE_D, DRAM = 0, 1, 2
 
@@ -197,6 +203,9 @@ def test_a_long_recurrence_and_fractional_durations_extrapolate_like_the_full_ru
     if dram_first:
         order = np.array([0] + [t for t in order if t != 0])
         deps[0, :] = False  # the first issued task reads nothing of its own tile
+        # and, as `task_plan` keeps, a slot per stage: the tile a slot waits for has issued its deepest stage
+        # before the first task of a step (with fewer, that task would read a tile not yet issued as done at 0)
+        tiles_in_flight = max(tiles_in_flight, int(stages.max()) + 1)
     tiles = 400
     full = schedule_latency(durations, delivery, resources, stages, order, deps, recurrence, stride,
                             tiles_in_flight, float(tiles), tiles)
@@ -266,18 +275,47 @@ def test_distinct_schedules_equal_one_by_one():
     assert np.array_equal(schedule_latency_batch(*args), expected)
 
 
-def test_distinct_schedules_survive_a_hash_collision():
-    # Rows put in one group although they differ (what a hash collision would do) are simulated alone.
+def test_distinct_schedules_survive_a_collision_of_the_first_signature():
+    # Rows put in one slot of the table although they differ (what a collision of the first signature would do)
+    # are told apart by the second and simulated each.
     durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
     rows = np.stack([durations, durations * 2.0, durations])
     lags = np.stack([delivery, delivery, delivery * 3.0])
     tiles = np.array([500.0, 500.0, 500.0])
     stride, slots = np.ones(3, dtype=np.int64), np.full(3, 3, dtype=np.int64)
-    got = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
-                            np.zeros(3, dtype=np.int64))  # every row with one signature
+    _, second = _signatures(rows, lags, stride, slots, tiles, 48, int(stages.max()))
+    memo = ScheduleMemo()
+    memo.reserve(3)
+    got, added = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
+                                   (np.zeros(3, dtype=np.int64), second), memo.table)  # one first signature
     expected = [schedule_latency(rows[n], lags[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
                 for n in range(3)]
     assert np.array_equal(got, expected)
+    assert added == 3
+
+
+def test_a_memo_kept_across_batches_gives_what_each_batch_gives_alone():
+    # A search keeps one memo per task plan across its batches (`ScheduleMemos`): a later batch takes the
+    # schedules an earlier one simulated, grows the table as it fills, and gets what it would alone, bit for bit;
+    # a budget too small for one batch empties the memos before each and changes nothing either.
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
+    rng = np.random.default_rng(5)
+    batches = []
+    for _ in range(4):
+        pick = rng.integers(0, 6, 300)
+        rows = durations[None, :] * (1 + pick[:, None] * (np.arange(len(durations)) == pick[:, None] % 3))
+        tiles = rng.choice([7.0, 48.0, 500.0, 4096.0], 300)
+        batches.append((rows, np.tile(delivery, (300, 1)), resources, stages, order, deps, recurrence,
+                        rng.integers(1, 3, 300), np.full(300, 3, dtype=np.int64), tiles, 48))
+    key = b"fusemax_like"
+    for budget in (256 * 2**20, 1):
+        memos = ScheduleMemos(budget)
+        for args in batches:
+            memo = memos.memo(key, len(args[0]))
+            assert np.array_equal(schedule_latency_distinct(*args, memo=memo), schedule_latency_batch(*args))
+        # 6 distinct rows x 3 tile keys (7, 48, and any count beyond the window) x 2 strides: each simulated once
+        # over the four batches, unless the budget empties the memo before each batch
+        assert memos.memo(key, 0).count == 36 if budget > 1 else memos.memo(key, 0).count < 36
 
 
 def test_a_round_trip_through_the_other_array_pays_the_delivery_lag_unless_pipelined():

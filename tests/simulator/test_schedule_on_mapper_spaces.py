@@ -26,7 +26,7 @@ def scheduled_rows(monkeypatch, cascade: str, seq: int, count: int, seed: int) -
     """The arguments of `count` schedules the mapper's batches asked for, on random genomes of the space."""
     calls = []
 
-    def record(durations, delivery, resources, stages, order, deps, recurrence, stride, slots, tiles, window):
+    def record(durations, delivery, resources, stages, order, deps, recurrence, stride, slots, tiles, window, memo):
         calls.append((durations, delivery, resources, stages, order, deps, recurrence, stride, slots))
         return np.ones(len(durations))
 

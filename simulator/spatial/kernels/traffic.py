@@ -99,12 +99,13 @@ def _select_reuse(reuse, prefix, candidates, count, m):
 
 
 @njit(cache=True, inline="always")
-def _spread_words(words, ext, dims, row, spatial_size, array, m):
-    """Per row, the words of a tensor one array step touches: the spatial extents it spreads over."""
+def _spread_words(words, ext, dims, spatial_size, array, m):
+    """Per row, the words of a tensor one array step touches: the spatial extents it spreads over (`dims`: the
+    part spread over each array dimension, -1 for none)."""
     for i in range(m):
         words[i] = 1.0
     for d in range(2):
-        p = dims[row, d]
+        p = dims[d]
         if p >= 0:
             size = spatial_size[array, d]
             for i in range(m):
@@ -123,22 +124,64 @@ def _reuse_candidates(innermost, parts, counts, tensor_parts, e, order, t, out):
 
 
 @njit(cache=True)
-def _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, total, best, best_order, live,
-                    structure, spatial_size, einsum_array, operand_tensor, home, output, size, buffer_read,
-                    buffer_write, staging, reduced_innermost):
-    """Buffer and staging accesses of Einsum e for rows b0 .. b0 + m - 1 (block columns 0 .. m - 1) under the
-    better of the output- and input-stationary orders (`reduced_innermost` 1 when output-stationary, the reduced
-    parts innermost, was chosen); rows not `live` (they overflow) get none. `touched[order, k]` keeps each
-    operand's (then the output's) words times reuse under each order, so the chosen one is not recomputed."""
-    parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold, operand_candidates, \
-        operand_count, output_candidates, output_count = structure
-    array = einsum_array[e]
-    first, last = first_operand[e], first_operand[e + 1]
-    for i in range(m):
-        best[i] = np.inf
-        best_order[i] = 0
-    for order in range(orders[e]):
-        steps = prefix[order]
+def _same_sequence(parts, fold, counts, e, order, e2, order2):
+    """Whether two (Einsum, order) loop sequences are the same loops with the same folds."""
+    if counts[e, order] != counts[e2, order2]:
+        return False
+    for k in range(counts[e, order]):
+        if parts[e, order, k] != parts[e2, order2, k] or fold[e, order, k] != fold[e2, order2, k]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _sequence_ids(parts, fold, counts, orders):
+    """Each (Einsum, order)'s distinct loop sequence (-1 for an order not walked), and the (Einsum, order) first
+    having each: Einsums over the same parts on the same array walk the same loops, whose iteration counts are
+    then worked out once per block (`_loop_iterations`)."""
+    n_einsums = parts.shape[0]
+    sequence_of = -np.ones((n_einsums, 2), dtype=np.int64)
+    first = np.empty((2 * n_einsums, 2), dtype=np.int64)
+    n = 0
+    for e in range(n_einsums):
+        for order in range(orders[e]):
+            found = -1
+            for s in range(n):
+                if _same_sequence(parts, fold, counts, e, order, first[s, 0], first[s, 1]):
+                    found = s
+                    break
+            if found < 0:
+                first[n, 0], first[n, 1] = e, order
+                found = n
+                n += 1
+            sequence_of[e, order] = found
+    return sequence_of, first[:n]
+
+
+@njit(cache=True)
+def _touch_id(touches, n, sequence, array, dims, candidates, count):
+    """The index of a touch (a tensor's words times reuse under one loop sequence: sequence, array, spread parts,
+    loops that may end its reuse) among the first `n` of `touches`, added if new; returns (index, touches now)."""
+    key, cand = touches
+    for k in range(n):
+        same = (key[k, 0] == sequence and key[k, 1] == array and key[k, 2] == dims[0] and key[k, 3] == dims[1]
+                and key[k, 4] == count)
+        for c in range(count):
+            same = same and cand[k, c] == candidates[c]
+        if same:
+            return k, n
+    key[n, 0], key[n, 1], key[n, 2], key[n, 3], key[n, 4] = sequence, array, dims[0], dims[1], count
+    for c in range(count):
+        cand[n, c] = candidates[c]
+    return n, n + 1
+
+
+@njit(cache=True)
+def _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, first):
+    """Per distinct loop sequence s, `prefix[s, k]`: the iterations down to its loop k - 1 of each row."""
+    for s in range(first.shape[0]):
+        e, order = first[s, 0], first[s, 1]
+        steps = prefix[s]
         for i in range(m):
             steps[0, i] = 1.0
         for k in range(counts[e, order]):
@@ -153,23 +196,33 @@ def _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, t
             else:
                 for i in range(m):
                     steps[k + 1, i] = steps[k, i] * np.ceil(ext[p, i] / spread)
+
+
+@njit(cache=True)
+def _array_accesses(b0, m, e, dens, touched, total, best, best_order, live, operand_touch, output_touch, orders,
+                    first_operand, operand_tensor, home, output, size, buffer_read, buffer_write, staging,
+                    reduced_innermost):
+    """Buffer and staging accesses of Einsum e for rows b0 .. b0 + m - 1 (block columns 0 .. m - 1) under the
+    better of the output- and input-stationary orders (`reduced_innermost` 1 when output-stationary, the reduced
+    parts innermost, was chosen); rows not `live` (they overflow) get none. `touched[k]` is touch k's words times
+    reuse (`operand_touch[o, order]`, `output_touch[e, order]`: each operand's and each output's under each
+    order), worked out once per block for every Einsum walking the same loops."""
+    first, last = first_operand[e], first_operand[e + 1]
+    for i in range(m):
+        best[i] = np.inf
+        best_order[i] = 0
+    for order in range(orders[e]):
         for i in range(m):
             total[i] = 0.0
         for o in range(first, last):
             if home[operand_tensor[o]] != HOME_REG:
-                _spread_words(words, ext, operand_dims, o, spatial_size, array, m)
-                _select_reuse(reuse, steps, operand_candidates[o, order], operand_count[o, order], m)
+                words = touched[operand_touch[o, order]]
                 for i in range(m):
-                    touched[order, o - first, i] = words[i] * reuse[i]
-                    total[i] += touched[order, o - first, i]
-        if output >= 0:
-            _spread_words(words, ext, output_dims, e, spatial_size, array, m)
-            _select_reuse(reuse, steps, output_candidates[e, order], output_count[e, order], m)
+                    total[i] += words[i]
+        if output >= 0 and home[output] != HOME_REG:
+            words = touched[output_touch[e, order]]
             for i in range(m):
-                touched[order, last - first, i] = words[i] * reuse[i]
-            if home[output] != HOME_REG:
-                for i in range(m):
-                    total[i] += 2.0 * touched[order, last - first, i]
+                total[i] += 2.0 * words[i]
         for i in range(m):
             if total[i] < best[i]:
                 best[i] = total[i]
@@ -180,7 +233,7 @@ def _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, t
             continue
         for i in range(m):
             if live[i]:
-                reads = touched[best_order[i], o - first, i]
+                reads = touched[operand_touch[o, best_order[i]], i]
                 if home[t] == HOME_STAGING:
                     staging[b0 + i, t] += reads * dens[e, i]
                 else:
@@ -190,7 +243,7 @@ def _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, t
             continue
         reduced_innermost[b0 + i, e] = 1 - best_order[i]
         if output >= 0:
-            updates = touched[best_order[i], last - first, i]
+            updates = touched[output_touch[e, best_order[i]], i]
             partial = max(0.0, updates - size[output, i]) * dens[e, i]  # partial sums written back and read again
             if home[output] == HOME_BUFFER:
                 buffer_read[b0 + i, output] += partial
@@ -291,9 +344,6 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             if output_of[e] >= 0:
                 output_count[e, order] = _reuse_candidates(output_innermost[e, order], parts, counts, tensor_parts, e,
                                                            order, output_of[e], output_candidates[e, order])
-    most_operands = 1
-    for e in range(n_einsums):
-        most_operands = max(most_operands, first_operand[e + 1] - first_operand[e] + 1)
     n_dram = 0
     for p in range(n_parts):
         n_dram += dram_position[p] >= 0
@@ -312,8 +362,24 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             if tensor_parts[t, dram_order[k]]:
                 fetch_candidates[t, fetch_count[t]] = k
                 fetch_count[t] += 1
-    structure = (parts, fold, counts, first_operand, operand_dims, output_dims, orders, einsum_fold,
-                 operand_candidates, operand_count, output_candidates, output_count)
+    sequence_of, first_walk = _sequence_ids(parts, fold, counts, orders)
+    most = n_operands * 2 + n_einsums * 2
+    touches = (np.empty((max(most, 1), 5), dtype=np.int64), np.empty((max(most, 1), width), dtype=np.int64))
+    n_touches = 0
+    operand_touch = -np.ones((n_operands, 2), dtype=np.int64)  # each operand's touch under each order walked
+    output_touch = -np.ones((n_einsums, 2), dtype=np.int64)
+    for e in range(n_einsums):
+        for order in range(orders[e]):
+            for o in range(first_operand[e], first_operand[e + 1]):
+                if home[operand_tensor[o]] != HOME_REG:
+                    operand_touch[o, order], n_touches = _touch_id(
+                        touches, n_touches, sequence_of[e, order], einsum_array[e], operand_dims[o],
+                        operand_candidates[o, order], operand_count[o, order])
+            if output_of[e] >= 0:
+                output_touch[e, order], n_touches = _touch_id(
+                    touches, n_touches, sequence_of[e, order], einsum_array[e], output_dims[e],
+                    output_candidates[e, order], output_count[e, order])
+    touch_key, touch_candidates = touches
     per_row = density.shape[0] > 1
     # one block of rows at a time, every quantity a vector over the block's rows ([.., i]); each row's arithmetic is
     # the same sequence of operations as evaluating it alone
@@ -321,9 +387,9 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
     ext = np.empty((n_parts, n))
     dens = np.empty((n_einsums, n))
     trips = np.empty((n_einsums, n_parts, n))  # trip count of each part on each Einsum's array
-    prefix = np.empty((2, width + 1, n))  # iterations down to each loop of each order
+    prefix = np.empty((first_walk.shape[0], width + 1, n))  # iterations down to each loop of each loop sequence
     dram_prefix = np.empty((n_dram + 1, n))
-    touched = np.empty((2, most_operands, n))  # each operand's (then the output's) words times reuse, per order
+    touched = np.empty((max(n_touches, 1), n))  # each touch's words times reuse
     size = np.empty((n_tensors, n))
     scratch = np.empty((8, n))
     below, inside, count, folds, words, reuse, total, best = scratch[0], scratch[1], scratch[2], scratch[3], \
@@ -412,10 +478,16 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             live[i] = not (limits[4] > 0 and (occupancy[b, 0] - occupancy[b, 1] > limits[0]
                                               or occupancy[b, 2] > limits[1] or occupancy[b, 3] > limits[2]
                                               or occupancy[b, 4] > limits[3]))
+        _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, first_walk)
+        for k in range(n_touches):
+            _spread_words(words, ext, touch_key[k, 2:4], spatial_size, touch_key[k, 1], m)
+            _select_reuse(reuse, prefix[touch_key[k, 0]], touch_candidates[k], touch_key[k, 4], m)
+            for i in range(m):
+                touched[k, i] = words[i] * reuse[i]
         for e in range(n_einsums):  # buffer and staging accesses under the better of the two in-tile orders
-            _array_accesses(b0, m, e, ext, dens, trips, prefix, touched, words, reuse, total, best, best_order, live,
-                            structure, spatial_size, einsum_array, operand_tensor, home, output_of[e], size,
-                            buffer_read, buffer_write, staging, reduced_innermost)
+            _array_accesses(b0, m, e, dens, touched, total, best, best_order, live, operand_touch, output_touch,
+                            orders, first_operand, operand_tensor, home, output_of[e], size, buffer_read,
+                            buffer_write, staging, reduced_innermost)
         for t in range(n_tensors):  # streamed from DRAM: every array read is a DRAM read
             if from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM:
                 for i in range(m):
