@@ -313,7 +313,7 @@ def evaluate_group_batch(lowered: LoweredGroup, arch: SpatialArch, extents: np.n
     latency = np.full(len(extents), np.inf)  # only feasible tilings are scheduled
     rows = slice(None) if feasible.all() else np.flatnonzero(feasible)  # (no copies when all are)
     scheduled = durations[rows]
-    memo = None if schedules is None else schedules.memo(group_plan(lowered).schedule_key, len(scheduled))
+    memo = None if schedules is None else schedules.memo(group_plan(lowered).schedule_key)
     latency[rows] = schedule_latency_distinct(
         scheduled, lag[rows], resources, stages, order, lowered.deps, lowered.recurrence, stride[rows],
         np.full(len(scheduled), slots, dtype=np.int64), tiles[rows], SCHEDULE_WINDOW, memo)

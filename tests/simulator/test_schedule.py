@@ -284,14 +284,12 @@ def test_distinct_schedules_survive_a_collision_of_the_first_signature():
     tiles = np.array([500.0, 500.0, 500.0])
     stride, slots = np.ones(3, dtype=np.int64), np.full(3, 3, dtype=np.int64)
     _, second = _signatures(rows, lags, stride, slots, tiles, 48, int(stages.max()))
-    memo = ScheduleMemo()
-    memo.reserve(3)
-    got, added = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
-                                   (np.zeros(3, dtype=np.int64), second), memo.table)  # one first signature
+    got, _, held = _distinct_latency(rows, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48,
+                                     (np.zeros(3, dtype=np.int64), second), ScheduleMemo().table, 0)  # one first
     expected = [schedule_latency(rows[n], lags[n], resources, stages, order, deps, recurrence, 1, 3, tiles[n], 48)
                 for n in range(3)]
     assert np.array_equal(got, expected)
-    assert added == 3
+    assert held == 3
 
 
 def test_a_memo_kept_across_batches_gives_what_each_batch_gives_alone():
@@ -311,11 +309,11 @@ def test_a_memo_kept_across_batches_gives_what_each_batch_gives_alone():
     for budget in (256 * 2**20, 1):
         memos = ScheduleMemos(budget)
         for args in batches:
-            memo = memos.memo(key, len(args[0]))
+            memo = memos.memo(key)
             assert np.array_equal(schedule_latency_distinct(*args, memo=memo), schedule_latency_batch(*args))
         # 6 distinct rows x 3 tile keys (7, 48, and any count beyond the window) x 2 strides: each simulated once
         # over the four batches, unless the budget empties the memo before each batch
-        assert memos.memo(key, 0).count == 36 if budget > 1 else memos.memo(key, 0).count < 36
+        assert memos.memo(key).count == 36 if budget > 1 else memos.memo(key).count == 0
 
 
 def test_a_round_trip_through_the_other_array_pays_the_delivery_lag_unless_pipelined():

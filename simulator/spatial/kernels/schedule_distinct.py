@@ -186,27 +186,38 @@ def _place(keys, filled, first, second):
 
 
 @njit(cache=True)
-def _rehash(table, old):
-    """Put every filled slot of the table `old` into the empty `table` (keys, results, filled)."""
+def _with_room(table, count, rows):
+    """`table` if it has at least twice as many slots as `count` + `rows` schedules (probes stay short), else a
+    table of the next power of two that does, doubling at least, holding the same schedules."""
     keys, results, filled = table
-    old_keys, old_results, old_filled = old
-    for n in range(old_keys.shape[0]):
-        if old_filled[n]:
-            slot = _place(keys, filled, old_keys[n, 0], old_keys[n, 1])
-            keys[slot, 0], keys[slot, 1] = old_keys[n, 0], old_keys[n, 1]
-            results[slot] = old_results[n]
-            filled[slot] = True
+    need = 2 * (count + rows)
+    if need <= keys.shape[0]:
+        return table
+    size = max(keys.shape[0], 1)
+    while size < need:
+        size *= 2
+    grown = (np.empty((size, 2), dtype=np.int64), np.empty((size, 3)), np.zeros(size, dtype=np.bool_))  # (a slot
+    # is read only once filled)
+    new_keys, new_results, new_filled = grown
+    for n in range(keys.shape[0]):
+        if filled[n]:
+            slot = _place(new_keys, new_filled, keys[n, 0], keys[n, 1])
+            new_keys[slot, 0], new_keys[slot, 1] = keys[n, 0], keys[n, 1]
+            new_results[slot] = results[n]
+            new_filled[slot] = True
+    return grown
 
 
 @njit(cache=True)
 def _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
-                      tiles_in_flight, tiles, window, signatures, table):
+                      tiles_in_flight, tiles, window, signatures, table, count):
     """Latency of every row, simulating each distinct schedule once: a row whose signatures (`_signatures`) the
-    memo `table` (`ScheduleMemo`: per slot the two signatures, the result (makespan, period, tiles run) and whether
-    it is filled) holds takes its result; the first row of new signatures is simulated and filled in (the table
-    has room for every row). Runs beyond the window go side by side in lanes (`_run_lanes`). Returns the
-    latencies and how many slots it filled."""
+    memo `table` of `count` schedules (`ScheduleMemo`: per slot the two signatures, the result (makespan, period,
+    tiles run) and whether it is filled) holds takes its result; the first row of new signatures is simulated and
+    filled in (the table grown first if it might fill: `_with_room`). Runs beyond the window go side by side in
+    lanes (`_run_lanes`). Returns the latencies, the table and the schedules it now holds."""
     first, second = signatures
+    table = _with_room(table, count, durations.shape[0])
     keys, results, filled = table
     dep_start, dep_target = _edges(deps)
     rec_start, rec_target = _edges(recurrence)
@@ -216,12 +227,12 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
     slot_of = np.empty(batch, dtype=np.int64)
     long_slots = np.empty(batch, dtype=np.int64)  # new slots whose run goes beyond the window, in lanes
     long_rows = np.empty(batch, dtype=np.int64)  # the row simulated for each
-    n_long, added = 0, 0
+    n_long = 0
     for b in range(batch):
         slot = _place(keys, filled, first[b], second[b])
         if not filled[slot]:
             keys[slot, 0], keys[slot, 1], filled[slot] = first[b], second[b], True
-            added += 1
+            count += 1
             if tiles[b] <= window:
                 results[slot, 0], results[slot, 1], results[slot, 2] = _window(
                     durations[b], delivery[b], resources, stages, order, edges, recurrence_stride[b],
@@ -249,7 +260,7 @@ def _distinct_latency(durations, delivery, resources, stages, order, deps, recur
         slot = slot_of[b]
         out[b] = results[slot, 0] if tiles[b] <= window else results[slot, 0] + (tiles[b] - results[slot, 2]) * \
             results[slot, 1]
-    return out, added
+    return out, table, count
 
 
 class ScheduleMemo:
@@ -274,17 +285,6 @@ class ScheduleMemo:
         self.count = 0
         self.table = self._empty(0)
 
-    def reserve(self, rows: int) -> None:
-        """Room for `rows` new schedules, with at least twice as many slots as schedules (probes stay short)."""
-        need, slots = 2 * (self.count + rows), len(self.table[0])
-        if need <= slots:
-            return
-        slots = max(slots, 1)
-        while slots < need:
-            slots *= 2
-        old, self.table = self.table, self._empty(slots)
-        _rehash(self.table, old)
-
 
 def schedule_latency_distinct(durations, delivery, resources, stages, order, deps, recurrence, recurrence_stride,
                               tiles_in_flight, tiles, window, memo: ScheduleMemo | None = None):
@@ -298,31 +298,34 @@ def schedule_latency_distinct(durations, delivery, resources, stages, order, dep
     if len(durations) == 0:
         return np.empty(0)
     memo = ScheduleMemo() if memo is None else memo
-    memo.reserve(len(durations))
     signatures = _signatures(durations, delivery, recurrence_stride, tiles_in_flight, tiles, window, _max_stage(stages))
-    latency, added = _distinct_latency(durations, delivery, resources, stages, order, deps, recurrence,
-                                       recurrence_stride, tiles_in_flight, tiles, window, signatures, memo.table)
-    memo.count += added
+    latency, memo.table, memo.count = _distinct_latency(durations, delivery, resources, stages, order, deps,
+                                                        recurrence, recurrence_stride, tiles_in_flight, tiles, window,
+                                                        signatures, memo.table, memo.count)
     return latency
 
 
 class ScheduleMemos:
-    """A search's `ScheduleMemo` per task plan, within a memory budget: when reserving room for a batch would pass
-    it, every memo is emptied first (their schedules are simulated again as met; results do not change)."""
+    """A search's `ScheduleMemo` per task plan, within a memory budget: once the memos pass it, every memo is emptied
+    (their schedules are simulated again as met; results do not change)."""
 
     def __init__(self, budget_bytes: int = 256 * 2**20):
-        self.budget_bytes, self._bytes = budget_bytes, 0  # the memos' bytes, kept as they grow
+        self.budget_bytes, self._total = budget_bytes, 0
         self._memos: dict[bytes, ScheduleMemo] = {}
+        self._bytes: dict[bytes, int] = {}  # each memo's bytes as last counted
+        self._last: bytes | None = None  # the memo handed out last: its batch may have grown it
 
-    def memo(self, plan: bytes, rows: int) -> ScheduleMemo:
-        """The memo of task plan `plan` (`GroupPlan.schedule_key`), with room for `rows` new schedules."""
-        memo = self._memos.setdefault(plan, ScheduleMemo())
-        before = memo.nbytes
-        memo.reserve(rows)
-        self._bytes += memo.nbytes - before
-        if self._bytes > self.budget_bytes:
+    def memo(self, plan: bytes) -> ScheduleMemo:
+        """The memo of task plan `plan` (`GroupPlan.schedule_key`)."""
+        if self._last is not None:
+            grown = self._memos[self._last].nbytes
+            self._total += grown - self._bytes[self._last]
+            self._bytes[self._last] = grown
+        if self._total > self.budget_bytes:
             for other in self._memos.values():
                 other.clear()
-            memo.reserve(rows)
-            self._bytes = memo.nbytes
+            self._bytes, self._total = dict.fromkeys(self._memos, 0), 0
+        memo = self._memos.setdefault(plan, ScheduleMemo())
+        self._bytes.setdefault(plan, memo.nbytes)
+        self._last = plan
         return memo
