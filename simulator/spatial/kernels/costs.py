@@ -88,6 +88,8 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
         for r in range(n_split):
             chunked[k] = chunked[k] or (patterns[k, r] and split_shared[r] >= 0)
     total = np.zeros(batch)  # energy summed over the components
+    per_row = density.shape[0] > 1
+    density_ratio = real_density / density[0]  # (the same for every row but where densities are per row)
     for b in range(batch):
         if unpriced[b]:
             for out in (spilled[b:b + 1], dram_bytes[b:b + 1], total[b:b + 1], words[b], durations[b], busy[b],
@@ -146,7 +148,7 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             durations[b, e] = cycles[b, e] / tiles[b]
             busy[b, array] += cycles[b, e]
             work = points[b, e] * cycles_per_point[e]
-            fill = real_density[e] / density[b if density.shape[0] > 1 else 0, e] * pattern_real[einsum_span[e]]
+            fill = (real_density[e] / density[b, e] if per_row else density_ratio[e]) * pattern_real[einsum_span[e]]
             useful[b, array] += work * fill
             spent[array] += work
             energy[b, 2 * array] += points[b, e] * energy_per_point[e]

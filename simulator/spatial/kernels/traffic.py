@@ -177,7 +177,7 @@ def _touch_id(touches, n, sequence, array, dims, candidates, count):
 
 
 @njit(cache=True)
-def _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, first):
+def _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, einsum_array, first):
     """Per distinct loop sequence s, `prefix[s, k]`: the iterations down to its loop k - 1 of each row."""
     for s in range(first.shape[0]):
         e, order = first[s, 0], first[s, 1]
@@ -192,7 +192,7 @@ def _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, fi
                     steps[k + 1, i] = steps[k, i] * ext[p, i]
             elif spread == einsum_fold[e, p]:
                 for i in range(m):
-                    steps[k + 1, i] = steps[k, i] * trips[e, p, i]
+                    steps[k + 1, i] = steps[k, i] * trips[einsum_array[e], p, i]
             else:
                 for i in range(m):
                     steps[k + 1, i] = steps[k, i] * np.ceil(ext[p, i] / spread)
@@ -211,7 +211,7 @@ def _array_accesses(b0, m, e, dens, touched, total, best, best_order, live, oper
     for i in range(m):
         best[i] = np.inf
         best_order[i] = 0
-    for order in range(orders[e]):
+    for order in range(orders[e] if orders[e] > 1 else 0):  # (one order walked: it is the better)
         for i in range(m):
             total[i] = 0.0
         for o in range(first, last):
@@ -386,14 +386,20 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
     n = max(1, min(BLOCK, batch))  # (an empty batch: no block)
     ext = np.empty((n_parts, n))
     dens = np.empty((n_einsums, n))
-    trips = np.empty((n_einsums, n_parts, n))  # trip count of each part on each Einsum's array
+    trips = np.empty((2, n_parts, n))  # trip count of each part spread over each array
     prefix = np.empty((first_walk.shape[0], width + 1, n))  # iterations down to each loop of each loop sequence
     dram_prefix = np.empty((n_dram + 1, n))
     touched = np.empty((max(n_touches, 1), n))  # each touch's words times reuse
     size = np.empty((n_tensors, n))
-    scratch = np.empty((8, n))
-    below, inside, count, folds, words, reuse, total, best = scratch[0], scratch[1], scratch[2], scratch[3], \
-        scratch[4], scratch[5], scratch[6], scratch[7]
+    tensor_below = np.empty((n_tensors, n))  # each tensor's tile in the buffer (the first of its parts' only)
+    tensor_inside = np.empty((n_tensors, n))  # its part of one tile (likewise)
+    same_parts = np.arange(n_tensors)  # the first tensor over the same parts as each
+    for t in range(n_tensors):
+        for other in range(t):
+            if same_parts[t] == t and np.array_equal(tensor_parts[other], tensor_parts[t]):
+                same_parts[t] = other
+    scratch = np.empty((6, n))
+    count, folds, words, reuse, total, best = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5]
     best_order = np.empty(n, dtype=np.int64)
     live = np.empty(n, dtype=np.bool_)
     for b0 in range(0, batch, n):
@@ -407,6 +413,12 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             if dram_position[p] >= 0 or buffer_loop[p]:
                 for i in range(m):
                     tiles[b0 + i] *= ext[p, i]
+        for array in range(2):
+            for d in range(2):
+                p = spatial_part[array, d]
+                if p >= 0:
+                    for i in range(m):
+                        trips[array, p, i] = np.ceil(ext[p, i] / spatial_size[array, d])
         for e in range(n_einsums):
             for i in range(m):
                 count[i] = dens[e, i]
@@ -414,11 +426,15 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             for p in range(n_parts):
                 if not einsum_parts[e, p]:
                     continue
-                spread = einsum_fold[e, p]
-                for i in range(m):
-                    trips[e, p, i] = np.ceil(ext[p, i] / spread) if spread > 0 else ext[p, i]
-                    count[i] *= ext[p, i]
-                    folds[i] *= trips[e, p, i]
+                if einsum_fold[e, p] > 0:
+                    spread = trips[einsum_array[e], p]
+                    for i in range(m):
+                        count[i] *= ext[p, i]
+                        folds[i] *= spread[i]
+                else:
+                    for i in range(m):
+                        count[i] *= ext[p, i]
+                        folds[i] *= ext[p, i]
             for i in range(m):
                 points[b0 + i, e] = count[i]
                 cycles[b0 + i, e] = folds[i] * cycles_per_point[e]
@@ -428,20 +444,27 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             for i in range(m):
                 dram_prefix[k + 1, i] = dram_prefix[k, i] * ext[dram_order[k], i]
         for t in range(n_tensors):
-            for i in range(m):
-                size[t, i] = 1.0  # all of the tensor
-                below[i] = 1.0  # its tile in the buffer: parts not looped at the DRAM level
-                inside[i] = 1.0  # its part of one tile: parts not looped at all
-            for p in range(n_parts):
-                if tensor_parts[t, p]:
-                    for i in range(m):
-                        size[t, i] *= ext[p, i]
-                    if dram_position[p] < 0:
+            alike = same_parts[t]
+            if alike < t:  # a tensor over the same parts: the same products
+                below, inside = tensor_below[alike], tensor_inside[alike]
+                for i in range(m):
+                    size[t, i] = size[alike, i]
+            else:
+                below, inside = tensor_below[t], tensor_inside[t]
+                for i in range(m):
+                    size[t, i] = 1.0  # all of the tensor
+                    below[i] = 1.0  # its tile in the buffer: parts not looped at the DRAM level
+                    inside[i] = 1.0  # its part of one tile: parts not looped at all
+                for p in range(n_parts):
+                    if tensor_parts[t, p]:
                         for i in range(m):
-                            below[i] *= ext[p, i]
-                        if not buffer_loop[p]:
+                            size[t, i] *= ext[p, i]
+                        if dram_position[p] < 0:
                             for i in range(m):
-                                inside[i] *= ext[p, i]
+                                below[i] *= ext[p, i]
+                            if not buffer_loop[p]:
+                                for i in range(m):
+                                    inside[i] *= ext[p, i]
             streamed = from_dram[t] and producer[t] < 0 and home[t] == HOME_DRAM
             if from_dram[t] and not streamed:  # DRAM loops of one iteration do not end the reuse
                 _select_reuse(reuse, dram_prefix, fetch_candidates[t], fetch_count[t], m)
@@ -478,7 +501,7 @@ def group_traffic(extents, loops, spatial, einsum_info, operands, tensor_info, l
             live[i] = not (limits[4] > 0 and (occupancy[b, 0] - occupancy[b, 1] > limits[0]
                                               or occupancy[b, 2] > limits[1] or occupancy[b, 3] > limits[2]
                                               or occupancy[b, 4] > limits[3]))
-        _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, first_walk)
+        _loop_iterations(m, ext, trips, prefix, parts, fold, counts, einsum_fold, einsum_array, first_walk)
         for k in range(n_touches):
             _spread_words(words, ext, touch_key[k, 2:4], spatial_size, touch_key[k, 1], m)
             _select_reuse(reuse, prefix[touch_key[k, 0]], touch_candidates[k], touch_key[k, 4], m)
