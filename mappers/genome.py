@@ -51,3 +51,11 @@ class GenomeSpace:
         """Every genome, in batches (exhaustive search), in `itertools.product` order (last gene fastest)."""
         for start in range(0, self.size, batch):
             yield self.at(np.arange(start, min(start + batch, self.size), dtype=np.int64))
+
+    pruned_reason = "pruned"  # why `enumerate_batches` leaves genomes out (none here)
+
+    def enumerate_batches(self, batch: int):
+        """`enumerate`'s batches, each with how many genomes of its range the space's cheap check left out of it
+        (`pruned_reason`); here none."""
+        for genomes in self.enumerate(batch):
+            yield genomes, 0

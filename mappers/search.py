@@ -171,10 +171,18 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
                                    "best": result.best_value})
         return values
 
-    if strategy == "exhaustive":
-        for genomes in space.enumerate(settings.batch):
+    if strategy == "exhaustive":  # the genomes the space prunes cheaply are left out of the batches, counted
+        # as evaluated and pruned as when costed; a budget cutting the space short costs them in order instead
+        batches = space.enumerate_batches(settings.batch) if budget.limit >= space.size else (
+            (genomes, 0) for genomes in space.enumerate(settings.batch))
+        for genomes, left_out in batches:
             if not budget.left(result.evaluated):
                 break
+            if left_out:
+                result.evaluated += left_out
+                result.pruned += left_out
+                result.rejections[space.pruned_reason] += left_out
+                bar.update(left_out)
             evaluate(genomes)
     elif strategy == "random":
         while budget.left(result.evaluated) and not seen.complete:  # past half the space, draw unseen genomes

@@ -32,6 +32,7 @@ PLACEMENTS = ("work", "matmul-2d", "prefer-2d")
 BINDINGS = ("none", "return", "every", "every-deep")
 GROUPINGS = ("fused", "split")
 SIZED_PARTS = ("p0", "p1", "m0")
+LONG_BUFFER_LOOP = "the buffer loop holds more query tiles than there are (p1 > queries / p0)"  # `legal_sizes`
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class SpatialMappingSpace(GenomeSpace):
             if cut and cut.tile_symbol in cascade.fixed_tiles():
                 self.choices[sized] = [cascade.algorithm_block(cut, shapes)]
         self._choice_arrays: dict[str, np.ndarray] | None = None
+        self._legal_sizes: np.ndarray | None = None  # `_legal_size_combinations`
         self._placements: dict[str, dict[str, str] | None] = {}
         self.structures = [s for s in self._structures() if self._placement(s) is not None]
 
@@ -102,10 +104,29 @@ class SpatialMappingSpace(GenomeSpace):
     def candidates(self) -> int:
         """Genomes whose sizes pass `legal_sizes`: the size genes' legal combinations (they do not depend on the
         structure) times the structures."""
-        combinations = np.stack(np.meshgrid(*(np.arange(n) for n in self.dimensions[1:]), indexing="ij"), axis=-1)
-        sizes = combinations.reshape(-1, len(SIZED_PARTS))
-        genomes = np.concatenate([np.zeros((len(sizes), 1), dtype=sizes.dtype), sizes], axis=1)
-        return int(self.legal_sizes(genomes).sum()) * self.dimensions[0]
+        return int(self._legal_size_combinations().sum()) * self.dimensions[0]
+
+    def _legal_size_combinations(self) -> np.ndarray:
+        """Whether each combination of the size genes passes `legal_sizes`, in enumeration order (a genome's index
+        modulo a structure's combinations), worked out once: the sizes do not change with the structures kept."""
+        if self._legal_sizes is None:
+            combinations = np.stack(np.meshgrid(*(np.arange(n) for n in self.dimensions[1:]), indexing="ij"), axis=-1)
+            sizes = combinations.reshape(-1, len(SIZED_PARTS))
+            genomes = np.concatenate([np.zeros((len(sizes), 1), dtype=sizes.dtype), sizes], axis=1)
+            self._legal_sizes = self.legal_sizes(genomes)
+        return self._legal_sizes
+
+    pruned_reason = LONG_BUFFER_LOOP
+
+    def enumerate_batches(self, batch: int):
+        """`enumerate`'s batches (the same ranges of the space, so that a search picks the same best among near
+        ties) without the genomes `legal_sizes` rules out, each with how many it left out: ruling them out needs
+        only their sizes, looked up once per combination of sizes."""
+        legal, combinations = self._legal_size_combinations(), int(self.strides[0])
+        for start in range(0, self.size, batch):
+            index = np.arange(start, min(start + batch, self.size), dtype=np.int64)
+            kept = index[legal[index % combinations]]
+            yield self.at(kept), len(index) - len(kept)
 
     def mutate(self, genomes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Change one gene of every genome: a neighbouring size, or another structure."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from arch_models import SpatialArch
 from einsum_cascade.errors import SpecError
-from mappers.space import SpatialMappingSpace, fill_extents
+from mappers.space import LONG_BUFFER_LOOP, SpatialMappingSpace, fill_extents
 from simulator.heap import keep_freed_memory
 from simulator.spatial.batch import combine_groups, evaluate_group_batch
 from simulator.spatial.kernels.schedule_distinct import ScheduleMemos
@@ -18,7 +18,6 @@ from simulator.spatial.shared_groups import GroupResult, SharedGroups
 
 OBJECTIVES = ("latency", "energy", "edp", "weighted")
 OVERFLOW = "buffers overflow (global, staging or registers)"  # the rejection a larger buffer would lift
-LONG_BUFFER_LOOP = "the buffer loop holds more query tiles than there are (p1 > queries / p0)"
 OUT_OF_ORDER = "the binding's stages run a recurrence ahead of its producer (too few tiles between its steps)"
 
 
@@ -92,8 +91,7 @@ class SpatialCost:
         strides = self.space.strides
         everyone = self.space.part_values(genomes)  # (worked out once for the batch, then taken per structure)
         every_size = (genomes @ strides) % strides[0]  # each genome's index among a structure's sizes
-        for structure in np.unique(structures[legal]):
-            rows = np.flatnonzero(legal & (structures == structure))
+        for structure, rows in _rows_by_structure(structures, legal):
             lowered = self._structure(int(structure), genomes[rows[0]])
             if isinstance(lowered, str):
                 reasons[lowered] += len(rows)
@@ -155,6 +153,19 @@ class SpatialCost:
         if self.objective == "edp":
             return latency * energy, reasons
         return self.weights[0] * latency * self.arch.clock_hz + self.weights[1] * energy / 1e3, reasons
+
+
+def _rows_by_structure(structures: np.ndarray, legal: np.ndarray):
+    """(structure, its legal rows in increasing order) for each structure of the batch, by increasing structure
+    (an enumerated batch comes sorted by structure: then no sort)."""
+    rows = np.flatnonzero(legal)
+    kinds = structures[rows]
+    if not (kinds[1:] >= kinds[:-1]).all():
+        order = np.argsort(kinds, kind="stable")
+        rows, kinds = rows[order], kinds[order]
+    starts = np.flatnonzero(np.diff(kinds)) + 1
+    for chunk in np.split(rows, starts) if len(rows) else ():
+        yield structures[chunk[0]], chunk
 
 
 def _loop_nest(group) -> tuple:

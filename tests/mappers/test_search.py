@@ -178,3 +178,33 @@ def test_auto_searches_exhaustively_what_the_time_budget_covers():
     # a budget in candidates must cover the whole space (pruned genomes count: they are drawn too)
     assert exhaustive_fits(CountedSpace(1), SearchSettings(evaluations=60, seconds=None))
     assert not exhaustive_fits(CountedSpace(1), SearchSettings(evaluations=59, seconds=None))
+
+
+def test_an_exhaustive_search_leaves_pruned_sizes_out_and_counts_them_as_costing_them_does(small_space):
+    # The exhaustive search takes only the genomes whose sizes pass `legal_sizes` into its batches, counting the
+    # others as evaluated, pruned and rejected for that reason; costing every genome (the base class's batches)
+    # must give the same counts, the same rejections and the same best.
+    class CostEvery(SpatialMappingSpace):
+        def enumerate_batches(self, batch):
+            return GenomeSpace.enumerate_batches(self, batch)
+
+    def run(space):
+        cost, costed = SpatialCost(space), []
+
+        def counted(genomes):
+            costed.append(len(genomes))
+            return cost(genomes)
+
+        result = search(space, counted, SearchSettings(strategy="exhaustive", seconds=None, batch=100), progress=False)
+        return result, sum(costed)
+
+    leaving_out = SpatialMappingSpace(small_space.cascade, small_space.arch, SMALL_GEMM)
+    illegal = sum(int((~leaving_out.legal_sizes(g)).sum()) for g in leaving_out.enumerate(10_000))
+    left, left_costed = run(leaving_out)
+    every, every_costed = run(CostEvery(small_space.cascade, small_space.arch, SMALL_GEMM))
+    assert illegal > 0 and left_costed == leaving_out.size - illegal and every_costed == leaving_out.size
+    for result in (left, every):
+        assert (result.evaluated, result.pruned) == (leaving_out.size, illegal)
+        assert result.rejections[leaving_out.pruned_reason] == illegal
+    assert (left.best_value, left.rejections, left.legal) == (every.best_value, every.rejections, every.legal)
+    assert np.array_equal(left.best, every.best)
