@@ -106,8 +106,8 @@ def _run_lanes(durations, delivery, resources, stages, order, edges, recurrence_
         lookback[lane] = max_stage + max(reach[lane], slots[lane]) + 1
     used, recurrence_read = _task_reads(resources, rec_start, rec_target)
     kept = min(window, steps)  # tiles a run of `steps` steps issues
-    finish = np.zeros((kept, n_tasks, lanes))
-    tile_done = np.zeros((kept, lanes))
+    finish = np.empty((kept, n_tasks, lanes))  # a tile's rows are zeroed at the step that issues its first tasks
+    tile_done = np.empty((kept, lanes))  # (no step reads a later tile): most runs repeat within a few tiles
     resource_free = np.zeros((3, lanes))
     previous_free = np.zeros((3, lanes))
     start = np.empty(lanes)
@@ -118,6 +118,9 @@ def _run_lanes(durations, delivery, resources, stages, order, edges, recurrence_
             running = running or step < limit[lane] + max_stage
         if not running:
             break
+        if step < kept:
+            finish[step] = 0.0
+            tile_done[step] = 0.0
         for k in range(n_tasks):
             task = order[k]
             tile = step - stages[task]
