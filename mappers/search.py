@@ -25,7 +25,7 @@ TIE_TOLERANCE = 0.005
 ROUNDING = 1e-12
 # Candidates left after the cheap pruning (`space.candidates`) that an exhaustive search gets through per second
 # on the 2-core reference machine, kernel load included (`make bench`: (evaluated - pruned) / seconds is 1.3e5 on
-# the 4096x768x768 GEMM space, 2.6e5 on FuseMax at 64K, 7.7e5 on FuseMax at 1500 tokens, the small searches held
+# the 4096x768x768 GEMM space, 2.9e5 on FuseMax at 64K, 9.3e5 on FuseMax at 1500 tokens, the small searches held
 # back by their fixed costs; 1e5 keeps a margin for a slower machine): `auto` searches exhaustively when those
 # candidates take no longer than the time budget.
 EXHAUSTIVE_RATE = 100_000
