@@ -57,8 +57,9 @@ def parse_budget(text, key: str = "--budget") -> tuple[int | None, float | None]
 
 @dataclass
 class SearchResult:
-    """`evaluated`: distinct candidates the cost model was given (`pruned` of them rejected by the space's cheap
-    checks, such as a buffer loop longer than the tiles there are; `legal` of them with a finite cost);
+    """`evaluated`: distinct candidates the search accounted for (`pruned` of them rejected by the space's cheap
+    checks, such as a buffer loop longer than the tiles there are, whether costed or left out of an exhaustive
+    search's batches unseen; `legal` of them with a finite cost);
     `duplicates`: genomes drawn again (a random draw or a mutation landing on a candidate already costed),
     skipped, not counted as evaluated."""
     best: np.ndarray | None
@@ -141,11 +142,13 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
     seen = _Seen(space)
     legal_sizes = getattr(space, "legal_sizes", None)
 
-    def evaluate(genomes: np.ndarray) -> np.ndarray:
-        """Cost of each genome (inf for one already costed); the batch is cut where the budget runs out."""
+    def evaluate(genomes: np.ndarray, left: int | None = None) -> np.ndarray:
+        """Cost of each genome (inf for one already costed); the batch is cut where the budget (`left`, read
+        here unless the caller read it) runs out."""
         index = seen.index(genomes)
         fresh = seen.fresh(index)
-        left = budget.left(result.evaluated)  # (read once: a time budget's clock moves)
+        if left is None:
+            left = budget.left(result.evaluated)  # (read once: a time budget's clock moves)
         if fresh.sum() > left:
             within = np.cumsum(fresh) <= left
             genomes, fresh, index = genomes[within], fresh[within], index[within]
@@ -176,14 +179,15 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
         batches = space.enumerate_batches(settings.batch) if budget.limit >= space.size else (
             (genomes, 0) for genomes in space.enumerate(settings.batch))
         for genomes, left_out in batches:
-            if not budget.left(result.evaluated):
+            left = budget.left(result.evaluated)  # read once, so a batch whose left-out genomes are counted
+            if not left:  # is the batch evaluated, whatever the clock does meanwhile
                 break
             if left_out:
                 result.evaluated += left_out
                 result.pruned += left_out
                 result.rejections[space.pruned_reason] += left_out
                 bar.update(left_out)
-            evaluate(genomes)
+            evaluate(genomes, left - left_out)
     elif strategy == "random":
         while budget.left(result.evaluated) and not seen.complete:  # past half the space, draw unseen genomes
             late = 2 * seen.count > seen.size

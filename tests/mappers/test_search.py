@@ -208,3 +208,33 @@ def test_an_exhaustive_search_leaves_pruned_sizes_out_and_counts_them_as_costing
         assert result.rejections[leaving_out.pruned_reason] == illegal
     assert (left.best_value, left.rejections, left.legal) == (every.best_value, every.rejections, every.legal)
     assert np.array_equal(left.best, every.best)
+
+
+@pytest.mark.parametrize("reads_before_deadline", range(2, 14))
+def test_a_time_budget_running_out_counts_left_out_genomes_only_of_batches_it_evaluates(
+        small_space, monkeypatch, reads_before_deadline):
+    # A clock that passes the deadline after a given number of reads, wherever that falls: the left-out (pruned)
+    # genomes the search counts are those of the batches whose genomes it went on to cost, never of a batch the
+    # deadline stopped.
+    space = SpatialMappingSpace(small_space.cascade, small_space.arch, SMALL_GEMM)
+    yielded, costed, cost = [], [], SpatialCost(space)
+    batches = space.enumerate_batches
+
+    def recorded(batch):
+        for genomes, left_out in batches(batch):
+            yielded.append((genomes, left_out))
+            yield genomes, left_out
+
+    def counted(genomes):
+        costed.append(genomes[0].copy())
+        return cost(genomes)
+
+    reads = iter(range(10**6))
+    monkeypatch.setattr(space, "enumerate_batches", recorded)
+    monkeypatch.setattr("mappers.search.time.perf_counter",
+                        lambda: 0.0 if next(reads) < reads_before_deadline else 1e9)
+    result = search(space, counted, SearchSettings(strategy="exhaustive", seconds=10.0, batch=100), progress=False)
+    run = [(genomes, left_out) for genomes, left_out in yielded if not len(genomes) or
+           any(np.array_equal(genomes[0], first) for first in costed)]
+    assert result.pruned == sum(left_out for _, left_out in run)
+    assert result.evaluated == sum(len(genomes) + left_out for genomes, left_out in run)

@@ -316,6 +316,29 @@ def test_a_memo_kept_across_batches_gives_what_each_batch_gives_alone():
         assert memos.memo(key).count == 36 if budget > 1 else memos.memo(key).count == 0
 
 
+def test_a_memo_grown_with_schedules_in_it_keeps_them():
+    # A small first batch fills a small table; a large second batch makes it grow (`_with_room`) with those
+    # schedules in it; the first batch run again then finds every one of its schedules (none simulated anew) with
+    # its result, bit for bit.
+    durations, delivery, resources, stages, order, deps, recurrence = fusemax_like()
+
+    def batch(scales, tiles):
+        rows = durations[None, :] * np.asarray(scales, dtype=float)[:, None]
+        n = len(rows)
+        return (rows, np.tile(delivery, (n, 1)), resources, stages, order, deps, recurrence, np.ones(n, dtype=np.int64),
+                np.full(n, 3, dtype=np.int64), np.asarray(tiles, dtype=float), 48)
+
+    small = batch([1, 2, 3, 4, 5, 6], [7.0, 500.0, 48.0, 4096.0, 7.0, 500.0])  # 6 distinct schedules
+    large = batch(np.arange(10, 310), np.full(300, 500.0))  # 300 more
+    memo = ScheduleMemo()
+    schedule_latency_distinct(*small, memo=memo)
+    slots_before = len(memo.table[2])
+    schedule_latency_distinct(*large, memo=memo)
+    assert len(memo.table[2]) > slots_before and memo.count == 306
+    assert np.array_equal(schedule_latency_distinct(*small, memo=memo), schedule_latency_batch(*small))
+    assert memo.count == 306
+
+
 def test_a_round_trip_through_the_other_array_pays_the_delivery_lag_unless_pipelined():
     # Task A on the 2D array (a cycles), B on the 1D array reading A (b cycles), C on the 2D array reading B
     # (c cycles); A's result needs `lag` cycles to reach the 1D array. Serial (one tile in flight): every tile

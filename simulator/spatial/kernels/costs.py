@@ -89,7 +89,8 @@ def group_costs(cycles, points, dram_read, dram_write, buffer_read, buffer_write
             chunked[k] = chunked[k] or (patterns[k, r] and split_shared[r] >= 0)
     total = np.zeros(batch)  # energy summed over the components
     per_row = density.shape[0] > 1
-    density_ratio = real_density / density[0]  # (the same for every row but where densities are per row)
+    # (the same for every row but where densities are per row; a batch of no rows has no first density)
+    density_ratio = real_density / density[0] if density.shape[0] else real_density.copy()
     for b in range(batch):
         if unpriced[b]:
             for out in (spilled[b:b + 1], dram_bytes[b:b + 1], total[b:b + 1], words[b], durations[b], busy[b],
