@@ -23,7 +23,8 @@ from simulator.spatial.mapper_cost import OVERFLOW, SpatialCost
 from simulator.spatial.simulate import SpatialReport, padding_note
 from simulator.studies.mapping_choice import simulate_family
 
-CACHE_VERSION = 16  # bump when the cost model or the report changes, so old cached searches are not reused
+CACHE_VERSION = 17  # bump when the cost model, the report or a search's course changes, so old cached searches
+# are not reused
 
 
 def compute_bound_s(report, arch: SpatialArch) -> float:

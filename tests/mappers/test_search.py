@@ -238,3 +238,30 @@ def test_a_time_budget_running_out_counts_left_out_genomes_only_of_batches_it_ev
            any(np.array_equal(genomes[0], first) for first in costed)]
     assert result.pruned == sum(left_out for _, left_out in run)
     assert result.evaluated == sum(len(genomes) + left_out for genomes, left_out in run)
+
+
+def test_a_random_search_draws_1024_genomes_per_structure_within_bounds(small_space):
+    # A random search's batches grow with the space's structures (the cost model's fixed cost is per structure),
+    # never below the settings' batch nor above RANDOM_BATCH_MAX (2^18).
+    from mappers.search import random_batch
+
+    class Structures:
+        def __init__(self, count):
+            self.dimensions = [count, 7]
+
+    settings = SearchSettings(strategy="random", batch=500)
+    assert [random_batch(Structures(n), settings) for n in (1, 3, 256, 1000)] == [1024, 3072, 262144, 262144]
+    assert random_batch(Structures(3), SearchSettings(strategy="random", batch=5000)) == 5000
+    drawn = []
+    space = SpatialMappingSpace(small_space.cascade, small_space.arch, SMALL_GEMM)
+    cost = SpatialCost(space)
+
+    def counted(genomes):
+        drawn.append(len(genomes))
+        return cost(genomes)
+
+    search(space, counted, SearchSettings(strategy="random", evaluations=10**9, seconds=None, batch=10),
+           progress=False)
+    draw = min(2**18, 1024 * space.dimensions[0])  # 288 structures: the bound
+    assert draw == 2**18
+    assert drawn[0] == len(np.unique(space.random(np.random.default_rng(0), draw) @ space.strides))
