@@ -265,3 +265,15 @@ def test_a_random_search_draws_1024_genomes_per_structure_within_bounds(small_sp
     draw = min(2**18, 1024 * space.dimensions[0])  # 288 structures: the bound
     assert draw == 2**18
     assert drawn[0] == len(np.unique(space.random(np.random.default_rng(0), draw) @ space.strides))
+
+
+def test_evolution_immigrants_come_in_runs_of_one_structure(small_space):
+    # The fresh random genomes of each generation share a few structures, 256 each (the cost model's fixed cost is
+    # per structure): 600 of them are 3 runs of one structure (256, 256, 88); their other genes vary.
+    from mappers.search import _immigrants
+
+    genomes = _immigrants(small_space, np.random.default_rng(4), 600)
+    runs = np.split(genomes[:, 0], [256, 512])
+    assert [len(r) for r in runs] == [256, 256, 88] and all(len(set(r)) == 1 for r in runs)
+    assert all(len(np.unique(genomes[:256, g])) == small_space.dimensions[g] for g in range(1, 4))
+    assert (genomes >= 0).all() and (genomes < np.array(small_space.dimensions)).all()
