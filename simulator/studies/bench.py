@@ -122,6 +122,14 @@ USER_COMMANDS = {  # what a user types; each is timed in a fresh process
     # 2.69e6 of them legal
     "map_fusemax_bert_1500_exhaustive": ["map", "--arch", "fusemax", "--cascade", "fusemax", "--workload", "bert",
                                          "--seq", "1500", "--strategy", "exhaustive", "--no-cache", "--json"],
+    # the same space searched at random (4e6 distinct candidates, 2.06e6 of them legal) and by the evolutionary
+    # search (1e6 distinct candidates), the strategies `auto` falls back on when a space is too large to enumerate
+    "map_fusemax_bert_1500_random": ["map", "--arch", "fusemax", "--cascade", "fusemax", "--workload", "bert",
+                                     "--seq", "1500", "--strategy", "random", "--budget", "4000000", "--no-cache",
+                                     "--json"],
+    "map_fusemax_bert_1500_evolution": ["map", "--arch", "fusemax", "--cascade", "fusemax", "--workload", "bert",
+                                        "--seq", "1500", "--strategy", "evolution", "--budget", "1000000",
+                                        "--no-cache", "--json"],
     "reproduce_fusemax": ["reproduce", "fusemax", "-o", "{tmp}/reproduce", "--json"],
 }
 
