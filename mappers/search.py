@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from tqdm import tqdm
 
 STRATEGIES = ("auto", "exhaustive", "random", "evolution")
@@ -96,6 +97,21 @@ class SearchResult:
         return self.rejections.most_common(1)[0][0] if self.rejections else "no candidates"
 
 
+@njit(cache=True)
+def _first_unseen(index, bits):
+    """True at each index's first occurrence in the batch, where `bits` does not have it: one pass that marks
+    `bits` as it goes (a repeat then finds its mark), then a pass that takes those marks back (sorting the batch
+    to find repeats took a tenth of a random search)."""
+    fresh = np.empty(index.shape[0], dtype=np.bool_)
+    for n in range(index.shape[0]):
+        fresh[n] = not bits[index[n]]
+        bits[index[n]] = True
+    for n in range(index.shape[0]):
+        if fresh[n]:
+            bits[index[n]] = False
+    return fresh
+
+
 class _Seen:
     """Which genomes of the space were already costed: one bit per genome (mixed-radix index)."""
 
@@ -114,11 +130,7 @@ class _Seen:
 
     def fresh(self, index: np.ndarray) -> np.ndarray:
         """True for each genome (by `index`) neither costed before nor repeated earlier in this batch."""
-        if len(index) > 1 and (np.diff(index) > 0).all():  # increasing (an enumerated batch): no repeats
-            return ~self.bits[index]
-        first = np.zeros(len(index), dtype=bool)
-        first[np.unique(index, return_index=True)[1]] = True
-        return first & ~self.bits[index]
+        return _first_unseen(index, self.bits)
 
     def unseen(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """Up to `count` genomes not costed yet, drawn at random without repeats."""

@@ -277,3 +277,15 @@ def test_evolution_immigrants_come_in_runs_of_one_structure(small_space):
     assert [len(r) for r in runs] == [256, 256, 88] and all(len(set(r)) == 1 for r in runs)
     assert all(len(np.unique(genomes[:256, g])) == small_space.dimensions[g] for g in range(1, 4))
     assert (genomes >= 0).all() and (genomes < np.array(small_space.dimensions)).all()
+
+
+def test_fresh_genomes_are_first_occurrences_not_yet_seen_and_finding_them_changes_nothing(small_space):
+    from mappers.search import _Seen
+
+    seen = _Seen(small_space)
+    seen.mark(np.array([3, 9]))
+    index = np.array([5, 3, 5, 7, 9, 7, 0, 5])
+    expected = [True, False, False, True, False, False, True, False]  # by hand: 3 and 9 seen, repeats not first
+    assert seen.fresh(index).tolist() == expected
+    assert seen.fresh(index).tolist() == expected  # asking again: the same (the bits are left as they were)
+    assert np.flatnonzero(seen.bits).tolist() == [3, 9] and seen.count == 2
