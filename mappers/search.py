@@ -30,12 +30,14 @@ ROUNDING = 1e-12
 # back by their fixed costs; 1e5 keeps a margin for a slower machine): `auto` searches exhaustively when those
 # candidates take no longer than the time budget.
 EXHAUSTIVE_RATE = 100_000
-# Genomes a random search draws per batch, per structure of the space: the cost model evaluates a batch one
+# Genomes a random search draws per batch, on average, per structure of the space: the cost model evaluates a batch one
 # structure (one loop nest) at a time, paying some 80 us of fixed cost per structure and group against about
 # 1 us per row, so a batch of 16384 spread over FuseMax's 447 structures (204 once canonicalized) spends most
 # of its time on fixed costs (`cascade map --arch fusemax --cascade fusemax --workload bert --seq 1500
 # --strategy random --budget 1000000`: 99,329 legal candidates/s with batches of 16384, 305,111/s with these).
-# Draws are independent, so the batch size changes only which genomes a budget's last batch cuts.
+# A batch is never more than half the space (past half, a random search draws only unseen genomes), so a small
+# space is not drawn over and over; the batch size decides the seeded course of the search, when it turns to
+# unseen genomes, and how far a batch runs past a time budget.
 RANDOM_ROWS_PER_STRUCTURE = 1024
 RANDOM_BATCH_MAX = 1 << 18  # bounds a batch's memory and how far it runs past a time budget
 # The random genomes each generation of the evolutionary search takes in come in runs of one structure, this
@@ -226,9 +228,10 @@ def search(space, cost, settings: SearchSettings, progress: bool = True) -> Sear
 
 
 def random_batch(space, settings: SearchSettings) -> int:
-    """Genomes per batch of a random search: `RANDOM_ROWS_PER_STRUCTURE` per structure (the first gene), at
-    least `settings.batch`, at most `RANDOM_BATCH_MAX`."""
-    return max(settings.batch, min(RANDOM_BATCH_MAX, RANDOM_ROWS_PER_STRUCTURE * int(space.dimensions[0])))
+    """Genomes per batch of a random search: `RANDOM_ROWS_PER_STRUCTURE` per value of the first gene (a spatial
+    mapping space's structure), at most `RANDOM_BATCH_MAX` and half the space, at least `settings.batch`."""
+    return max(settings.batch, min(RANDOM_BATCH_MAX, RANDOM_ROWS_PER_STRUCTURE * int(space.dimensions[0]),
+                                   int(space.size) // 2))
 
 
 def exhaustive_fits(space, settings: SearchSettings) -> bool:
@@ -257,12 +260,13 @@ def _evolve(space, evaluate, budget, result, rng, settings: SearchSettings, seen
 
 
 def _immigrants(space, rng, count: int) -> np.ndarray:
-    """`count` random genomes over a few structures (the first gene), IMMIGRANTS_PER_STRUCTURE each."""
+    """`count` random genomes over a few values of the first gene (a spatial mapping space's structure),
+    IMMIGRANTS_PER_STRUCTURE each, each value drawn afresh. The spaces searched draw their genes independently,
+    so a genome with its first gene redrawn is as legal as any."""
     genomes = space.random(rng, count)
     structures = rng.integers(0, space.dimensions[0], -(-count // IMMIGRANTS_PER_STRUCTURE))
     genomes[:, 0] = np.repeat(structures, IMMIGRANTS_PER_STRUCTURE)[:count]
     return genomes
-
 
 
 def _tournament(scores: np.ndarray, rng, count: int) -> np.ndarray:

@@ -234,8 +234,9 @@ def test_a_time_budget_running_out_counts_left_out_genomes_only_of_batches_it_ev
     monkeypatch.setattr("mappers.search.time.perf_counter",
                         lambda: 0.0 if next(reads) < reads_before_deadline else 1e9)
     result = search(space, counted, SearchSettings(strategy="exhaustive", seconds=10.0, batch=100), progress=False)
-    run = [(genomes, left_out) for genomes, left_out in yielded if not len(genomes) or
-           any(np.array_equal(genomes[0], first) for first in costed)]
+    assert all(len(genomes) for genomes, _ in yielded)  # (every batch has genomes to cost on this space)
+    run = [(genomes, left_out) for genomes, left_out in yielded
+           if any(np.array_equal(genomes[0], first) for first in costed)]
     assert result.pruned == sum(left_out for _, left_out in run)
     assert result.evaluated == sum(len(genomes) + left_out for genomes, left_out in run)
 
@@ -246,12 +247,15 @@ def test_a_random_search_draws_1024_genomes_per_structure_within_bounds(small_sp
     from mappers.search import random_batch
 
     class Structures:
-        def __init__(self, count):
-            self.dimensions = [count, 7]
+        def __init__(self, count, sizes=10**6):
+            self.dimensions = [count, sizes]
+            self.size = count * sizes
 
     settings = SearchSettings(strategy="random", batch=500)
     assert [random_batch(Structures(n), settings) for n in (1, 3, 256, 1000)] == [1024, 3072, 262144, 262144]
     assert random_batch(Structures(3), SearchSettings(strategy="random", batch=5000)) == 5000
+    assert random_batch(Structures(3, 100), settings) == 500  # half of 300 genomes, below the settings' batch
+    assert random_batch(Structures(30, 100), settings) == 1500  # half the space
     drawn = []
     space = SpatialMappingSpace(small_space.cascade, small_space.arch, SMALL_GEMM)
     cost = SpatialCost(space)
@@ -262,8 +266,8 @@ def test_a_random_search_draws_1024_genomes_per_structure_within_bounds(small_sp
 
     search(space, counted, SearchSettings(strategy="random", evaluations=10**9, seconds=None, batch=10),
            progress=False)
-    draw = min(2**18, 1024 * space.dimensions[0])  # 288 structures: the bound
-    assert draw == 2**18
+    draw = min(2**18, 1024 * space.dimensions[0], space.size // 2)  # 288 structures of 112 genomes: half the space
+    assert draw == 16128
     assert drawn[0] == len(np.unique(space.random(np.random.default_rng(0), draw) @ space.strides))
 
 
@@ -277,6 +281,24 @@ def test_evolution_immigrants_come_in_runs_of_one_structure(small_space):
     assert [len(r) for r in runs] == [256, 256, 88] and all(len(set(r)) == 1 for r in runs)
     assert all(len(np.unique(genomes[:256, g])) == small_space.dimensions[g] for g in range(1, 4))
     assert (genomes >= 0).all() and (genomes < np.array(small_space.dimensions)).all()
+    many = _immigrants(small_space, np.random.default_rng(4), 2048)[:, 0]  # 8 runs, each structure drawn anew
+    assert len(np.unique(many)) > 1 and all(len(set(many[k:k + 256])) == 1 for k in range(0, 2048, 256))
+
+
+def test_each_generation_of_the_evolutionary_search_takes_in_an_eighth_of_a_batch_of_immigrants(
+        small_space, monkeypatch):
+    import mappers.search as searching
+
+    asked, immigrants = [], searching._immigrants
+
+    def recorded(space, rng, count):
+        asked.append(count)
+        return immigrants(space, rng, count)
+
+    monkeypatch.setattr(searching, "_immigrants", recorded)
+    search(small_space, SpatialCost(small_space), SearchSettings(strategy="evolution", evaluations=3000,
+                                                                  seconds=None, batch=800), progress=False)
+    assert asked and set(asked) == {100}
 
 
 def test_fresh_genomes_are_first_occurrences_not_yet_seen_and_finding_them_changes_nothing(small_space):
