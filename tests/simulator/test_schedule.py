@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from simulator.heap import keep_freed_memory
 from simulator.spatial.kernels.schedule import (
     _edges,
     _run,
@@ -411,6 +412,15 @@ def test_a_recurrence_the_slots_cover_changes_nothing():
     assert with_recurrence == pytest.approx(steady_period(*args, np.zeros((2, 2), dtype=bool), 2, 2), rel=1e-12)
 
 
+def _dirty_heap() -> None:
+    """Leave NaN in the memory the next allocations get: the lanes allocate their work arrays uninitialized
+    (`np.empty`) and must clear what they read; on fresh pages from the kernel (zeros) a missing clear would pass
+    unseen. With glibc keeping freed memory (`keep_freed_memory`), a freed block of NaN is handed out again."""
+    keep_freed_memory()
+    dirty = np.full(1 << 22, np.nan)
+    del dirty
+
+
 @settings(max_examples=80, deadline=None)
 @given(pipelines(max_tiles=1), st.integers(0, 2**32 - 1))
 def test_schedules_side_by_side_equal_each_simulated_alone(case, seed):
@@ -427,5 +437,6 @@ def test_schedules_side_by_side_equal_each_simulated_alone(case, seed):
     tiles = rng.choice([49.0, 60.0, 500.0, 4096.0], rows)
     expected = [schedule_latency(scaled[n], lags[n], resources, stages, order, deps, recurrence, int(stride[n]),
                                  tiles_in_flight, tiles[n], 48) for n in range(rows)]
+    _dirty_heap()
     got = schedule_latency_distinct(scaled, lags, resources, stages, order, deps, recurrence, stride, slots, tiles, 48)
     assert np.array_equal(got, expected)
