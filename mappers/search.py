@@ -103,7 +103,7 @@ class SearchResult:
 def _first_unseen(index, bits):
     """True at each index's first occurrence in the batch, where `bits` does not have it: one pass that marks
     `bits` as it goes (a repeat then finds its mark), then a pass that takes those marks back (sorting the batch
-    to find repeats took a tenth of a random search)."""
+    to find repeats took a fifth of an evolutionary search's time; a random search's large batches gain nothing)."""
     fresh = np.empty(index.shape[0], dtype=np.bool_)
     for n in range(index.shape[0]):
         fresh[n] = not bits[index[n]]
