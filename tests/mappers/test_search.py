@@ -243,7 +243,7 @@ def test_a_time_budget_running_out_counts_left_out_genomes_only_of_batches_it_ev
 
 def test_a_random_search_draws_1024_genomes_per_structure_within_bounds(small_space):
     # A random search's batches grow with the space's structures (the cost model's fixed cost is per structure),
-    # never below the settings' batch nor above RANDOM_BATCH_MAX (2^18).
+    # never below the settings' batch nor above RANDOM_BATCH_MAX (2^18) or half the space.
     from mappers.search import random_batch
 
     class Structures:
